@@ -1,0 +1,189 @@
+/*
+ * The switch's tunables, named as netmap's sysctl variables (`dev.netmap.*`).
+ *
+ * The seed gives three hard limits (4 switches, 16 ports per switch, 1024
+ * buffers per port) and says they will become sysctl variables: here they are.
+ * Each setting has a default, an integer range and a one-line description;
+ * `set()` validates and rejects anything else with VALE_ERR_INVALID_ARG.
+ * A limit change applies to the next open: existing switches and ports keep
+ * what they have (as netmap's load-time tunables do, but live).
+ *
+ * Buffers per port are counted per direction, as the seed's "1024 buffers per
+ * port" counted them when a port had one ring of 1024 slots each way: the slots
+ * of all of a port's TX rings together, and of all its RX rings together, must
+ * not exceed `dev.netmap.max_buffers`.
+ */
+
+import { ErrorCodes, ValeError } from './errors.js';
+
+export interface SettingSpec {
+  readonly name: string;
+  readonly default: number;
+  readonly min: number;
+  readonly max: number;
+  readonly description: string;
+  /** Read-only settings report a value but refuse `set()`. */
+  readonly readonly?: boolean;
+}
+
+export const SETTINGS: readonly SettingSpec[] = [
+  {
+    name: 'dev.netmap.bridge',
+    default: 1024,
+    min: 1,
+    max: 1024,
+    description: 'frames processed per forwarding iteration; lower trades throughput for latency',
+  },
+  {
+    name: 'dev.netmap.verbose',
+    default: 0,
+    min: 0,
+    max: 1000,
+    description: 'non-zero enables diagnostics on stderr (learned MACs, ring errors, drops)',
+  },
+  {
+    name: 'dev.netmap.max_bridges',
+    default: 4,
+    min: 1,
+    max: 64,
+    description: 'maximum number of switches',
+  },
+  {
+    name: 'dev.netmap.max_ports',
+    default: 16,
+    min: 1,
+    max: 252,
+    description: 'maximum number of ports per switch',
+  },
+  {
+    name: 'dev.netmap.max_buffers',
+    default: 1024,
+    min: 2,
+    max: 16384,
+    description: 'buffers per port and direction (slots of all TX rings, likewise RX)',
+  },
+  {
+    name: 'dev.netmap.buf_size',
+    default: 2048,
+    min: 2048,
+    max: 2048,
+    description: 'bytes per buffer (fixed)',
+    readonly: true,
+  },
+];
+
+const SPEC_BY_NAME = new Map(SETTINGS.map((s) => [s.name, s]));
+
+export type SettingName =
+  | 'dev.netmap.bridge'
+  | 'dev.netmap.verbose'
+  | 'dev.netmap.max_bridges'
+  | 'dev.netmap.max_ports'
+  | 'dev.netmap.max_buffers'
+  | 'dev.netmap.buf_size';
+
+export type SettingsInit = Partial<Record<string, number>>;
+
+/** One set of tunables; a host (embedded or the daemon) owns one. */
+export class Settings {
+  // Hot settings are plain fields so the data path reads them without a map lookup.
+  bridge = 1024;
+  verbose = 0;
+  maxBridges = 4;
+  maxPorts = 16;
+  maxBuffers = 1024;
+  readonly bufSize = 2048;
+  private readonly listeners: Array<(name: string, value: number) => void> = [];
+
+  constructor(init: SettingsInit = {}) {
+    for (const [k, v] of Object.entries(init)) {
+      if (v !== undefined) this.set(k, v, true);
+    }
+  }
+
+  static spec(name: string): SettingSpec {
+    const s = SPEC_BY_NAME.get(name);
+    if (s === undefined) {
+      throw new ValeError(
+        ErrorCodes.NOT_FOUND,
+        `unknown setting '${name}' (known: ${SETTINGS.map((x) => x.name).join(', ')})`,
+      );
+    }
+    return s;
+  }
+
+  get(name: string): number {
+    Settings.spec(name);
+    switch (name as SettingName) {
+      case 'dev.netmap.bridge':
+        return this.bridge;
+      case 'dev.netmap.verbose':
+        return this.verbose;
+      case 'dev.netmap.max_bridges':
+        return this.maxBridges;
+      case 'dev.netmap.max_ports':
+        return this.maxPorts;
+      case 'dev.netmap.max_buffers':
+        return this.maxBuffers;
+      case 'dev.netmap.buf_size':
+        return this.bufSize;
+    }
+  }
+
+  /** Validates and applies one setting; `force` allows read-only ones at construction. */
+  set(name: string, value: number, force = false): void {
+    const s = Settings.spec(name);
+    if (s.readonly && !(force && value === s.default)) {
+      throw new ValeError(ErrorCodes.INVALID_ARG, `${name} is read-only (value ${s.default})`);
+    }
+    if (!Number.isInteger(value) || value < s.min || value > s.max) {
+      throw new ValeError(
+        ErrorCodes.INVALID_ARG,
+        `${name} must be an integer from ${s.min} to ${s.max}, got ${String(value)}`,
+      );
+    }
+    switch (name as SettingName) {
+      case 'dev.netmap.bridge':
+        this.bridge = value;
+        break;
+      case 'dev.netmap.verbose':
+        this.verbose = value;
+        break;
+      case 'dev.netmap.max_bridges':
+        this.maxBridges = value;
+        break;
+      case 'dev.netmap.max_ports':
+        this.maxPorts = value;
+        break;
+      case 'dev.netmap.max_buffers':
+        this.maxBuffers = value;
+        break;
+      case 'dev.netmap.buf_size':
+        break;
+    }
+    for (const l of this.listeners) l(name, value);
+  }
+
+  /** All settings as name → value, in declaration order. */
+  all(): Record<string, number> {
+    const o: Record<string, number> = {};
+    for (const s of SETTINGS) o[s.name] = this.get(s.name);
+    return o;
+  }
+
+  onChange(fn: (name: string, value: number) => void): void {
+    this.listeners.push(fn);
+  }
+}
+
+/** Parses `name=value` as sysctl does; the value must be a decimal integer. */
+export function parseAssignment(text: string): { name: string; value: number } {
+  const eq = text.indexOf('=');
+  if (eq <= 0) throw new ValeError(ErrorCodes.INVALID_ARG, `expected name=value, got '${text}'`);
+  const name = text.slice(0, eq).trim();
+  const raw = text.slice(eq + 1).trim();
+  if (!/^-?\d+$/.test(raw)) {
+    throw new ValeError(ErrorCodes.INVALID_ARG, `${name}: value '${raw}' is not an integer`);
+  }
+  return { name, value: Number(raw) };
+}

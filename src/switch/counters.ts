@@ -1,0 +1,49 @@
+/*
+ * Per-port counters, from the port's client's point of view (as ifconfig counts
+ * on an interface): "tx" is what the client sent into the switch, "rx" what the
+ * switch delivered to it. Drops are counted on the port that caused or suffered
+ * them, never thrown. The data path adds to a Float64Array once per batch.
+ */
+
+export const C_TX_PACKETS = 0;
+export const C_TX_BYTES = 1;
+export const C_RX_PACKETS = 2;
+export const C_RX_BYTES = 3;
+/** Frames for this port dropped because its RX ring had no room (VALE's drop-on-full). */
+export const C_DROP_RX_FULL = 4;
+/** Frames from this port shorter than an Ethernet header (14 bytes). */
+export const C_DROP_RUNT = 5;
+/** Frames from this port with no destination: the lookup said drop, or the target was the sender. */
+export const C_DROP_NO_DEST = 6;
+/** Frames from this port longer than 64 fragments. */
+export const C_DROP_FRAGS = 7;
+/** TX slots from this port with an invalid buf_idx or a len over the buffer size (sent as length 0). */
+export const C_BAD_SLOTS = 8;
+/** Fragment chains from this port cut short because a txsync ended inside them. */
+export const C_TRUNCATED = 9;
+/** Illegal head/cur moves that re-initialised one of this port's rings. */
+export const C_RING_ERRORS = 10;
+export const NUM_COUNTERS = 11;
+
+export const COUNTER_NAMES = [
+  'txPackets',
+  'txBytes',
+  'rxPackets',
+  'rxBytes',
+  'dropRxFull',
+  'dropRunt',
+  'dropNoDest',
+  'dropFrags',
+  'badSlots',
+  'truncated',
+  'ringErrors',
+] as const;
+
+export type CounterName = (typeof COUNTER_NAMES)[number];
+export type PortCounters = Record<CounterName, number>;
+
+export function countersToObject(c: Float64Array): PortCounters {
+  const o = {} as PortCounters;
+  for (let i = 0; i < NUM_COUNTERS; i++) o[COUNTER_NAMES[i] as CounterName] = c[i] as number;
+  return o;
+}

@@ -1,0 +1,402 @@
+/*
+ * The forwarding path: netmap's nm_vale_preflush + nm_vale_flush, in the
+ * sender's txsync.
+ *
+ *   collect   walk the TX slots [hwcur, head) into the scratch table `ft`
+ *             (buffer offset, length, MOREFRAG), a fragment chain counted on
+ *             its first entry; every `dev.netmap.bridge` frames, at a frame
+ *             boundary, run the two passes below and start over.
+ *   classify  per frame (first fragment): look up its destination (learning
+ *             bridge by default: learn the unicast source, find the
+ *             destination, flood group and unknown addresses), then append it
+ *             to the list of (destination port, ring); lists keep source order.
+ *   deliver   per destination: take free RX slots, walk its unicast list
+ *             merged with the broadcast list by source position, copy each
+ *             frame (whole chain or nothing; the first chain that does not fit
+ *             drops itself and everything after it for that destination),
+ *             publish hwtail once, wake the receiver once.
+ *
+ * Afterwards the TX ring is fully reclaimed: hwcur = head, hwtail = head - 1.
+ * A full destination ring never slows the sender; its excess is counted in
+ * that port's dropRxFull.
+ *
+ * Hot-path rules (shared/reference/node-calibration.md): typed arrays only,
+ * every loop bound read once, no allocation, closure, try or await per frame.
+ * Frames up to COPY_WORDS_MAX bytes are copied as aligned Float64 words
+ * (rounded up to 8 bytes inside the 2048-byte buffer; Float64 loads and stores
+ * keep every bit pattern, NaNs included, which test/switch/forward.test.ts
+ * checks); longer ones with copyWithin when both ports share an arena, else
+ * with one set() of a subarray.
+ *
+ * Differences from netmap, on purpose: broadcast frames are merged only into
+ * ring-0 lists (netmap also merges them into a sender ring k != 0 list, which
+ * can deliver them twice); lookups returning an index outside the switch drop.
+ */
+
+import type { KRing } from '../ring/kring.js';
+import {
+  MAX_FRAGS,
+  MIN_FRAME,
+  NM_BUF_SIZE,
+  NM_RESERVED_BUFS,
+  NS_MOREFRAG,
+  RING_HWCUR,
+  RING_HWTAIL,
+} from '../ring/layout.js';
+import {
+  C_BAD_SLOTS,
+  C_DROP_FRAGS,
+  C_DROP_NO_DEST,
+  C_DROP_RUNT,
+  C_DROP_RX_FULL,
+  C_RX_BYTES,
+  C_RX_PACKETS,
+  C_TRUNCATED,
+  C_TX_BYTES,
+  C_TX_PACKETS,
+} from './counters.js';
+import { rthash } from './hash.js';
+import type { MacTable } from './mac-table.js';
+import { VALID_B } from './mac-table.js';
+import type { VPort } from './vport.js';
+
+/** Lookup result: flood to every other port (netmap's NM_BDG_BROADCAST). */
+export const NM_BDG_BROADCAST = 254;
+/** Lookup result: drop the frame (netmap's NM_BDG_NOPORT). */
+export const NM_BDG_NOPORT = 255;
+/** Largest batch (NM_BDG_BATCH) and the scratch size with room for one more chain. */
+export const NM_BDG_BATCH = 1024;
+const BATCH_MAX = NM_BDG_BATCH + MAX_FRAGS;
+/** Terminates lists; larger than every scratch index so the merge needs no special case. */
+const FT_NULL = BATCH_MAX;
+/** Rings per port as list slots (NM_BDG_MAXRINGS). */
+const RINGS_SHIFT = 4;
+const RINGS_MASK = 15;
+const NUM_QUEUES = (NM_BDG_BROADCAST + 1) << RINGS_SHIFT;
+const BCAST_Q = NM_BDG_BROADCAST << RINGS_SHIFT;
+export const COPY_WORDS_MAX = 256;
+
+export const LOOKUP_LEARNING = 0;
+export const LOOKUP_HUB = 1;
+export const LOOKUP_CUSTOM = 2;
+
+/**
+ * A user lookup (mSwitch-style module). Called once per frame with the arena's
+ * bytes, the frame's offset and length there (first fragment only) and the
+ * sender's port number; returns a port number, NM_BDG_BROADCAST or NM_BDG_NOPORT.
+ * It must not keep `bytes` or call back into the switch.
+ */
+export type LookupFn = (bytes: Uint8Array, offset: number, len: number, srcPort: number) => number;
+
+/** What the forwarder needs from its switch (kept narrow so the loop's shapes stay fixed). */
+export interface ForwardTarget {
+  readonly ports: Array<VPort | null>;
+  readonly portIndex: Int32Array;
+  activePorts: number;
+  readonly macTable: MacTable;
+  lookupMode: number;
+  lookupFn: LookupFn | null;
+  /** `dev.netmap.bridge`, read once per txsync. */
+  readonly settings: { readonly bridge: number };
+}
+
+/** Per-switch scratch space and the forwarding passes. One pass runs at a time. */
+export class Forwarder {
+  private readonly ftOff = new Int32Array(BATCH_MAX);
+  private readonly ftLen = new Int32Array(BATCH_MAX);
+  private readonly ftFlags = new Int32Array(BATCH_MAX);
+  private readonly ftFrags = new Int32Array(BATCH_MAX);
+  private readonly ftNext = new Int32Array(BATCH_MAX);
+  private readonly qHead = new Int32Array(NUM_QUEUES).fill(FT_NULL);
+  private readonly qTail = new Int32Array(NUM_QUEUES).fill(FT_NULL);
+  /** Slots needed by each queue. */
+  private readonly qSlots = new Int32Array(NUM_QUEUES);
+  /** Frames in each queue. */
+  private readonly qPkts = new Int32Array(NUM_QUEUES);
+  private readonly dsts = new Int32Array(NUM_QUEUES);
+  private readonly sw: ForwardTarget;
+  /** True while a pass runs: a lookup that re-enters the switch is refused. */
+  busy = false;
+
+  constructor(sw: ForwardTarget) {
+    this.sw = sw;
+  }
+
+  /**
+   * Forwards the TX slots [hwcur, head) of `kr`, a TX ring of `src`, then
+   * reclaims them all. `head` comes from a successful prologue.
+   */
+  txsync(src: VPort, kr: KRing, head: number): void {
+    const u32 = kr.u32;
+    const u16 = kr.u16;
+    const ftOff = this.ftOff;
+    const ftLen = this.ftLen;
+    const ftFlags = this.ftFlags;
+    const ftFrags = this.ftFrags;
+    const slotsW = kr.slotsW;
+    const bufsBase = kr.bufsBase;
+    const numBufs = kr.numBufs;
+    const lim = kr.lim;
+    const batch = this.sw.settings.bridge;
+    const ringNr = kr.ringId;
+    let n = 0;
+    let frags = 1;
+    let skipping = false;
+    let badSlots = 0;
+    let dropFrags = 0;
+    for (let j = kr.hwcur; j !== head; j = j === lim ? 0 : j + 1) {
+      const w = slotsW + (j << 2);
+      const bi = u32[w] as number;
+      let len = u16[(w << 1) + 2] as number;
+      const fl = (u16[(w << 1) + 3] as number) & NS_MOREFRAG;
+      if (skipping) {
+        // inside a chain longer than MAX_FRAGS: consume it, forward nothing
+        if (fl === 0) skipping = false;
+        continue;
+      }
+      if (bi < NM_RESERVED_BUFS || bi >= numBufs || len > NM_BUF_SIZE) {
+        len = 0;
+        badSlots++;
+      }
+      ftOff[n] = bufsBase + bi * NM_BUF_SIZE;
+      ftLen[n] = len;
+      ftFlags[n] = fl;
+      n++;
+      if (fl !== 0) {
+        if (frags === MAX_FRAGS) {
+          n -= MAX_FRAGS;
+          frags = 1;
+          skipping = true;
+          dropFrags++;
+        } else {
+          frags++;
+        }
+        continue;
+      }
+      ftFrags[n - frags] = frags;
+      frags = 1;
+      if (n >= batch) {
+        this.flush(src, n, ringNr);
+        n = 0;
+      }
+    }
+    if (frags > 1) {
+      // the sync ended inside a chain: forward what there is, cut short
+      ftFlags[n - 1] = 0;
+      ftFrags[n - frags + 1] = frags - 1;
+      src.counters[C_TRUNCATED] += 1;
+    }
+    if (n > 0) this.flush(src, n, ringNr);
+    if (badSlots !== 0) src.counters[C_BAD_SLOTS] += badSlots;
+    if (dropFrags !== 0) src.counters[C_DROP_FRAGS] += dropFrags;
+    kr.hwcur = head;
+    kr.hwtail = head === 0 ? lim : head - 1;
+    u32[kr.hdrW + (RING_HWCUR >>> 2)] = kr.hwcur;
+    u32[kr.hdrW + (RING_HWTAIL >>> 2)] = kr.hwtail;
+  }
+
+  /** Classifies and delivers ft[0..n), the frames of one batch from `src`'s TX ring `ringNr`. */
+  private flush(src: VPort, n: number, ringNr: number): void {
+    const sw = this.sw;
+    const ftOff = this.ftOff;
+    const ftLen = this.ftLen;
+    const ftFrags = this.ftFrags;
+    const ftNext = this.ftNext;
+    const qHead = this.qHead;
+    const qTail = this.qTail;
+    const qSlots = this.qSlots;
+    const qPkts = this.qPkts;
+    const dsts = this.dsts;
+    const ports = sw.ports;
+    const me = src.index;
+    const arena = src.region.arena;
+    const i32 = arena.i32;
+    const u16 = arena.u16;
+    const mode = sw.lookupMode;
+    const table = sw.macTable;
+    const tabA = table.a;
+    const tabB = table.b;
+    const tabPort = table.port;
+    let numDsts = 0;
+    let pkts = 0;
+    let bytes = 0;
+    let runts = 0;
+    let noDest = 0;
+
+    // ---- pass 1: classify ----
+    for (let i = 0; i < n; ) {
+      const nf = ftFrags[i] as number;
+      const off = ftOff[i] as number;
+      const len = ftLen[i] as number;
+      const cur = i;
+      i += nf;
+      pkts++;
+      bytes += len;
+      for (let k = cur + 1; k < i; k++) bytes += ftLen[k] as number;
+      if (len < MIN_FRAME) {
+        runts++;
+        continue;
+      }
+      let dst = NM_BDG_BROADCAST;
+      if (mode === LOOKUP_LEARNING) {
+        const w = off >>> 1;
+        // source MAC, bytes 6..11, learnt if unicast and new for this port
+        const sa = (u16[w + 3] as number) | ((u16[w + 4] as number) << 16);
+        const sb = u16[w + 5] as number;
+        if ((sa & 1) === 0 && (sa !== src.lastSA || sb !== src.lastSB)) {
+          const h = rthash(sa, sb);
+          tabA[h] = sa;
+          tabB[h] = sb | VALID_B;
+          tabPort[h] = me;
+          src.lastSA = sa;
+          src.lastSB = sb;
+        }
+        const da = i32[off >>> 2] as number;
+        if ((da & 1) === 0) {
+          const db = u16[w + 2] as number;
+          const h = rthash(da, db);
+          if (tabA[h] === da && tabB[h] === (db | VALID_B)) dst = tabPort[h] as number;
+        }
+      } else if (mode === LOOKUP_CUSTOM) {
+        dst = (sw.lookupFn as LookupFn)(arena.u8, off, len, me) | 0;
+      }
+      let q: number;
+      if (dst === NM_BDG_BROADCAST) {
+        q = BCAST_Q;
+      } else if (dst === me || dst < 0 || dst >= NM_BDG_BROADCAST || ports[dst] == null) {
+        noDest++;
+        continue;
+      } else {
+        q = (dst << RINGS_SHIFT) | ringNr;
+      }
+      ftNext[cur] = FT_NULL;
+      if (qHead[q] === FT_NULL) {
+        qHead[q] = cur;
+        if (q !== BCAST_Q) dsts[numDsts++] = q;
+      } else {
+        ftNext[qTail[q] as number] = cur;
+      }
+      qTail[q] = cur;
+      qSlots[q] += nf;
+      qPkts[q] += 1;
+    }
+    const sc = src.counters;
+    sc[C_TX_PACKETS] += pkts;
+    sc[C_TX_BYTES] += bytes;
+    if (runts !== 0) sc[C_DROP_RUNT] += runts;
+    if (noDest !== 0) sc[C_DROP_NO_DEST] += noDest;
+
+    // broadcast goes to ring 0 of every other port
+    if (qHead[BCAST_Q] !== FT_NULL) {
+      const idx = sw.portIndex;
+      const active = sw.activePorts;
+      for (let k = 0; k < active; k++) {
+        const p = idx[k] as number;
+        if (p === me) continue;
+        const q = p << RINGS_SHIFT;
+        if (qHead[q] === FT_NULL) dsts[numDsts++] = q;
+      }
+    }
+
+    // ---- pass 2: deliver ----
+    for (let d = 0; d < numDsts; d++) {
+      const q = dsts[d] as number;
+      const dp = ports[q >>> RINGS_SHIFT];
+      if (dp != null && dp.users > 0) this.deliver(src, dp, q);
+      qHead[q] = FT_NULL;
+      qTail[q] = FT_NULL;
+      qSlots[q] = 0;
+      qPkts[q] = 0;
+    }
+    qHead[BCAST_Q] = FT_NULL;
+    qTail[BCAST_Q] = FT_NULL;
+    qSlots[BCAST_Q] = 0;
+    qPkts[BCAST_Q] = 0;
+  }
+
+  /** Copies queue `q` (merged with broadcast when q is a ring-0 queue) into `dp`'s RX ring. */
+  private deliver(src: VPort, dp: VPort, q: number): void {
+    const ftOff = this.ftOff;
+    const ftLen = this.ftLen;
+    const ftFrags = this.ftFrags;
+    const ftNext = this.ftNext;
+    let ringNr = q & RINGS_MASK;
+    const withBcast = ringNr === 0;
+    const rx = dp.rx;
+    if (ringNr >= rx.length) ringNr %= rx.length;
+    const kr = rx[ringNr] as KRing;
+    let next = this.qHead[q] as number;
+    let brd = withBcast ? (this.qHead[BCAST_Q] as number) : FT_NULL;
+    const totalPkts = (this.qPkts[q] as number) + (withBcast ? (this.qPkts[BCAST_Q] as number) : 0);
+    const needed = (this.qSlots[q] as number) + (withBcast ? (this.qSlots[BCAST_Q] as number) : 0);
+    let howmany = kr.rxSpace();
+    if (needed < howmany) howmany = needed;
+
+    const sArena = src.region.arena;
+    const dArena = kr.arena;
+    const same = sArena === dArena;
+    const sF64 = sArena.f64;
+    const dF64 = dArena.f64;
+    const sU8 = sArena.u8;
+    const dU8 = dArena.u8;
+    const du32 = dArena.u32;
+    const du16 = dArena.u16;
+    const slotsW = kr.slotsW;
+    const dBufs = kr.bufsBase;
+    const dNumBufs = kr.numBufs;
+    const lim = kr.lim;
+    let j = kr.hwtail;
+    let pkts = 0;
+    let bytes = 0;
+    while (howmany > 0) {
+      let p: number;
+      if (next < brd) {
+        p = next;
+        next = ftNext[p] as number;
+      } else {
+        p = brd;
+        brd = ftNext[p] as number;
+      }
+      const cnt = ftFrags[p] as number;
+      if (cnt > howmany) break;
+      howmany -= cnt;
+      const end = p + cnt;
+      const fl = (cnt << 8) | NS_MOREFRAG;
+      let w = 0;
+      for (let f = p; f < end; f++) {
+        const len = ftLen[f] as number;
+        const so = ftOff[f] as number;
+        w = slotsW + (j << 2);
+        let bi = du32[w] as number;
+        if (bi >= dNumBufs) bi = 0;
+        const doff = dBufs + bi * NM_BUF_SIZE;
+        if (len <= COPY_WORDS_MAX) {
+          const words = (len + 7) >>> 3;
+          const si = so >>> 3;
+          const di = doff >>> 3;
+          for (let k = 0; k < words; k++) dF64[di + k] = sF64[si + k] as number;
+        } else if (same) {
+          dU8.copyWithin(doff, so, so + len);
+        } else {
+          dU8.set(sU8.subarray(so, so + len), doff);
+        }
+        du16[(w << 1) + 2] = len;
+        du16[(w << 1) + 3] = fl;
+        bytes += len;
+        j = j === lim ? 0 : j + 1;
+      }
+      du16[(w << 1) + 3] = cnt << 8;
+      pkts++;
+      if (next === FT_NULL && brd === FT_NULL) break;
+    }
+    const dc = dp.counters;
+    if (pkts !== 0) {
+      kr.hwtail = j;
+      du32[kr.hdrW + (RING_HWTAIL >>> 2)] = j;
+      dc[C_RX_PACKETS] += pkts;
+      dc[C_RX_BYTES] += bytes;
+      dp.wakeRx();
+    }
+    if (pkts !== totalPkts) dc[C_DROP_RX_FULL] += totalPkts - pkts;
+  }
+}

@@ -1,0 +1,82 @@
+/*
+ * A host: the switches of one process (embedded use) or of the daemon, and
+ * netmap's register/unregister logic over them.
+ *
+ * acquire(name) is netmap's NETMAP_REQ_REGISTER on a VALE name: find or create
+ * the switch (at most `dev.netmap.max_bridges`), then find the port by name and
+ * share it, or create it with the requested rings (at most
+ * `dev.netmap.max_ports` per switch). release() is the last close: the port is
+ * detached and freed (unless persistent), and a switch left with no ports is
+ * destroyed with its learning table.
+ */
+
+import { ErrorCodes, ValeError } from '../core/errors.js';
+import { Settings, type SettingsInit } from '../core/settings.js';
+import { DEFAULT_RING_CONFIG, type RingConfig } from '../ring/layout.js';
+import { parsePortName } from './name.js';
+import { ValeSwitch } from './vale-switch.js';
+import type { VPort } from './vport.js';
+
+export interface OpenOptions extends Partial<RingConfig> {
+  /** Label for listings: what sits behind the port ("netmap" by default). */
+  kind?: string;
+}
+
+export class ValeHost {
+  readonly settings: Settings;
+  private readonly switches = new Map<string, ValeSwitch>();
+
+  constructor(settings: Settings | SettingsInit = {}) {
+    this.settings = settings instanceof Settings ? settings : new Settings(settings);
+  }
+
+  /** Opens (creates or shares) the port `name`; the caller owns one reference until release(). */
+  acquire(name: string, opts: OpenOptions = {}): VPort {
+    const pn = parsePortName(name);
+    let sw = this.switches.get(pn.bridge);
+    let created = false;
+    if (sw === undefined) {
+      if (this.switches.size >= this.settings.maxBridges) {
+        throw new ValeError(
+          ErrorCodes.LIMIT,
+          `cannot create switch ${pn.bridge}: ${this.switches.size} switches exist, the limit dev.netmap.max_bridges is ${this.settings.maxBridges}; raise it (uvale sysctl dev.netmap.max_bridges=N)`,
+        );
+      }
+      sw = new ValeSwitch(pn.bridge, this.settings);
+      created = true;
+    }
+    let port = sw.find(pn.port);
+    if (port === undefined) {
+      const cfg: RingConfig = {
+        txRings: opts.txRings ?? DEFAULT_RING_CONFIG.txRings,
+        rxRings: opts.rxRings ?? DEFAULT_RING_CONFIG.rxRings,
+        txSlots: opts.txSlots ?? Math.min(DEFAULT_RING_CONFIG.txSlots, this.settings.maxBuffers),
+        rxSlots: opts.rxSlots ?? Math.min(DEFAULT_RING_CONFIG.rxSlots, this.settings.maxBuffers),
+      };
+      port = sw.createPort(pn.full, pn.port, cfg, opts.kind ?? 'netmap');
+      if (created) this.switches.set(pn.bridge, sw);
+    }
+    port.users++;
+    return port;
+  }
+
+  /** Drops one reference to `port`; the last one detaches it and may destroy its switch. */
+  release(port: VPort): void {
+    if (port.users <= 0) return;
+    port.users--;
+    if (port.users > 0 || port.persistent) return;
+    const sw = port.sw;
+    if (sw === null) return;
+    sw.detach(port);
+    const vs = this.switches.get(sw.name);
+    if (vs !== undefined && vs.activePorts === 0) this.switches.delete(sw.name);
+  }
+
+  getSwitch(name: string): ValeSwitch | undefined {
+    return this.switches.get(name);
+  }
+
+  listSwitches(): ValeSwitch[] {
+    return [...this.switches.values()];
+  }
+}

@@ -1,0 +1,53 @@
+/*
+ * VALE's learning table: 1024 direct-mapped buckets indexed by rthash() of the
+ * MAC, each holding one {MAC, port}. A new MAC in a bucket overwrites the old
+ * one (no chaining, no ageing: VALE's "XXX expire ?"), so two MACs that collide
+ * take turns, and the loser's frames are flooded as unknown unicast.
+ *
+ * Struct-of-arrays in typed arrays; the forwarder reads a/b/port directly. A
+ * bucket is empty until written: `b` carries a valid bit (VALID_B), so the
+ * all-zero MAC never matches an unwritten bucket (netmap's zeroed table would
+ * send it to port 0: that quirk is dropped on purpose).
+ */
+
+import { formatMac, HASH_SIZE } from './hash.js';
+
+export const VALID_B = 0x10000;
+
+export interface MacEntry {
+  bucket: number;
+  mac: string;
+  port: number;
+}
+
+export class MacTable {
+  /** MAC bytes 0..3, little-endian, as a signed 32-bit integer. */
+  readonly a = new Int32Array(HASH_SIZE);
+  /** MAC bytes 4..5 | VALID_B; 0 = empty bucket. */
+  readonly b = new Int32Array(HASH_SIZE);
+  /** Port index of the MAC. */
+  readonly port = new Int32Array(HASH_SIZE);
+
+  clear(): void {
+    this.a.fill(0);
+    this.b.fill(0);
+    this.port.fill(0);
+  }
+
+  /** Forgets every MAC learned on `port` (when the port leaves the switch). */
+  forgetPort(port: number): void {
+    for (let i = 0; i < HASH_SIZE; i++) {
+      if (this.b[i] !== 0 && this.port[i] === port) this.b[i] = 0;
+    }
+  }
+
+  entries(): MacEntry[] {
+    const out: MacEntry[] = [];
+    for (let i = 0; i < HASH_SIZE; i++) {
+      const b = this.b[i] as number;
+      if (b !== 0)
+        out.push({ bucket: i, mac: formatMac(this.a[i] as number, b & 0xffff), port: this.port[i] as number });
+    }
+    return out;
+  }
+}

@@ -1,0 +1,261 @@
+/*
+ * One VALE switch (netmap's nm_bridge): its ports, its learning table, its
+ * lookup module and the memory its ports live in.
+ *
+ * Port numbers: bdg_port_index is a permutation of 0..MAX_PORT_INDEX-1 whose
+ * first `activePorts` entries are in use. Attaching takes the entry at
+ * `activePorts`; detaching swaps the freed number to the end of the active
+ * part. So numbers are reused last-freed-first, exactly as in VALE (attach a, b,
+ * c → 0, 1, 2; close b; the next port gets 1).
+ *
+ * Memory: the switch keeps one arena with a fixed-size slot per port number,
+ * sized from the limits in force when the switch was created
+ * (`dev.netmap.max_ports` slots of the largest region `dev.netmap.max_buffers`
+ * allows); memory is committed only as ports touch it. A port that does not fit
+ * (the limits were raised later) gets an arena of its own; the forwarder then
+ * copies between arenas with set() instead of copyWithin.
+ */
+
+import { ErrorCodes, ValeError } from '../core/errors.js';
+import type { Settings } from '../core/settings.js';
+import { Arena } from '../ring/arena.js';
+import {
+  IF_HDR_SIZE,
+  MAX_RINGS,
+  NM_BUF_SIZE,
+  NM_RESERVED_BUFS,
+  REGION_ALIGN,
+  RING_HDR_SIZE,
+  type RingConfig,
+  regionGeometry,
+  SLOT_SIZE,
+} from '../ring/layout.js';
+import { initRegion } from '../ring/region.js';
+import { C_RING_ERRORS } from './counters.js';
+import { Forwarder, type ForwardTarget, LOOKUP_CUSTOM, LOOKUP_HUB, LOOKUP_LEARNING, type LookupFn } from './forward.js';
+import { MacTable } from './mac-table.js';
+import { type PortSwitch, VPort } from './vport.js';
+
+/** Port numbers 0..251, as VALE's 254 slots less the two it reserves. */
+export const MAX_PORT_INDEX = 252;
+/** Arenas larger than this are not made up front; ports get their own. */
+const MAX_ARENA = 1 << 30;
+
+export type LookupModule = 'learning' | 'hub' | LookupFn;
+
+export interface MacTableEntry {
+  mac: string;
+  port: number;
+  portName: string;
+  bucket: number;
+}
+
+export class ValeSwitch implements ForwardTarget, PortSwitch {
+  readonly name: string;
+  readonly settings: Settings;
+  readonly ports: Array<VPort | null> = new Array<VPort | null>(MAX_PORT_INDEX).fill(null);
+  readonly portIndex = new Int32Array(MAX_PORT_INDEX);
+  activePorts = 0;
+  readonly macTable = new MacTable();
+  lookupMode = LOOKUP_LEARNING;
+  lookupFn: LookupFn | null = null;
+  readonly fwd: Forwarder;
+  private arena: Arena | null = null;
+  private readonly slotSize: number;
+  private readonly capacity: number;
+
+  constructor(name: string, settings: Settings) {
+    this.name = name;
+    this.settings = settings;
+    for (let i = 0; i < MAX_PORT_INDEX; i++) this.portIndex[i] = i;
+    this.fwd = new Forwarder(this);
+    this.capacity = settings.maxPorts;
+    this.slotSize = maxRegionSize(settings.maxBuffers);
+  }
+
+  /** The port named `portName` on this switch (the part after the colon), if attached. */
+  find(portName: string): VPort | undefined {
+    for (let k = 0; k < this.activePorts; k++) {
+      const p = this.ports[this.portIndex[k] as number];
+      if (p != null && p.portName === portName) return p;
+    }
+    return undefined;
+  }
+
+  /** Attached ports in port-number order. */
+  list(): VPort[] {
+    const out: VPort[] = [];
+    for (const p of this.ports) if (p !== null) out.push(p);
+    return out;
+  }
+
+  /**
+   * Creates a port with its own region and attaches it. Checks the ring geometry
+   * against MAX_RINGS/MAX_SLOTS and `dev.netmap.max_buffers`, and the port count
+   * against `dev.netmap.max_ports`.
+   */
+  createPort(fullName: string, portName: string, cfg: RingConfig, kind: string): VPort {
+    checkRingConfig(cfg, this.settings.maxBuffers);
+    if (this.activePorts >= Math.min(this.settings.maxPorts, MAX_PORT_INDEX)) {
+      throw new ValeError(
+        ErrorCodes.LIMIT,
+        `switch ${this.name} has ${this.activePorts} ports, the limit dev.netmap.max_ports is ${this.settings.maxPorts}; raise it (uvale sysctl dev.netmap.max_ports=N)`,
+      );
+    }
+    const index = this.portIndex[this.activePorts] as number;
+    const geometry = regionGeometry(cfg);
+    let arena: Arena;
+    let base = 0;
+    if (index < this.capacity && geometry.size <= this.slotSize && this.capacity * this.slotSize <= MAX_ARENA) {
+      if (this.arena === null) this.arena = new Arena(this.capacity * this.slotSize);
+      arena = this.arena;
+      base = index * this.slotSize;
+    } else {
+      arena = new Arena(geometry.size);
+    }
+    const region = initRegion(arena, base, geometry, fullName);
+    const port = new VPort(fullName, portName, region, kind);
+    this.attach(port);
+    return port;
+  }
+
+  /** Puts `port` on the next free port number. */
+  attach(port: VPort): number {
+    if (this.activePorts >= MAX_PORT_INDEX) {
+      throw new ValeError(ErrorCodes.LIMIT, `switch ${this.name} is full (${MAX_PORT_INDEX} ports)`);
+    }
+    const index = this.portIndex[this.activePorts] as number;
+    this.activePorts++;
+    this.ports[index] = port;
+    port.index = index;
+    port.sw = this;
+    return index;
+  }
+
+  /** Takes `port` off the switch; its MACs are forgotten so a reused number does not inherit them. */
+  detach(port: VPort): void {
+    const index = port.index;
+    if (index < 0 || this.ports[index] !== port) return;
+    if (this.fwd.busy) throw new ValeError(ErrorCodes.BUSY, 'cannot detach a port during a forwarding pass');
+    const idx = this.portIndex;
+    let lim = this.activePorts;
+    for (let i = 0; i < lim; i++) {
+      if (idx[i] === index) {
+        lim--;
+        idx[i] = idx[lim] as number;
+        idx[lim] = index;
+        break;
+      }
+    }
+    this.activePorts = lim;
+    this.ports[index] = null;
+    this.macTable.forgetPort(index);
+    port.index = -1;
+    port.sw = null;
+  }
+
+  /** Replaces the lookup (mSwitch's regops): 'learning' (default), 'hub', or a function. Resets the MAC table. */
+  setLookup(module: LookupModule): void {
+    if (module === 'learning') {
+      this.lookupMode = LOOKUP_LEARNING;
+      this.lookupFn = null;
+    } else if (module === 'hub') {
+      this.lookupMode = LOOKUP_HUB;
+      this.lookupFn = null;
+    } else if (typeof module === 'function') {
+      this.lookupMode = LOOKUP_CUSTOM;
+      this.lookupFn = module;
+    } else {
+      throw new ValeError(ErrorCodes.INVALID_ARG, "lookup must be 'learning', 'hub' or a function");
+    }
+    this.macTable.clear();
+  }
+
+  /** The learning table, bucket order, with port names. */
+  macEntries(): MacTableEntry[] {
+    return this.macTable.entries().map((e) => ({
+      mac: e.mac,
+      port: e.port,
+      portName: this.ports[e.port]?.name ?? '?',
+      bucket: e.bucket,
+    }));
+  }
+
+  /**
+   * netmap's txsync on every TX ring of `port`: validate, forward [hwcur, head),
+   * reclaim. Returns the number of rings that had to be re-initialised.
+   */
+  txsync(port: VPort): number {
+    let bad = 0;
+    const rings = port.tx;
+    for (let r = 0; r < rings.length; r++) {
+      const kr = rings[r] as (typeof rings)[number];
+      const head = kr.prologue();
+      if (head < 0) {
+        kr.reinit();
+        bad++;
+        continue;
+      }
+      if (head !== kr.hwcur) {
+        if (this.fwd.busy) throw new ValeError(ErrorCodes.BUSY, 'txsync called from inside a lookup function');
+        this.fwd.busy = true;
+        try {
+          this.fwd.txsync(port, kr, head);
+        } finally {
+          this.fwd.busy = false;
+        }
+      }
+      kr.finalize();
+    }
+    if (bad !== 0) port.counters[C_RING_ERRORS] += bad;
+    return bad;
+  }
+}
+
+/** rxsync on every RX ring of `port` (switch or not): release [hwcur, head). Returns bad rings. */
+export function rxsyncPort(port: VPort): number {
+  let bad = 0;
+  const rings = port.rx;
+  for (let r = 0; r < rings.length; r++) {
+    const kr = rings[r] as (typeof rings)[number];
+    const head = kr.prologue();
+    if (head < 0) {
+      kr.reinit();
+      bad++;
+      continue;
+    }
+    kr.hwcur = head;
+    kr.publish();
+    kr.finalize();
+  }
+  if (bad !== 0) port.counters[C_RING_ERRORS] += bad;
+  return bad;
+}
+
+/** Checks a requested ring geometry; errors name what to change. */
+export function checkRingConfig(cfg: RingConfig, maxBuffers: number): void {
+  const { txRings, rxRings, txSlots, rxSlots } = cfg;
+  for (const [k, v] of Object.entries({ txRings, rxRings })) {
+    if (!Number.isInteger(v) || v < 1 || v > MAX_RINGS) {
+      throw new ValeError(ErrorCodes.INVALID_ARG, `${k} must be an integer from 1 to ${MAX_RINGS}, got ${String(v)}`);
+    }
+  }
+  for (const [k, v] of Object.entries({ txSlots, rxSlots })) {
+    if (!Number.isInteger(v) || v < 2 || v > 4096) {
+      throw new ValeError(ErrorCodes.INVALID_ARG, `${k} must be an integer from 2 to 4096, got ${String(v)}`);
+    }
+  }
+  if (txRings * txSlots > maxBuffers || rxRings * rxSlots > maxBuffers) {
+    throw new ValeError(
+      ErrorCodes.LIMIT,
+      `${txRings}x${txSlots} TX and ${rxRings}x${rxSlots} RX slots exceed dev.netmap.max_buffers=${maxBuffers} buffers per direction; raise it (uvale sysctl dev.netmap.max_buffers=N) or ask for fewer slots`,
+    );
+  }
+}
+
+/** An upper bound on the region size of any port allowed under `maxBuffers` (all rings' headers, all slots). */
+export function maxRegionSize(maxBuffers: number): number {
+  const meta = IF_HDR_SIZE + 2 * MAX_RINGS * RING_HDR_SIZE + 2 * maxBuffers * SLOT_SIZE;
+  const bytes = Math.ceil(meta / NM_BUF_SIZE) * NM_BUF_SIZE + (NM_RESERVED_BUFS + 2 * maxBuffers) * NM_BUF_SIZE;
+  return Math.ceil(bytes / REGION_ALIGN) * REGION_ALIGN;
+}
