@@ -4,12 +4,17 @@
  */
 
 import { LocalPort } from './ports/local/local-port.js';
+import { type ConnectPortOptions, DaemonPort } from './ports/shm/shm-client.js';
 import { type OpenOptions, ValeHost } from './switch/host.js';
 
 export { type ErrorCode, ErrorCodes, isValeError, ValeError } from './core/errors.js';
 export { parseAssignment, SETTINGS, type SettingSpec, Settings } from './core/settings.js';
 export { LocalPort } from './ports/local/local-port.js';
 export type { NetmapPort, PollOptions, PollResult } from './ports/port.js';
+export { type ConnectPortOptions, DaemonPort } from './ports/shm/shm-client.js';
+export { type ConnectOptions, DaemonClient } from './daemon/client.js';
+export { Daemon, type DaemonOptions } from './daemon/server.js';
+export { runDir } from './daemon/paths.js';
 export { Arena } from './ring/arena.js';
 export * as layout from './ring/layout.js';
 export { NetmapRing } from './ring/netmap-ring.js';
@@ -40,4 +45,13 @@ export interface OpenPortOptions extends OpenOptions {
 export function openPort(name: string, opts: OpenPortOptions = {}): LocalPort {
   const host = opts.host ?? defaultHost();
   return new LocalPort(host, host.acquire(name, opts));
+}
+
+/**
+ * Opens the port `name` through the uvale daemon, from any process: the switch
+ * is shared by every program that opens a port of it, as with VALE in the
+ * kernel. The daemon is started if none runs in the run directory.
+ */
+export function connectPort(name: string, opts: ConnectPortOptions = {}): Promise<DaemonPort> {
+  return DaemonPort.open(name, opts);
 }

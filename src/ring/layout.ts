@@ -5,7 +5,7 @@
  *
  *   region                                                        (4096-aligned)
  *   +---------------------------+ 0
- *   | interface header (IF_*)   |   name, ring counts, ring offsets, buffer base
+ *   | interface header (IF_*)   |   name, ring counts, ring offsets, counters
  *   +---------------------------+ IF_HDR_SIZE
  *   | TX ring 0 header (RING_*) |   head/cur (u), tail (k), sizes; k-area below
  *   | TX ring 0 slots  (SLOT_*) |   numSlots x 16 bytes
@@ -56,7 +56,10 @@ export const IF_NUM_BUFS = 40; // u32 buffers in the region, reserved ones inclu
 export const IF_BUFS_OFS = 44; // u32 offset of buffer 0 from the region start
 export const IF_REGION_SIZE = 48; // u32
 export const IF_RING_OFS = 64; // u32[MAX_RINGS * 2]: TX ring offsets, then RX
-export const IF_HDR_SIZE = 256;
+/** f64[IF_COUNTERS_MAX] (k) the port's counters (switch/counters.ts), updated once per batch. */
+export const IF_COUNTERS = 256;
+export const IF_COUNTERS_MAX = 32;
+export const IF_HDR_SIZE = 512;
 
 // ---- ring header (netmap_ring) ----
 export const RING_HEAD = 0; // u32 (u) first slot the user owns / releases up to

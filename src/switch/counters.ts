@@ -23,7 +23,7 @@ export const C_BAD_SLOTS = 8;
 export const C_TRUNCATED = 9;
 /** Illegal head/cur moves that re-initialised one of this port's rings. */
 export const C_RING_ERRORS = 10;
-export const NUM_COUNTERS = 11;
+export const NUM_COUNTERS = 11; // at most layout.IF_COUNTERS_MAX
 
 export const COUNTER_NAMES = [
   'txPackets',

@@ -195,6 +195,21 @@ export class Forwarder {
     u32[kr.hdrW + (RING_HWTAIL >>> 2)] = kr.hwtail;
   }
 
+  /**
+   * After a lookup function threw in the middle of a pass: forget the half-built
+   * destination lists (they would corrupt the next pass) and give the TX ring
+   * back as if sent, so no frame is sent twice; the unfinished batch is lost.
+   */
+  abort(kr: KRing, head: number): void {
+    this.qHead.fill(FT_NULL);
+    this.qTail.fill(FT_NULL);
+    this.qSlots.fill(0);
+    this.qPkts.fill(0);
+    kr.hwcur = head;
+    kr.hwtail = head === 0 ? kr.lim : head - 1;
+    kr.publish();
+  }
+
   /** Classifies and delivers ft[0..n), the frames of one batch from `src`'s TX ring `ringNr`. */
   private flush(src: VPort, n: number, ringNr: number): void {
     const sw = this.sw;
@@ -218,6 +233,10 @@ export class Forwarder {
     const tabB = table.b;
     const tabPort = table.port;
     let numDsts = 0;
+    // the last unicast destination looked up, valid until the table changes
+    let lastDA = 0;
+    let lastDB = -1;
+    let lastDst = NM_BDG_BROADCAST;
     let pkts = 0;
     let bytes = 0;
     let runts = 0;
@@ -250,12 +269,20 @@ export class Forwarder {
           tabPort[h] = me;
           src.lastSA = sa;
           src.lastSB = sb;
+          lastDB = -1;
         }
         const da = i32[off >>> 2] as number;
         if ((da & 1) === 0) {
           const db = u16[w + 2] as number;
-          const h = rthash(da, db);
-          if (tabA[h] === da && tabB[h] === (db | VALID_B)) dst = tabPort[h] as number;
+          if (da === lastDA && db === lastDB) {
+            dst = lastDst;
+          } else {
+            const h = rthash(da, db);
+            if (tabA[h] === da && tabB[h] === (db | VALID_B)) dst = tabPort[h] as number;
+            lastDA = da;
+            lastDB = db;
+            lastDst = dst;
+          }
         }
       } else if (mode === LOOKUP_CUSTOM) {
         dst = (sw.lookupFn as LookupFn)(arena.u8, off, len, me) | 0;
@@ -267,7 +294,11 @@ export class Forwarder {
         noDest++;
         continue;
       } else {
-        q = (dst << RINGS_SHIFT) | ringNr;
+        // pick the RX ring (sender ring mod the destination's RX rings) here, not at
+        // delivery, so a unicast list that lands on RX ring 0 is the ring-0 list and is
+        // merged with the broadcast list in source order
+        const nrx = (ports[dst] as VPort).rx.length;
+        q = (dst << RINGS_SHIFT) | (ringNr < nrx ? ringNr : ringNr % nrx);
       }
       ftNext[cur] = FT_NULL;
       if (qHead[q] === FT_NULL) {
@@ -325,6 +356,11 @@ export class Forwarder {
     const rx = dp.rx;
     if (ringNr >= rx.length) ringNr %= rx.length;
     const kr = rx[ringNr] as KRing;
+    if (dp.remote) {
+      // the client releases RX slots by moving head in its own memory: read it, never trust it
+      const h = kr.prologue();
+      if (h >= 0) kr.hwcur = h;
+    }
     let next = this.qHead[q] as number;
     let brd = withBcast ? (this.qHead[BCAST_Q] as number) : FT_NULL;
     const totalPkts = (this.qPkts[q] as number) + (withBcast ? (this.qPkts[BCAST_Q] as number) : 0);
@@ -371,10 +407,18 @@ export class Forwarder {
         if (bi >= dNumBufs) bi = 0;
         const doff = dBufs + bi * NM_BUF_SIZE;
         if (len <= COPY_WORDS_MAX) {
-          const words = (len + 7) >>> 3;
-          const si = so >>> 3;
-          const di = doff >>> 3;
-          for (let k = 0; k < words; k++) dF64[di + k] = sF64[si + k] as number;
+          // 64-byte chunks as netmap's pkt_copy: may copy up to 63 bytes past len, inside both buffers
+          const end = (doff >>> 3) + (((len + 63) >>> 6) << 3);
+          for (let di = doff >>> 3, si = so >>> 3; di < end; di += 8, si += 8) {
+            dF64[di] = sF64[si] as number;
+            dF64[di + 1] = sF64[si + 1] as number;
+            dF64[di + 2] = sF64[si + 2] as number;
+            dF64[di + 3] = sF64[si + 3] as number;
+            dF64[di + 4] = sF64[si + 4] as number;
+            dF64[di + 5] = sF64[si + 5] as number;
+            dF64[di + 6] = sF64[si + 6] as number;
+            dF64[di + 7] = sF64[si + 7] as number;
+          }
         } else if (same) {
           dU8.copyWithin(doff, so, so + len);
         } else {

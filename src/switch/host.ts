@@ -12,7 +12,8 @@
 
 import { ErrorCodes, ValeError } from '../core/errors.js';
 import { Settings, type SettingsInit } from '../core/settings.js';
-import { DEFAULT_RING_CONFIG, type RingConfig } from '../ring/layout.js';
+import { DEFAULT_RING_CONFIG, type RegionGeometry, type RingConfig } from '../ring/layout.js';
+import type { Region } from '../ring/region.js';
 import { parsePortName } from './name.js';
 import { ValeSwitch } from './vale-switch.js';
 import type { VPort } from './vport.js';
@@ -20,6 +21,12 @@ import type { VPort } from './vport.js';
 export interface OpenOptions extends Partial<RingConfig> {
   /** Label for listings: what sits behind the port ("netmap" by default). */
   kind?: string;
+  /** Where a new port's region lives (default: the switch's arena); called only if the port is created. */
+  region?: (geometry: RegionGeometry, name: string) => Region;
+  /** The port's client is in another process (see VPort.remote). */
+  remote?: boolean;
+  /** Called before an existing port is shared with this opener; throw to refuse. */
+  share?: (port: VPort) => void;
 }
 
 export class ValeHost {
@@ -43,6 +50,8 @@ export class ValeHost {
         );
       }
       sw = new ValeSwitch(pn.bridge, this.settings);
+      const used = new Set([...this.switches.values()].map((s) => s.index));
+      while (used.has(sw.index)) sw.index++;
       created = true;
     }
     let port = sw.find(pn.port);
@@ -53,8 +62,11 @@ export class ValeHost {
         txSlots: opts.txSlots ?? Math.min(DEFAULT_RING_CONFIG.txSlots, this.settings.maxBuffers),
         rxSlots: opts.rxSlots ?? Math.min(DEFAULT_RING_CONFIG.rxSlots, this.settings.maxBuffers),
       };
-      port = sw.createPort(pn.full, pn.port, cfg, opts.kind ?? 'netmap');
+      port = sw.createPort(pn.full, pn.port, cfg, opts.kind ?? 'netmap', opts.region);
+      port.remote = opts.remote === true;
       if (created) this.switches.set(pn.bridge, sw);
+    } else if (opts.share !== undefined) {
+      opts.share(port);
     }
     port.users++;
     return port;

@@ -26,11 +26,12 @@ import {
   NM_RESERVED_BUFS,
   REGION_ALIGN,
   RING_HDR_SIZE,
+  type RegionGeometry,
   type RingConfig,
   regionGeometry,
   SLOT_SIZE,
 } from '../ring/layout.js';
-import { initRegion } from '../ring/region.js';
+import { initRegion, type Region } from '../ring/region.js';
 import { C_RING_ERRORS } from './counters.js';
 import { Forwarder, type ForwardTarget, LOOKUP_CUSTOM, LOOKUP_HUB, LOOKUP_LEARNING, type LookupFn } from './forward.js';
 import { MacTable } from './mac-table.js';
@@ -52,6 +53,8 @@ export interface MacTableEntry {
 
 export class ValeSwitch implements ForwardTarget, PortSwitch {
   readonly name: string;
+  /** Position in the host's switch table (netmap's bridge index), stable while the switch lives. */
+  index = 0;
   readonly settings: Settings;
   readonly ports: Array<VPort | null> = new Array<VPort | null>(MAX_PORT_INDEX).fill(null);
   readonly portIndex = new Int32Array(MAX_PORT_INDEX);
@@ -94,7 +97,13 @@ export class ValeSwitch implements ForwardTarget, PortSwitch {
    * against MAX_RINGS/MAX_SLOTS and `dev.netmap.max_buffers`, and the port count
    * against `dev.netmap.max_ports`.
    */
-  createPort(fullName: string, portName: string, cfg: RingConfig, kind: string): VPort {
+  createPort(
+    fullName: string,
+    portName: string,
+    cfg: RingConfig,
+    kind: string,
+    makeRegion?: (geometry: RegionGeometry, name: string) => Region,
+  ): VPort {
     checkRingConfig(cfg, this.settings.maxBuffers);
     if (this.activePorts >= Math.min(this.settings.maxPorts, MAX_PORT_INDEX)) {
       throw new ValeError(
@@ -106,8 +115,13 @@ export class ValeSwitch implements ForwardTarget, PortSwitch {
     const geometry = regionGeometry(cfg);
     let arena: Arena;
     let base = 0;
+    if (makeRegion !== undefined) {
+      const port = new VPort(fullName, portName, makeRegion(geometry, fullName), kind);
+      this.attach(port);
+      return port;
+    }
     if (index < this.capacity && geometry.size <= this.slotSize && this.capacity * this.slotSize <= MAX_ARENA) {
-      if (this.arena === null) this.arena = new Arena(this.capacity * this.slotSize);
+      if (this.arena === null) this.arena = new Arena(this.capacity * this.slotSize, false);
       arena = this.arena;
       base = index * this.slotSize;
     } else {
@@ -201,11 +215,16 @@ export class ValeSwitch implements ForwardTarget, PortSwitch {
         this.fwd.busy = true;
         try {
           this.fwd.txsync(port, kr, head);
+        } catch (e) {
+          // a lookup function threw: drop the rest of the pass, keep the switch consistent
+          this.fwd.abort(kr, head);
+          if (!port.remote) kr.finalize();
+          throw e;
         } finally {
           this.fwd.busy = false;
         }
       }
-      kr.finalize();
+      if (!port.remote) kr.finalize();
     }
     if (bad !== 0) port.counters[C_RING_ERRORS] += bad;
     return bad;

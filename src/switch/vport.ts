@@ -11,6 +11,7 @@
  */
 
 import { KRing } from '../ring/kring.js';
+import { IF_COUNTERS } from '../ring/layout.js';
 import type { Region } from '../ring/region.js';
 import { NUM_COUNTERS } from './counters.js';
 
@@ -29,8 +30,12 @@ export class VPort {
   readonly region: Region;
   readonly tx: KRing[];
   readonly rx: KRing[];
-  /** See counters.ts; updated once per batch. */
-  readonly counters = new Float64Array(NUM_COUNTERS);
+  /**
+   * See counters.ts; updated once per batch. They live in the port's memory
+   * (IF_COUNTERS), so the port's client reads them without asking; a client
+   * that writes there can only misreport its own port.
+   */
+  readonly counters: Float64Array;
   /** Port number on its switch (reused LIFO, as VALE does), -1 when detached. */
   index = -1;
   /** Open handles (netmap file descriptors) on this port. */
@@ -44,6 +49,12 @@ export class VPort {
   onRx: ((port: VPort) => void) | null = null;
   /** Transport-defined: what sits behind this port, for listings ("netmap", "shm", "tap", ...). */
   kind: string;
+  /**
+   * The port's client lives in another process: the switch only publishes
+   * hwcur/hwtail (the client copies them into tail in its own syncs) and reads
+   * the client's RX head when it needs room.
+   */
+  remote = false;
   /** The switch this port is attached to, or null. */
   sw: PortSwitch | null = null;
   /** One-shot callbacks of poll() calls waiting for RX frames, run in a microtask after delivery. */
@@ -56,6 +67,7 @@ export class VPort {
     this.region = region;
     this.kind = kind;
     const g = region.geometry;
+    this.counters = new Float64Array(region.arena.buffer, region.base + IF_COUNTERS, NUM_COUNTERS);
     this.tx = [];
     this.rx = [];
     for (let i = 0; i < g.txRings; i++) this.tx.push(new KRing(region, i));

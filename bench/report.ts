@@ -1,0 +1,94 @@
+/*
+ * Printing bench results: a fixed-width table for people, or one JSON object
+ * per figure and line for scripts (--json). Both carry the same numbers:
+ * medians over rounds with min and max, uvale first, then the C reference
+ * measured in the same rounds and the median of the per-round ratios.
+ */
+
+import { cpus } from 'node:os';
+import type { Timing } from './children.js';
+import { formatSummary, round, type Summary } from './stats.js';
+
+export interface FigureReport {
+  name: string;
+  topo: string;
+  size: number;
+  batch: number;
+  rounds: number;
+  mpps?: Summary;
+  gbps?: Summary;
+  refMpps?: Summary;
+  refGbps?: Summary;
+  ratio?: Summary;
+  error?: string;
+}
+
+export function runHeader(rounds: number, t: Timing, cc: string | undefined): string[] {
+  const cpu = cpus();
+  return [
+    `uvale bench: in-process switch (one thread) vs C reference (bench/c/engine.c, ${cc ?? 'not available'}, -O2)`,
+    `${new Date().toISOString()}  node ${process.version}  ${cpu.length} vCPU ${cpu[0]?.model ?? '?'}`,
+    `Mpps = million frames into the switch per second; Gbit/s = frames out x frame bytes x 8 (broadcast4: 4 copies out per frame in)`,
+    `each cell: median (min–max) over ${rounds} rounds; each run a fresh process, ${t.warmup} s warm-up + ${t.secs} s timed;`,
+    `C then uvale back to back in every round; uvale/C = median of the per-round ratios`,
+  ];
+}
+
+function pad(s: string, w: number, right = false): string {
+  return right ? s.padStart(w) : s.padEnd(w);
+}
+
+export function printTable(reports: readonly FigureReport[], header: readonly string[]): void {
+  const cols = ['figure', 'batch', 'uvale Mpps', 'C Mpps', 'uvale/C', 'uvale Gbit/s', 'C Gbit/s'];
+  const rows = reports.map((r) =>
+    r.error !== undefined
+      ? [r.name, String(r.batch), `ERROR: ${r.error}`]
+      : [
+          r.name,
+          String(r.batch),
+          formatSummary(r.mpps as Summary, 2),
+          r.refMpps ? formatSummary(r.refMpps, 2) : '–',
+          r.ratio ? formatSummary(r.ratio, 2) : '–',
+          formatSummary(r.gbps as Summary, 1),
+          r.refGbps ? r.refGbps.median.toFixed(1) : '–',
+        ],
+  );
+  const widths = cols.map((c, i) =>
+    Math.max(c.length, ...rows.filter((r) => r.length > 1 + i).map((r) => r[i]?.length ?? 0)),
+  );
+  const line = (cells: readonly string[]): string =>
+    cells.map((c, i) => (i === cells.length - 1 ? c : pad(c, widths[i] as number, i === 1))).join('  ');
+  const out = [...header, '', line(cols), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)];
+  process.stdout.write(`${out.join('\n')}\n`);
+}
+
+export function printJson(reports: readonly FigureReport[]): void {
+  for (const r of reports) {
+    const base = { name: r.name, topo: r.topo, size: r.size, batch: r.batch, rounds: r.rounds };
+    if (r.error !== undefined) {
+      process.stdout.write(`${JSON.stringify({ ...base, error: r.error })}\n`);
+      continue;
+    }
+    const m = r.mpps as Summary;
+    const g = r.gbps as Summary;
+    const o: Record<string, unknown> = {
+      ...base,
+      mpps: round(m.median, 3),
+      mpps_min: round(m.min, 3),
+      mpps_max: round(m.max, 3),
+      gbps: round(g.median, 3),
+      gbps_min: round(g.min, 3),
+      gbps_max: round(g.max, 3),
+    };
+    if (r.refMpps !== undefined && r.ratio !== undefined && r.refGbps !== undefined) {
+      o.ref_mpps = round(r.refMpps.median, 3);
+      o.ref_mpps_min = round(r.refMpps.min, 3);
+      o.ref_mpps_max = round(r.refMpps.max, 3);
+      o.ref_gbps = round(r.refGbps.median, 3);
+      o.ratio = round(r.ratio.median, 3);
+      o.ratio_min = round(r.ratio.min, 3);
+      o.ratio_max = round(r.ratio.max, 3);
+    }
+    process.stdout.write(`${JSON.stringify(o)}\n`);
+  }
+}

@@ -1,0 +1,66 @@
+/*
+ * `uvale <command> [args]`: dispatches to one tool per folder in src/tools.
+ * Each tool module exports `run(argv): Promise<number>` (the exit code) and
+ * prints its own `--help`. Tools are imported lazily so `uvale pkt-gen` does
+ * not load the daemon and the other way round.
+ */
+
+import { isValeError } from '../core/errors.js';
+
+interface Command {
+  summary: string;
+  load: () => Promise<{ run: (argv: string[]) => Promise<number> }>;
+}
+
+const COMMANDS: Record<string, Command> = {};
+
+/** Registers a tool; src/tools/index.ts calls this for every tool. */
+export function registerCommand(name: string, summary: string, load: Command['load']): void {
+  COMMANDS[name] = { summary, load };
+}
+
+export function usage(): string {
+  const names = Object.keys(COMMANDS).sort();
+  const w = Math.max(8, ...names.map((n) => n.length));
+  const lines = names.map((n) => `  ${n.padEnd(w)}  ${(COMMANDS[n] as Command).summary}`);
+  return [
+    'usage: uvale <command> [options]',
+    '',
+    'VALE in userspace: a software Ethernet switch. Ports are named vale[bdg:][port],',
+    'e.g. vale-a:1; the first program that opens one creates the switch and the port.',
+    '',
+    'commands:',
+    ...lines,
+    '',
+    "Run 'uvale <command> --help' for a command's options.",
+  ].join('\n');
+}
+
+export async function main(argv: string[]): Promise<number> {
+  await import('../tools/index.js');
+  const [cmd, ...rest] = argv;
+  if (cmd === undefined || cmd === '-h' || cmd === '--help' || cmd === 'help') {
+    process.stdout.write(`${usage()}\n`);
+    return cmd === undefined ? 2 : 0;
+  }
+  if (cmd === '--version' || cmd === 'version') {
+    const { VERSION } = await import('../core/version.js');
+    process.stdout.write(`uvale ${VERSION}\n`);
+    return 0;
+  }
+  const c = COMMANDS[cmd];
+  if (c === undefined) {
+    process.stderr.write(`uvale: unknown command '${cmd}'\n\n${usage()}\n`);
+    return 2;
+  }
+  const mod = await c.load();
+  try {
+    return await mod.run(rest);
+  } catch (e) {
+    if (isValeError(e)) {
+      process.stderr.write(`uvale ${cmd}: ${e.message} [${e.code}]\n`);
+      return 1;
+    }
+    throw e;
+  }
+}

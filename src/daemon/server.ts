@@ -1,0 +1,252 @@
+/*
+ * The daemon: a host (the switches) plus a control server on a unix socket,
+ * serving every process that opens a port in its run directory.
+ *
+ * Start-up takes an exclusive lock on <dir>/uvale.lock (flock: released by the
+ * kernel when the daemon dies, however it dies), so two daemons never serve one
+ * directory; only the lock holder may remove a stale socket and listen. The
+ * socket is mode 0600, or 0660 with a group granted.
+ *
+ * An auto-started daemon (the first client started it) exits once it has had
+ * no port and no client for `idleMs`; `uvale daemon` in the foreground stays
+ * until SIGINT/SIGTERM or a shutdown request.
+ */
+
+import { chmodSync, chownSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { createServer, type Server, type Socket } from 'node:net';
+import { ErrorCodes, ValeError } from '../core/errors.js';
+import { SETTINGS, type SettingsInit } from '../core/settings.js';
+import { countersToObject } from '../switch/counters.js';
+import { ValeHost } from '../switch/host.js';
+import { parsePortName } from '../switch/name.js';
+import type { VPort } from '../switch/vport.js';
+import { type FileLock, lockFile } from '../sys/index.js';
+import { Connection } from './connection.js';
+import { ensureRunDir, type RunPaths, runPaths } from './paths.js';
+import { Scheduler } from './scheduler.js';
+
+export interface DaemonOptions {
+  /** Run directory (default: paths.runDir()). */
+  dir?: string;
+  /** Exit when idle (no ports, no clients) for `idleMs`. */
+  autoExit?: boolean;
+  idleMs?: number;
+  /** Initial settings (dev.netmap.*). */
+  settings?: SettingsInit;
+  /** Grant this group id access to the socket (mode 0660). */
+  group?: number;
+  /** Where diagnostics go (default: stderr with a timestamp). */
+  log?: (line: string) => void;
+}
+
+export interface PortInfo {
+  name: string;
+  switch: string | null;
+  bridgeIndex: number;
+  index: number;
+  kind: string;
+  txRings: number;
+  rxRings: number;
+  txSlots: number;
+  rxSlots: number;
+  memsize: number;
+}
+
+export class Daemon {
+  readonly host: ValeHost;
+  readonly scheduler: Scheduler;
+  readonly paths: RunPaths;
+  readonly stopped: Promise<void>;
+  private readonly opts: DaemonOptions;
+  private readonly conns = new Set<Connection>();
+  private server: Server | null = null;
+  private lock: FileLock | null = null;
+  private nextConn = 1;
+  private idleTimer: NodeJS.Timeout | null = null;
+  private resolveStopped: () => void = () => {};
+  private stopping = false;
+
+  constructor(opts: DaemonOptions = {}) {
+    this.opts = opts;
+    this.paths = runPaths(opts.dir);
+    this.host = new ValeHost({ ...loadSettings(this.paths.settings), ...(opts.settings ?? {}) });
+    this.scheduler = new Scheduler((p, e) => this.log(`port ${p.vp.name}: ${(e as Error).message}`));
+    this.stopped = new Promise((r) => {
+      this.resolveStopped = r;
+    });
+  }
+
+  log(line: string): void {
+    if (this.opts.log) this.opts.log(line);
+    else process.stderr.write(`${new Date().toISOString()} uvale daemon[${process.pid}]: ${line}\n`);
+  }
+
+  async start(): Promise<void> {
+    ensureRunDir(this.paths.dir);
+    const lock = lockFile(this.paths.lock);
+    if (lock === null) {
+      throw new ValeError(ErrorCodes.BUSY, `another uvale daemon already serves ${this.paths.dir}`);
+    }
+    this.lock = lock;
+    try {
+      unlinkSync(this.paths.socket); // stale: its daemon no longer holds the lock
+    } catch {
+      // no socket left behind
+    }
+    const server = createServer({ allowHalfOpen: false }, (s) => this.accept(s));
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.paths.socket, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    this.server = server;
+    if (this.opts.group !== undefined) {
+      chownSync(this.paths.socket, process.getuid?.() ?? 0, this.opts.group);
+      chmodSync(this.paths.socket, 0o660);
+    } else {
+      chmodSync(this.paths.socket, 0o600);
+    }
+    this.log(`serving ${this.paths.socket}`);
+    this.checkIdle();
+  }
+
+  /** Closes every client connection and the socket, and releases the lock. */
+  async stop(reason = 'stopped'): Promise<void> {
+    if (this.stopping) return this.stopped;
+    this.stopping = true;
+    this.log(`exiting: ${reason}`);
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    for (const c of [...this.conns]) {
+      c.event({ event: 'shutdown', reason });
+      c.close();
+    }
+    const server = this.server;
+    this.server = null;
+    if (server !== null) await new Promise<void>((r) => server.close(() => r()));
+    try {
+      unlinkSync(this.paths.socket);
+    } catch {
+      // already gone
+    }
+    this.lock?.release();
+    this.lock = null;
+    this.resolveStopped();
+    return this.stopped;
+  }
+
+  /** Keeps the settings in the run directory, so a later daemon starts with them. */
+  settingsChanged(): void {
+    try {
+      writeFileSync(this.paths.settings, `${JSON.stringify(this.host.settings.all(), null, 2)}\n`, { mode: 0o600 });
+    } catch (e) {
+      this.log(`cannot save settings to ${this.paths.settings}: ${(e as Error).message}`);
+    }
+  }
+
+  connectionClosed(c: Connection): void {
+    this.conns.delete(c);
+    this.checkIdle();
+  }
+
+  portsChanged(): void {
+    this.checkIdle();
+  }
+
+  findPort(name: string): VPort {
+    const pn = parsePortName(name);
+    const vp = this.host.getSwitch(pn.bridge)?.find(pn.port);
+    if (vp === undefined) throw new ValeError(ErrorCodes.NOT_FOUND, `no port named ${name}`);
+    return vp;
+  }
+
+  describePort(vp: VPort): PortInfo {
+    const g = vp.region.geometry;
+    const sw = vp.sw !== null ? this.host.getSwitch(vp.sw.name) : undefined;
+    return {
+      name: vp.name,
+      switch: sw?.name ?? null,
+      bridgeIndex: sw?.index ?? -1,
+      index: vp.index,
+      kind: vp.kind,
+      txRings: g.txRings,
+      rxRings: g.rxRings,
+      txSlots: g.txSlots,
+      rxSlots: g.rxSlots,
+      memsize: g.size,
+    };
+  }
+
+  /** Every port, by switch index then port number (vale-ctl's listing order). */
+  listPorts(): PortInfo[] {
+    const out: PortInfo[] = [];
+    const sws = this.host.listSwitches().sort((a, b) => a.index - b.index);
+    for (const sw of sws) for (const vp of sw.list()) out.push(this.describePort(vp));
+    return out;
+  }
+
+  /** Switches, ports and counters in one snapshot (for top and ctl). */
+  stats(): unknown {
+    const sws = this.host.listSwitches().sort((a, b) => a.index - b.index);
+    return {
+      time: Date.now(),
+      switches: sws.map((sw) => ({
+        name: sw.name,
+        index: sw.index,
+        macs: sw.macTable.entries().length,
+        ports: sw.list().map((vp) => ({ ...this.describePort(vp), counters: countersToObject(vp.counters) })),
+      })),
+    };
+  }
+
+  private accept(s: Socket): void {
+    if (this.stopping) {
+      s.destroy();
+      return;
+    }
+    let c: Connection;
+    try {
+      c = new Connection(this, s, this.nextConn++);
+    } catch (e) {
+      this.log(`rejected a client: ${(e as Error).message}`);
+      s.destroy();
+      return;
+    }
+    this.conns.add(c);
+    this.checkIdle();
+  }
+
+  private checkIdle(): void {
+    if (!this.opts.autoExit || this.stopping) return;
+    const idle = this.conns.size === 0 && this.host.listSwitches().length === 0;
+    if (!idle) {
+      if (this.idleTimer) clearTimeout(this.idleTimer);
+      this.idleTimer = null;
+      return;
+    }
+    if (this.idleTimer) return;
+    this.idleTimer = setTimeout(() => {
+      this.idleTimer = null;
+      if (this.conns.size === 0 && this.host.listSwitches().length === 0) void this.stop('idle');
+    }, this.opts.idleMs ?? 2000);
+    this.idleTimer.unref?.();
+  }
+}
+
+/** Settings saved by an earlier daemon of this directory; unreadable or invalid entries are ignored. */
+function loadSettings(path: string): SettingsInit {
+  let o: unknown;
+  try {
+    o = JSON.parse(readFileSync(path, 'utf8'));
+  } catch {
+    return {};
+  }
+  const out: SettingsInit = {};
+  if (o === null || typeof o !== 'object') return out;
+  for (const s of SETTINGS) {
+    const v = (o as Record<string, unknown>)[s.name];
+    if (!s.readonly && typeof v === 'number' && Number.isInteger(v) && v >= s.min && v <= s.max) out[s.name] = v;
+  }
+  return out;
+}

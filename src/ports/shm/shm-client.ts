@@ -1,0 +1,245 @@
+/*
+ * A port opened through the daemon, from any process: the same netmap API as
+ * an in-process port, over the port's region in a sealed memfd that this
+ * process creates and the daemon maps too (see shm-server.ts for the data path
+ * and the sleep/kick protocol).
+ *
+ * Differences an application can see, as with a netmap port in another
+ * context: txsync() hands the TX slots to the daemon, which forwards them a
+ * moment later, so tail catches up on a later sync (poll({events: 'out'})
+ * waits for room); frames sent by other ports appear at the next rxsync/poll.
+ * Illegal head/cur moves are found by the daemon, which re-initialises the
+ * ring; the next sync here throws VALE_ERR_RING_REINIT.
+ */
+
+import { ErrorCodes, ValeError } from '../../core/errors.js';
+import { DaemonClient, type ConnectOptions } from '../../daemon/client.js';
+import { encodeSignal, MSG_KICK } from '../../daemon/protocol.js';
+import { Arena } from '../../ring/arena.js';
+import {
+  DEFAULT_RING_CONFIG,
+  IF_COUNTERS,
+  RING_ERRORS,
+  RING_HEAD,
+  RING_HWTAIL,
+  RING_KSLEEP,
+  RING_TAIL,
+  RING_USLEEP,
+  type RingConfig,
+  regionGeometry,
+} from '../../ring/layout.js';
+import { NetmapRing } from '../../ring/netmap-ring.js';
+import { openRegion } from '../../ring/region.js';
+import { countersToObject, NUM_COUNTERS, type PortCounters } from '../../switch/counters.js';
+import { closeFd, createMemfd, type Mapping, mapShared, releaseMapping } from '../../sys/index.js';
+import type { NetmapPort, PollOptions, PollResult } from '../port.js';
+
+export interface ConnectPortOptions extends ConnectOptions, Partial<RingConfig> {
+  /** An existing connection to use (default: a new one, closed with the port). */
+  client?: DaemonClient;
+}
+
+interface OpenReply {
+  handle: number;
+  name: string;
+  switch: string | null;
+  index: number;
+}
+
+export class DaemonPort implements NetmapPort {
+  readonly name: string;
+  readonly txRings: readonly NetmapRing[];
+  readonly rxRings: readonly NetmapRing[];
+  /** The daemon's handle for this port. */
+  readonly handle: number;
+  /** Port number on the switch when opened. */
+  readonly portIndex: number;
+  readonly client: DaemonClient;
+  private readonly ownsClient: boolean;
+  private readonly mapping: Mapping;
+  private readonly u32: Uint32Array;
+  private readonly kick: Buffer;
+  private readonly errorsSeen: number[];
+  private readonly countersView: Float64Array;
+  private readonly waiters = new Set<() => void>();
+  private closed = false;
+  private readonly unwatch: () => void;
+
+  private constructor(client: DaemonClient, owns: boolean, reply: OpenReply, mapping: Mapping) {
+    this.client = client;
+    this.ownsClient = owns;
+    this.handle = reply.handle;
+    this.name = reply.name;
+    this.portIndex = reply.index;
+    this.mapping = mapping;
+    const arena = new Arena(mapping.buffer);
+    const region = openRegion(arena, 0);
+    const g = region.geometry;
+    const tx: NetmapRing[] = [];
+    const rx: NetmapRing[] = [];
+    for (let i = 0; i < g.txRings; i++) tx.push(new NetmapRing(region, i));
+    for (let i = 0; i < g.rxRings; i++) rx.push(new NetmapRing(region, g.txRings + i));
+    this.txRings = tx;
+    this.rxRings = rx;
+    this.u32 = arena.u32;
+    this.kick = encodeSignal(MSG_KICK, reply.handle);
+    this.errorsSeen = [...tx, ...rx].map((r) => this.u32[r.hdrW + (RING_ERRORS >>> 2)] as number);
+    this.countersView = new Float64Array(mapping.buffer, IF_COUNTERS, NUM_COUNTERS);
+    client.onWake(this.handle, () => this.wakeAll());
+    this.unwatch = client.onClose(() => this.wakeAll());
+  }
+
+  /** Opens `name` through the daemon (started if needed). */
+  static async open(name: string, opts: ConnectPortOptions = {}): Promise<DaemonPort> {
+    const owns = opts.client === undefined;
+    const client = opts.client ?? (await DaemonClient.connect(opts));
+    const cfg: RingConfig = {
+      txRings: opts.txRings ?? DEFAULT_RING_CONFIG.txRings,
+      rxRings: opts.rxRings ?? DEFAULT_RING_CONFIG.rxRings,
+      txSlots: opts.txSlots ?? DEFAULT_RING_CONFIG.txSlots,
+      rxSlots: opts.rxSlots ?? DEFAULT_RING_CONFIG.rxSlots,
+    };
+    let fd = -1;
+    let mapping: Mapping | null = null;
+    try {
+      const size = regionGeometry(cfg).size;
+      fd = createMemfd(`uvale:${name}`, size);
+      mapping = mapShared(fd, size);
+      const reply = (await client.request('open', { name, ...cfg, fd })) as OpenReply;
+      closeFd(fd); // the daemon holds its own reference now
+      fd = -1;
+      return new DaemonPort(client, owns, reply, mapping);
+    } catch (e) {
+      mapping?.unmap();
+      if (fd >= 0) closeFd(fd);
+      if (owns) client.close();
+      throw e;
+    }
+  }
+
+  txsync(): void {
+    this.live();
+    const u32 = this.u32;
+    let kick = false;
+    for (const r of this.txRings) {
+      const h = r.hdrW;
+      // publish head with a full fence, then look at the daemon's sleep flag
+      Atomics.store(u32, h + (RING_HEAD >>> 2), u32[h + (RING_HEAD >>> 2)] as number);
+      if (Atomics.load(u32, h + (RING_KSLEEP >>> 2)) !== 0) kick = true;
+      u32[h + (RING_TAIL >>> 2)] = Atomics.load(u32, h + (RING_HWTAIL >>> 2));
+    }
+    if (kick) this.client.signal(this.kick);
+    this.checkErrors();
+  }
+
+  rxsync(): void {
+    this.live();
+    const u32 = this.u32;
+    for (const r of this.rxRings) {
+      const h = r.hdrW;
+      Atomics.store(u32, h + (RING_HEAD >>> 2), u32[h + (RING_HEAD >>> 2)] as number);
+      u32[h + (RING_TAIL >>> 2)] = Atomics.load(u32, h + (RING_HWTAIL >>> 2));
+    }
+    this.checkErrors();
+  }
+
+  async poll(opts: PollOptions = {}): Promise<PollResult> {
+    const events = opts.events ?? 'in';
+    const timeout = opts.timeout ?? -1;
+    const deadline = timeout > 0 ? Date.now() + timeout : Number.POSITIVE_INFINITY;
+    this.txsync();
+    for (;;) {
+      let r = this.check(events);
+      if (r.in || r.out || timeout === 0) return r;
+      // say we sleep, then look again: the daemon either sees the flag or we see its update
+      this.setSleep(events, 1);
+      r = this.check(events);
+      if (r.in || r.out) {
+        this.setSleep(events, 0);
+        return r;
+      }
+      const left = deadline - Date.now();
+      if (left <= 0) {
+        this.setSleep(events, 0);
+        return r;
+      }
+      await this.waitWake(left);
+    }
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.client.onWake(this.handle, null);
+    this.unwatch();
+    this.wakeAll();
+    if (this.client.error === null) {
+      const done = this.client.request('close', { handle: this.handle }).catch(() => {});
+      if (this.ownsClient) void done.then(() => this.client.close());
+    }
+    // the rings' views stay valid (they now see private zero pages), so a stray access cannot crash
+    releaseMapping(this.mapping);
+  }
+
+  counters(): PortCounters {
+    this.live();
+    return countersToObject(this.countersView);
+  }
+
+  private live(): void {
+    if (this.closed) throw new ValeError(ErrorCodes.CLOSED, `${this.name}: port is closed`);
+    const e = this.client.error;
+    if (e !== null) throw new ValeError(ErrorCodes.DAEMON, `${this.name}: ${e.message}`);
+  }
+
+  private checkErrors(): void {
+    const rings = [...this.txRings, ...this.rxRings];
+    for (let i = 0; i < rings.length; i++) {
+      const n = this.u32[(rings[i] as NetmapRing).hdrW + (RING_ERRORS >>> 2)] as number;
+      if (n !== this.errorsSeen[i]) {
+        this.errorsSeen[i] = n;
+        throw new ValeError(
+          ErrorCodes.RING_REINIT,
+          `${this.name}: illegal head/cur on ${(rings[i] as NetmapRing).dir.toUpperCase()} ring ${(rings[i] as NetmapRing).ringId}; the daemon re-initialised it`,
+        );
+      }
+    }
+  }
+
+  private check(events: 'in' | 'out' | 'inout'): PollResult {
+    let rin = false;
+    let rout = false;
+    if (events !== 'out') {
+      this.rxsync();
+      for (const r of this.rxRings) if (!r.empty()) rin = true;
+    }
+    if (events !== 'in') {
+      this.txsync();
+      for (const r of this.txRings) if (!r.empty()) rout = true;
+    }
+    return { in: rin, out: rout };
+  }
+
+  private setSleep(events: 'in' | 'out' | 'inout', v: number): void {
+    const u32 = this.u32;
+    if (events !== 'out') for (const r of this.rxRings) Atomics.store(u32, r.hdrW + (RING_USLEEP >>> 2), v);
+    if (events !== 'in') for (const r of this.txRings) Atomics.store(u32, r.hdrW + (RING_USLEEP >>> 2), v);
+  }
+
+  private waitWake(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      let timer: NodeJS.Timeout | undefined;
+      const w = (): void => {
+        this.waiters.delete(w);
+        if (timer !== undefined) clearTimeout(timer);
+        resolve();
+      };
+      this.waiters.add(w);
+      if (Number.isFinite(ms)) timer = setTimeout(w, ms);
+    });
+  }
+
+  private wakeAll(): void {
+    for (const w of [...this.waiters]) w();
+  }
+}

@@ -1,0 +1,171 @@
+/*
+ * The daemon's side of a port whose client is another process: the port's
+ * region lives in a sealed memfd that the client created, mapped here too.
+ *
+ * Data path, both ways without a system call while both sides are busy:
+ *
+ *   client → daemon  The client moves TX head in shared memory. If the daemon
+ *                    flagged the ring RING_KSLEEP, the client sends a KICK; the
+ *                    daemon clears the flag and polls the port from its
+ *                    scheduler (daemon/scheduler.ts) until it stays idle, then
+ *                    sets the flag again, re-checks, and sleeps.
+ *   daemon → client  After appending to an RX ring (or reclaiming a TX ring) the
+ *                    daemon looks at RING_USLEEP; only if the client sleeps in
+ *                    poll() does it clear the flag and send a WAKE.
+ *
+ * Each side publishes with an Atomics.store (a full fence on x86) before it
+ * reads the other side's flag, so a wake-up is never lost: either the sleeper
+ * sees the new index when it re-checks after raising its flag, or the
+ * publisher sees the flag.
+ *
+ * The client can write anything into the region. The switch only reads head
+ * and cur through KRing.prologue(), bounds every slot, and never dereferences
+ * a value from shared memory without checking it, so a client can corrupt only
+ * its own frames.
+ */
+
+import { Arena } from '../../ring/arena.js';
+import { RING_HEAD, RING_HWTAIL, RING_KSLEEP, RING_USLEEP, type RingConfig } from '../../ring/layout.js';
+import { initRegion, type Region } from '../../ring/region.js';
+import type { ValeHost } from '../../switch/host.js';
+import type { VPort } from '../../switch/vport.js';
+import { checkSealed, closeFd, type Mapping, mapShared, openProcFd } from '../../sys/index.js';
+
+export interface ShmPeer {
+  /** Sends a WAKE for `handle` to the client. */
+  wake(handle: number): void;
+}
+
+export class ShmPortServer {
+  readonly handle: number;
+  readonly vp: VPort;
+  /** Consecutive scheduler rounds without work; the port sleeps past a limit. */
+  idle = 0;
+  /** In the scheduler's active list. */
+  active = false;
+  private readonly peer: ShmPeer;
+  private readonly mapping: Mapping;
+  private readonly fd: number;
+  private readonly u32: Uint32Array;
+  private closed = false;
+
+  private constructor(handle: number, vp: VPort, peer: ShmPeer, mapping: Mapping, fd: number) {
+    this.handle = handle;
+    this.vp = vp;
+    this.peer = peer;
+    this.mapping = mapping;
+    this.fd = fd;
+    this.u32 = vp.region.arena.u32;
+    vp.onRx = this.onRx;
+  }
+
+  /**
+   * Opens `name` for a client: maps the client's memfd (`pid`, `fd`), checks it
+   * is sealed and exactly the region's size, and builds the port in it.
+   */
+  static open(
+    host: ValeHost,
+    name: string,
+    cfg: RingConfig,
+    handle: number,
+    peer: ShmPeer,
+    client: { pid: number; fd: number },
+    share: (vp: VPort) => void,
+  ): ShmPortServer {
+    let mapping: Mapping | null = null;
+    let fd = -1;
+    const makeRegion = (geometry: Region['geometry'], full: string): Region => {
+      fd = openProcFd(client.pid, client.fd);
+      checkSealed(fd, geometry.size);
+      mapping = mapShared(fd, geometry.size);
+      return initRegion(new Arena(mapping.buffer), 0, geometry, full);
+    };
+    let vp: VPort;
+    try {
+      vp = host.acquire(name, { ...cfg, kind: 'shm', region: makeRegion, remote: true, share });
+    } catch (e) {
+      (mapping as Mapping | null)?.unmap();
+      if (fd >= 0) closeFd(fd);
+      throw e;
+    }
+    // `share` refuses existing ports, so the port was made here, in the client's memory
+    return new ShmPortServer(handle, vp, peer, mapping as unknown as Mapping, fd);
+  }
+
+  /** True if some TX ring's head moved since the last txsync. */
+  txPending(): boolean {
+    const u32 = this.u32;
+    const tx = this.vp.tx;
+    for (let r = 0; r < tx.length; r++) {
+      const kr = tx[r] as VPort['tx'][number];
+      if (Atomics.load(u32, kr.hdrW + (RING_HEAD >>> 2)) !== kr.hwcur) return true;
+    }
+    return false;
+  }
+
+  /** Forwards whatever the client queued; wakes it if it waits for TX room. */
+  process(): void {
+    const sw = this.vp.sw;
+    if (sw !== null) {
+      sw.txsync(this.vp);
+    } else {
+      for (const kr of this.vp.tx) {
+        const head = kr.prologue();
+        if (head < 0) continue;
+        kr.hwcur = head;
+        kr.hwtail = head === 0 ? kr.lim : head - 1;
+        kr.publish();
+      }
+    }
+    const u32 = this.u32;
+    let wake = false;
+    for (const kr of this.vp.tx) {
+      Atomics.store(u32, kr.hdrW + (RING_HWTAIL >>> 2), kr.hwtail);
+      if (Atomics.load(u32, kr.hdrW + (RING_USLEEP >>> 2)) !== 0) {
+        Atomics.store(u32, kr.hdrW + (RING_USLEEP >>> 2), 0);
+        wake = true;
+      }
+    }
+    if (wake) this.peer.wake(this.handle);
+  }
+
+  /** Tells the client to kick on its next txsync; returns false if work arrived meanwhile. */
+  sleep(): boolean {
+    const u32 = this.u32;
+    for (const kr of this.vp.tx) Atomics.store(u32, kr.hdrW + (RING_KSLEEP >>> 2), 1);
+    if (this.txPending()) {
+      this.awake();
+      return false;
+    }
+    return true;
+  }
+
+  /** Clears the sleep flags (on a KICK, or when work was found). */
+  awake(): void {
+    const u32 = this.u32;
+    for (const kr of this.vp.tx) Atomics.store(u32, kr.hdrW + (RING_KSLEEP >>> 2), 0);
+  }
+
+  private readonly onRx = (vp: VPort): void => {
+    const u32 = this.u32;
+    let wake = false;
+    for (const kr of vp.rx) {
+      Atomics.store(u32, kr.hdrW + (RING_HWTAIL >>> 2), kr.hwtail);
+      if (Atomics.load(u32, kr.hdrW + (RING_USLEEP >>> 2)) !== 0) {
+        Atomics.store(u32, kr.hdrW + (RING_USLEEP >>> 2), 0);
+        wake = true;
+      }
+    }
+    if (wake) this.peer.wake(this.handle);
+  };
+
+  /** Releases the port (detaching it from its switch), then unmaps the client's memory. */
+  close(host: ValeHost): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.vp.onRx = null;
+    host.release(this.vp);
+    this.mapping.unmap();
+    closeFd(this.fd);
+  }
+}

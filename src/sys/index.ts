@@ -1,0 +1,44 @@
+/*
+ * src/sys: everything uvale asks of the kernel through FFI (koffi), and the
+ * only place that does. See README.md in this folder.
+ */
+
+export { type FutexTarget, type FutexWaitResult, futexWait, futexWake } from './futex.js';
+export { errnoName } from './libc.js';
+export { type FileLock, lockFile, type PeerCred, peerCred, peerPid, releaseMapping } from './process.js';
+export {
+  checkSealed,
+  closeFd,
+  createMemfd,
+  DEFAULT_SEALS,
+  F_SEAL_GROW,
+  F_SEAL_SEAL,
+  F_SEAL_SHRINK,
+  F_SEAL_WRITE,
+  getSeals,
+  MAX_MAPPING_SIZE,
+  type Mapping,
+  type MemfdOptions,
+  mapShared,
+  openProcFd,
+  type SharedMapping,
+} from './shm.js';
+export {
+  IFF_NO_PI,
+  IFF_TAP,
+  IFF_VNET_HDR,
+  IFNAMSIZ,
+  openTap,
+  readFrame,
+  type TapDevice,
+  type TapOptions,
+  TUN_F_CSUM,
+  TUN_F_TSO_ECN,
+  TUN_F_TSO4,
+  TUN_F_TSO6,
+  TUN_F_UFO,
+  TUN_F_USO4,
+  TUN_F_USO6,
+  VNET_HDR_LEN,
+  writeFrame,
+} from './tap.js';

@@ -1,0 +1,112 @@
+/*
+ * What the daemon needs to know about and keep from other processes:
+ *
+ *   peerCred(socket)  the pid/uid/gid of the process at the other end of a
+ *                     unix socket (SO_PEERCRED), so a client cannot claim to be
+ *                     another process when it hands the daemon an fd number.
+ *   lockFile(path)    an exclusive flock on a file, released by the kernel
+ *                     when the holder dies however it dies; null if held.
+ *   releaseMapping(m) replaces a shared mapping with private zero pages at the
+ *                     same address, so views made of it stay safe to touch
+ *                     while the shared memory itself is let go.
+ */
+
+import { closeSync, ftruncateSync, openSync, writeSync } from 'node:fs';
+import type { Socket } from 'node:net';
+import { ErrorCodes, ValeError } from '../core/errors.js';
+import { errno, koffi, MAP_FAILED, throwErrno } from './libc.js';
+import type { SharedMapping } from './shm.js';
+
+interface Extra {
+  getsockopt(fd: number, level: number, name: number, val: Uint8Array, len: Uint32Array): number;
+  flock(fd: number, op: number): number;
+  mmapAt(addr: bigint, len: number, prot: number, flags: number, fd: number, off: number): bigint;
+}
+
+let extra: Extra | undefined;
+
+function fns(): Extra {
+  if (extra === undefined) {
+    const lib = koffi().load('libc.so.6');
+    extra = {
+      getsockopt: lib.func('int getsockopt(int fd, int level, int name, _Out_ uint8_t *val, _Inout_ uint32_t *len)'),
+      flock: lib.func('int flock(int fd, int op)'),
+      mmapAt: lib.func('void *mmap(uintptr_t addr, size_t len, int prot, int flags, int fd, int64_t off)'),
+    };
+  }
+  return extra;
+}
+
+const SOL_SOCKET = 1;
+const SO_PEERCRED = 17;
+
+export interface PeerCred {
+  pid: number;
+  uid: number;
+  gid: number;
+}
+
+/** The credentials of the peer of a connected unix socket (SO_PEERCRED). */
+export function peerCred(socket: Socket): PeerCred {
+  const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
+  if (typeof fd !== 'number' || fd < 0) throw new ValeError(ErrorCodes.SYSTEM, 'socket has no file descriptor');
+  const val = new Uint8Array(12);
+  const len = new Uint32Array([12]);
+  if (fns().getsockopt(fd, SOL_SOCKET, SO_PEERCRED, val, len) < 0) throwErrno('getsockopt', 'SO_PEERCRED');
+  const dv = new DataView(val.buffer);
+  return { pid: dv.getInt32(0, true), uid: dv.getUint32(4, true), gid: dv.getUint32(8, true) };
+}
+
+export function peerPid(socket: Socket): number {
+  return peerCred(socket).pid;
+}
+
+export interface FileLock {
+  readonly path: string;
+  release(): void;
+}
+
+const LOCK_EX = 2;
+const LOCK_NB = 4;
+const LOCK_UN = 8;
+const EWOULDBLOCK = 11;
+
+/** Takes an exclusive lock on `path` (created 0600), writing our pid in it; null if another process holds it. */
+export function lockFile(path: string): FileLock | null {
+  const fd = openSync(path, 'a+', 0o600);
+  if (fns().flock(fd, LOCK_EX | LOCK_NB) < 0) {
+    const e = errno();
+    closeSync(fd);
+    if (e === EWOULDBLOCK) return null;
+    throwErrno('flock', path);
+  }
+  ftruncateSync(fd, 0);
+  writeSync(fd, `${process.pid}\n`);
+  let held = true;
+  return {
+    path,
+    release(): void {
+      if (!held) return;
+      held = false;
+      fns().flock(fd, LOCK_UN);
+      closeSync(fd);
+    },
+  };
+}
+
+const PROT_RW = 3;
+const MAP_PRIVATE = 0x02;
+const MAP_FIXED = 0x10;
+const MAP_ANONYMOUS = 0x20;
+const MAP_NORESERVE = 0x4000;
+
+/**
+ * Drops the shared memory behind `m` but keeps its addresses valid (as private
+ * zero pages, which cost nothing until touched). Use it when views of the
+ * mapping may outlive it; the address range stays reserved until exit.
+ */
+export function releaseMapping(m: SharedMapping): void {
+  if (!m.mapped) return;
+  const r = fns().mmapAt(m.ptr, m.size, PROT_RW, MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (BigInt(r) === MAP_FAILED) throwErrno('mmap', `MAP_FIXED ${m.size} bytes`);
+}

@@ -1,0 +1,19 @@
+/* Small formatting helpers shared by the tools (rates with K/M/G units, tables). */
+
+/** pkt-gen's normalisation: value scaled by 1000s with 3 decimals and a K/M/G/T suffix. */
+export function norm(v: number): string {
+  const units = ['', 'K', 'M', 'G', 'T'];
+  let i = 0;
+  while (v >= 1000 && i < units.length - 1) {
+    v /= 1000;
+    i++;
+  }
+  return `${v.toFixed(3)} ${units[i]}`;
+}
+
+/** Left-aligned columns separated by two spaces. */
+export function table(rows: string[][]): string {
+  const widths: number[] = [];
+  for (const r of rows) r.forEach((c, i) => (widths[i] = Math.max(widths[i] ?? 0, c.length)));
+  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join('  ')).join('\n');
+}

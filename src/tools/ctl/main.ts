@@ -1,0 +1,109 @@
+/*
+ * `uvale ctl`: vale-ctl for uvale. Lists ports, shows a port's geometry and
+ * counters, a switch's MAC table, and stops the daemon. It never starts a
+ * daemon: with none running there are no switches to show.
+ */
+
+import { parseArgs } from 'node:util';
+import { ErrorCodes, ValeError } from '../../core/errors.js';
+import { DaemonClient } from '../../daemon/client.js';
+import type { PortInfo } from '../../daemon/server.js';
+import type { MacTableEntry } from '../../switch/vale-switch.js';
+import { table } from '../common/format.js';
+
+export const USAGE = `usage: uvale ctl [options] [-l NAME | -g NAME | --mac SWITCH | --stats [NAME]]
+
+Inspects the switches of a running daemon (netmap's vale-ctl).
+
+  (no option)        list every port: NAME bridge_idx B port_idx P
+  -l NAME            print the switch and port numbers of port NAME
+  -g NAME            print port NAME's memory size, slots and rings
+  --mac SWITCH       print the learning table of SWITCH (bucket, MAC, port)
+  --stats [NAME]     print the counters of every port, or of NAME
+  --shutdown         stop the daemon (its ports are closed)
+  --json             print JSON instead of text
+  --dir DIR          run directory of the daemon
+  -h, --help         this text`;
+
+export async function run(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    options: {
+      l: { type: 'string', short: 'l' },
+      g: { type: 'string', short: 'g' },
+      mac: { type: 'string' },
+      stats: { type: 'boolean' },
+      shutdown: { type: 'boolean' },
+      json: { type: 'boolean' },
+      dir: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    allowPositionals: true,
+  });
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  let client: DaemonClient;
+  try {
+    client = await DaemonClient.connect({ ...(values.dir !== undefined ? { dir: values.dir } : {}), autostart: false });
+  } catch (e) {
+    if (e instanceof ValeError && e.code === ErrorCodes.DAEMON && !values.l && !values.g && !values.mac) {
+      // no daemon: no switches, nothing to list
+      if (values.json) process.stdout.write(values.stats ? '{"switches":[]}\n' : '[]\n');
+      return 0;
+    }
+    throw e;
+  }
+  const print = (text: string, json: unknown): void => {
+    process.stdout.write(values.json ? `${JSON.stringify(json)}\n` : text.length > 0 ? `${text}\n` : '');
+  };
+  try {
+    if (values.shutdown) {
+      await client.request('shutdown');
+      print('daemon stopping', {});
+    } else if (values.l !== undefined) {
+      const p = (await client.request('port', { name: values.l })) as PortInfo;
+      print(`bridge_idx: ${p.bridgeIndex}\nport_idx: ${p.index}`, { bridge_idx: p.bridgeIndex, port_idx: p.index });
+    } else if (values.g !== undefined) {
+      const p = (await client.request('port', { name: values.g })) as PortInfo;
+      const info = {
+        memsize: p.memsize,
+        tx_slots: p.txSlots,
+        rx_slots: p.rxSlots,
+        tx_rings: p.txRings,
+        rx_rings: p.rxRings,
+        mem_id: 0,
+      };
+      print(
+        Object.entries(info)
+          .map(([k, v]) => `${k}: ${v}`)
+          .join('\n'),
+        info,
+      );
+    } else if (values.mac !== undefined) {
+      const r = (await client.request('mac', { switch: values.mac })) as { entries: MacTableEntry[] };
+      const rows = [['BUCKET', 'MAC', 'PORT_IDX', 'PORT'], ...r.entries.map((e) => [String(e.bucket), e.mac, String(e.port), e.portName])];
+      print(table(rows), r.entries);
+    } else if (values.stats) {
+      const st = (await client.request('stats')) as {
+        switches: Array<{ ports: Array<PortInfo & { counters: Record<string, number> }> }>;
+      };
+      let ports = st.switches.flatMap((s) => s.ports);
+      const want = positionals[0];
+      if (want !== undefined) {
+        ports = ports.filter((p) => p.name === want);
+        if (ports.length === 0) throw new ValeError(ErrorCodes.NOT_FOUND, `no port named ${want}`);
+      }
+      const keys = ports.length > 0 ? Object.keys((ports[0] as { counters: object }).counters) : [];
+      const rows = [['PORT', ...keys], ...ports.map((p) => [p.name, ...keys.map((k) => String(p.counters[k]))])];
+      print(table(rows), want !== undefined ? ports[0] : st);
+    } else {
+      const r = (await client.request('list')) as { ports: PortInfo[] };
+      print(r.ports.map((p) => `${p.name} bridge_idx ${p.bridgeIndex} port_idx ${p.index}`).join('\n'), r.ports);
+    }
+    return 0;
+  } finally {
+    client.close();
+  }
+}

@@ -1,0 +1,11 @@
+/* The tools of the `uvale` command, each in its own folder, loaded on demand. */
+
+import { registerCommand } from '../cli/main.js';
+
+registerCommand('daemon', 'run the switch daemon in the foreground', () => import('./daemon/main.js'));
+registerCommand('ctl', "list ports, MAC tables and counters (netmap's vale-ctl)", () => import('./ctl/main.js'));
+registerCommand('sysctl', 'read and set the dev.netmap.* settings', () => import('./sysctl/main.js'));
+registerCommand('top', 'live view of switches and ports with rates and drops', () => import('./top/main.js'));
+registerCommand('pkt-gen', "netmap's packet generator and sink (tx, rx, ping, pong, txseq, rxseq)", () =>
+  import('./pkt-gen/main.js'),
+);

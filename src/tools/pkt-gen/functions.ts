@@ -1,0 +1,282 @@
+/*
+ * pkt-gen's functions on a uvale port: tx, rx, txseq, rxseq, ping, pong.
+ *
+ * Every function works on the NetmapPort contract only (an in-process port or
+ * a daemon port). Senders pre-fill every TX buffer with the frame once and then
+ * only set lengths and advance head, as pkt-gen's fast path does; a frame that
+ * changes per packet (address ranges, sequence numbers, random sizes) is copied
+ * into its slot. Frames longer than one buffer go out as NS_MOREFRAG chains.
+ * The loops yield to the event loop at least every YIELD_MS so reports, signals
+ * and the daemon's wake-ups get through.
+ */
+
+import { NM_BUF_SIZE, NS_MOREFRAG } from '../../ring/layout.js';
+import type { NetmapRing } from '../../ring/netmap-ring.js';
+import type { NetmapPort } from '../../ports/port.js';
+import type { PktGenFrame } from '../../pkt/pktgen-frame.js';
+import { readPingStamp, readRxSeq, swapForPong, writePingStamp, writeTxSeq } from '../../pkt/pktgen-seq.js';
+import type { Counts } from './report.js';
+
+const YIELD_MS = 2;
+
+export interface RunState {
+  port: NetmapPort;
+  frame: PktGenFrame;
+  /** Frames to send or receive; 0 = no limit. */
+  count: number;
+  burst: number;
+  /** Frames per second; 0 = no limit. */
+  rate: number;
+  /** [min, max) random lengths when both are set (pkt-gen's -l given twice). */
+  lenRange: [number, number] | null;
+  /** rx: stop after this many ms without traffic (-W); 0 = never. */
+  idleExitMs: number;
+  totals: Counts;
+  /** Smallest free ring space seen in the current report interval. */
+  minSpace: number;
+  stopped: boolean;
+  /** Lines for stderr (sequence errors, ping reports). */
+  log: (line: string) => void;
+}
+
+const yieldNow = (): Promise<void> => new Promise((r) => setImmediate(r));
+
+function writeFrame(ring: NetmapRing, slot: number, src: Uint8Array, len: number): number {
+  // copies `len` bytes of src into consecutive slots from `slot`; returns the slot after the last
+  let off = 0;
+  let s = slot;
+  for (;;) {
+    const n = Math.min(NM_BUF_SIZE, len - off);
+    ring.u8.set(src.subarray(off, off + n), ring.buf(s));
+    ring.setLen(s, n);
+    off += n;
+    const last = off >= len;
+    ring.setFlags(s, last ? 0 : NS_MOREFRAG);
+    s = ring.next(s);
+    if (last) return s;
+  }
+}
+
+/** tx and txseq: send `count` frames (or forever) as fast as allowed. */
+export async function tx(st: RunState, seq: boolean): Promise<void> {
+  const { port, frame } = st;
+  const ring = port.txRings[0] as NetmapRing;
+  const fixedLen = frame.length;
+  const multi = fixedLen > NM_BUF_SIZE || st.lenRange !== null;
+  const copyEach = multi || seq || frame.varies;
+  if (!copyEach) {
+    // pkt-gen's fast path: every buffer holds the frame; per packet only len changes
+    const b = frame.bytes;
+    for (let s = 0; s < ring.numSlots; s++) {
+      ring.u8.set(b, ring.buf(s));
+      ring.setFlags(s, 0);
+    }
+  }
+  const slotsPer = Math.ceil((st.lenRange ? st.lenRange[1] : fixedLen) / NM_BUF_SIZE);
+  let sent = 0;
+  let seqNo = 0;
+  let lastYield = performance.now();
+  let burst = st.burst;
+  let interval = 0;
+  let nextAt = 0;
+  if (st.rate > 0) {
+    burst = Math.max(1, Math.min(burst, Math.floor(st.rate / 300)));
+    interval = (burst / st.rate) * 1000;
+    nextAt = performance.now();
+  }
+  while (!st.stopped && (st.count === 0 || sent < st.count)) {
+    if (st.rate > 0) {
+      const now = performance.now();
+      if (now < nextAt) {
+        await new Promise((r) => setTimeout(r, Math.max(0, nextAt - now)));
+        continue;
+      }
+      nextAt += interval;
+    }
+    let space = ring.space();
+    if (space < st.minSpace) st.minSpace = space;
+    if (space < slotsPer) {
+      await port.poll({ events: 'out', timeout: 100 });
+      lastYield = performance.now();
+      continue;
+    }
+    let n = 0;
+    let bytes = 0;
+    let cur = ring.cur;
+    const want = st.count === 0 ? burst : Math.min(burst, st.count - sent);
+    if (!copyEach) {
+      n = Math.min(want, space);
+      for (let k = 0; k < n; k++) {
+        ring.setLen(cur, fixedLen);
+        cur = ring.next(cur);
+      }
+      bytes = n * fixedLen;
+    } else {
+      while (n < want && space >= slotsPer) {
+        let len = fixedLen;
+        if (st.lenRange !== null) {
+          const [lo, hi] = st.lenRange;
+          len = lo + Math.floor(Math.random() * (hi - lo));
+          frame.setLength(len);
+        }
+        if (frame.varies) frame.advance();
+        if (seq) writeTxSeq(frame.bytes, seqNo++, len);
+        const next = writeFrame(ring, cur, frame.bytes, len);
+        space -= (next - cur + ring.numSlots) % ring.numSlots || ring.numSlots;
+        cur = next;
+        bytes += len;
+        n++;
+      }
+    }
+    ring.head = ring.cur = cur;
+    port.txsync();
+    sent += n;
+    st.totals.pkts += n;
+    st.totals.bytes += bytes;
+    st.totals.events++;
+    const now = performance.now();
+    if (now - lastYield > YIELD_MS) {
+      lastYield = now;
+      await yieldNow();
+    }
+  }
+  // let the daemon take the last slots before the caller closes the port
+  for (let i = 0; i < 50 && !st.stopped; i++) {
+    if (ring.space() === ring.numSlots - 1) break;
+    await port.poll({ events: 'out', timeout: 20 });
+    if (ring.space() === ring.numSlots - 1) break;
+  }
+}
+
+/** rx and rxseq: count complete frames (and check sequence numbers). */
+export async function rx(st: RunState, seq: boolean): Promise<void> {
+  const { port } = st;
+  let expect = -1;
+  let lastTraffic = performance.now();
+  while (!st.stopped && (st.count === 0 || st.totals.pkts < st.count)) {
+    const r = await port.poll({ events: 'in', timeout: st.idleExitMs > 0 ? st.idleExitMs : 250 });
+    if (!r.in) {
+      if (st.idleExitMs > 0 && st.totals.pkts > 0 && performance.now() - lastTraffic >= st.idleExitMs) break;
+      continue;
+    }
+    lastTraffic = performance.now();
+    for (const ring of port.rxRings) {
+      let cur = ring.cur;
+      const tail = ring.tail;
+      if (cur === tail) continue;
+      let space = tail - cur;
+      if (space < 0) space += ring.numSlots;
+      if (ring.numSlots - 1 - space < st.minSpace) st.minSpace = ring.numSlots - 1 - space;
+      let pkts = 0;
+      let bytes = 0;
+      while (cur !== tail) {
+        const len = ring.len(cur);
+        bytes += len;
+        if ((ring.flags(cur) & NS_MOREFRAG) === 0) {
+          pkts++;
+          if (seq) {
+            const v = readRxSeq(ring.u8, len, ring.buf(cur));
+            if (v !== undefined) {
+              if (expect >= 0 && v !== expect) {
+                st.log(v > expect ? `Sequence GAP: expected ${expect} got ${v}` : `OUT OF ORDER: expected ${expect} got ${v}`);
+              }
+              expect = (v + 1) >>> 0;
+            }
+          }
+        }
+        cur = ring.next(cur);
+        if (st.count !== 0 && st.totals.pkts + pkts >= st.count) break;
+      }
+      ring.head = ring.cur = cur;
+      st.totals.pkts += pkts;
+      st.totals.bytes += bytes;
+      st.totals.events++;
+    }
+  }
+  port.rxsync();
+}
+
+/** ping: one frame at a time with a sequence number and a send time; reports round-trip times. */
+export async function ping(st: RunState): Promise<void> {
+  const { port, frame } = st;
+  const tx0 = port.txRings[0] as NetmapRing;
+  const len = Math.max(frame.length, 54);
+  if (frame.length < len) frame.setLength(len);
+  let seq = 0;
+  let min = Number.POSITIVE_INFINITY;
+  let sum = 0;
+  let n = 0;
+  let sent = 0;
+  let lastReport = performance.now();
+  const origin = process.hrtime.bigint();
+  while (!st.stopped && (st.count === 0 || sent < st.count)) {
+    const t = process.hrtime.bigint() - origin;
+    writePingStamp(frame.bytes, { seq, sec: Number(t / 1_000_000_000n), nsec: Number(t % 1_000_000_000n) }, len);
+    const s = tx0.cur;
+    tx0.head = tx0.cur = writeFrame(tx0, s, frame.bytes, len);
+    port.txsync();
+    sent++;
+    st.totals.pkts++;
+    st.totals.bytes += len;
+    st.totals.events++;
+    const deadline = performance.now() + 1000;
+    let got = false;
+    while (!got && !st.stopped && performance.now() < deadline) {
+      const r = await port.poll({ events: 'in', timeout: Math.max(1, deadline - performance.now()) });
+      if (!r.in) break;
+      for (const ring of port.rxRings) {
+        while (!ring.empty()) {
+          const c = ring.cur;
+          const stmp = readPingStamp(ring.u8, ring.len(c), ring.buf(c));
+          if (stmp !== undefined && stmp.seq === seq) {
+            const now = process.hrtime.bigint() - origin;
+            const rtt = Number(now - (BigInt(stmp.sec) * 1_000_000_000n + BigInt(stmp.nsec)));
+            min = Math.min(min, rtt);
+            sum += rtt;
+            n++;
+            got = true;
+          }
+          ring.head = ring.cur = ring.next(c);
+        }
+      }
+    }
+    seq = (seq + 1) >>> 0;
+    const now = performance.now();
+    if (now - lastReport >= 1000) {
+      st.log(n > 0 ? `ping: count ${n} RTT: min ${min} av ${Math.round(sum / n)} ns` : 'ping: no replies');
+      lastReport = now;
+    }
+    if (st.rate > 0) await new Promise((r) => setTimeout(r, 1000 / st.rate));
+    else await yieldNow();
+  }
+  st.log(n > 0 ? `ping: ${n} replies to ${sent} requests, RTT min ${min} av ${Math.round(sum / n)} ns` : `ping: no replies to ${sent} requests`);
+}
+
+/** pong: answers every frame with its MAC and IP addresses swapped. */
+export async function pong(st: RunState): Promise<void> {
+  const { port } = st;
+  const txr = port.txRings[0] as NetmapRing;
+  while (!st.stopped && (st.count === 0 || st.totals.pkts < st.count)) {
+    const r = await port.poll({ events: 'in', timeout: 250 });
+    if (!r.in) continue;
+    for (const ring of port.rxRings) {
+      while (!ring.empty()) {
+        const c = ring.cur;
+        const len = ring.len(c);
+        if ((ring.flags(c) & NS_MOREFRAG) === 0 && txr.space() > 0 && len >= 14) {
+          const t = txr.cur;
+          txr.u8.copyWithin(txr.buf(t), ring.buf(c), ring.buf(c) + len);
+          swapForPong(txr.u8, len, txr.buf(t));
+          txr.setLen(t, len);
+          txr.setFlags(t, 0);
+          txr.head = txr.cur = txr.next(t);
+          st.totals.pkts++;
+          st.totals.bytes += len;
+        }
+        ring.head = ring.cur = ring.next(c);
+      }
+    }
+    st.totals.events++;
+    port.txsync();
+  }
+}
