@@ -29,6 +29,8 @@ export interface RunResult {
   frames_in: number;
   frames_out: number;
   secs: number;
+  /** CPU time of the child during the timed window; well below `secs` means the VM took the core away. */
+  cpu_secs: number;
   mpps: number;
   gbps: number;
   checked: number;

@@ -142,7 +142,9 @@ export function ip6Print(c: Cursor, bp: number, length: number): void {
           c.proto = 'frag6';
           const offlg = c.u16(cp + 2) & 0xfff8;
           const plen = c.u16(bp + 4);
-          c.print(`frag (${offlg}|${(40 + plen - (cp - bp) - 8) >>> 0})`);
+          // tcpdump computes the length as a size_t: a bogus header wraps around 2^64.
+          const fraglen = (BigInt(40 + plen - (cp - bp) - 8) + (1n << 64n)) % (1n << 64n);
+          c.print(`frag (${offlg}|${fraglen})`);
           if (offlg !== 0) return;
           c.print(' ');
           advance = 8;
@@ -296,6 +298,14 @@ function demux(c: Cursor, bp: number, length: number, ver: 4 | 6, fragmented: bo
       return;
     case 59:
       c.print('no next header');
+      return;
+    case 143:
+      if (ver === 4) {
+        c.print('[Ethernet requires IPv6] (invalid)');
+        return;
+      }
+      // Ethernet over IPv6 (RFC 8986) is decoded by tcpdump; we show it as an unknown protocol.
+      c.print(` ip-proto-${nh} ${length}`);
       return;
     case 132:
     case 33:

@@ -277,7 +277,10 @@ export function tcpPrint(c: Cursor, bp: number, length: number, ip: number, ver:
           case 19: {
             datalen = 16;
             lencheck(16);
-            let h = ' can\'t check - ';
+            // tcpdump (built with libcrypto) tries to verify the signature; without -M it cannot.
+            const data = bp + (c.u8(bp + 12) >> 4) * 4;
+            let h = data + dlen > c.snapend ? ' snaplen too short, ' : ' shared secret not supplied with -M, ';
+            h += "can't check - ";
             for (let i = 0; i < 16; i++) h += c.u8(cp + i).toString(16).padStart(2, '0');
             c.print(h);
             break;
@@ -565,10 +568,11 @@ const ICMP6_NAMES: Record<number, string> = {
   145: 'ha discovery reply',
   146: 'mobile router solicitation',
   147: 'mobile router advertisement',
-  139: 'node information query',
-  140: 'node information reply',
-  200: 'mtrace message',
-  201: 'mtrace response',
+  // 139/140 are also node information query/reply; tcpdump's table names them this way first.
+  139: 'who-are-you request',
+  140: 'who-are-you reply',
+  200: 'mtrace response',
+  201: 'mtrace message',
   155: 'RPL',
 };
 

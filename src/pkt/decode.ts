@@ -13,11 +13,13 @@
  * by the captured length; a short capture ends the line with " [|proto]" as
  * tcpdump does. Nothing here throws: any unexpected error is caught and shown
  * as " [|decode error]". This file holds the entry point and the link layer
- * (Ethernet, 802.1Q/802.1ad tags, ARP); decode-ip.ts and decode-l4.ts the rest.
+ * (Ethernet, 802.1Q/802.1ad tags, ARP); decode-llc.ts, decode-ip.ts and
+ * decode-l4.ts the rest.
  */
 
 import { Cursor, isTrunc, type TcpSeqTable } from './decode-cursor.js';
 import { ip6Print, ipPrint } from './decode-ip.js';
+import { llcPrint } from './decode-llc.js';
 
 export { formatTimestamp, hexDump, type HexDumpOptions, type TimestampOptions } from './hexdump.js';
 
@@ -155,19 +157,23 @@ function etherPrint(c: Cursor, p: number, length: number, caplen: number): numbe
     hdrlen += 4;
   }
   if (type <= 1500) {
-    // 802.3 length field + LLC: tcpdump decodes the LLC/SNAP layers; we show the payload in hex.
+    // An 802.3 length field: an LLC header follows.
     if (type < length) {
       length = type;
       if (caplen > length) caplen = length;
     }
-    c.snapend = Math.min(c.snapend, p + length);
+    const saved = c.pushSnap(p, length);
     if (c.eflag) {
       c.print('802.3');
       if (!printedLength) c.print(`, length ${length}: `);
-    } else c.print(`${src} > ${dst}, 802.3, length ${length}: `);
-    c.proto = 'llc';
-    c.defaultPrint(p, caplen);
-    return hdrlen;
+    }
+    let llc = llcPrint(c, p, length, caplen, src, dst);
+    if (llc < 0) {
+      c.defaultPrint(p, caplen);
+      llc = -llc;
+    }
+    c.snapend = saved;
+    return hdrlen + llc;
   }
   if (c.eflag) {
     c.print(typeText(type));

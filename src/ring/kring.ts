@@ -86,14 +86,17 @@ export class KRing {
 
   /**
    * netmap's nm_{tx,rx}sync_prologue: returns the user's new head, or -1 when
-   * head/cur are illegal (the caller then calls reinit()).
+   * head/cur are illegal (the caller then calls reinit()). `headOnly` skips
+   * cur, for rings the switch reads while their client may be between its
+   * head and cur stores (a port in another process; its client library checks
+   * cur at its own syncs).
    */
-  prologue(): number {
+  prologue(headOnly = false): number {
     const u32 = this.u32;
     const n = this.numSlots;
     const head = u32[this.hdrW] as number;
     const cur = u32[this.hdrW + 1] as number;
-    if (head >= n || cur >= n) return -1;
+    if (head >= n || (!headOnly && cur >= n)) return -1;
     const hwcur = this.hwcur;
     let span = this.hwtail - hwcur;
     if (span < 0) span += n;
@@ -101,7 +104,7 @@ export class KRing {
     if (dh < 0) dh += n;
     let dc = cur - hwcur;
     if (dc < 0) dc += n;
-    if (dh > span || dc > span || dc < dh) return -1;
+    if (dh > span || (!headOnly && (dc > span || dc < dh))) return -1;
     return head;
   }
 

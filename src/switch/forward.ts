@@ -358,7 +358,7 @@ export class Forwarder {
     const kr = rx[ringNr] as KRing;
     if (dp.remote) {
       // the client releases RX slots by moving head in its own memory: read it, never trust it
-      const h = kr.prologue();
+      const h = kr.prologue(true);
       if (h >= 0) kr.hwcur = h;
     }
     let next = this.qHead[q] as number;

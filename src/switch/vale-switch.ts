@@ -183,6 +183,14 @@ export class ValeSwitch implements ForwardTarget, PortSwitch {
       throw new ValeError(ErrorCodes.INVALID_ARG, "lookup must be 'learning', 'hub' or a function");
     }
     this.macTable.clear();
+    // the last_smac caches describe the old table: forget them too, or a port that
+    // keeps one source MAC would never be learned again
+    for (const p of this.ports) {
+      if (p !== null) {
+        p.lastSA = -1;
+        p.lastSB = 0xffff;
+      }
+    }
   }
 
   /** The learning table, bucket order, with port names. */
@@ -204,7 +212,7 @@ export class ValeSwitch implements ForwardTarget, PortSwitch {
     const rings = port.tx;
     for (let r = 0; r < rings.length; r++) {
       const kr = rings[r] as (typeof rings)[number];
-      const head = kr.prologue();
+      const head = kr.prologue(port.remote);
       if (head < 0) {
         kr.reinit();
         bad++;

@@ -14,7 +14,7 @@
 import { closeSync, ftruncateSync, openSync, writeSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { ErrorCodes, ValeError } from '../core/errors.js';
-import { errno, koffi, MAP_FAILED, throwErrno } from './libc.js';
+import { errno, fromNodeError, koffi, MAP_FAILED, sysError, throwErrno } from './libc.js';
 import type { SharedMapping } from './shm.js';
 
 interface Extra {
@@ -73,12 +73,17 @@ const EWOULDBLOCK = 11;
 
 /** Takes an exclusive lock on `path` (created 0600), writing our pid in it; null if another process holds it. */
 export function lockFile(path: string): FileLock | null {
-  const fd = openSync(path, 'a+', 0o600);
+  let fd: number;
+  try {
+    fd = openSync(path, 'a+', 0o600);
+  } catch (e) {
+    throw fromNodeError('open', e, path);
+  }
   if (fns().flock(fd, LOCK_EX | LOCK_NB) < 0) {
     const e = errno();
     closeSync(fd);
     if (e === EWOULDBLOCK) return null;
-    throwErrno('flock', path);
+    throw sysError('flock', e, path);
   }
   ftruncateSync(fd, 0);
   writeSync(fd, `${process.pid}\n`);

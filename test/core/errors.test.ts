@@ -4,8 +4,8 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { type ErrorCode, ErrorCodes, isValeError, ValeError } from '../../src/index.js';
 import { errorFromJSON } from '../../src/core/errors.js';
+import { type ErrorCode, ErrorCodes, isValeError, ValeError } from '../../src/index.js';
 
 const TABLE: Array<[keyof typeof ErrorCodes, ErrorCode, string]> = [
   ['INVALID_NAME', 'VALE_ERR_INVALID_NAME', 'EINVAL'],

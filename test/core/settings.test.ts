@@ -38,10 +38,7 @@ test('set() accepts the whole range and the hot fields follow', () => {
   s.set('dev.netmap.max_ports', 33);
   s.set('dev.netmap.max_buffers', 4096);
   s.set('dev.netmap.verbose', 1);
-  assert.deepEqual(
-    [s.bridge, s.maxBridges, s.maxPorts, s.maxBuffers, s.verbose],
-    [7, 9, 33, 4096, 1],
-  );
+  assert.deepEqual([s.bridge, s.maxBridges, s.maxPorts, s.maxBuffers, s.verbose], [7, 9, 33, 4096, 1]);
 });
 
 test('out-of-range and non-integer values are VALE_ERR_INVALID_ARG and change nothing', () => {
@@ -94,7 +91,15 @@ test('constructor init applies and validates', () => {
 test('parseAssignment parses sysctl name=value', () => {
   assert.deepEqual(parseAssignment('dev.netmap.bridge=64'), { name: 'dev.netmap.bridge', value: 64 });
   assert.deepEqual(parseAssignment(' dev.netmap.verbose = -1 '), { name: 'dev.netmap.verbose', value: -1 });
-  for (const bad of ['dev.netmap.bridge', '=5', 'dev.netmap.bridge=', 'dev.netmap.bridge=1.5', 'x=0x10', 'x=1e3', 'x=abc']) {
+  for (const bad of [
+    'dev.netmap.bridge',
+    '=5',
+    'dev.netmap.bridge=',
+    'dev.netmap.bridge=1.5',
+    'x=0x10',
+    'x=1e3',
+    'x=abc',
+  ]) {
     assertCode(() => parseAssignment(bad), ErrorCodes.INVALID_ARG);
   }
 });

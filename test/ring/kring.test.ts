@@ -15,7 +15,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { ErrorCodes, type LocalPort, type NetmapRing, openPort, ValeHost } from '../../src/index.js';
-import { BROADCAST, drainAll, frame, macN, Rng, seqOf, send } from '../helpers/vale.js';
+import { BROADCAST, drainAll, frame, macN, Rng, send, seqOf } from '../helpers/vale.js';
 
 interface TxModel {
   hwcur: number;

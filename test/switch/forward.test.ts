@@ -222,7 +222,10 @@ describe('learning table', () => {
     const d = openPort('vale0:d', { host });
     assert.equal(d.portIndex, 1, 'd reuses b’s number');
     assert.equal(
-      host.getSwitch('vale0')?.macEntries().find((e) => e.mac === M),
+      host
+        .getSwitch('vale0')
+        ?.macEntries()
+        .find((e) => e.mac === M),
       undefined,
     );
     drain(a);
@@ -281,7 +284,10 @@ describe('full receiver ring', () => {
     const tx = openPort('vale0:tx', { host });
     const slow = openPort('vale0:slow', { host, rxSlots: 4 });
     const fast = openPort('vale0:fast', { host });
-    send(tx, Array.from({ length: 10 }, (_, i) => frame(BROADCAST, macN(1), { seq: i })));
+    send(
+      tx,
+      Array.from({ length: 10 }, (_, i) => frame(BROADCAST, macN(1), { seq: i })),
+    );
     assert.deepEqual(drain(slow).map(seqOf), [0, 1, 2]);
     assert.equal(drain(fast).length, 10);
     assert.equal(slow.counters().dropRxFull, 7);
@@ -619,6 +625,12 @@ describe('bad input', () => {
     const got = drain(b);
     assert.equal(got.length, 1);
     assert.equal(got[0]?.length, 14);
+    // the lookup sees the first fragment only: a chain starting with < 14 bytes is a runt too
+    const f = frame(BROADCAST, macN(1), { len: 200 });
+    putChain(a, [f.subarray(0, 10), f.subarray(10)]);
+    a.txsync();
+    assert.equal(a.counters().dropRunt, 15);
+    assert.deepEqual(drain(b), []);
   });
 
   test('bad slots (len > 2048, buf_idx out of range or reserved) are counted and not delivered', () => {

@@ -59,7 +59,10 @@ test('parseMac and formatMac round-trip', () => {
   for (const [mac] of vectors().slice(0, 100)) {
     const { a, b } = macWords(mac);
     assert.equal(formatMac(a, b), mac);
-    assert.deepEqual([...parseMac(mac)], mac.split(':').map((x) => Number.parseInt(x, 16)));
+    assert.deepEqual(
+      [...parseMac(mac)],
+      mac.split(':').map((x) => Number.parseInt(x, 16)),
+    );
   }
   assert.deepEqual([...parseMac('2-0-0-0-0-A')], [2, 0, 0, 0, 0, 10]);
   for (const bad of ['', '01:02:03:04:05', '01:02:03:04:05:06:07', 'zz:00:00:00:00:00', '001:02:03:04:05:06']) {

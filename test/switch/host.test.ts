@@ -45,6 +45,20 @@ describe('limits', () => {
     for (const q of ports) assert.equal(q.counters().rxPackets, 1, `${q.name} received the broadcast`);
   });
 
+  test('at most 252 ports per switch (VALE reserves 2 of its 254 slots): max_ports stops at 252', () => {
+    const host = new ValeHost({ 'dev.netmap.max_ports': 252, 'dev.netmap.max_buffers': 8 });
+    const ports = Array.from({ length: 252 }, (_, i) => openPort(`vale0:${i}`, { host, txSlots: 2, rxSlots: 4 }));
+    assert.deepEqual(
+      ports.map((p) => p.portIndex),
+      Array.from({ length: 252 }, (_, i) => i),
+    );
+    assertCode(() => openPort('vale0:x', { host, txSlots: 2, rxSlots: 4 }), ErrorCodes.LIMIT, /max_ports/);
+    assertCode(() => host.settings.set('dev.netmap.max_ports', 253), ErrorCodes.INVALID_ARG);
+    // a broadcast reaches all 251 others
+    send(ports[251] as (typeof ports)[0], [frame(BROADCAST, macN(1))]);
+    assert.equal(ports.filter((p) => drain(p).length === 1).length, 251);
+  });
+
   test('lowering a limit does not affect what exists', () => {
     const host = new ValeHost();
     const a = openPort('vale0:a', { host });

@@ -5,7 +5,7 @@
 
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { ErrorCodes, NM_BDG_BROADCAST, NM_BDG_NOPORT, type NetmapRing, openPort, ValeHost } from '../../src/index.js';
+import { ErrorCodes, type NetmapRing, NM_BDG_BROADCAST, NM_BDG_NOPORT, openPort, ValeHost } from '../../src/index.js';
 import { bridge } from '../helpers/bridge.js';
 import { assertCode, BROADCAST, drain, drainAll, frame, macN, send, seqOf } from '../helpers/vale.js';
 
@@ -85,6 +85,15 @@ describe('lookup modules', () => {
     send(v0, [frame(macN(1), macN(0), { seq: 1 })]);
     assert.deepEqual(drain(v1).map(seqOf), [1]);
     assert.deepEqual(drain(v2).map(seqOf), [1], 'unknown again: flooded');
+    // the ports' last_smac caches were reset with the table: their next frame is learned,
+    // even from the same source MAC as before (else a one-MAC port would flood forever)
+    send(v1, [frame(BROADCAST, macN(1))]);
+    assert.equal(sw.macEntries().find((e) => e.mac === macN(1))?.port, 1);
+    drainAll(v0);
+    drainAll(v2);
+    send(v0, [frame(macN(1), macN(0), { seq: 2 })]);
+    assert.deepEqual(drain(v1).map(seqOf), [2]);
+    assert.deepEqual(drain(v2), []);
   });
 
   test('setLookup rejects anything else', () => {
@@ -132,7 +141,14 @@ describe('lookup modules', () => {
       if (++n === 3) throw new Error('boom');
       return 1;
     });
-    assert.throws(() => send(v0, [1, 2, 3, 4].map((seq) => frame(macN(1), macN(0), { seq }))), /boom/);
+    assert.throws(
+      () =>
+        send(
+          v0,
+          [1, 2, 3, 4].map((seq) => frame(macN(1), macN(0), { seq })),
+        ),
+      /boom/,
+    );
     assert.deepEqual(drain(v1).map(seqOf), [1, 2]);
     send(v0, [frame(macN(1), macN(0), { seq: 5 })]);
     assert.deepEqual(drain(v1).map(seqOf), [5]);
@@ -183,7 +199,12 @@ describe('ring geometry', () => {
 
   test('more slots than dev.netmap.max_buffers per direction is VALE_ERR_LIMIT naming the setting', () => {
     const host = new ValeHost();
-    for (const opts of [{ txSlots: 2048 }, { rxSlots: 1025 }, { txRings: 2, txSlots: 1024 }, { rxRings: 3, rxSlots: 512 }]) {
+    for (const opts of [
+      { txSlots: 2048 },
+      { rxSlots: 1025 },
+      { txRings: 2, txSlots: 1024 },
+      { rxRings: 3, rxSlots: 512 },
+    ]) {
       assertCode(() => openPort('vale0:x', { host, ...opts }), ErrorCodes.LIMIT, /dev\.netmap\.max_buffers/);
     }
     const ok = openPort('vale0:x', { host, txRings: 2, txSlots: 512, rxRings: 4, rxSlots: 256 });

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Worker } from 'node:worker_threads';
@@ -7,6 +8,21 @@ import { closeFd, createMemfd, futexWait, futexWake, mapShared } from '../../src
 
 const SYS_URL = new URL('../../src/sys/index.js', import.meta.url).href;
 const SIZE = 4096;
+const SYS_FUTEX: Record<string, string> = { x64: '202', arm64: '98' };
+
+/**
+ * Wait until the thread or process behind `syscallFile` (/proc/.../syscall) sleeps in
+ * FUTEX_WAIT (op 0: shared, as futexWait uses; glibc's own locks use private futexes).
+ */
+async function untilInSharedFutexWait(syscallFile: string): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const [nr, , op] = readFileSync(syscallFile, 'utf8').trim().split(' ');
+    if (nr === SYS_FUTEX[process.arch] && op === '0x0') return;
+    assert.ok(Date.now() < deadline, `never reached FUTEX_WAIT (${syscallFile})`);
+    await sleep(5);
+  }
+}
 
 test('futex: a worker thread sleeping on a word is woken by the main thread', async (t) => {
   const fd = createMemfd('uvale-test-futex-worker', SIZE);
@@ -18,7 +34,8 @@ test('futex: a worker thread sleeping on a word is woken by the main thread', as
     const { parentPort, workerData } = require('node:worker_threads');
     import(workerData.url).then((sys) => {
       const m = sys.mapShared(workerData.fd, workerData.size);
-      parentPort.postMessage({ ready: true });
+      const tid = require('node:fs').readlinkSync('/proc/thread-self').split('/').pop();
+      parentPort.postMessage({ ready: true, tid });
       const r = sys.futexWait(m, 0, 0, 5000);
       const at = process.hrtime.bigint();
       const word = new Int32Array(m.buffer)[0];
@@ -29,7 +46,7 @@ test('futex: a worker thread sleeping on a word is woken by the main thread', as
     { eval: true, workerData: { url: SYS_URL, fd, size: SIZE } },
   );
   try {
-    const msgs: Array<{ ready?: boolean; r?: string; at?: bigint; word?: number }> = [];
+    const msgs: Array<{ ready?: boolean; tid?: string; r?: string; at?: bigint; word?: number }> = [];
     let notify: () => void = () => {};
     worker.on('message', (msg) => {
       msgs.push(msg);
@@ -39,8 +56,9 @@ test('futex: a worker thread sleeping on a word is woken by the main thread', as
       while (msgs.length === 0) await new Promise<void>((resolve) => (notify = resolve));
       return msgs.shift()!;
     };
-    assert.deepEqual(await next(), { ready: true });
-    await sleep(200); // let it reach FUTEX_WAIT
+    const ready = await next();
+    assert.equal(ready.ready, true);
+    await untilInSharedFutexWait(`/proc/self/task/${ready.tid}/syscall`);
     const t0 = process.hrtime.bigint();
     Atomics.store(i32, 0, 1);
     const woken = futexWake(m, 0, 1);
@@ -65,7 +83,7 @@ test('futex: mismatch returns at once, a 20 ms timeout returns timeout', () => {
     new Int32Array(m.buffer)[1] = 7;
     let t0 = process.hrtime.bigint();
     assert.equal(futexWait(m, 4, 8, 1000), 'mismatch');
-    assert.ok(Number(process.hrtime.bigint() - t0) < 50e6, 'mismatch is immediate');
+    assert.ok(Number(process.hrtime.bigint() - t0) < 200e6, 'mismatch is immediate');
     t0 = process.hrtime.bigint();
     assert.equal(futexWait(m, 4, 7, 20), 'timeout');
     const ms = Number(process.hrtime.bigint() - t0) / 1e6;
@@ -142,7 +160,7 @@ test('futex: cross-process wake and a ping-pong round trip', async (t) => {
       assert.ok(Date.now() < deadline, 'child came up');
       await sleep(10);
     }
-    await sleep(100); // let the child reach FUTEX_WAIT on word 0
+    await untilInSharedFutexWait(`/proc/${proc.pid}/syscall`);
     // Warm-up wake: the turn goes 0 -> 1 (odd: the child's move).
     const t0 = process.hrtime.bigint();
     Atomics.store(i32, 0, 1);

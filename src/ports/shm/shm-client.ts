@@ -8,8 +8,11 @@
  * context: txsync() hands the TX slots to the daemon, which forwards them a
  * moment later, so tail catches up on a later sync (poll({events: 'out'})
  * waits for room); frames sent by other ports appear at the next rxsync/poll.
- * Illegal head/cur moves are found by the daemon, which re-initialises the
- * ring; the next sync here throws VALE_ERR_RING_REINIT.
+ * Each sync checks head and cur here, against this side's own record of the
+ * last head and tail (netmap's rhead/rtail), and an illegal move
+ * re-initialises the ring and throws VALE_ERR_RING_REINIT at once. The daemon
+ * checks again on its side and never trusts this memory; a ring it had to
+ * re-initialise is reported by the next sync here.
  */
 
 import { ErrorCodes, ValeError } from '../../core/errors.js';
@@ -19,10 +22,12 @@ import { Arena } from '../../ring/arena.js';
 import {
   DEFAULT_RING_CONFIG,
   IF_COUNTERS,
+  RING_CUR,
   RING_ERRORS,
   RING_HEAD,
   RING_HWTAIL,
   RING_KSLEEP,
+  RING_NUM_SLOTS,
   RING_TAIL,
   RING_USLEEP,
   type RingConfig,
@@ -30,7 +35,7 @@ import {
 } from '../../ring/layout.js';
 import { NetmapRing } from '../../ring/netmap-ring.js';
 import { openRegion } from '../../ring/region.js';
-import { countersToObject, NUM_COUNTERS, type PortCounters } from '../../switch/counters.js';
+import { C_RING_ERRORS, countersToObject, NUM_COUNTERS, type PortCounters } from '../../switch/counters.js';
 import { closeFd, createMemfd, type Mapping, mapShared, releaseMapping } from '../../sys/index.js';
 import type { NetmapPort, PollOptions, PollResult } from '../port.js';
 
@@ -60,6 +65,9 @@ export class DaemonPort implements NetmapPort {
   private readonly u32: Uint32Array;
   private readonly kick: Buffer;
   private readonly errorsSeen: number[];
+  /** Per ring (TX then RX): head at the last sync, and the tail given then. */
+  private readonly rhead: Int32Array;
+  private readonly rtail: Int32Array;
   private readonly countersView: Float64Array;
   private readonly waiters = new Set<() => void>();
   private closed = false;
@@ -83,7 +91,10 @@ export class DaemonPort implements NetmapPort {
     this.rxRings = rx;
     this.u32 = arena.u32;
     this.kick = encodeSignal(MSG_KICK, reply.handle);
-    this.errorsSeen = [...tx, ...rx].map((r) => this.u32[r.hdrW + (RING_ERRORS >>> 2)] as number);
+    const all = [...tx, ...rx];
+    this.errorsSeen = all.map((r) => this.u32[r.hdrW + (RING_ERRORS >>> 2)] as number);
+    this.rhead = Int32Array.from(all, (r) => r.head);
+    this.rtail = Int32Array.from(all, (r) => r.tail);
     this.countersView = new Float64Array(mapping.buffer, IF_COUNTERS, NUM_COUNTERS);
     client.onWake(this.handle, () => this.wakeAll());
     this.unwatch = client.onClose(() => this.wakeAll());
@@ -121,26 +132,74 @@ export class DaemonPort implements NetmapPort {
     this.live();
     const u32 = this.u32;
     let kick = false;
-    for (const r of this.txRings) {
-      const h = r.hdrW;
+    let bad = 0;
+    for (let i = 0; i < this.txRings.length; i++) {
+      const h = (this.txRings[i] as NetmapRing).hdrW;
+      const head = this.prologue(i, h);
+      if (head < 0) {
+        bad++;
+        continue;
+      }
       // publish head with a full fence, then look at the daemon's sleep flag
-      Atomics.store(u32, h + (RING_HEAD >>> 2), u32[h + (RING_HEAD >>> 2)] as number);
+      Atomics.store(u32, h + (RING_HEAD >>> 2), head);
       if (Atomics.load(u32, h + (RING_KSLEEP >>> 2)) !== 0) kick = true;
-      u32[h + (RING_TAIL >>> 2)] = Atomics.load(u32, h + (RING_HWTAIL >>> 2));
+      this.finalize(i, h, head);
     }
     if (kick) this.client.signal(this.kick);
+    if (bad !== 0) throw this.reinitError('TX', bad);
     this.checkErrors();
   }
 
   rxsync(): void {
     this.live();
     const u32 = this.u32;
-    for (const r of this.rxRings) {
-      const h = r.hdrW;
-      Atomics.store(u32, h + (RING_HEAD >>> 2), u32[h + (RING_HEAD >>> 2)] as number);
-      u32[h + (RING_TAIL >>> 2)] = Atomics.load(u32, h + (RING_HWTAIL >>> 2));
+    const nt = this.txRings.length;
+    let bad = 0;
+    for (let i = 0; i < this.rxRings.length; i++) {
+      const h = (this.rxRings[i] as NetmapRing).hdrW;
+      const head = this.prologue(nt + i, h);
+      if (head < 0) {
+        bad++;
+        continue;
+      }
+      Atomics.store(u32, h + (RING_HEAD >>> 2), head);
+      this.finalize(nt + i, h, head);
     }
+    if (bad !== 0) throw this.reinitError('RX', bad);
     this.checkErrors();
+  }
+
+  /** head if head and cur lie in [rhead, rtail] with head <= cur (circularly); else re-initialises the ring, -1. */
+  private prologue(i: number, h: number): number {
+    const u32 = this.u32;
+    const n = u32[h + (RING_NUM_SLOTS >>> 2)] as number;
+    const head = u32[h + (RING_HEAD >>> 2)] as number;
+    const cur = u32[h + (RING_CUR >>> 2)] as number;
+    const rh = this.rhead[i] as number;
+    const span = ((this.rtail[i] as number) - rh + n) % n;
+    const dh = (head - rh + n) % n;
+    const dc = (cur - rh + n) % n;
+    if (head < n && cur < n && dh <= span && dc <= span && dc >= dh) return head;
+    u32[h + (RING_HEAD >>> 2)] = rh;
+    u32[h + (RING_CUR >>> 2)] = rh;
+    u32[h + (RING_TAIL >>> 2)] = this.rtail[i] as number;
+    return -1;
+  }
+
+  /** Records the sync and gives the user the daemon's latest tail. */
+  private finalize(i: number, h: number, head: number): void {
+    const tail = Atomics.load(this.u32, h + (RING_HWTAIL >>> 2));
+    this.rhead[i] = head;
+    this.rtail[i] = tail;
+    this.u32[h + (RING_TAIL >>> 2)] = tail;
+  }
+
+  private reinitError(dir: string, bad: number): ValeError {
+    this.countersView[C_RING_ERRORS] += bad;
+    return new ValeError(
+      ErrorCodes.RING_REINIT,
+      `${this.name}: illegal head/cur on ${bad} ${dir} ring(s); the ring was re-initialised and nothing was sent from it`,
+    );
   }
 
   async poll(opts: PollOptions = {}): Promise<PollResult> {

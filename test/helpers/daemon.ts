@@ -1,0 +1,70 @@
+/*
+ * Helpers for tests that need a daemon: a fresh run directory per test, a
+ * daemon in this process or in a child process (for kill tests), the uvale
+ * CLI, and polling for a condition with a deadline.
+ */
+
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const BIN = fileURLToPath(new URL('../../../bin/uvale', import.meta.url));
+
+export function tempRunDir(tag: string): { dir: string; cleanup: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), `uvale-test-${tag}-`));
+  return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** Runs `uvale args...`; resolves with exit code and output. */
+export function uvale(
+  args: string[],
+  opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [BIN, ...args], {
+      env: { ...process.env, ...opts.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    const t = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 20000);
+    child.on('close', (code) => {
+      clearTimeout(t);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+/** Starts `uvale daemon --dir dir` as a child and waits for its "serving" line. */
+export function spawnDaemon(dir: string, extra: string[] = []): Promise<ChildProcess> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, 'daemon', '--dir', dir, ...extra], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let err = '';
+    const t = setTimeout(() => reject(new Error(`daemon did not start: ${err}`)), 10000);
+    child.stderr.on('data', (d) => {
+      err += d;
+      if (err.includes('serving')) {
+        clearTimeout(t);
+        resolve(child);
+      }
+    });
+    child.on('exit', (code) => {
+      clearTimeout(t);
+      reject(new Error(`daemon exited with ${code}: ${err}`));
+    });
+  });
+}
+
+export async function until(pred: () => boolean | Promise<boolean>, ms: number, what: string): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await pred())) {
+    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
