@@ -9,12 +9,12 @@ import { type OpenOptions, ValeHost } from './switch/host.js';
 
 export { type ErrorCode, ErrorCodes, isValeError, ValeError } from './core/errors.js';
 export { parseAssignment, SETTINGS, type SettingSpec, Settings } from './core/settings.js';
+export { type ConnectOptions, DaemonClient } from './daemon/client.js';
+export { runDir } from './daemon/paths.js';
+export { Daemon, type DaemonOptions } from './daemon/server.js';
 export { LocalPort } from './ports/local/local-port.js';
 export type { NetmapPort, PollOptions, PollResult } from './ports/port.js';
 export { type ConnectPortOptions, DaemonPort } from './ports/shm/shm-client.js';
-export { type ConnectOptions, DaemonClient } from './daemon/client.js';
-export { Daemon, type DaemonOptions } from './daemon/server.js';
-export { runDir } from './daemon/paths.js';
 export { Arena } from './ring/arena.js';
 export * as layout from './ring/layout.js';
 export { NetmapRing } from './ring/netmap-ring.js';

@@ -87,10 +87,7 @@ export class DaemonClient {
           started = true;
         }
         if (Date.now() > deadline) {
-          throw new ValeError(
-            ErrorCodes.DAEMON,
-            `the uvale daemon did not come up in ${paths.dir}; see ${paths.log}`,
-          );
+          throw new ValeError(ErrorCodes.DAEMON, `the uvale daemon did not come up in ${paths.dir}; see ${paths.log}`);
         }
         await new Promise((r) => setTimeout(r, 20));
       }

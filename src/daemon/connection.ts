@@ -12,8 +12,8 @@
 import type { Socket } from 'node:net';
 import { ErrorCodes, ValeError } from '../core/errors.js';
 import { parseAssignment, SETTINGS } from '../core/settings.js';
-import { DEFAULT_RING_CONFIG, type RingConfig } from '../ring/layout.js';
 import { ShmPortServer } from '../ports/shm/shm-server.js';
+import { DEFAULT_RING_CONFIG, type RingConfig } from '../ring/layout.js';
 import { countersToObject } from '../switch/counters.js';
 import type { VPort } from '../switch/vport.js';
 import { peerPid } from '../sys/index.js';
@@ -162,7 +162,7 @@ export class Connection {
         return { settings: s.all(), specs: SETTINGS };
       }
       case 'shutdown':
-        setImmediate(() => void d.stop('shutdown requested by pid ' + this.pid));
+        setImmediate(() => void d.stop(`shutdown requested by pid ${this.pid}`));
         return {};
       default:
         throw new ValeError(ErrorCodes.INVALID_ARG, `unknown request '${String(m.op)}'`);

@@ -6,6 +6,9 @@ registerCommand('daemon', 'run the switch daemon in the foreground', () => impor
 registerCommand('ctl', "list ports, MAC tables and counters (netmap's vale-ctl)", () => import('./ctl/main.js'));
 registerCommand('sysctl', 'read and set the dev.netmap.* settings', () => import('./sysctl/main.js'));
 registerCommand('top', 'live view of switches and ports with rates and drops', () => import('./top/main.js'));
-registerCommand('pkt-gen', "netmap's packet generator and sink (tx, rx, ping, pong, txseq, rxseq)", () =>
-  import('./pkt-gen/main.js'),
+registerCommand(
+  'pkt-gen',
+  "netmap's packet generator and sink (tx, rx, ping, pong, txseq, rxseq)",
+  () => import('./pkt-gen/main.js'),
 );
+registerCommand('tcpdump', 'capture on a port: print frames or write pcap', () => import('./tcpdump/main.js'));

@@ -145,10 +145,14 @@ test('a client killed mid-burst loses its port within a second; the others keep 
       stdio: 'ignore',
     });
     const client = await DaemonClient.connect({ dir, autostart: false });
-    const names = async () => ((await client.request('list')) as { ports: Array<{ name: string }> }).ports.map((p) => p.name);
+    const names = async () =>
+      ((await client.request('list')) as { ports: Array<{ name: string }> }).ports.map((p) => p.name);
     await until(async () => (await names()).includes('vale-k:9'), 5000, 'the generator to open its port');
     await until(() => drain(b).length > 0, 5000, 'the generator’s broadcast to arrive');
-    const maps = () => readFileSync(`/proc/${daemon.pid}/maps`, 'utf8').split('\n').filter((l) => l.includes('memfd:uvale')).length;
+    const maps = () =>
+      readFileSync(`/proc/${daemon.pid}/maps`, 'utf8')
+        .split('\n')
+        .filter((l) => l.includes('memfd:uvale')).length;
     const mapped = maps();
     gen.kill('SIGKILL');
     const t0 = Date.now();
@@ -180,7 +184,10 @@ test('a stalled receiver loses only its own frames', async () => {
     const alone = await timed();
     const stalled = await connectPort('vale-s:2', { dir, rxSlots: 64 });
     // flood so the stalled port's ring fills, then measure a <-> b again
-    send(a, Array.from({ length: 500 }, (_, i) => frame(BROADCAST, macN(1), { seq: i })));
+    send(
+      a,
+      Array.from({ length: 500 }, (_, i) => frame(BROADCAST, macN(1), { seq: i })),
+    );
     await receive(b, 500);
     const withStall = await timed();
     assert.equal(alone.got, 2000);
@@ -200,16 +207,20 @@ test('a killed daemon gives clients a clear error, and a new one starts cleanly'
   const daemon = await spawnDaemon(dir);
   const p = await connectPort('vale-d:0', { dir });
   daemon.kill('SIGKILL');
-  await until(() => {
-    try {
-      p.rxsync();
-      return false;
-    } catch (e) {
-      assert.ok(isValeError(e, ErrorCodes.DAEMON), String(e));
-      assert.match((e as Error).message, /daemon/);
-      return true;
-    }
-  }, 3000, 'the port to report the daemon gone');
+  await until(
+    () => {
+      try {
+        p.rxsync();
+        return false;
+      } catch (e) {
+        assert.ok(isValeError(e, ErrorCodes.DAEMON), String(e));
+        assert.match((e as Error).message, /daemon/);
+        return true;
+      }
+    },
+    3000,
+    'the port to report the daemon gone',
+  );
   await assert.rejects(p.poll({ timeout: 100 }), (e) => isValeError(e, ErrorCodes.DAEMON));
   p.close();
   // the stale socket is still there; the next open starts a new daemon in its place

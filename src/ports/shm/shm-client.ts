@@ -16,7 +16,7 @@
  */
 
 import { ErrorCodes, ValeError } from '../../core/errors.js';
-import { DaemonClient, type ConnectOptions } from '../../daemon/client.js';
+import { type ConnectOptions, DaemonClient } from '../../daemon/client.js';
 import { encodeSignal, MSG_KICK } from '../../daemon/protocol.js';
 import { Arena } from '../../ring/arena.js';
 import {

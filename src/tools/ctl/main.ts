@@ -83,7 +83,10 @@ export async function run(argv: string[]): Promise<number> {
       );
     } else if (values.mac !== undefined) {
       const r = (await client.request('mac', { switch: values.mac })) as { entries: MacTableEntry[] };
-      const rows = [['BUCKET', 'MAC', 'PORT_IDX', 'PORT'], ...r.entries.map((e) => [String(e.bucket), e.mac, String(e.port), e.portName])];
+      const rows = [
+        ['BUCKET', 'MAC', 'PORT_IDX', 'PORT'],
+        ...r.entries.map((e) => [String(e.bucket), e.mac, String(e.port), e.portName]),
+      ];
       print(table(rows), r.entries);
     } else if (values.stats) {
       const st = (await client.request('stats')) as {

@@ -10,11 +10,11 @@
  * and the daemon's wake-ups get through.
  */
 
-import { NM_BUF_SIZE, NS_MOREFRAG } from '../../ring/layout.js';
-import type { NetmapRing } from '../../ring/netmap-ring.js';
-import type { NetmapPort } from '../../ports/port.js';
 import type { PktGenFrame } from '../../pkt/pktgen-frame.js';
 import { readPingStamp, readRxSeq, swapForPong, writePingStamp, writeTxSeq } from '../../pkt/pktgen-seq.js';
+import type { NetmapPort } from '../../ports/port.js';
+import { NM_BUF_SIZE, NS_MOREFRAG } from '../../ring/layout.js';
+import type { NetmapRing } from '../../ring/netmap-ring.js';
 import type { Counts } from './report.js';
 
 const YIELD_MS = 2;
@@ -178,7 +178,11 @@ export async function rx(st: RunState, seq: boolean): Promise<void> {
             const v = readRxSeq(ring.u8, len, ring.buf(cur));
             if (v !== undefined) {
               if (expect >= 0 && v !== expect) {
-                st.log(v > expect ? `Sequence GAP: expected ${expect} got ${v}` : `OUT OF ORDER: expected ${expect} got ${v}`);
+                st.log(
+                  v > expect
+                    ? `Sequence GAP: expected ${expect} got ${v}`
+                    : `OUT OF ORDER: expected ${expect} got ${v}`,
+                );
               }
               expect = (v + 1) >>> 0;
             }
@@ -249,7 +253,11 @@ export async function ping(st: RunState): Promise<void> {
     if (st.rate > 0) await new Promise((r) => setTimeout(r, 1000 / st.rate));
     else await yieldNow();
   }
-  st.log(n > 0 ? `ping: ${n} replies to ${sent} requests, RTT min ${min} av ${Math.round(sum / n)} ns` : `ping: no replies to ${sent} requests`);
+  st.log(
+    n > 0
+      ? `ping: ${n} replies to ${sent} requests, RTT min ${min} av ${Math.round(sum / n)} ns`
+      : `ping: no replies to ${sent} requests`,
+  );
 }
 
 /** pong: answers every frame with its MAC and IP addresses swapped. */

@@ -5,10 +5,10 @@
 
 import { parseArgs } from 'node:util';
 import { ErrorCodes, ValeError } from '../../core/errors.js';
-import { formatIpRange, PktGenFrame } from '../../pkt/pktgen-frame.js';
-import { formatMac } from '../../pkt/ether.js';
-import type { NetmapPort } from '../../ports/port.js';
 import { connectPort } from '../../index.js';
+import { formatMac } from '../../pkt/ether.js';
+import { formatIpRange, PktGenFrame } from '../../pkt/pktgen-frame.js';
+import type { NetmapPort } from '../../ports/port.js';
 import { ping, pong, type RunState, rx, tx } from './functions.js';
 import { type Counts, reportLine, stamp, summary } from './report.js';
 
@@ -84,10 +84,13 @@ export async function run(argv: string[]): Promise<number> {
     return 2;
   }
   const func = values.f ?? 'rx';
-  if (!(func in BURSTS)) throw new ValeError(ErrorCodes.INVALID_ARG, `unknown function '${func}' (tx rx txseq rxseq ping pong)`);
+  if (!(func in BURSTS))
+    throw new ValeError(ErrorCodes.INVALID_ARG, `unknown function '${func}' (tx rx txseq rxseq ping pong)`);
   const lens = (values.l ?? []).map((l) => int(l, '-l', 60, 16, 65535));
   const lenRange: [number, number] | null =
-    lens.length >= 2 ? [Math.min(lens[0] as number, lens[1] as number), Math.max(lens[0] as number, lens[1] as number)] : null;
+    lens.length >= 2
+      ? [Math.min(lens[0] as number, lens[1] as number), Math.max(lens[0] as number, lens[1] as number)]
+      : null;
   const length = lenRange ? lenRange[1] : (lens[0] ?? 60);
   const family = values['6'] ? 6 : 4;
   const frame = new PktGenFrame({
@@ -112,11 +115,11 @@ export async function run(argv: string[]): Promise<number> {
   const port: NetmapPort = await connectPort(values.i, values.dir !== undefined ? { dir: values.dir } : {});
   const sending = func === 'tx' || func === 'txseq' || func === 'ping';
   const b = frame.bytes;
-  log(`${sending ? 'Sending on' : 'Receiving from'} ${port.name}: ${port.txRings.length} queues, 1 threads and 1 cpus.`);
+  log(
+    `${sending ? 'Sending on' : 'Receiving from'} ${port.name}: ${port.txRings.length} queues, 1 threads and 1 cpus.`,
+  );
   if (sending) {
-    log(
-      `${formatIpRange(frame.src)} -> ${formatIpRange(frame.dst)} (${formatMac(b, 6)} -> ${formatMac(b, 0)})`,
-    );
+    log(`${formatIpRange(frame.src)} -> ${formatIpRange(frame.dst)} (${formatMac(b, 6)} -> ${formatMac(b, 0)})`);
   }
   if (waitSec > 0) await new Promise((r) => setTimeout(r, waitSec * 1000));
 

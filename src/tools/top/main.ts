@@ -26,7 +26,12 @@ sent; DROP = frames lost at the port (RX ring full, runts, no destination).`;
 
 interface Sample {
   time: number;
-  switches: Array<{ name: string; index: number; macs: number; ports: Array<PortInfo & { counters: Record<string, number> }> }>;
+  switches: Array<{
+    name: string;
+    index: number;
+    macs: number;
+    ports: Array<PortInfo & { counters: Record<string, number> }>;
+  }>;
 }
 
 const DROPS = ['dropRxFull', 'dropRunt', 'dropNoDest', 'dropFrags'];
@@ -91,7 +96,10 @@ export async function run(argv: string[]): Promise<number> {
   if (!(delay > 0)) throw new ValeError(ErrorCodes.INVALID_ARG, '--delay must be a positive number of seconds');
   const count = values.count === undefined ? Number.POSITIVE_INFINITY : Number(values.count);
   if (!(count >= 1)) throw new ValeError(ErrorCodes.INVALID_ARG, '--count must be at least 1');
-  const client = await DaemonClient.connect({ ...(values.dir !== undefined ? { dir: values.dir } : {}), autostart: false });
+  const client = await DaemonClient.connect({
+    ...(values.dir !== undefined ? { dir: values.dir } : {}),
+    autostart: false,
+  });
   const tty = process.stdout.isTTY === true && values.json !== true && values.count === undefined;
   let stop = false;
   if (tty && process.stdin.isTTY) {
@@ -108,7 +116,10 @@ export async function run(argv: string[]): Promise<number> {
       if (prev !== null || count === 1) {
         const { text, json } = render(prev, cur);
         if (values.json) process.stdout.write(`${JSON.stringify(json)}\n`);
-        else if (tty) process.stdout.write(`\x1b[H\x1b[2Juvale top - ${new Date(cur.time).toLocaleTimeString()} (q quits)\n\n${text}\n`);
+        else if (tty)
+          process.stdout.write(
+            `\x1b[H\x1b[2Juvale top - ${new Date(cur.time).toLocaleTimeString()} (q quits)\n\n${text}\n`,
+          );
         else process.stdout.write(`${text}\n\n`);
         if (i >= count - (count === 1 ? 1 : 0)) break;
       }
