@@ -15,6 +15,8 @@ export interface FigureReport {
   size: number;
   batch: number;
   rounds: number;
+  /** Runs (uvale and C) that got less than 90% of a core: other load on the VM slowed them. */
+  contended: number;
   mpps?: Summary;
   gbps?: Summary;
   refMpps?: Summary;
@@ -23,11 +25,11 @@ export interface FigureReport {
   error?: string;
 }
 
-export function runHeader(rounds: number, t: Timing, cc: string | undefined): string[] {
+export function runHeader(start: Date, rounds: number, t: Timing, cc: string | undefined): string[] {
   const cpu = cpus();
   return [
     `uvale bench: in-process switch (one thread) vs C reference (bench/c/engine.c, ${cc ?? 'not available'}, -O2)`,
-    `${new Date().toISOString()}  node ${process.version}  ${cpu.length} vCPU ${cpu[0]?.model ?? '?'}`,
+    `${start.toISOString()}  node ${process.version}  ${cpu.length} vCPU ${cpu[0]?.model ?? '?'}`,
     `Mpps = million frames into the switch per second; Gbit/s = frames out x frame bytes x 8 (broadcast4: 4 copies out per frame in)`,
     `each cell: median (min–max) over ${rounds} rounds; each run a fresh process, ${t.warmup} s warm-up + ${t.secs} s timed;`,
     `C then uvale back to back in every round; uvale/C = median of the per-round ratios`,
@@ -59,12 +61,20 @@ export function printTable(reports: readonly FigureReport[], header: readonly st
   const line = (cells: readonly string[]): string =>
     cells.map((c, i) => (i === cells.length - 1 ? c : pad(c, widths[i] as number, i === 1))).join('  ');
   const out = [...header, '', line(cols), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)];
+  const perConfig = new Map(reports.map((r) => [`${r.topo}-${r.size}-${r.batch}`, r.contended]));
+  const contended = [...perConfig.values()].reduce((n, c) => n + c, 0);
+  if (contended > 0) {
+    out.push(
+      '',
+      `${contended} run(s) got less than 90% of a core (other load on the VM); medians and ratios absorb some of it`,
+    );
+  }
   process.stdout.write(`${out.join('\n')}\n`);
 }
 
 export function printJson(reports: readonly FigureReport[]): void {
   for (const r of reports) {
-    const base = { name: r.name, topo: r.topo, size: r.size, batch: r.batch, rounds: r.rounds };
+    const base = { name: r.name, topo: r.topo, size: r.size, batch: r.batch, rounds: r.rounds, contended: r.contended };
     if (r.error !== undefined) {
       process.stdout.write(`${JSON.stringify({ ...base, error: r.error })}\n`);
       continue;

@@ -90,12 +90,16 @@ interface Runs {
   errors: string[];
 }
 
+/** A run that got less than this share of a core (CPU time / wall time) was slowed by other load on the VM. */
+const CONTENDED = 0.9;
+
 function describe(c: Config): string {
   return `${c.topo} ${c.size} B batch ${c.batch}`;
 }
 
 function main(): void {
   const { json, rounds, timing, raw, figures } = parseCli();
+  const start = new Date();
   const configs = new Map<string, Config>();
   for (const f of figures) if (!configs.has(f.key)) configs.set(f.key, f);
 
@@ -141,7 +145,9 @@ function main(): void {
 
   const reports: FigureReport[] = figures.map((f) => {
     const acc = runs.get(f.key) as Runs;
-    const base = { name: f.name, topo: f.topo, size: f.size, batch: f.batch, rounds };
+    const all = [...acc.js, ...acc.c];
+    const contended = all.filter((x) => x.cpu_secs < CONTENDED * x.secs).length;
+    const base = { name: f.name, topo: f.topo, size: f.size, batch: f.batch, rounds, contended };
     if (acc.errors.length > 0) return { ...base, error: acc.errors.join('; ') };
     return {
       ...base,
@@ -157,7 +163,7 @@ function main(): void {
     };
   });
   if (json) printJson(reports);
-  else printTable(reports, runHeader(rounds, timing, ccVersion));
+  else printTable(reports, runHeader(start, rounds, timing, ccVersion));
   if (reports.some((r) => r.error !== undefined)) process.exitCode = 1;
 }
 

@@ -6,6 +6,7 @@
 # floods them to the capture port.
 cd "$(dirname "$0")/.." || exit 1
 bin/uvale tcpdump -ni vale-a:1 -c 8 &
-sleep 1
+# wait until the capture's port exists (the seed's example races here; we do not)
+until bin/uvale ctl -l vale-a:1 >/dev/null 2>&1; do sleep 0.1; done
 bin/uvale pkt-gen -i vale-a:0 -f tx -n 5000000
 wait

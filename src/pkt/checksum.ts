@@ -168,12 +168,24 @@ export function setL4Checksum6(buf: Uint8Array, ip6Off: number, l4Off: number, l
 }
 
 /** True if the segment's stored checksum is right (a UDP-over-IPv4 zero means "none" and passes). */
-export function verifyL4Checksum4(buf: Uint8Array, ipOff: number, l4Off: number, l4Len: number, proto: number): boolean {
+export function verifyL4Checksum4(
+  buf: Uint8Array,
+  ipOff: number,
+  l4Off: number,
+  l4Len: number,
+  proto: number,
+): boolean {
   if (proto === IPPROTO_UDP && rd16(buf, l4Off + 6) === 0) return true;
   const pseudo = proto === 1 ? 0 : pseudoSum4(buf, ipOff, proto, l4Len);
   return fold(sum16(buf, l4Off, l4Len, pseudo)) === 0xffff;
 }
 
-export function verifyL4Checksum6(buf: Uint8Array, ip6Off: number, l4Off: number, l4Len: number, proto: number): boolean {
+export function verifyL4Checksum6(
+  buf: Uint8Array,
+  ip6Off: number,
+  l4Off: number,
+  l4Len: number,
+  proto: number,
+): boolean {
   return fold(sum16(buf, l4Off, l4Len, pseudoSum6(buf, ip6Off, proto, l4Len))) === 0xffff;
 }

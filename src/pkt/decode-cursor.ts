@@ -32,12 +32,21 @@ export class Cursor {
   readonly eflag: boolean;
   /** Undefined = absolute TCP sequence numbers (tcpdump -S). */
   readonly tcpSeq: TcpSeqTable | undefined;
+  /** tcpdump -x/-X: the link layer skips its hex dump of unknown payloads. */
+  readonly suppressDefault: boolean;
 
-  constructor(buf: Uint8Array, snapend: number, eflag: boolean, tcpSeq: TcpSeqTable | undefined) {
+  constructor(
+    buf: Uint8Array,
+    snapend: number,
+    eflag: boolean,
+    tcpSeq: TcpSeqTable | undefined,
+    suppressDefault = false,
+  ) {
     this.buf = buf;
     this.snapend = snapend;
     this.eflag = eflag;
     this.tcpSeq = tcpSeq;
+    this.suppressDefault = suppressDefault;
   }
 
   print(s: string): void {
@@ -127,4 +136,14 @@ export class Cursor {
     }
     this.out += hexLines(this.buf, p, Math.min(len, this.avail(p)), { indent: '\n\t' });
   }
+}
+
+/** Source and destination address text of the IPv4 (ver 4) or IPv6 header at `ip`. */
+export function addrPair(c: Cursor, ip: number, ver: 4 | 6): [string, string] {
+  return ver === 4 ? [c.ip4(ip + 12), c.ip4(ip + 16)] : [c.ip6(ip + 8), c.ip6(ip + 24)];
+}
+
+/** Protocol / next-header field of the IP header at `ip`. */
+export function nextHeader(c: Cursor, ip: number, ver: 4 | 6): number {
+  return c.u8(ver === 4 ? ip + 9 : ip + 6);
 }

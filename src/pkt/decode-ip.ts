@@ -10,7 +10,9 @@
  */
 
 import { type Cursor, TRUNC } from './decode-cursor.js';
-import { icmp6Print, icmpPrint, tcpPrint, udpPrint } from './decode-l4.js';
+import { icmp6Print, icmpPrint } from './decode-icmp.js';
+import { tcpPrint } from './decode-tcp.js';
+import { udpPrint } from './decode-udp.js';
 
 export function ipPrint(c: Cursor, bp: number, length: number): void {
   c.proto = 'ip';
@@ -356,7 +358,8 @@ function igmpPrint(c: Cursor, bp: number, len: number): void {
         }
         const mrc = c.u8(bp + 1);
         const mrt = mrc < 128 ? mrc : ((mrc & 0x0f) | 0x10) << (((mrc & 0x70) >> 4) + 3);
-        if (mrc !== 100) c.print(` [max resp time ${mrt < 600 ? `${(mrt * 0.1).toFixed(1)}s` : relts(Math.floor(mrt / 10))}]`);
+        if (mrc !== 100)
+          c.print(` [max resp time ${mrt < 600 ? `${(mrt * 0.1).toFixed(1)}s` : relts(Math.floor(mrt / 10))}]`);
         if (c.u32(bp + 4) === 0) return;
         c.print(` [gaddr ${c.ip4(bp + 4)}`);
         const nsrcs = c.u16(bp + 10);

@@ -12,41 +12,41 @@ import type { Cursor } from './decode-cursor.js';
 import { ipPrint } from './decode-ip.js';
 
 const SAP_NAMES: Record<number, string> = {
-  0x00: 'Null',
-  0xff: 'Global',
-  0x02: '802.1B I',
-  0x03: '802.1B G',
-  0x06: 'IP',
-  0x04: 'SNA',
-  0x0e: 'ProWay NM',
-  0x42: 'STP',
-  0x4e: 'RS511',
-  0x7e: 'ISO8208',
-  0x8e: 'ProWay',
-  0xaa: 'SNAP',
-  0xe0: 'IPX',
-  0xf0: 'NetBeui',
-  0xfe: 'OSI',
+  0: 'Null',
+  255: 'Global',
+  2: '802.1B I',
+  3: '802.1B G',
+  6: 'IP',
+  4: 'SNA',
+  14: 'ProWay NM',
+  66: 'STP',
+  78: 'RS511',
+  126: 'ISO8208',
+  142: 'ProWay',
+  170: 'SNAP',
+  224: 'IPX',
+  240: 'NetBeui',
+  254: 'OSI',
 };
 
 const U_CMDS: Record<number, string> = {
-  0x03: 'ui',
-  0xe3: 'test',
-  0xaf: 'xid',
-  0x63: 'ua',
-  0x43: 'disc',
-  0x0f: 'dm',
-  0x6f: 'sabme',
-  0x87: 'frmr',
+  3: 'ui',
+  227: 'test',
+  175: 'xid',
+  99: 'ua',
+  67: 'disc',
+  15: 'dm',
+  111: 'sabme',
+  135: 'frmr',
 };
 
 const FLAGS: Record<number, string> = {
   0: 'Command',
   1: 'Response',
-  0x10: 'Poll',
-  0x11: 'Final',
-  0x100: 'Poll',
-  0x101: 'Final',
+  16: 'Poll',
+  17: 'Final',
+  256: 'Poll',
+  257: 'Final',
 };
 
 const SUPERVISORY = ['Receiver Ready', 'Receiver not Ready', 'Reject'];

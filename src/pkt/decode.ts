@@ -13,15 +13,15 @@
  * by the captured length; a short capture ends the line with " [|proto]" as
  * tcpdump does. Nothing here throws: any unexpected error is caught and shown
  * as " [|decode error]". This file holds the entry point and the link layer
- * (Ethernet, 802.1Q/802.1ad tags, ARP); decode-llc.ts, decode-ip.ts and
- * decode-l4.ts the rest.
+ * (Ethernet, 802.1Q/802.1ad tags, ARP); decode-llc.ts, decode-ip.ts,
+ * decode-udp.ts, decode-tcp.ts and decode-icmp.ts the rest.
  */
 
 import { Cursor, isTrunc, type TcpSeqTable } from './decode-cursor.js';
 import { ip6Print, ipPrint } from './decode-ip.js';
 import { llcPrint } from './decode-llc.js';
 
-export { formatTimestamp, hexDump, type HexDumpOptions, type TimestampOptions } from './hexdump.js';
+export { formatTimestamp, type HexDumpOptions, hexDump, type TimestampOptions } from './hexdump.js';
 
 /** tcpdump's MAXIMUM_SNAPLEN: larger caplen/len values mark the record header invalid. */
 export const MAXIMUM_SNAPLEN = 262144;
@@ -31,6 +31,11 @@ export interface DecodeOptions {
   link?: boolean;
   /** tcpdump -S: absolute TCP sequence numbers (a Decoder is relative by default, like tcpdump). */
   absoluteTcpSeq?: boolean;
+  /**
+   * The caller prints its own hex dump (tcpdump -x/-X/-q): leave out the hex
+   * lines the link layer prints for an unknown ethertype or LLC payload.
+   */
+  suppressDefaultPrint?: boolean;
 }
 
 export interface DecodeResult {
@@ -169,7 +174,7 @@ function etherPrint(c: Cursor, p: number, length: number, caplen: number): numbe
     }
     let llc = llcPrint(c, p, length, caplen, src, dst);
     if (llc < 0) {
-      c.defaultPrint(p, caplen);
+      if (!c.suppressDefault) c.defaultPrint(p, caplen);
       llc = -llc;
     }
     c.snapend = saved;
@@ -181,7 +186,7 @@ function etherPrint(c: Cursor, p: number, length: number, caplen: number): numbe
   }
   if (!ethertypePrint(c, type, p, length, caplen)) {
     if (!c.eflag) c.print(`${src} > ${dst}, ${typeText(type)}, length ${origLength}: `);
-    c.defaultPrint(p, caplen);
+    if (!c.suppressDefault) c.defaultPrint(p, caplen);
   }
   return hdrlen;
 }
@@ -302,7 +307,7 @@ function run(
   off: number,
   caplen: number,
   origLen: number,
-  eflag: boolean,
+  opts: DecodeOptions,
   table: TcpSeqTable | undefined,
 ): DecodeResult {
   const start = clampInt(off, 0, buf.length);
@@ -314,7 +319,7 @@ function run(
   if (cap > MAXIMUM_SNAPLEN) bad += `${bad === '' ? '' : ','} caplen(${cap}) > ${MAXIMUM_SNAPLEN}`;
   if (len > MAXIMUM_SNAPLEN) bad += `${bad === '' ? '' : ','} len(${len}) > ${MAXIMUM_SNAPLEN}`;
   if (bad !== '') return { text: `[Invalid header:${bad}]`, linkHeaderLength: 0 };
-  const c = new Cursor(buf, start + cap, eflag, table);
+  const c = new Cursor(buf, start + cap, opts.link === true, table, opts.suppressDefaultPrint === true);
   let ll = 0;
   try {
     ll = etherPrint(c, start, len, cap);
@@ -331,22 +336,22 @@ function run(
  * sequence numbers print relative to the first packet seen (unless absoluteTcpSeq).
  */
 export class Decoder {
-  readonly link: boolean;
+  readonly options: Readonly<DecodeOptions>;
   readonly #table: TcpSeqTable | undefined;
 
   constructor(opts: DecodeOptions = {}) {
-    this.link = opts.link === true;
+    this.options = { ...opts };
     this.#table = opts.absoluteTcpSeq === true ? undefined : new Map();
   }
 
   /** The summary of the frame at buf[off, off+caplen) that was origLen bytes on the wire. */
   decode(buf: Uint8Array, off = 0, caplen = buf.length - off, origLen = caplen): string {
-    return run(buf, off, caplen, origLen, this.link, this.#table).text;
+    return run(buf, off, caplen, origLen, this.options, this.#table).text;
   }
 
   /** decode() plus the link header length (for tcpdump -x, which dumps past it). */
   decodeFull(buf: Uint8Array, off = 0, caplen = buf.length - off, origLen = caplen): DecodeResult {
-    return run(buf, off, caplen, origLen, this.link, this.#table);
+    return run(buf, off, caplen, origLen, this.options, this.#table);
   }
 
   /** Forgets TCP connections. */
@@ -361,7 +366,7 @@ export function summarize(
   off = 0,
   caplen = buf.length - off,
   origLen = caplen,
-  opts: { link?: boolean } = {},
+  opts: Omit<DecodeOptions, 'absoluteTcpSeq'> = {},
 ): string {
-  return run(buf, off, caplen, origLen, opts.link === true, undefined).text;
+  return run(buf, off, caplen, origLen, opts, undefined).text;
 }

@@ -144,7 +144,8 @@ export class PcapWriter {
   write(buf: Uint8Array, off = 0, len = buf.length - off, ts?: PcapTimestamp, origLen = len): void {
     if (this.#closed) throw new ValeError(ErrorCodes.CLOSED, 'pcap writer is closed');
     const t = ts ?? nowTimestamp(this.nanosecond);
-    const caplen = Math.min(len, this.snaplen);
+    const have = Math.max(0, Math.min(len, buf.length - off));
+    const caplen = Math.min(have, this.snaplen);
     const need = PCAP_RECORD_HEADER_LEN + caplen;
     if (this.#pos + need > this.#buf.length) {
       this.flush();
@@ -155,7 +156,7 @@ export class PcapWriter {
     v.setUint32(p, t.sec >>> 0, HOST_LE);
     v.setUint32(p + 4, t.frac >>> 0, HOST_LE);
     v.setUint32(p + 8, caplen, HOST_LE);
-    v.setUint32(p + 12, Math.max(origLen, caplen) >>> 0, HOST_LE);
+    v.setUint32(p + 12, Math.max(origLen, have) >>> 0, HOST_LE);
     this.#buf.set(buf.subarray(off, off + caplen), p + PCAP_RECORD_HEADER_LEN);
     this.#pos = p + need;
     this.records++;
@@ -289,6 +290,11 @@ export class PcapReader implements Iterable<PcapRecord> {
     return new PcapReader(fs.readFileSync(path));
   }
 
+  /** True if tsFrac is in nanoseconds (magic 0xa1b23c4d), else microseconds. */
+  get nanosecond(): boolean {
+    return this.header.nanosecond;
+  }
+
   /** The next record, or undefined at the end of the file. */
   next(): PcapRecord | undefined {
     const b = this.#bytes;
@@ -306,9 +312,7 @@ export class PcapReader implements Iterable<PcapRecord> {
     const origLen = v.getUint32(p + 12, le);
     if (caplen > this.#maxCaplen) {
       this.#pos = b.length;
-      throw protocolError(
-        `record at offset ${p}: caplen ${caplen} is bigger than the snaplen ${this.#maxCaplen}`,
-      );
+      throw protocolError(`record at offset ${p}: caplen ${caplen} is bigger than the snaplen ${this.#maxCaplen}`);
     }
     const data = p + PCAP_RECORD_HEADER_LEN;
     if (data + caplen > b.length) {

@@ -115,7 +115,8 @@ function defaultRange(text: string, family: 4 | 6): IpRange {
 
 function toRange(v: string | IpRange | undefined, def: string, family: 4 | 6): IpRange {
   const r = v === undefined ? defaultRange(def, family) : typeof v === 'string' ? parseIpRange(v, family) : v;
-  if (r.family !== family) throw new ValeError(ErrorCodes.INVALID_ARG, `an IPv${r.family} range in an IPv${family} frame`);
+  if (r.family !== family)
+    throw new ValeError(ErrorCodes.INVALID_ARG, `an IPv${r.family} range in an IPv${family} frame`);
   return r;
 }
 
@@ -350,4 +351,3 @@ function checkLength(n: number): void {
 export function buildPktGenFrame(opts: PktGenOptions = {}): Uint8Array {
   return new PktGenFrame(opts).bytes.slice();
 }
-

@@ -96,7 +96,10 @@ export function readRxSeq(buf: Uint8Array, len: number, base = 0): number | unde
   if (off + 4 > len) return undefined;
   const p = base + off;
   return (
-    (((buf[p] as number) << 24) | ((buf[p + 1] as number) << 16) | ((buf[p + 2] as number) << 8) | (buf[p + 3] as number)) >>>
+    (((buf[p] as number) << 24) |
+      ((buf[p + 1] as number) << 16) |
+      ((buf[p + 2] as number) << 8) |
+      (buf[p + 3] as number)) >>>
     0
   );
 }

@@ -68,3 +68,43 @@ export async function until(pred: () => boolean | Promise<boolean>, ms: number, 
     await new Promise((r) => setTimeout(r, 10));
   }
 }
+
+/** Waits until the daemon of `dir` lists port `name` (a client process opened it). */
+export async function waitPort(dir: string, name: string, ms = 10000): Promise<void> {
+  const { DaemonClient } = await import('../../src/index.js');
+  await until(
+    async () => {
+      try {
+        const c = await DaemonClient.connect({ dir, autostart: false });
+        try {
+          const r = (await c.request('list')) as { ports: Array<{ name: string }> };
+          return r.ports.some((p) => p.name === name);
+        } finally {
+          c.close();
+        }
+      } catch {
+        return false;
+      }
+    },
+    ms,
+    `port ${name} to open`,
+  );
+}
+
+/** Resolves when `child` exits; rejects if it runs longer than `ms`. */
+export function exited(child: ChildProcess, ms = 20000): Promise<number | null> {
+  return new Promise((resolve, reject) => {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      resolve(child.exitCode);
+      return;
+    }
+    const t = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`child ${child.spawnargs.join(' ')} still running after ${ms} ms`));
+    }, ms);
+    child.once('exit', (code) => {
+      clearTimeout(t);
+      resolve(code);
+    });
+  });
+}

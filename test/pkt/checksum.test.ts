@@ -135,7 +135,8 @@ test('incremental update (RFC 1624) equals recomputation for random changes', ()
       if (b.every((x) => x === 0)) b[0] = 1; // keep the invariant; recompute below covers it
       const fresh = inetChecksum(b, 0, len);
       // 0x0000 and 0xffff are the same value in ones' complement; anything else must match exactly.
-      if (!((c === 0 && fresh === 0xffff) || (c === 0xffff && fresh === 0))) assert.equal(c, fresh, `iteration ${iter}`);
+      if (!((c === 0 && fresh === 0xffff) || (c === 0xffff && fresh === 0)))
+        assert.equal(c, fresh, `iteration ${iter}`);
       c = fresh;
     }
   }

@@ -21,6 +21,8 @@ import {
   tcpHeader,
   udpHeader,
 } from '../../src/pkt/build.js';
+import { inetChecksum, setIpv4HeaderChecksum, setL4Checksum6 } from '../../src/pkt/checksum.js';
+import { parseIp6 } from '../../src/pkt/ether.js';
 import { PktGenFrame } from '../../src/pkt/pktgen-frame.js';
 
 export interface CorpusFrame {
@@ -37,6 +39,41 @@ export interface CorpusFrame {
 }
 
 const te = new TextEncoder();
+
+/** IGMPv3 report with the router-alert IP option (a 24-byte IPv4 header), as hosts send on joining a group. */
+function igmpV3Report(): Uint8Array {
+  const igmp = [0x22, 0, 0, 0, 0, 0, 0, 1, 4, 0, 0, 0, 239, 1, 2, 3];
+  const c = inetChecksum(Uint8Array.from(igmp), 0, igmp.length);
+  igmp[2] = c >>> 8;
+  igmp[3] = c & 0xff;
+  const ip = [0x46, 0xc0, 0, 24 + 16, 0, 0, 0x40, 0, 1, 2, 0, 0, 10, 0, 0, 1, 224, 0, 0, 22, 0x94, 4, 0, 0];
+  const f = buildEthernet('01:00:5e:00:00:16', A, 0x0800, Uint8Array.from([...ip, ...igmp]));
+  setIpv4HeaderChecksum(f, 14);
+  return padFrame60(f);
+}
+
+/** MLDv2 report behind a hop-by-hop header with router alert, as IPv6 hosts send. */
+function mldV2Report(): Uint8Array {
+  const hbh = [58, 0, 5, 2, 0, 0, 1, 0];
+  const mld = [143, 0, 0, 0, 0, 0, 0, 1, 4, 0, 0, 0, ...parseIp6('ff02::fb')];
+  const ip6 = [0x60, 0, 0, 0, 0, hbh.length + mld.length, 0, 1, ...parseIp6('fe80::1'), ...parseIp6('ff02::16')];
+  const f = buildEthernet('33:33:00:00:00:16', A, 0x86dd, Uint8Array.from([...ip6, ...hbh, ...mld]));
+  setL4Checksum6(f, 14, 62, mld.length, 58);
+  return f;
+}
+
+/** An 802.3 frame (length field) with an LLC TEST command between SNA SAPs. */
+function llcTest(): Uint8Array {
+  const llc = [0x04, 0x04, 0xe3, ...te.encode('llc test')];
+  const f = buildEthernet(B, A, llc.length, Uint8Array.from(llc));
+  return padFrame60(f);
+}
+
+function padFrame60(f: Uint8Array): Uint8Array {
+  const p = new Uint8Array(Math.max(60, f.length));
+  p.set(f);
+  return p;
+}
 const A = '02:00:00:00:00:01';
 const B = '02:00:00:00:00:02';
 
@@ -75,10 +112,20 @@ export function corpus(): CorpusFrame[] {
       }),
     });
   return [
-    { name: 'pkt-gen default', frame: pktgen, line: 'IP 10.0.0.1.1234 > 10.1.0.1.1234: UDP, length 18', checksummed: true },
+    {
+      name: 'pkt-gen default',
+      frame: pktgen,
+      line: 'IP 10.0.0.1.1234 > 10.1.0.1.1234: UDP, length 18',
+      checksummed: true,
+    },
     {
       name: 'pkt-gen -6',
-      frame: new PktGenFrame({ family: 6, length: 80, src: '[2001:db8::1]:1234', dst: '[2001:db8::2]:5678' }).bytes.slice(),
+      frame: new PktGenFrame({
+        family: 6,
+        length: 80,
+        src: '[2001:db8::1]:1234',
+        dst: '[2001:db8::2]:5678',
+      }).bytes.slice(),
       line: 'IP6 2001:db8::1.1234 > 2001:db8::2.5678: UDP, length 18',
       checksummed: true,
     },
@@ -100,13 +147,27 @@ export function corpus(): CorpusFrame[] {
     },
     {
       name: 'ICMP echo request',
-      frame: buildIpv4({ srcMac: A, dstMac: B, src: '10.0.0.1', dst: '10.0.0.2', proto: 1, l4: icmpEcho(8, 4660, 1, te.encode('abcdefgh01234567')) }),
+      frame: buildIpv4({
+        srcMac: A,
+        dstMac: B,
+        src: '10.0.0.1',
+        dst: '10.0.0.2',
+        proto: 1,
+        l4: icmpEcho(8, 4660, 1, te.encode('abcdefgh01234567')),
+      }),
       line: 'IP 10.0.0.1 > 10.0.0.2: ICMP echo request, id 4660, seq 1, length 24',
       checksummed: true,
     },
     {
       name: 'ICMP echo reply',
-      frame: buildIpv4({ srcMac: B, dstMac: A, src: '10.0.0.2', dst: '10.0.0.1', proto: 1, l4: icmpEcho(0, 4660, 1, te.encode('abcdefgh01234567')) }),
+      frame: buildIpv4({
+        srcMac: B,
+        dstMac: A,
+        src: '10.0.0.2',
+        dst: '10.0.0.1',
+        proto: 1,
+        l4: icmpEcho(0, 4660, 1, te.encode('abcdefgh01234567')),
+      }),
       line: 'IP 10.0.0.2 > 10.0.0.1: ICMP echo reply, id 4660, seq 1, length 24',
       checksummed: true,
     },
@@ -118,7 +179,19 @@ export function corpus(): CorpusFrame[] {
         src: '10.0.0.2',
         dst: '10.0.0.1',
         proto: 1,
-        l4: new Uint8Array([3, 3, 0, 0, 0, 0, 0, 0, ...buildIpv4({ src: '10.0.0.1', dst: '10.0.0.2', proto: 17, l4: udpHeader(5000, 53), pad: false }).subarray(14)]),
+        l4: new Uint8Array([
+          3,
+          3,
+          0,
+          0,
+          0,
+          0,
+          0,
+          0,
+          ...buildIpv4({ src: '10.0.0.1', dst: '10.0.0.2', proto: 17, l4: udpHeader(5000, 53), pad: false }).subarray(
+            14,
+          ),
+        ]),
       }),
       line: 'IP 10.0.0.2 > 10.0.0.1: ICMP 10.0.0.2 udp port 53 unreachable, length 36',
       checksummed: true,
@@ -167,21 +240,63 @@ export function corpus(): CorpusFrame[] {
     },
     {
       name: 'ICMPv6 neighbor solicitation',
-      frame: buildIpv6({ srcMac: A, dstMac: '33:33:ff:00:00:02', src: 'fe80::1', dst: 'ff02::1:ff00:2', proto: 58, ttl: 255, l4: ndpMessage(135, 'fe80::2', A) }),
+      frame: buildIpv6({
+        srcMac: A,
+        dstMac: '33:33:ff:00:00:02',
+        src: 'fe80::1',
+        dst: 'ff02::1:ff00:2',
+        proto: 58,
+        ttl: 255,
+        l4: ndpMessage(135, 'fe80::2', A),
+      }),
       line: 'IP6 fe80::1 > ff02::1:ff00:2: ICMP6, neighbor solicitation, who has fe80::2, length 32',
       checksummed: true,
     },
     {
       name: 'ICMPv6 neighbor advertisement',
-      frame: buildIpv6({ srcMac: B, dstMac: A, src: 'fe80::2', dst: 'fe80::1', proto: 58, ttl: 255, l4: ndpMessage(136, 'fe80::2', B, 0x60) }),
+      frame: buildIpv6({
+        srcMac: B,
+        dstMac: A,
+        src: 'fe80::2',
+        dst: 'fe80::1',
+        proto: 58,
+        ttl: 255,
+        l4: ndpMessage(136, 'fe80::2', B, 0x60),
+      }),
       line: 'IP6 fe80::2 > fe80::1: ICMP6, neighbor advertisement, tgt is fe80::2, length 32',
       checksummed: true,
     },
     {
       name: 'ICMPv6 echo request',
-      frame: buildIpv6({ srcMac: A, dstMac: B, src: '2001:db8::1', dst: '2001:db8::2', proto: 58, l4: icmpEcho(128, 7, 9, te.encode('ping6')) }),
+      frame: buildIpv6({
+        srcMac: A,
+        dstMac: B,
+        src: '2001:db8::1',
+        dst: '2001:db8::2',
+        proto: 58,
+        l4: icmpEcho(128, 7, 9, te.encode('ping6')),
+      }),
       line: 'IP6 2001:db8::1 > 2001:db8::2: ICMP6, echo request, id 7, seq 9, length 13',
       checksummed: true,
+    },
+    {
+      name: 'IGMPv3 report',
+      frame: igmpV3Report(),
+      line: 'IP 10.0.0.1 > 224.0.0.22: igmp v3 report, 1 group record(s)',
+      checksummed: true,
+    },
+    {
+      name: 'MLDv2 report',
+      frame: mldV2Report(),
+      line: 'IP6 fe80::1 > ff02::16: HBH ICMP6, multicast listener report v2, 1 group record(s), length 28',
+      checksummed: true,
+    },
+    {
+      name: '802.3 LLC TEST',
+      frame: llcTest(),
+      line:
+        '02:00:00:00:00:01 > 02:00:00:00:00:02 SNA Unnumbered, test, Flags [Command], length 11' +
+        '\n\t0x0000:  0404 e36c 6c63 2074 6573 74              ...llc.test',
     },
     {
       name: 'unknown ethertype',
@@ -193,7 +308,13 @@ export function corpus(): CorpusFrame[] {
         '\n\t0x0020:  6c6f 6164                                load',
     },
     { name: 'truncated in IPv4 header', frame: pktgen, caplen: 30, origLen: 60, line: 'IP  [|ip]' },
-    { name: 'truncated in UDP header', frame: pktgen, caplen: 38, origLen: 60, line: 'IP 10.0.0.1.1234 > 10.1.0.1.1234:  [|udp]' },
+    {
+      name: 'truncated in UDP header',
+      frame: pktgen,
+      caplen: 38,
+      origLen: 60,
+      line: 'IP 10.0.0.1.1234 > 10.1.0.1.1234:  [|udp]',
+    },
     { name: 'truncated in TCP header', frame: syn, caplen: 40, line: 'IP 10.0.0.1.40000 > 10.0.0.2.5555:  [|tcp]' },
     { name: 'truncated Ethernet header', frame: pktgen, caplen: 10, origLen: 60, line: ' [|ether]' },
   ];
@@ -201,8 +322,8 @@ export function corpus(): CorpusFrame[] {
 
 /** Path of an executable on PATH, or undefined. */
 export function which(cmd: string): string | undefined {
-  const r = spawnSync('sh', ['-c', `command -v ${cmd}`], { encoding: 'utf8' });
-  const p = r.stdout.trim();
+  const r = spawnSync('/bin/sh', ['-c', `command -v ${cmd}`], { encoding: 'utf8' });
+  const p = (r.stdout ?? '').trim();
   return r.status === 0 && p !== '' ? p : undefined;
 }
 

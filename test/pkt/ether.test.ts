@@ -21,7 +21,10 @@ test('MAC parse/format round trip, lower case, ValeError on garbage', () => {
   const b = new Uint8Array([9, 0, 1, 2, 3, 4, 5, 0xfe]);
   assert.equal(formatMac(b, 1), '00:01:02:03:04:05');
   for (const bad of ['', 'aa:bb:cc:dd:ee', 'aa:bb:cc:dd:ee:ff:00', 'gg:00:00:00:00:00', '1234:5:6:7:8:9']) {
-    assert.throws(() => parseMac(bad), (e: unknown) => isValeError(e, ErrorCodes.INVALID_ARG));
+    assert.throws(
+      () => parseMac(bad),
+      (e: unknown) => isValeError(e, ErrorCodes.INVALID_ARG),
+    );
   }
 });
 
@@ -36,7 +39,10 @@ test('IPv4 parse/format', () => {
   for (const bad of ['10.0.0', '10.0.0.256', '1.2.3.4.5', '01.2.3.4', 'a.b.c.d', '1..2.3', ' ']) {
     assert.equal(tryParseIp4(bad), undefined, bad);
   }
-  assert.throws(() => parseIp4('300.1.1.1'), (e: unknown) => isValeError(e, ErrorCodes.INVALID_ARG));
+  assert.throws(
+    () => parseIp4('300.1.1.1'),
+    (e: unknown) => isValeError(e, ErrorCodes.INVALID_ARG),
+  );
 });
 
 test('IPv6 parse: full, compressed, embedded IPv4; rejects malformed', () => {
@@ -46,7 +52,16 @@ test('IPv6 parse: full, compressed, embedded IPv4; rejects malformed', () => {
   assert.deepEqual(words(parseIp6('::ffff:10.0.0.1')), ['0', '0', '0', '0', '0', 'ffff', 'a00', '1']);
   assert.deepEqual(words(parseIp6('1:2:3:4:5:6:7:8')), ['1', '2', '3', '4', '5', '6', '7', '8']);
   assert.deepEqual(words(parseIp6('fe80::1%eth0')), ['fe80', '0', '0', '0', '0', '0', '0', '1']);
-  for (const bad of ['1:2:3:4:5:6:7', '1::2::3', ':1:2:3:4:5:6:7', '12345::', 'g::', '1:2:3:4:5:6:7:8:9', '::1.2.3', '']) {
+  for (const bad of [
+    '1:2:3:4:5:6:7',
+    '1::2::3',
+    ':1:2:3:4:5:6:7',
+    '12345::',
+    'g::',
+    '1:2:3:4:5:6:7:8:9',
+    '::1.2.3',
+    '',
+  ]) {
     assert.equal(tryParseIp6(bad), undefined, bad);
   }
 });

@@ -1,7 +1,8 @@
 /* Small formatting helpers shared by the tools (rates with K/M/G units, tables). */
 
-/** pkt-gen's normalisation: value scaled by 1000s with 3 decimals and a K/M/G/T suffix. */
-export function norm(v: number): string {
+/** pkt-gen's normalisation: value scaled by 1000s with 3 decimals and a K/M/G/T suffix (raw with normalize false). */
+export function norm(v: number, normalize = true): string {
+  if (!normalize) return `${v.toFixed(0)} `;
   const units = ['', 'K', 'M', 'G', 'T'];
   let i = 0;
   while (v >= 1000 && i < units.length - 1) {

@@ -11,21 +11,12 @@
  * "raw" adds 24 bytes per frame (preamble, inter-frame gap and CRC).
  */
 
+import { norm } from '../common/format.js';
+
 export interface Counts {
   pkts: number;
   bytes: number;
   events: number;
-}
-
-export function norm(v: number, normalize: boolean): string {
-  if (!normalize) return `${v.toFixed(0)} `;
-  const units = ['', 'K', 'M', 'G', 'T'];
-  let i = 0;
-  while (v >= 1000 && i < units.length - 1) {
-    v /= 1000;
-    i++;
-  }
-  return `${v.toFixed(3)} ${units[i]}`;
 }
 
 /** "%03d.%06d": seconds mod 1000 and microseconds of the wall clock, as netmap's D() prints them. */

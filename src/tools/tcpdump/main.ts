@@ -66,13 +66,13 @@ export async function run(argv: string[]): Promise<number> {
   }
   const hex = (values.x?.length ?? 0) + (values.X?.length ?? 0);
   const ascii = (values.X?.length ?? 0) > 0;
-  const decoder = new Decoder({ link: values.e === true });
+  const decoder = new Decoder({ link: values.e === true, suppressDefaultPrint: hex > 0 });
   const format = (sec: number, frac: number, buf: Uint8Array, off: number, caplen: number, len: number): string => {
     const r = decoder.decodeFull(buf, off, caplen, len);
     let line = `${formatTimestamp(sec, frac)} ${r.text}`;
     if (hex > 0) {
       const skip = hex >= 2 ? 0 : r.linkHeaderLength;
-      line += `\n${hexDump(buf, off + skip, caplen - skip, { ascii })}`;
+      if (caplen - skip > 0) line += `\n${hexDump(buf, off + skip, caplen - skip, { ascii })}`;
     }
     return line;
   };

@@ -36,10 +36,10 @@ interface Sample {
 
 const DROPS = ['dropRxFull', 'dropRunt', 'dropNoDest', 'dropFrags'];
 
-export function render(prev: Sample | null, cur: Sample): { text: string; json: unknown } {
-  const dt = prev === null ? 0 : (cur.time - prev.time) / 1000;
+export function render(prev: Sample, cur: Sample): { text: string; json: unknown } {
+  const dt = (cur.time - prev.time) / 1000;
   const before = new Map<string, Record<string, number>>();
-  if (prev !== null) for (const s of prev.switches) for (const p of s.ports) before.set(p.name, p.counters);
+  for (const s of prev.switches) for (const p of s.ports) before.set(p.name, p.counters);
   const rows: string[][] = [['PORT', 'IDX', 'KIND', 'RX pps', 'RX bps', 'TX pps', 'TX bps', 'DROP/s', 'DROPS']];
   const json: Array<Record<string, unknown>> = [];
   for (const s of cur.switches) {
@@ -109,22 +109,17 @@ export async function run(argv: string[]): Promise<number> {
     });
   }
   try {
-    let prev: Sample | null = null;
-    for (let i = 0; !stop; i++) {
-      const cur = (await client.request('stats')) as Sample;
-      // the first sample only primes the rates unless a single sample was asked for
-      if (prev !== null || count === 1) {
-        const { text, json } = render(prev, cur);
-        if (values.json) process.stdout.write(`${JSON.stringify(json)}\n`);
-        else if (tty)
-          process.stdout.write(
-            `\x1b[H\x1b[2Juvale top - ${new Date(cur.time).toLocaleTimeString()} (q quits)\n\n${text}\n`,
-          );
-        else process.stdout.write(`${text}\n\n`);
-        if (i >= count - (count === 1 ? 1 : 0)) break;
-      }
-      prev = cur;
+    // rates need two samples: the first one only primes them
+    let prev = (await client.request('stats')) as Sample;
+    for (let i = 0; i < count && !stop; i++) {
       await new Promise((r) => setTimeout(r, delay * 1000));
+      const cur = (await client.request('stats')) as Sample;
+      const { text, json } = render(prev, cur);
+      const when = new Date(cur.time).toLocaleTimeString();
+      if (values.json) process.stdout.write(`${JSON.stringify(json)}\n`);
+      else if (tty) process.stdout.write(`\x1b[H\x1b[2Juvale top - ${when} (q quits)\n\n${text}\n`);
+      else process.stdout.write(`${text}\n\n`);
+      prev = cur;
     }
     return 0;
   } finally {
