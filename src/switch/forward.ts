@@ -33,6 +33,7 @@
  * can deliver them twice); lookups returning an index outside the switch drop.
  */
 
+import type { CopyFn } from '../ring/arena.js';
 import type { KRing } from '../ring/kring.js';
 import {
   MAX_FRAGS,
@@ -40,6 +41,7 @@ import {
   NM_BUF_SIZE,
   NM_RESERVED_BUFS,
   NS_MOREFRAG,
+  NS_RFRAGS_SHIFT,
   RING_HWCUR,
   RING_HWTAIL,
 } from '../ring/layout.js';
@@ -381,6 +383,7 @@ export class Forwarder {
     const dBufs = kr.bufsBase;
     const dNumBufs = kr.numBufs;
     const lim = kr.lim;
+    const copy = same ? sArena.copy : null;
     let j = kr.hwtail;
     let pkts = 0;
     let bytes = 0;
@@ -396,40 +399,50 @@ export class Forwarder {
       const cnt = ftFrags[p] as number;
       if (cnt > howmany) break;
       howmany -= cnt;
-      const end = p + cnt;
-      const fl = (cnt << 8) | NS_MOREFRAG;
-      let w = 0;
-      for (let f = p; f < end; f++) {
-        const len = ftLen[f] as number;
-        const so = ftOff[f] as number;
-        w = slotsW + (j << 2);
+      if (cnt === 1) {
+        // the common case, a frame in one slot: straight-line code
+        const len = ftLen[p] as number;
+        const so = ftOff[p] as number;
+        const w = slotsW + (j << 2);
         let bi = du32[w] as number;
         if (bi >= dNumBufs) bi = 0;
         const doff = dBufs + bi * NM_BUF_SIZE;
-        if (len <= COPY_WORDS_MAX) {
-          // 64-byte chunks as netmap's pkt_copy: may copy up to 63 bytes past len, inside both buffers
-          const end = (doff >>> 3) + (((len + 63) >>> 6) << 3);
-          for (let di = doff >>> 3, si = so >>> 3; di < end; di += 8, si += 8) {
-            dF64[di] = sF64[si] as number;
-            dF64[di + 1] = sF64[si + 1] as number;
-            dF64[di + 2] = sF64[si + 2] as number;
-            dF64[di + 3] = sF64[si + 3] as number;
-            dF64[di + 4] = sF64[si + 4] as number;
-            dF64[di + 5] = sF64[si + 5] as number;
-            dF64[di + 6] = sF64[si + 6] as number;
-            dF64[di + 7] = sF64[si + 7] as number;
-          }
-        } else if (same) {
-          dU8.copyWithin(doff, so, so + len);
+        if (len <= 64) {
+          // one 64-byte chunk, as netmap's pkt_copy (bytes past len stay inside both buffers)
+          const di = doff >>> 3;
+          const si = so >>> 3;
+          dF64[di] = sF64[si] as number;
+          dF64[di + 1] = sF64[si + 1] as number;
+          dF64[di + 2] = sF64[si + 2] as number;
+          dF64[di + 3] = sF64[si + 3] as number;
+          dF64[di + 4] = sF64[si + 4] as number;
+          dF64[di + 5] = sF64[si + 5] as number;
+          dF64[di + 6] = sF64[si + 6] as number;
+          dF64[di + 7] = sF64[si + 7] as number;
         } else {
-          dU8.set(sU8.subarray(so, so + len), doff);
+          copyFrame(copy, sU8, sF64, so, dU8, dF64, doff, len);
         }
         du16[(w << 1) + 2] = len;
-        du16[(w << 1) + 3] = fl;
+        du16[(w << 1) + 3] = 1 << NS_RFRAGS_SHIFT;
         bytes += len;
         j = j === lim ? 0 : j + 1;
+      } else {
+        const end = p + cnt;
+        const fl = (cnt << NS_RFRAGS_SHIFT) | NS_MOREFRAG;
+        let w = 0;
+        for (let f = p; f < end; f++) {
+          const len = ftLen[f] as number;
+          w = slotsW + (j << 2);
+          let bi = du32[w] as number;
+          if (bi >= dNumBufs) bi = 0;
+          copyFrame(copy, sU8, sF64, ftOff[f] as number, dU8, dF64, dBufs + bi * NM_BUF_SIZE, len);
+          du16[(w << 1) + 2] = len;
+          du16[(w << 1) + 3] = fl;
+          bytes += len;
+          j = j === lim ? 0 : j + 1;
+        }
+        du16[(w << 1) + 3] = cnt << NS_RFRAGS_SHIFT;
       }
-      du16[(w << 1) + 3] = cnt << 8;
       pkts++;
       if (next === FT_NULL && brd === FT_NULL) break;
     }
@@ -442,5 +455,40 @@ export class Forwarder {
       dp.wakeRx();
     }
     if (pkts !== totalPkts) dc[C_DROP_RX_FULL] += totalPkts - pkts;
+  }
+}
+
+/**
+ * Copies one fragment: up to COPY_WORDS_MAX bytes as 64-byte chunks of Float64
+ * words (may copy up to 63 bytes past len, inside both 2048-byte buffers);
+ * larger ones with the arena's memmove when source and destination share it
+ * (`copy`), else with one set() of a subarray.
+ */
+function copyFrame(
+  copy: CopyFn | null,
+  sU8: Uint8Array,
+  sF64: Float64Array,
+  so: number,
+  dU8: Uint8Array,
+  dF64: Float64Array,
+  doff: number,
+  len: number,
+): void {
+  if (len <= COPY_WORDS_MAX) {
+    const end = (doff >>> 3) + (((len + 63) >>> 6) << 3);
+    for (let di = doff >>> 3, si = so >>> 3; di < end; di += 8, si += 8) {
+      dF64[di] = sF64[si] as number;
+      dF64[di + 1] = sF64[si + 1] as number;
+      dF64[di + 2] = sF64[si + 2] as number;
+      dF64[di + 3] = sF64[si + 3] as number;
+      dF64[di + 4] = sF64[si + 4] as number;
+      dF64[di + 5] = sF64[si + 5] as number;
+      dF64[di + 6] = sF64[si + 6] as number;
+      dF64[di + 7] = sF64[si + 7] as number;
+    }
+  } else if (copy !== null) {
+    copy(doff, so, len);
+  } else {
+    dU8.set(sU8.subarray(so, so + len), doff);
   }
 }

@@ -121,7 +121,7 @@ export class ValeSwitch implements ForwardTarget, PortSwitch {
       return port;
     }
     if (index < this.capacity && geometry.size <= this.slotSize && this.capacity * this.slotSize <= MAX_ARENA) {
-      if (this.arena === null) this.arena = new Arena(this.capacity * this.slotSize, false);
+      if (this.arena === null) this.arena = new Arena(this.capacity * this.slotSize);
       arena = this.arena;
       base = index * this.slotSize;
     } else {

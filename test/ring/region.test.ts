@@ -101,11 +101,16 @@ test('a region that does not fit its arena is refused', () => {
 
 test('Arena validates its size and wraps existing memory', () => {
   for (const bad of [0, -4096, 100, 4096.5]) assertCode(() => new Arena(bad), ErrorCodes.INVALID_ARG);
-  const a = new Arena(8192, false);
-  assert.ok(a.buffer instanceof ArrayBuffer);
-  assert.ok(new Arena(4096).buffer instanceof SharedArrayBuffer);
+  const a = new Arena(8192);
+  assert.equal(a.size, 8192);
+  assert.ok(a.buffer instanceof SharedArrayBuffer, 'allocated arenas are shared (usable by workers)');
+  assert.equal(typeof a.copy, 'function', 'with a memmove');
+  a.u8.set([1, 2, 3, 4, 5], 100);
+  a.copy?.(102, 100, 5);
+  assert.deepEqual([...a.u8.subarray(100, 107)], [1, 2, 1, 2, 3, 4, 5], 'overlapping copy is a memmove');
   const sab = new SharedArrayBuffer(4096);
   const w = new Arena(sab);
+  assert.equal(w.copy, null, 'wrapped memory has no wasm memmove');
   w.u8[5] = 7;
   assert.equal(new Uint8Array(sab)[5], 7);
   assertCode(() => new Arena(new ArrayBuffer(12)), ErrorCodes.INVALID_ARG);
