@@ -235,10 +235,11 @@ export class Forwarder {
     const tabB = table.b;
     const tabPort = table.port;
     let numDsts = 0;
-    // the last unicast destination looked up, valid until the table changes
+    // the last unicast destination looked up and its queue (-1: no destination),
+    // valid until the table changes
     let lastDA = 0;
     let lastDB = -1;
-    let lastDst = NM_BDG_BROADCAST;
+    let lastQ = -1;
     let pkts = 0;
     let bytes = 0;
     let runts = 0;
@@ -259,6 +260,7 @@ export class Forwarder {
         continue;
       }
       let dst = NM_BDG_BROADCAST;
+      let q = -1;
       if (mode === LOOKUP_LEARNING) {
         const w = off >>> 1;
         // source MAC, bytes 6..11, learnt if unicast and new for this port
@@ -277,30 +279,39 @@ export class Forwarder {
         if ((da & 1) === 0) {
           const db = u16[w + 2] as number;
           if (da === lastDA && db === lastDB) {
-            dst = lastDst;
+            // same destination as the previous frame: same queue, nothing to look up
+            if (lastQ < 0) {
+              noDest++;
+              continue;
+            }
+            q = lastQ;
           } else {
             const h = rthash(da, db);
             if (tabA[h] === da && tabB[h] === (db | VALID_B)) dst = tabPort[h] as number;
             lastDA = da;
             lastDB = db;
-            lastDst = dst;
           }
+        } else {
+          lastDB = -1; // a group address: the cached queue is not for the next unicast
         }
       } else if (mode === LOOKUP_CUSTOM) {
         dst = (sw.lookupFn as LookupFn)(arena.u8, off, len, me) | 0;
       }
-      let q: number;
-      if (dst === NM_BDG_BROADCAST) {
-        q = BCAST_Q;
-      } else if (dst === me || dst < 0 || dst >= NM_BDG_BROADCAST || ports[dst] == null) {
-        noDest++;
-        continue;
-      } else {
-        // pick the RX ring (sender ring mod the destination's RX rings) here, not at
-        // delivery, so a unicast list that lands on RX ring 0 is the ring-0 list and is
-        // merged with the broadcast list in source order
-        const nrx = (ports[dst] as VPort).rx.length;
-        q = (dst << RINGS_SHIFT) | (ringNr < nrx ? ringNr : ringNr % nrx);
+      if (q < 0) {
+        if (dst === NM_BDG_BROADCAST) {
+          q = BCAST_Q;
+        } else if (dst === me || dst < 0 || dst >= NM_BDG_BROADCAST || ports[dst] == null) {
+          noDest++;
+          lastQ = -1;
+          continue;
+        } else {
+          // pick the RX ring (sender ring mod the destination's RX rings) here, not at
+          // delivery, so a unicast list that lands on RX ring 0 is the ring-0 list and is
+          // merged with the broadcast list in source order
+          const nrx = (ports[dst] as VPort).rx.length;
+          q = (dst << RINGS_SHIFT) | (ringNr < nrx ? ringNr : ringNr % nrx);
+        }
+        lastQ = q;
       }
       ftNext[cur] = FT_NULL;
       if (qHead[q] === FT_NULL) {

@@ -5,7 +5,7 @@
 
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { layout, macWords, type NetmapRing, openPort, rthash, ValeHost } from '../../src/index.js';
+import { type LocalPort, layout, macWords, type NetmapRing, openPort, rthash, ValeHost } from '../../src/index.js';
 import { bridge } from '../helpers/bridge.js';
 import {
   BROADCAST,
@@ -107,6 +107,33 @@ describe('learning bridge (netmap utils/tests 007)', () => {
     assert.equal(rx.tail, 0, 'the sender never writes the receiver tail');
     b.rxsync();
     assert.equal(rx.tail, 1);
+  });
+});
+
+describe('lookups inside one batch', () => {
+  test('unicast, group, unknown and learned destinations interleaved keep their own decisions', () => {
+    // the forwarder reuses the previous frame's lookup for the same destination; every
+    // change of destination, a group address, or a learning step in between must undo that
+    const [a, b, c] = bridge(3).ports as [LocalPort, LocalPort, LocalPort];
+    send(b, [frame(BROADCAST, macN(2))]);
+    send(c, [frame(BROADCAST, macN(3))]);
+    for (const p of [a, b, c]) drain(p);
+    const seq = [
+      frame(macN(2), macN(1), { seq: 1 }), // to b
+      frame(BROADCAST, macN(1), { seq: 2 }), // flood
+      frame(macN(2), macN(1), { seq: 3 }), // to b again, after a group address
+      frame('01:00:5e:00:00:01', macN(1), { seq: 4 }), // multicast: flood
+      frame(macN(2), macN(1), { seq: 5 }), // to b
+      frame(macN(9), macN(1), { seq: 6 }), // unknown: flood
+      frame(macN(9), macN(1), { seq: 7 }), // unknown again: flood
+      frame(macN(3), macN(1), { seq: 8 }), // to c
+      frame(macN(2), macN(7), { seq: 9 }), // to b, from a new source (learning in between)
+      frame(macN(1), macN(7), { seq: 10 }), // to a's old MAC: hairpin on a, dropped
+    ];
+    send(a, seq);
+    assert.deepEqual(drain(b).map(seqOf), [1, 2, 3, 4, 5, 6, 7, 9]);
+    assert.deepEqual(drain(c).map(seqOf), [2, 4, 6, 7, 8]);
+    assert.equal(a.counters().dropNoDest, 1);
   });
 });
 
