@@ -106,15 +106,10 @@ export interface ForwardTarget {
 export class Forwarder {
   private readonly ftOff = new Int32Array(BATCH_MAX);
   private readonly ftLen = new Int32Array(BATCH_MAX);
-  private readonly ftFlags = new Int32Array(BATCH_MAX);
   private readonly ftFrags = new Int32Array(BATCH_MAX);
   private readonly ftNext = new Int32Array(BATCH_MAX);
   private readonly qHead = new Int32Array(NUM_QUEUES).fill(FT_NULL);
   private readonly qTail = new Int32Array(NUM_QUEUES).fill(FT_NULL);
-  /** Slots needed by each queue. */
-  private readonly qSlots = new Int32Array(NUM_QUEUES);
-  /** Frames in each queue. */
-  private readonly qPkts = new Int32Array(NUM_QUEUES);
   private readonly dsts = new Int32Array(NUM_QUEUES);
   private readonly sw: ForwardTarget;
   /** True while a pass runs: a lookup that re-enters the switch is refused. */
@@ -133,7 +128,6 @@ export class Forwarder {
     const u16 = kr.u16;
     const ftOff = this.ftOff;
     const ftLen = this.ftLen;
-    const ftFlags = this.ftFlags;
     const ftFrags = this.ftFrags;
     const slotsW = kr.slotsW;
     const bufsBase = kr.bufsBase;
@@ -162,7 +156,6 @@ export class Forwarder {
       }
       ftOff[n] = bufsBase + bi * NM_BUF_SIZE;
       ftLen[n] = len;
-      ftFlags[n] = fl;
       n++;
       if (fl !== 0) {
         if (frags === MAX_FRAGS) {
@@ -184,7 +177,6 @@ export class Forwarder {
     }
     if (frags > 1) {
       // the sync ended inside a chain: forward what there is, cut short
-      ftFlags[n - 1] = 0;
       ftFrags[n - frags + 1] = frags - 1;
       src.counters[C_TRUNCATED] += 1;
     }
@@ -205,8 +197,6 @@ export class Forwarder {
   abort(kr: KRing, head: number): void {
     this.qHead.fill(FT_NULL);
     this.qTail.fill(FT_NULL);
-    this.qSlots.fill(0);
-    this.qPkts.fill(0);
     kr.hwcur = head;
     kr.hwtail = head === 0 ? kr.lim : head - 1;
     kr.publish();
@@ -221,8 +211,6 @@ export class Forwarder {
     const ftNext = this.ftNext;
     const qHead = this.qHead;
     const qTail = this.qTail;
-    const qSlots = this.qSlots;
-    const qPkts = this.qPkts;
     const dsts = this.dsts;
     const ports = sw.ports;
     const me = src.index;
@@ -321,8 +309,6 @@ export class Forwarder {
         ftNext[qTail[q] as number] = cur;
       }
       qTail[q] = cur;
-      qSlots[q] += nf;
-      qPkts[q] += 1;
     }
     const sc = src.counters;
     sc[C_TX_PACKETS] += pkts;
@@ -349,13 +335,9 @@ export class Forwarder {
       if (dp != null && dp.users > 0) this.deliver(src, dp, q);
       qHead[q] = FT_NULL;
       qTail[q] = FT_NULL;
-      qSlots[q] = 0;
-      qPkts[q] = 0;
     }
     qHead[BCAST_Q] = FT_NULL;
     qTail[BCAST_Q] = FT_NULL;
-    qSlots[BCAST_Q] = 0;
-    qPkts[BCAST_Q] = 0;
   }
 
   /** Copies queue `q` (merged with broadcast when q is a ring-0 queue) into `dp`'s RX ring. */
@@ -376,10 +358,8 @@ export class Forwarder {
     }
     let next = this.qHead[q] as number;
     let brd = withBcast ? (this.qHead[BCAST_Q] as number) : FT_NULL;
-    const totalPkts = (this.qPkts[q] as number) + (withBcast ? (this.qPkts[BCAST_Q] as number) : 0);
-    const needed = (this.qSlots[q] as number) + (withBcast ? (this.qSlots[BCAST_Q] as number) : 0);
     let howmany = kr.rxSpace();
-    if (needed < howmany) howmany = needed;
+    let dropped = 0;
 
     const sArena = src.region.arena;
     const dArena = kr.arena;
@@ -398,7 +378,7 @@ export class Forwarder {
     let j = kr.hwtail;
     let pkts = 0;
     let bytes = 0;
-    while (howmany > 0) {
+    for (;;) {
       let p: number;
       if (next < brd) {
         p = next;
@@ -408,7 +388,13 @@ export class Forwarder {
         brd = ftNext[p] as number;
       }
       const cnt = ftFrags[p] as number;
-      if (cnt > howmany) break;
+      if (cnt > howmany) {
+        // no room: this frame and every later one for this port are dropped
+        dropped = 1;
+        for (; next !== FT_NULL; next = ftNext[next] as number) dropped++;
+        for (; brd !== FT_NULL; brd = ftNext[brd] as number) dropped++;
+        break;
+      }
       howmany -= cnt;
       if (cnt === 1) {
         // the common case, a frame in one slot: straight-line code
@@ -465,7 +451,7 @@ export class Forwarder {
       dc[C_RX_BYTES] += bytes;
       dp.wakeRx();
     }
-    if (pkts !== totalPkts) dc[C_DROP_RX_FULL] += totalPkts - pkts;
+    if (dropped !== 0) dc[C_DROP_RX_FULL] += dropped;
   }
 }
 
