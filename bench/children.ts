@@ -19,10 +19,11 @@ const HERE = dirname(fileURLToPath(import.meta.url)); // dist/bench
 export const REPO = resolve(HERE, '..', '..');
 export const C_SOURCE = join(REPO, 'bench', 'c', 'engine.c');
 const JS_CHILD = join(HERE, 'engine', 'engine-js.js');
+const DAEMON_CHILD = join(HERE, 'daemon', 'daemon-child.js');
 
 /** What a child prints (see engine-js.ts / engine.c). */
 export interface RunResult {
-  impl: 'js' | 'c';
+  impl: 'js' | 'c' | 'daemon';
   topo: string;
   size: number;
   batch: number;
@@ -90,6 +91,22 @@ function run(cmd: string, argv: string[], t: Timing): RunResult | { error: strin
 
 export function runJs(c: Config, t: Timing): RunResult | { error: string } {
   return run(process.execPath, [JS_CHILD, ...args(c, t)], t);
+}
+
+/** A cross-process run (daemon + two pkt-gens); it needs a longer window than the in-process ones to settle. */
+export function runDaemon(c: Config, t: Timing): RunResult | { error: string } {
+  const warmup = Math.max(1, t.warmup);
+  const secs = Math.max(2, t.secs);
+  return run(
+    process.execPath,
+    [DAEMON_CHILD, '--size', String(c.size), '--warmup', String(warmup), '--secs', String(secs)],
+    { warmup, secs: secs + 10 },
+  );
+}
+
+/** The in-process figure a daemon figure is compared with: unicast, same frame size, batch 1024. */
+export function embeddedRef(c: Config): Config {
+  return { topo: 'unicast', size: c.size, batch: 1024 };
 }
 
 export function runC(bin: string, c: Config, t: Timing): RunResult | { error: string } {

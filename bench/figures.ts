@@ -11,6 +11,10 @@
  *       to the 4 others; Mpps counts frames in, Gbit/s the 4 copies out
  *   <any of the above>-b1, -b32, -b256, -b1024
  *       the same at dev.netmap.bridge = 1, 32, 256, 1024 frames per txsync
+ *   daemon-unicast-60, daemon-unicast-1514
+ *       across processes: uvale pkt-gen tx -> daemon -> uvale pkt-gen rx
+ *       (bench/daemon/daemon-child.ts); the reference is the in-process
+ *       engine-unicast figure of the same frame size, measured in the same round
  *
  * The headline figures run at batch 1024 (netmap's default bridge batch).
  */
@@ -18,7 +22,7 @@
 import type { Topology } from './engine/frames.js';
 
 export interface Config {
-  topo: Topology;
+  topo: Topology | 'daemon';
   size: number;
   batch: number;
 }
@@ -40,7 +44,7 @@ export function configKey(c: Config): string {
   return `${c.topo}-${c.size}-b${c.batch}`;
 }
 
-function figure(name: string, topo: Topology, size: number, batch: number): Figure {
+function figure(name: string, topo: Config['topo'], size: number, batch: number): Figure {
   return { name, topo, size, batch, key: configKey({ topo, size, batch }) };
 }
 
@@ -48,9 +52,11 @@ function figure(name: string, topo: Topology, size: number, batch: number): Figu
 export const FIGURES: readonly Figure[] = [
   ...BASES.map((b) => figure(b.base, b.topo, b.size, 1024)),
   ...BASES.flatMap((b) => BATCHES.map((n) => figure(`${b.base}-b${n}`, b.topo, b.size, n))),
+  figure('daemon-unicast-60', 'daemon', 60, 512),
+  figure('daemon-unicast-1514', 'daemon', 1514, 512),
 ];
 
 /** Frames leaving the switch per frame entering it. */
-export function fanout(topo: Topology): number {
+export function fanout(topo: Config['topo']): number {
   return topo === 'broadcast4' ? 4 : 1;
 }

@@ -32,7 +32,8 @@ export function runHeader(start: Date, rounds: number, t: Timing, cc: string | u
     `${start.toISOString()}  node ${process.version}  ${cpu.length} vCPU ${cpu[0]?.model ?? '?'}`,
     `Mpps = million frames into the switch per second; Gbit/s = frames out x frame bytes x 8 (broadcast4: 4 copies out per frame in)`,
     `each cell: median (min–max) over ${rounds} rounds; each run a fresh process, ${t.warmup} s warm-up + ${t.secs} s timed;`,
-    `C then uvale back to back in every round; uvale/C = median of the per-round ratios`,
+    `ref = the C engine for engine-*, the in-process engine-unicast of the same size for daemon-*;`,
+    `ref then uvale back to back in every round; uvale/ref = median of the per-round ratios`,
   ];
 }
 
@@ -41,7 +42,7 @@ function pad(s: string, w: number, right = false): string {
 }
 
 export function printTable(reports: readonly FigureReport[], header: readonly string[]): void {
-  const cols = ['figure', 'batch', 'uvale Mpps', 'C Mpps', 'uvale/C', 'uvale Gbit/s', 'C Gbit/s'];
+  const cols = ['figure', 'batch', 'uvale Mpps', 'ref Mpps', 'uvale/ref', 'uvale Gbit/s', 'ref Gbit/s'];
   const rows = reports.map((r) =>
     r.error !== undefined
       ? [r.name, String(r.batch), `ERROR: ${r.error}`]

@@ -17,7 +17,7 @@
 
 import { appendFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { compileC, type RunResult, runC, runJs, type Timing } from './children.js';
+import { compileC, embeddedRef, type RunResult, runC, runDaemon, runJs, type Timing } from './children.js';
 import { type Config, FIGURES, type Figure } from './figures.js';
 import { type FigureReport, printJson, printTable, runHeader } from './report.js';
 import { summarize } from './stats.js';
@@ -25,7 +25,8 @@ import { summarize } from './stats.js';
 const USAGE = `usage: npm run bench -- [--json] [--rounds N] [--secs S] [--warmup S] [--raw FILE] [NAME...]
 
 Measures uvale's in-process VALE switch (one core, one thread) against a C
-engine doing the same work, compiled with cc -O2 (bench/c/engine.c).
+engine doing the same work, compiled with cc -O2 (bench/c/engine.c), and the
+cross-process path (pkt-gen -> daemon -> pkt-gen) against the in-process one.
 
   NAME...       figures to run (default: all); known figures:
 ${FIGURES.map((f) => `                  ${f.name}`).join('\n')}
@@ -118,12 +119,13 @@ function main(): void {
   for (let r = 1; r <= rounds; r++) {
     for (const [key, config] of configs) {
       const acc = runs.get(key) as Runs;
-      const cr = 'error' in cc ? undefined : runC(cc.bin, config, timing);
-      const jr = runJs(config, timing);
+      const daemon = config.topo === 'daemon';
+      const cr = daemon ? runJs(embeddedRef(config), timing) : 'error' in cc ? undefined : runC(cc.bin, config, timing);
+      const jr = daemon ? runDaemon(config, timing) : runJs(config, timing);
       let line = `[round ${r}/${rounds}] ${describe(config)}:`;
       for (const [impl, res] of [
-        ['C', cr],
-        ['uvale', jr],
+        [daemon ? 'embedded' : 'C', cr],
+        [daemon ? 'daemon' : 'uvale', jr],
       ] as const) {
         if (res === undefined) continue;
         if (raw !== undefined) appendFileSync(raw, `${JSON.stringify({ round: r, key, ...res })}\n`);

@@ -12,3 +12,8 @@ registerCommand(
   () => import('./pkt-gen/main.js'),
 );
 registerCommand('tcpdump', 'capture on a port: print frames or write pcap', () => import('./tcpdump/main.js'));
+registerCommand(
+  'bridge',
+  "forward frames both ways between two ports (netmap's bridge)",
+  () => import('./bridge/main.js'),
+);
