@@ -161,6 +161,12 @@ export class Connection {
         if (typeof m.name === 'string') return { [m.name]: s.get(m.name) };
         return { settings: s.all(), specs: SETTINGS };
       }
+      case 'attach':
+        return d.attachTap(strArg(m, 'name'));
+      case 'detach':
+        return d.detachTap(strArg(m, 'name'));
+      case 'taps':
+        return { taps: d.listTaps() };
       case 'shutdown':
         setImmediate(() => void d.stop(`shutdown requested by pid ${this.pid}`));
         return {};

@@ -8,7 +8,7 @@
  * socket is mode 0600, or 0660 with a group granted.
  *
  * An auto-started daemon (the first client started it) exits once it has had
- * no port and no client for `idleMs`; `uvale daemon` in the foreground stays
+ * no port, no attached TAP and no client for `idleMs`; `uvale daemon` in the foreground stays
  * until SIGINT/SIGTERM or a shutdown request.
  */
 
@@ -16,6 +16,7 @@ import { chmodSync, chownSync, readFileSync, unlinkSync, writeFileSync } from 'n
 import { createServer, type Server, type Socket } from 'node:net';
 import { ErrorCodes, ValeError } from '../core/errors.js';
 import { SETTINGS, type SettingsInit } from '../core/settings.js';
+import { TapPort, type TapStats } from '../ports/tap/tap-port.js';
 import { countersToObject } from '../switch/counters.js';
 import { ValeHost } from '../switch/host.js';
 import { parsePortName } from '../switch/name.js';
@@ -59,6 +60,8 @@ export class Daemon {
   readonly stopped: Promise<void>;
   private readonly opts: DaemonOptions;
   private readonly conns = new Set<Connection>();
+  /** TAP interfaces attached with `uvale ctl -a`, by interface name; they keep the daemon up. */
+  private readonly taps = new Map<string, TapPort>();
   private server: Server | null = null;
   private lock: FileLock | null = null;
   private nextConn = 1;
@@ -70,6 +73,7 @@ export class Daemon {
     this.opts = opts;
     this.paths = runPaths(opts.dir);
     this.host = new ValeHost({ ...loadSettings(this.paths.settings), ...(opts.settings ?? {}) });
+    this.host.log = (line) => this.log(line);
     this.scheduler = new Scheduler((p, e) => this.log(`port ${p.vp.name}: ${(e as Error).message}`));
     this.stopped = new Promise((r) => {
       this.resolveStopped = r;
@@ -122,6 +126,8 @@ export class Daemon {
       c.event({ event: 'shutdown', reason });
       c.close();
     }
+    for (const t of this.taps.values()) t.close();
+    this.taps.clear();
     const server = this.server;
     this.server = null;
     if (server !== null) await new Promise<void>((r) => server.close(() => r()));
@@ -152,6 +158,43 @@ export class Daemon {
 
   portsChanged(): void {
     this.checkIdle();
+  }
+
+  /** Attaches the TAP interface IFNAME as port SWITCH:IFNAME (vale-ctl -a), creating the tap if needed. */
+  attachTap(name: string): TapStats & { index: number } {
+    const ifname = name.slice(name.indexOf(':') + 1);
+    const old = this.taps.get(ifname);
+    if (old !== undefined) {
+      throw new ValeError(ErrorCodes.BUSY, `interface ${ifname} is already attached (as ${old.name})`);
+    }
+    const tap = TapPort.attach(this.host, name, {
+      log: (line) => this.log(line),
+      onGone: (t) => {
+        if (this.taps.get(t.ifname) === t) this.taps.delete(t.ifname);
+        this.portsChanged();
+      },
+    });
+    this.taps.set(tap.ifname, tap);
+    this.log(`attached ${tap.created ? 'new' : 'existing'} tap ${tap.ifname} as ${tap.name}`);
+    this.portsChanged();
+    return { ...tap.stats(), index: tap.vport.index };
+  }
+
+  /** Detaches a TAP attached with attachTap (vale-ctl -d); a tap the daemon created goes away. */
+  detachTap(name: string): TapStats {
+    const tap = [...this.taps.values()].find((t) => t.name === name || t.ifname === name);
+    if (tap === undefined) throw new ValeError(ErrorCodes.NOT_FOUND, `no interface attached as ${name}`);
+    const st = tap.stats();
+    this.taps.delete(tap.ifname);
+    tap.close();
+    this.log(`detached tap ${tap.ifname} from ${tap.name}`);
+    this.portsChanged();
+    return st;
+  }
+
+  /** Attached TAPs with their adapter counters. */
+  listTaps(): TapStats[] {
+    return [...this.taps.values()].map((t) => t.stats());
   }
 
   findPort(name: string): VPort {
@@ -219,7 +262,7 @@ export class Daemon {
 
   private checkIdle(): void {
     if (!this.opts.autoExit || this.stopping) return;
-    const idle = this.conns.size === 0 && this.host.listSwitches().length === 0;
+    const idle = this.conns.size === 0 && this.taps.size === 0 && this.host.listSwitches().length === 0;
     if (!idle) {
       if (this.idleTimer) clearTimeout(this.idleTimer);
       this.idleTimer = null;
@@ -228,7 +271,9 @@ export class Daemon {
     if (this.idleTimer) return;
     this.idleTimer = setTimeout(() => {
       this.idleTimer = null;
-      if (this.conns.size === 0 && this.host.listSwitches().length === 0) void this.stop('idle');
+      if (this.conns.size === 0 && this.taps.size === 0 && this.host.listSwitches().length === 0) {
+        void this.stop('idle');
+      }
     }, this.opts.idleMs ?? 2000);
     this.idleTimer.unref?.();
   }

@@ -57,7 +57,7 @@ import {
   C_TX_BYTES,
   C_TX_PACKETS,
 } from './counters.js';
-import { rthash } from './hash.js';
+import { formatMac, rthash } from './hash.js';
 import type { MacTable } from './mac-table.js';
 import { VALID_B } from './mac-table.js';
 import type { VPort } from './vport.js';
@@ -98,8 +98,10 @@ export interface ForwardTarget {
   readonly macTable: MacTable;
   lookupMode: number;
   lookupFn: LookupFn | null;
-  /** `dev.netmap.bridge`, read once per txsync. */
-  readonly settings: { readonly bridge: number };
+  /** `dev.netmap.bridge`, read once per txsync; `dev.netmap.verbose` once per batch. */
+  readonly settings: { readonly bridge: number; readonly verbose: number };
+  /** Diagnostics (learned MACs at verbose >= 2). */
+  readonly log: (line: string) => void;
 }
 
 /** Per-switch scratch space and the forwarding passes. One pass runs at a time. */
@@ -218,6 +220,7 @@ export class Forwarder {
     const i32 = arena.i32;
     const u16 = arena.u16;
     const mode = sw.lookupMode;
+    const verbose = sw.settings.verbose;
     const table = sw.macTable;
     const tabA = table.a;
     const tabB = table.b;
@@ -262,6 +265,7 @@ export class Forwarder {
           src.lastSA = sa;
           src.lastSB = sb;
           lastDB = -1;
+          if (verbose >= 2) sw.log(`learned ${formatMac(sa, sb)} on port ${me} (${src.name})`);
         }
         const da = i32[off >>> 2] as number;
         if ((da & 1) === 0) {

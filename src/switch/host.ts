@@ -32,9 +32,20 @@ export interface OpenOptions extends Partial<RingConfig> {
 export class ValeHost {
   readonly settings: Settings;
   private readonly switches = new Map<string, ValeSwitch>();
+  /**
+   * Where diagnostics go when `dev.netmap.verbose` is non-zero (the daemon
+   * sends them to its log): switch and port life, ring errors, and at
+   * verbose >= 2 every MAC the switches learn.
+   */
+  log: (line: string) => void = (line) => void process.stderr.write(`uvale: ${line}\n`);
 
   constructor(settings: Settings | SettingsInit = {}) {
     this.settings = settings instanceof Settings ? settings : new Settings(settings);
+  }
+
+  /** Logs `line` if dev.netmap.verbose is at least `level`. */
+  debug(level: number, line: string): void {
+    if (this.settings.verbose >= level) this.log(line);
   }
 
   /** Opens (creates or shares) the port `name`; the caller owns one reference until release(). */
@@ -49,7 +60,7 @@ export class ValeHost {
           `cannot create switch ${pn.bridge}: ${this.switches.size} switches exist, the limit dev.netmap.max_bridges is ${this.settings.maxBridges}; raise it (uvale sysctl dev.netmap.max_bridges=N)`,
         );
       }
-      sw = new ValeSwitch(pn.bridge, this.settings);
+      sw = new ValeSwitch(pn.bridge, this.settings, (line) => this.debug(1, line));
       const used = new Set([...this.switches.values()].map((s) => s.index));
       while (used.has(sw.index)) sw.index++;
       created = true;
@@ -64,7 +75,11 @@ export class ValeHost {
       };
       port = sw.createPort(pn.full, pn.port, cfg, opts.kind ?? 'netmap', opts.region);
       port.remote = opts.remote === true;
-      if (created) this.switches.set(pn.bridge, sw);
+      if (created) {
+        this.switches.set(pn.bridge, sw);
+        this.debug(1, `created switch ${sw.name} (index ${sw.index})`);
+      }
+      this.debug(1, `attached ${port.kind} port ${port.name} as port ${port.index} of ${sw.name}`);
     } else if (opts.share !== undefined) {
       opts.share(port);
     }
@@ -79,9 +94,13 @@ export class ValeHost {
     if (port.users > 0 || port.persistent) return;
     const sw = port.sw;
     if (sw === null) return;
+    this.debug(1, `detached port ${port.name} (port ${port.index} of ${sw.name})`);
     sw.detach(port);
     const vs = this.switches.get(sw.name);
-    if (vs !== undefined && vs.activePorts === 0) this.switches.delete(sw.name);
+    if (vs !== undefined && vs.activePorts === 0) {
+      this.switches.delete(sw.name);
+      this.debug(1, `destroyed switch ${sw.name} and its learning table`);
+    }
   }
 
   getSwitch(name: string): ValeSwitch | undefined {

@@ -67,9 +67,13 @@ export class ValeSwitch implements ForwardTarget, PortSwitch {
   private readonly slotSize: number;
   private readonly capacity: number;
 
-  constructor(name: string, settings: Settings) {
+  /** Diagnostics sink (the host's, filtered by dev.netmap.verbose >= 1). */
+  readonly log: (line: string) => void;
+
+  constructor(name: string, settings: Settings, log: (line: string) => void = () => {}) {
     this.name = name;
     this.settings = settings;
+    this.log = log;
     for (let i = 0; i < MAX_PORT_INDEX; i++) this.portIndex[i] = i;
     this.fwd = new Forwarder(this);
     this.capacity = settings.maxPorts;
@@ -214,6 +218,7 @@ export class ValeSwitch implements ForwardTarget, PortSwitch {
       const kr = rings[r] as (typeof rings)[number];
       const head = kr.prologue(port.remote);
       if (head < 0) {
+        this.log(`${port.name}: illegal head/cur on TX ring ${kr.ringId}, ring re-initialised`);
         kr.reinit();
         bad++;
         continue;
@@ -237,6 +242,31 @@ export class ValeSwitch implements ForwardTarget, PortSwitch {
     if (bad !== 0) port.counters[C_RING_ERRORS] += bad;
     return bad;
   }
+}
+
+/**
+ * txsync on every TX ring of `port`: forwards through its switch, or, for a
+ * port on no switch (a detached persistent port), just gives the slots back.
+ * Returns the number of rings that had to be re-initialised.
+ */
+export function txsyncPort(port: VPort): number {
+  const sw = port.sw;
+  if (sw !== null) return sw.txsync(port);
+  let bad = 0;
+  for (const kr of port.tx) {
+    const head = kr.prologue(port.remote);
+    if (head < 0) {
+      kr.reinit();
+      bad++;
+      continue;
+    }
+    kr.hwcur = head;
+    kr.hwtail = head === 0 ? kr.lim : head - 1;
+    kr.publish();
+    if (!port.remote) kr.finalize();
+  }
+  if (bad !== 0) port.counters[C_RING_ERRORS] += bad;
+  return bad;
 }
 
 /** rxsync on every RX ring of `port` (switch or not): release [hwcur, head). Returns bad rings. */

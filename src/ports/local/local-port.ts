@@ -9,7 +9,7 @@ import { ErrorCodes, ValeError } from '../../core/errors.js';
 import { NetmapRing } from '../../ring/netmap-ring.js';
 import { countersToObject, type PortCounters } from '../../switch/counters.js';
 import type { ValeHost } from '../../switch/host.js';
-import { rxsyncPort } from '../../switch/vale-switch.js';
+import { rxsyncPort, txsyncPort } from '../../switch/vale-switch.js';
 import type { VPort } from '../../switch/vport.js';
 import type { NetmapPort, PollOptions, PollResult } from '../port.js';
 
@@ -45,27 +45,7 @@ export class LocalPort implements NetmapPort {
   }
 
   txsync(): void {
-    const vp = this.live();
-    const sw = vp.sw;
-    let bad: number;
-    if (sw !== null) {
-      bad = sw.txsync(vp);
-    } else {
-      // not on a switch (a detached persistent port): frames go nowhere
-      bad = 0;
-      for (const kr of vp.tx) {
-        const head = kr.prologue();
-        if (head < 0) {
-          kr.reinit();
-          bad++;
-          continue;
-        }
-        kr.hwcur = head;
-        kr.hwtail = head === 0 ? kr.lim : head - 1;
-        kr.publish();
-        kr.finalize();
-      }
-    }
+    const bad = txsyncPort(this.live());
     if (bad !== 0) throw ringError(this.name, 'TX', bad);
   }
 

@@ -28,6 +28,7 @@ import { Arena } from '../../ring/arena.js';
 import { RING_HEAD, RING_HWTAIL, RING_KSLEEP, RING_USLEEP, type RingConfig } from '../../ring/layout.js';
 import { initRegion, type Region } from '../../ring/region.js';
 import type { ValeHost } from '../../switch/host.js';
+import { txsyncPort } from '../../switch/vale-switch.js';
 import type { VPort } from '../../switch/vport.js';
 import { checkSealed, closeFd, type Mapping, mapShared, openProcFd } from '../../sys/index.js';
 
@@ -105,18 +106,7 @@ export class ShmPortServer {
 
   /** Forwards whatever the client queued; wakes it if it waits for TX room. */
   process(): void {
-    const sw = this.vp.sw;
-    if (sw !== null) {
-      sw.txsync(this.vp);
-    } else {
-      for (const kr of this.vp.tx) {
-        const head = kr.prologue();
-        if (head < 0) continue;
-        kr.hwcur = head;
-        kr.hwtail = head === 0 ? kr.lim : head - 1;
-        kr.publish();
-      }
-    }
+    txsyncPort(this.vp);
     const u32 = this.u32;
     let wake = false;
     for (const kr of this.vp.tx) {

@@ -75,7 +75,10 @@ export function watchReadable(fd: number, onReadable: () => void, onError: (stat
   const node = (koffi() as unknown as { node?: { poll?: KoffiPoll } }).node;
   const poll = node?.poll;
   if (typeof poll !== 'function') {
-    throw new ValeError(ErrorCodes.NOT_SUPPORTED, 'this koffi has no node.poll (koffi >= 2.15 is needed; uvale pins 3.3.4)');
+    throw new ValeError(
+      ErrorCodes.NOT_SUPPORTED,
+      'this koffi has no node.poll (koffi >= 2.15 is needed; uvale pins 3.3.4)',
+    );
   }
   let handle: KoffiPollHandle | null;
   try {

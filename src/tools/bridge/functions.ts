@@ -166,6 +166,8 @@ export function move(d: Direction, burst: number): number {
   const nTx = txRings.length;
   src.rxsync();
   let state = IDLE;
+  /** Slots of the chain that did not fit (BLOCKED). */
+  let blockedNeed = 0;
   let frames = 0;
   let bytes = 0;
   let sent = false;
@@ -206,6 +208,7 @@ export function move(d: Direction, burst: number): number {
           continue;
         }
         state = BLOCKED;
+        blockedNeed = need;
         break;
       }
       let t = tx.head;
@@ -222,7 +225,13 @@ export function move(d: Direction, burst: number): number {
     rx.head = s;
     rx.cur = waitFor >= 0 ? waitFor : s;
   }
-  if (sent) dst.txsync();
+  if (sent) {
+    dst.txsync();
+    // the sync may have made room already (an in-process port always does)
+    if (state === BLOCKED) {
+      for (const tx of txRings) if (txRoom(tx) >= blockedNeed) state = MORE;
+    }
+  }
   if (released) src.rxsync();
   d.stats.frames += frames;
   d.stats.bytes += bytes;

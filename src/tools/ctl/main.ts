@@ -1,7 +1,8 @@
 /*
  * `uvale ctl`: vale-ctl for uvale. Lists ports, shows a port's geometry and
- * counters, a switch's MAC table, and stops the daemon. It never starts a
- * daemon: with none running there are no switches to show.
+ * counters, a switch's MAC table, attaches and detaches TAP interfaces, and
+ * stops the daemon. Only -a starts a daemon (it creates a switch, as
+ * vale-ctl -a does); otherwise with none running there is nothing to show.
  */
 
 import { parseArgs } from 'node:util';
@@ -11,13 +12,16 @@ import type { PortInfo } from '../../daemon/server.js';
 import type { MacTableEntry } from '../../switch/vale-switch.js';
 import { table } from '../common/format.js';
 
-export const USAGE = `usage: uvale ctl [options] [-l NAME | -g NAME | --mac SWITCH | --stats [NAME]]
+export const USAGE = `usage: uvale ctl [options] [-l NAME | -g NAME | -a SW:IF | -d SW:IF | --mac SWITCH | --stats [NAME]]
 
 Inspects the switches of a running daemon (netmap's vale-ctl).
 
   (no option)        list every port: NAME bridge_idx B port_idx P
   -l NAME            print the switch and port numbers of port NAME
   -g NAME            print port NAME's memory size, slots and rings
+  -a SWITCH:IF       attach the TAP interface IF to SWITCH as port SWITCH:IF
+                     (creates the switch, and the TAP if no interface IF exists)
+  -d SWITCH:IF       detach it (a TAP that -a created goes away)
   --mac SWITCH       print the learning table of SWITCH (bucket, MAC, port)
   --stats [NAME]     print the counters of every port, or of NAME
   --shutdown         stop the daemon (its ports are closed)
@@ -31,6 +35,8 @@ export async function run(argv: string[]): Promise<number> {
     options: {
       l: { type: 'string', short: 'l' },
       g: { type: 'string', short: 'g' },
+      a: { type: 'string', short: 'a' },
+      d: { type: 'string', short: 'd' },
       mac: { type: 'string' },
       stats: { type: 'boolean' },
       shutdown: { type: 'boolean' },
@@ -46,9 +52,13 @@ export async function run(argv: string[]): Promise<number> {
   }
   let client: DaemonClient;
   try {
-    client = await DaemonClient.connect({ ...(values.dir !== undefined ? { dir: values.dir } : {}), autostart: false });
+    client = await DaemonClient.connect({
+      ...(values.dir !== undefined ? { dir: values.dir } : {}),
+      autostart: values.a !== undefined,
+    });
   } catch (e) {
-    if (e instanceof ValeError && e.code === ErrorCodes.DAEMON && !values.l && !values.g && !values.mac) {
+    const named = values.l ?? values.g ?? values.mac ?? values.d;
+    if (e instanceof ValeError && e.code === ErrorCodes.DAEMON && named === undefined) {
       // no daemon: no switches, nothing to list
       if (values.json) process.stdout.write(values.stats ? '{"switches":[]}\n' : '[]\n');
       return 0;
@@ -62,6 +72,12 @@ export async function run(argv: string[]): Promise<number> {
     if (values.shutdown) {
       await client.request('shutdown');
       print('daemon stopping', {});
+    } else if (values.a !== undefined) {
+      const r = (await client.request('attach', { name: values.a })) as { name: string; index: number };
+      print(`${r.name} attached, port_idx ${r.index}`, r);
+    } else if (values.d !== undefined) {
+      const r = (await client.request('detach', { name: values.d })) as { name: string };
+      print(`${r.name} detached`, r);
     } else if (values.l !== undefined) {
       const p = (await client.request('port', { name: values.l })) as PortInfo;
       print(`bridge_idx: ${p.bridgeIndex}\nport_idx: ${p.index}`, { bridge_idx: p.bridgeIndex, port_idx: p.index });

@@ -1,0 +1,433 @@
+/*
+ * A Linux TAP interface as a port of a switch: netmap's `vale-ctl -a
+ * vale0:tap0`. The adapter owns the tap's fd (non-blocking) and an in-process
+ * port of kind 'tap' named after the interface, and moves frames both ways
+ * from the event loop; no worker thread, so close() always stops it.
+ *
+ *   TAP → switch  libuv reports the fd readable (koffi's poll handle, level-
+ *                 triggered); the adapter read()s up to `burst` frames
+ *                 straight into the port's TX slots, then runs one txsync,
+ *                 which forwards the batch in this turn (the sender pays).
+ *                 More frames left: the next loop turn comes back here.
+ *   switch → TAP  the switch calls the port's onRx during a forwarding pass;
+ *                 the adapter schedules one drain (a microtask, so it never
+ *                 re-enters the pass), which write()s every frame delivered
+ *                 so far and releases the slots with one rxsync.
+ *
+ * Frames longer than a 2048-byte buffer (MTU up to 9000, or 64 KB) are
+ * NS_MOREFRAG chains on the switch side. TX slots of an in-process port have
+ * consecutive buffers, so a read lands in the slot at cur and spills into the
+ * next ones: no copy; near the end of the ring, where that room is short, it
+ * lands in a scratch buffer and is copied. Chains from the switch are gathered
+ * into one buffer for their single write(). Nothing is allocated per frame:
+ * every view is made at attach time.
+ *
+ * Faults stay on this port: a write the kernel refuses (EIO while the
+ * interface is down, EINVAL for a runt) is counted in writeDrops; an fd error
+ * (POLLERR, EBADFD once the interface is deleted or its namespace destroyed)
+ * detaches the port and reports why through onGone. The tap vanishes with our
+ * fd if the adapter created it (a non-persistent tap); a persistent one (ip
+ * tuntap add) stays when detached.
+ */
+
+import { readFileSync, statSync } from 'node:fs';
+import { ErrorCodes, ValeError } from '../../core/errors.js';
+import { MAX_FRAGS, NM_BUF_SIZE, NS_MOREFRAG, type RingConfig } from '../../ring/layout.js';
+import type { NetmapRing } from '../../ring/netmap-ring.js';
+import type { ValeHost } from '../../switch/host.js';
+import { parsePortName } from '../../switch/name.js';
+import type { VPort } from '../../switch/vport.js';
+import { closeFd, IFF_TAP, openTap } from '../../sys/index.js';
+import { LocalPort } from '../local/local-port.js';
+import { describeErrno, type FdWatch, isFatalErrno, tapRead, tapWrite, watchReadable } from './tap-io.js';
+
+/** Frames read per wake-up before the adapter txsyncs and yields to the event loop. */
+export const DEFAULT_BURST = 256;
+/** Slots a read may fill: 33 × 2048 B holds the largest frame a tap gives (MTU 65535 + 14). */
+const READ_SLOTS = 33;
+const READ_MAX = READ_SLOTS * NM_BUF_SIZE;
+const EAGAIN = 11;
+const EINTR = 4;
+
+export interface TapAttachOptions extends Partial<RingConfig> {
+  /** Frames read per wake-up (1..1024, default 256). */
+  burst?: number;
+  /** Called once when the tap goes away on its own (deleted, fd error); the port is already detached. */
+  onGone?: (tap: TapPort, reason: string) => void;
+  /** Diagnostics (a write error after successes, the reason for a detach). */
+  log?: (line: string) => void;
+}
+
+/** What the adapter counted, besides the switch port's own counters. */
+export interface TapStats {
+  name: string;
+  ifname: string;
+  /** The adapter created the interface (it goes away with the attachment). */
+  created: boolean;
+  /** Frames and bytes read from the tap (sent into the switch). */
+  readFrames: number;
+  readBytes: number;
+  /** Frames and bytes written to the tap (delivered by the switch). */
+  writeFrames: number;
+  writeBytes: number;
+  /** Frames from the switch the kernel refused (interface down, malformed). */
+  writeDrops: number;
+  /** Reads that failed with an error other than EAGAIN (the tap stayed attached). */
+  readErrors: number;
+}
+
+/** What /sys/class/net says an interface name is, in this network namespace. */
+export type InterfaceKind = 'absent' | 'tap' | 'tun' | 'other';
+
+export function interfaceKind(ifname: string): InterfaceKind {
+  const dir = `/sys/class/net/${ifname}`;
+  try {
+    statSync(dir);
+  } catch {
+    return 'absent';
+  }
+  let flags: number;
+  try {
+    flags = Number.parseInt(readFileSync(`${dir}/tun_flags`, 'utf8').trim(), 16);
+  } catch {
+    return 'other';
+  }
+  return (flags & IFF_TAP) !== 0 ? 'tap' : 'tun';
+}
+
+export class TapPort {
+  /** The switch port, e.g. "vale0:tap0". */
+  readonly name: string;
+  /** The interface, e.g. "tap0". */
+  readonly ifname: string;
+  readonly created: boolean;
+  private fd: number;
+  private lp: LocalPort | null;
+  private readonly vp: VPort;
+  private readonly tx: NetmapRing;
+  private readonly rx: NetmapRing;
+  private watch: FdWatch | null = null;
+  private readonly burst: number;
+  private readonly onGone: ((tap: TapPort, reason: string) => void) | undefined;
+  private readonly log: (line: string) => void;
+  /** Per TX slot: a view from its buffer over the following consecutive buffers (READ_MAX bytes), or null. */
+  private readonly txSpans: Array<Uint8Array | null>;
+  /** Per RX slot: a view of its 2048-byte buffer. */
+  private readonly rxViews: Uint8Array[];
+  /** Reads that cannot go straight into the ring, and its 2048-byte pieces. */
+  private readonly scratch: Uint8Array;
+  private readonly scratchFrags: Uint8Array[];
+  /** Chains from the switch, gathered for one write. */
+  private readonly gather: Uint8Array;
+  private drainScheduled = false;
+  private lastWriteErr = 0;
+  private readonly st = { readFrames: 0, readBytes: 0, writeFrames: 0, writeBytes: 0, writeDrops: 0, readErrors: 0 };
+
+  private constructor(lp: LocalPort, vp: VPort, fd: number, ifname: string, created: boolean, opts: TapAttachOptions) {
+    this.lp = lp;
+    this.vp = vp;
+    this.fd = fd;
+    this.name = vp.name;
+    this.ifname = ifname;
+    this.created = created;
+    this.burst = opts.burst ?? DEFAULT_BURST;
+    this.onGone = opts.onGone;
+    this.log = opts.log ?? (() => {});
+    const tx = lp.txRings[0] as NetmapRing;
+    const rx = lp.rxRings[0] as NetmapRing;
+    this.tx = tx;
+    this.rx = rx;
+    const u8 = tx.u8;
+    // TX buffers of a fresh in-process port are consecutive: slot s+1's buffer follows slot s's
+    let consecutive = true;
+    for (let s = 1; s < tx.numSlots; s++) if (tx.bufIdx(s) !== tx.bufIdx(s - 1) + 1) consecutive = false;
+    const ringEnd = tx.buf(tx.numSlots - 1) + NM_BUF_SIZE;
+    this.txSpans = [];
+    for (let s = 0; s < tx.numSlots; s++) {
+      const o = tx.buf(s);
+      this.txSpans.push(consecutive && o + READ_MAX <= ringEnd ? u8.subarray(o, o + READ_MAX) : null);
+    }
+    this.rxViews = [];
+    for (let s = 0; s < rx.numSlots; s++) this.rxViews.push(rx.bufView(s));
+    this.scratch = new Uint8Array(READ_MAX);
+    this.scratchFrags = [];
+    for (let k = 0; k < READ_SLOTS; k++) {
+      this.scratchFrags.push(this.scratch.subarray(k * NM_BUF_SIZE, (k + 1) * NM_BUF_SIZE));
+    }
+    this.gather = new Uint8Array((MAX_FRAGS + 1) * NM_BUF_SIZE);
+  }
+
+  /**
+   * Attaches the TAP interface named by the port part of `name` ("vale0:tap0"
+   * → interface tap0, port tap0 of switch vale0), creating the switch, the
+   * port, and the interface if no interface of that name exists (it starts
+   * down).
+   *
+   * @throws ValeError INVALID_NAME for a bad name or one without a switch;
+   *   INVALID_ARG when the interface exists but is not a TAP; BUSY when the
+   *   port exists already or another program holds the tap; LIMIT from the
+   *   switch's limits; SYSTEM (e.g. EPERM without CAP_NET_ADMIN).
+   */
+  static attach(host: ValeHost, name: string, opts: TapAttachOptions = {}): TapPort {
+    const pn = parsePortName(name);
+    if (!name.includes(':')) {
+      throw new ValeError(
+        ErrorCodes.INVALID_NAME,
+        `'${name}' names no switch: attach an interface as SWITCH:IFNAME, e.g. vale0:tap0`,
+      );
+    }
+    const ifname = pn.port;
+    if (ifname === '.' || ifname === '..' || /[/:]/.test(ifname)) {
+      throw new ValeError(ErrorCodes.INVALID_ARG, `'${ifname}' is not a valid interface name (no '/' or ':')`);
+    }
+    const burst = opts.burst ?? DEFAULT_BURST;
+    if (!Number.isInteger(burst) || burst < 1 || burst > 1024) {
+      throw new ValeError(ErrorCodes.INVALID_ARG, `burst must be an integer from 1 to 1024, got ${String(burst)}`);
+    }
+    const existing = host.getSwitch(pn.bridge)?.find(pn.port);
+    if (existing !== undefined) {
+      throw new ValeError(
+        ErrorCodes.BUSY,
+        `port ${pn.full} already exists (kind ${existing.kind}); detach it or close it first`,
+      );
+    }
+    const kind = interfaceKind(ifname);
+    if (kind === 'other' || kind === 'tun') {
+      throw new ValeError(
+        ErrorCodes.INVALID_ARG,
+        `interface ${ifname} exists and is ${kind === 'tun' ? 'a TUN (layer 3) device' : 'not a TAP device'}; ` +
+          'uvale attaches TAP interfaces only (give a new name to create one)',
+      );
+    }
+    const dev = openTapChecked(ifname);
+    let lp: LocalPort | null = null;
+    try {
+      const vp = host.acquire(pn.full, {
+        kind: 'tap',
+        ...(opts.txRings !== undefined ? { txRings: opts.txRings } : {}),
+        ...(opts.rxRings !== undefined ? { rxRings: opts.rxRings } : {}),
+        ...(opts.txSlots !== undefined ? { txSlots: opts.txSlots } : {}),
+        ...(opts.rxSlots !== undefined ? { rxSlots: opts.rxSlots } : {}),
+        share: (p) => {
+          throw new ValeError(ErrorCodes.BUSY, `port ${p.name} already exists (kind ${p.kind})`);
+        },
+      });
+      lp = new LocalPort(host, vp);
+      const tap = new TapPort(lp, vp, dev.fd, dev.name, kind === 'absent', opts);
+      vp.onRx = tap.onRx;
+      tap.watch = watchReadable(dev.fd, tap.onReadable, tap.onPollError);
+      return tap;
+    } catch (e) {
+      if (lp !== null) {
+        lp.vport.onRx = null;
+        lp.close();
+      }
+      closeFd(dev.fd);
+      throw e;
+    }
+  }
+
+  /** False once detached (close() or the tap went away). */
+  get attached(): boolean {
+    return this.lp !== null;
+  }
+
+  /** The switch-side port (counters, index); valid while attached. */
+  get vport(): VPort {
+    return this.vp;
+  }
+
+  stats(): TapStats {
+    return { name: this.name, ifname: this.ifname, created: this.created, ...this.st };
+  }
+
+  /** Detaches: stops watching the fd, releases the port, closes the fd. Safe to call twice. */
+  close(): void {
+    const lp = this.lp;
+    if (lp === null) return;
+    this.lp = null;
+    this.watch?.close();
+    this.watch = null;
+    this.vp.onRx = null;
+    try {
+      lp.close();
+    } finally {
+      this.fd = closeFd(this.fd);
+    }
+  }
+
+  /** The tap failed under us: detach and tell the owner why. */
+  private gone(reason: string): void {
+    if (this.lp === null) return;
+    const why = `interface ${this.ifname} gone (${reason})`;
+    this.close();
+    this.log(`${this.name}: detached: ${why}`);
+    this.onGone?.(this, why);
+  }
+
+  /** The fd reported POLLERR (libuv stopped watching it): a read tells why, usually EBADFD. */
+  private readonly onPollError = (status: number): void => {
+    const r = this.lp === null ? 0 : tapRead(this.fd, this.scratch, READ_MAX);
+    this.gone(r < 0 ? `read: ${describeErrno(-r)}` : `poll error ${status}`);
+  };
+
+  /** TAP → switch: read up to `burst` frames into TX slots, then one txsync. */
+  private readonly onReadable = (): void => {
+    const lp = this.lp;
+    if (lp === null) return;
+    const tx = this.tx;
+    const fd = this.fd;
+    const u8 = tx.u8;
+    const spans = this.txSpans;
+    const n = tx.numSlots;
+    const tail = tx.tail;
+    let cur = tx.cur;
+    let frames = 0;
+    let bytes = 0;
+    let fatal = 0;
+    while (frames < this.burst) {
+      let space = tail - cur;
+      if (space < 0) space += n;
+      if (space < READ_SLOTS) break;
+      const span = spans[cur] as Uint8Array | null;
+      const len = tapRead(fd, span ?? this.scratch, READ_MAX);
+      if (len <= 0) {
+        if (len === -EINTR) continue;
+        if (len === 0 || len === -EAGAIN) break;
+        if (isFatalErrno(-len)) fatal = -len;
+        else this.st.readErrors++;
+        break;
+      }
+      let left = len;
+      for (let k = 0; ; k++) {
+        const l = Math.min(left, NM_BUF_SIZE);
+        if (span === null) u8.set(this.scratchFrags[k] as Uint8Array, tx.buf(cur));
+        tx.setLen(cur, l);
+        left -= l;
+        tx.setFlags(cur, left > 0 ? NS_MOREFRAG : 0);
+        cur = cur + 1 === n ? 0 : cur + 1;
+        if (left === 0) break;
+      }
+      frames++;
+      bytes += len;
+    }
+    if (frames !== 0) {
+      this.st.readFrames += frames;
+      this.st.readBytes += bytes;
+      tx.head = tx.cur = cur;
+      try {
+        lp.txsync();
+      } catch (e) {
+        this.log(`${this.name}: txsync: ${(e as Error).message}`);
+      }
+    }
+    if (fatal !== 0) this.gone(`read: ${describeErrno(fatal)}`);
+  };
+
+  /** Called by the switch inside a forwarding pass: schedule one drain after it. */
+  private readonly onRx = (): void => {
+    if (this.drainScheduled) return;
+    this.drainScheduled = true;
+    queueMicrotask(this.drain);
+  };
+
+  /** switch → TAP: write every delivered frame, then release the slots with one rxsync. */
+  private readonly drain = (): void => {
+    this.drainScheduled = false;
+    const lp = this.lp;
+    if (lp === null) return;
+    lp.rxsync();
+    const rx = this.rx;
+    const fd = this.fd;
+    const views = this.rxViews;
+    const gather = this.gather;
+    const tail = rx.tail;
+    let cur = rx.cur;
+    let frames = 0;
+    let bytes = 0;
+    let drops = 0;
+    let fatal = 0;
+    while (cur !== tail) {
+      let buf: Uint8Array;
+      let len: number;
+      let next: number;
+      if ((rx.flags(cur) & NS_MOREFRAG) === 0) {
+        buf = views[cur] as Uint8Array;
+        len = rx.len(cur);
+        next = rx.next(cur);
+      } else {
+        // a chain: gather its fragments (each copy may run past len; the next one overwrites it)
+        len = 0;
+        let s = cur;
+        let whole = false;
+        while (s !== tail) {
+          gather.set(views[s] as Uint8Array, len);
+          len += rx.len(s);
+          const more = (rx.flags(s) & NS_MOREFRAG) !== 0;
+          s = rx.next(s);
+          if (!more) {
+            whole = true;
+            break;
+          }
+        }
+        if (!whole) break; // the switch publishes whole chains; never split one
+        buf = gather;
+        next = s;
+      }
+      cur = next;
+      const r = tapWrite(fd, buf, len);
+      if (r >= 0) {
+        frames++;
+        bytes += len;
+        continue;
+      }
+      if (isFatalErrno(-r)) {
+        fatal = -r;
+        break;
+      }
+      drops++;
+      if (-r !== this.lastWriteErr) {
+        this.lastWriteErr = -r;
+        this.log(
+          `${this.name}: write to ${this.ifname}: ${describeErrno(-r)}${-r === 5 ? ' (interface down?)' : ''}; dropping such frames`,
+        );
+      }
+    }
+    if (frames !== 0) this.lastWriteErr = 0;
+    this.st.writeFrames += frames;
+    this.st.writeBytes += bytes;
+    this.st.writeDrops += drops;
+    rx.head = rx.cur = cur;
+    lp.rxsync();
+    if (fatal !== 0) this.gone(`write: ${describeErrno(fatal)}`);
+  };
+}
+
+/** openTap (non-blocking), with its errors turned into what a user of ctl -a can act on. */
+function openTapChecked(ifname: string): { fd: number; name: string } {
+  try {
+    return openTap(ifname, { nonBlocking: true });
+  } catch (e) {
+    const code = (e as { cause?: { code?: string } }).cause?.code;
+    const msg = (e as Error).message;
+    if (code === 'EBUSY') {
+      throw new ValeError(ErrorCodes.BUSY, `interface ${ifname} is in use: another program holds its TAP (${msg})`, {
+        cause: e,
+      });
+    }
+    if (code === 'EINVAL') {
+      throw new ValeError(ErrorCodes.INVALID_ARG, `interface ${ifname} cannot be attached as a TAP (${msg})`, {
+        cause: e,
+      });
+    }
+    if (code === 'EPERM' || code === 'EACCES') {
+      throw new ValeError(ErrorCodes.SYSTEM, `${msg}: attaching a TAP needs CAP_NET_ADMIN (run the daemon as root)`, {
+        cause: e,
+      });
+    }
+    if (code === 'ENOENT' || code === 'ENODEV') {
+      throw new ValeError(ErrorCodes.NOT_SUPPORTED, `${msg}: this system has no /dev/net/tun`, { cause: e });
+    }
+    throw e;
+  }
+}
