@@ -246,3 +246,34 @@ test('two daemons never serve one run directory', async () => {
     first.kill('SIGTERM');
   }
 });
+
+test('a client waiting in poll() and an idle daemon use no CPU', async () => {
+  const dir = runDir('idle');
+  const daemon = await spawnDaemon(dir);
+  const { spawn } = await import('node:child_process');
+  const rx = spawn(process.execPath, [BIN, 'pkt-gen', '-i', 'vale-i:1', '-f', 'rx', '--dir', dir], { stdio: 'ignore' });
+  try {
+    const client = await DaemonClient.connect({ dir, autostart: false });
+    await until(async () => {
+      const r = (await client.request('list')) as { ports: Array<{ name: string }> };
+      return r.ports.some((p) => p.name === 'vale-i:1');
+    }, 5000, 'the receiver to open its port');
+    client.close();
+    await new Promise((r) => setTimeout(r, 300));
+    // utime + stime in clock ticks (fields 14 and 15 of /proc/PID/stat)
+    const ticks = (pid: number): number => {
+      const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+      return Number(f[11]) + Number(f[12]);
+    };
+    const before = [ticks(rx.pid as number), ticks(daemon.pid as number)];
+    await new Promise((r) => setTimeout(r, 1500));
+    const used = [ticks(rx.pid as number) - (before[0] as number), ticks(daemon.pid as number) - (before[1] as number)];
+    // 1.5 s is 150 ticks; a spinning process would use ~150. pkt-gen's report timer wakes it once a second.
+    assert.ok((used[0] as number) <= 5, `the waiting receiver used ${used[0]} ticks`);
+    assert.ok((used[1] as number) <= 5, `the idle daemon used ${used[1]} ticks`);
+  } finally {
+    rx.kill('SIGKILL');
+    daemon.kill('SIGTERM');
+  }
+});
+

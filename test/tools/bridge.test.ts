@@ -10,7 +10,17 @@ import assert from 'node:assert/strict';
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
-import { connectPort, type DaemonPort, layout } from '../../src/index.js';
+import {
+  connectPort,
+  type DaemonPort,
+  type LocalPort,
+  layout,
+  type NetmapPort,
+  type NetmapRing,
+  openPort,
+  ValeHost,
+} from '../../src/index.js';
+import { BLOCKED, Direction, IDLE, MORE, move, Side, STALL_MS, step } from '../../src/tools/bridge/functions.js';
 import { BIN, exited, tempRunDir, uvale, waitPort } from '../helpers/daemon.js';
 import { BROADCAST, drain, frame, hex, macN, put, putChain, Rng, receive, split } from '../helpers/vale.js';
 
@@ -204,5 +214,103 @@ test('uvale bridge: --help, and clear errors for missing ports, bad names, the s
     const r = await uvale(args, { env });
     assert.notEqual(r.code, 0, args.join(' '));
     assert.match(r.stderr, re, args.join(' '));
+  }
+});
+
+// ---- the engine on in-process ports: whole chains, backpressure, the stall rule ----
+
+/** Two in-process switches, a sender on the first, a receiver on the second, and the two bridge ports. */
+function pair(upSlots: number): {
+  host: ValeHost;
+  tx: LocalPort;
+  up1: LocalPort;
+  up2: LocalPort;
+  rx: LocalPort;
+  close: () => void;
+} {
+  const host = new ValeHost();
+  const tx = openPort('vale-u1:tx', { host });
+  const up1 = openPort('vale-u1:up', { host });
+  const up2 = openPort('vale-u2:up', { host, txSlots: upSlots });
+  const rx = openPort('vale-u2:rx', { host });
+  return { host, tx, up1, up2, rx, close: () => [tx, up1, up2, rx].forEach((p) => p.close()) };
+}
+
+test('engine: chains move whole when the TX ring is smaller than the backlog; never split across syncs', () => {
+  const p = pair(8); // 7 usable TX slots: two 3-slot chains per sync
+  try {
+    const rng = new Rng(3);
+    const sent = Array.from({ length: 10 }, (_, i) =>
+      frame(BROADCAST, MAC1, { len: 5000, seq: i, fill: rng.bytes(5000) }),
+    );
+    for (const f of sent) putChain(p.tx, split(f, 2048));
+    p.tx.txsync();
+    const d = new Direction(new Side(p.up1), new Side(p.up2));
+    const states: number[] = [];
+    for (let i = 0; i < 20 && states.at(-1) !== IDLE; i++) states.push(move(d, 1024));
+    assert.deepEqual(states, [MORE, MORE, MORE, MORE, MORE, IDLE]);
+    assert.deepEqual(d.stats, { frames: 10, bytes: 50000, drops: 0 });
+    assert.equal(p.up2.counters().truncated, 0, 'no sync ended inside a chain');
+    const got = drain(p.rx);
+    assert.deepEqual(bufs(got), bufs(sent));
+  } finally {
+    p.close();
+  }
+});
+
+test('engine: the burst bounds one round; a chain longer than every TX ring is dropped and counted', () => {
+  const p = pair(4); // 3 usable TX slots
+  try {
+    put(p.tx, [frame(BROADCAST, MAC1, { seq: 1 }), frame(BROADCAST, MAC1, { seq: 2 })]);
+    putChain(p.tx, split(frame(BROADCAST, MAC1, { len: 7000 }), 2048)); // 4 slots
+    put(p.tx, [frame(BROADCAST, MAC1, { seq: 3 })]);
+    p.tx.txsync();
+    const d = new Direction(new Side(p.up1), new Side(p.up2));
+    assert.equal(move(d, 1), MORE);
+    assert.equal(move(d, 1), MORE);
+    assert.equal(move(d, 1), IDLE); // drops the 4-slot chain, moves frame 3
+    assert.deepEqual(d.stats, { frames: 3, bytes: 180, drops: 1 });
+    assert.deepEqual(
+      drain(p.rx).map((f) => f[17]),
+      [1, 2, 3],
+    );
+  } finally {
+    p.close();
+  }
+});
+
+test('engine: a TX ring that stays full blocks the direction (cur = tail for poll out), then drops after STALL_MS', async () => {
+  const p = pair(8);
+  try {
+    // a destination whose txsync never drains: its TX ring stays full
+    const stuck: NetmapPort = {
+      name: p.up2.name,
+      txRings: p.up2.txRings,
+      rxRings: p.up2.rxRings,
+      txsync: () => {},
+      rxsync: () => p.up2.rxsync(),
+      poll: (o) => p.up2.poll(o),
+      close: () => {},
+      counters: () => p.up2.counters(),
+    };
+    put(
+      p.tx,
+      Array.from({ length: 20 }, (_, i) => frame(BROADCAST, MAC1, { seq: i })),
+    );
+    p.tx.txsync();
+    const d = new Direction(new Side(p.up1), new Side(stuck));
+    assert.equal(step(d, 1024, 1000), BLOCKED);
+    assert.deepEqual(d.stats, { frames: 7, bytes: 420, drops: 0 });
+    const ring = p.up2.txRings[0] as NetmapRing;
+    assert.equal(ring.cur, ring.tail, 'cur waits at tail');
+    const r = await d.dst.port.poll({ events: 'out', timeout: 0 });
+    assert.equal(r.out, false, 'poll out does not report a full ring as writable');
+    assert.equal(step(d, 1024, 1000 + STALL_MS / 2), BLOCKED);
+    assert.equal(d.stats.drops, 0);
+    assert.equal(step(d, 1024, 1000 + STALL_MS), IDLE);
+    assert.deepEqual(d.stats, { frames: 7, bytes: 420, drops: 13 });
+    assert.equal(ring.cur, ring.head);
+  } finally {
+    p.close();
   }
 });
