@@ -221,6 +221,8 @@ export class Forwarder {
     const u16 = arena.u16;
     const mode = sw.lookupMode;
     const verbose = sw.settings.verbose;
+    let lastSA = src.lastSA;
+    let lastSB = src.lastSB;
     const table = sw.macTable;
     const tabA = table.a;
     const tabB = table.b;
@@ -257,13 +259,13 @@ export class Forwarder {
         // source MAC, bytes 6..11, learnt if unicast and new for this port
         const sa = (u16[w + 3] as number) | ((u16[w + 4] as number) << 16);
         const sb = u16[w + 5] as number;
-        if ((sa & 1) === 0 && (sa !== src.lastSA || sb !== src.lastSB)) {
+        if ((sa & 1) === 0 && (sa !== lastSA || sb !== lastSB)) {
           const h = rthash(sa, sb);
           tabA[h] = sa;
           tabB[h] = sb | VALID_B;
           tabPort[h] = me;
-          src.lastSA = sa;
-          src.lastSB = sb;
+          lastSA = sa;
+          lastSB = sb;
           lastDB = -1;
           if (verbose >= 2) sw.log(`learned ${formatMac(sa, sb)} on port ${me} (${src.name})`);
         }
@@ -314,6 +316,8 @@ export class Forwarder {
       }
       qTail[q] = cur;
     }
+    src.lastSA = lastSA;
+    src.lastSB = lastSB;
     const sc = src.counters;
     sc[C_TX_PACKETS] += pkts;
     sc[C_TX_BYTES] += bytes;

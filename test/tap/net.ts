@@ -85,12 +85,15 @@ export function linkExists(name: string, ns?: string): boolean {
 }
 
 /**
- * Disables IPv6 on an interface before it comes up, so the kernel sends no
- * router solicitations or MLD reports of its own into the switch.
+ * Makes an interface silent before it comes up: no IPv6 (router
+ * solicitations, MLD) and no multicast (IGMP reports), so the kernel sends no
+ * frames of its own into the switch. For interfaces that carry test frames
+ * only, not IP.
  */
 export function quiet(ifname: string, ns?: string): void {
   const pre = ns === undefined ? [] : ['ip', 'netns', 'exec', ns];
   sh([...pre, 'sysctl', '-qw', `net.ipv6.conf.${ifname}.disable_ipv6=1`], { ok: true });
+  sh([...pre, 'ip', 'link', 'set', 'dev', ifname, 'multicast', 'off']);
 }
 
 /** Records cleanups (run in reverse order, each one even if another fails). */

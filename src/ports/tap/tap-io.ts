@@ -30,9 +30,9 @@ export function isFatalErrno(err: number): boolean {
   return FATAL_ERRNOS.has(err);
 }
 
-/** `EBADFD (77)`. */
+/** `EBADFD (77)` (Node's errno table lacks EBADFD, the one a deleted tap gives). */
 export function describeErrno(err: number): string {
-  return `${errnoName(err)} (${err})`;
+  return `${err === 77 ? 'EBADFD' : errnoName(err)} (${err})`;
 }
 
 /** read(fd, buf, n): the frame's length, or -errno (-EAGAIN when nothing is queued). */
