@@ -22,11 +22,15 @@
  *
  * Hot-path rules (shared/reference/node-calibration.md): typed arrays only,
  * every loop bound read once, no allocation, closure, try or await per frame.
- * Frames up to COPY_WORDS_MAX bytes are copied as aligned Float64 words
- * (rounded up to 8 bytes inside the 2048-byte buffer; Float64 loads and stores
- * keep every bit pattern, NaNs included, which test/switch/forward.test.ts
- * checks); longer ones with copyWithin when both ports share an arena, else
- * with one set() of a subarray.
+ * Frames up to COPY_WORDS_MAX bytes are copied as aligned Float64 words in
+ * 64-byte chunks, as netmap's pkt_copy (rounded up inside the 2048-byte
+ * buffers; Float64 loads and stores keep every bit pattern, NaNs included,
+ * which test/switch/forward.test.ts checks), a one-slot frame of up to 64
+ * bytes with straight-line code; longer ones with the arena's wasm memmove
+ * when both ports share an arena, else with one set() of a subarray.
+ * Consecutive frames to the same destination MAC reuse the previous lookup
+ * until the table changes (a learning step), which gives the same decisions
+ * as looking each one up.
  *
  * Differences from netmap, on purpose: broadcast frames are merged only into
  * ring-0 lists (netmap also merges them into a sender ring k != 0 list, which
