@@ -3,6 +3,7 @@
  * only place that does. See README.md in this folder.
  */
 
+export { describeErrno, type FdWatch, fdRead, fdWrite, isFatalErrno, watchReadable } from './fdio.js';
 export { type FutexTarget, type FutexWaitResult, futexWait, futexWake } from './futex.js';
 export { errnoName } from './libc.js';
 export { type FileLock, lockFile, type PeerCred, peerCred, peerPid, releaseMapping } from './process.js';

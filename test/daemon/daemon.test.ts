@@ -254,10 +254,14 @@ test('a client waiting in poll() and an idle daemon use no CPU', async () => {
   const rx = spawn(process.execPath, [BIN, 'pkt-gen', '-i', 'vale-i:1', '-f', 'rx', '--dir', dir], { stdio: 'ignore' });
   try {
     const client = await DaemonClient.connect({ dir, autostart: false });
-    await until(async () => {
-      const r = (await client.request('list')) as { ports: Array<{ name: string }> };
-      return r.ports.some((p) => p.name === 'vale-i:1');
-    }, 5000, 'the receiver to open its port');
+    await until(
+      async () => {
+        const r = (await client.request('list')) as { ports: Array<{ name: string }> };
+        return r.ports.some((p) => p.name === 'vale-i:1');
+      },
+      5000,
+      'the receiver to open its port',
+    );
     client.close();
     await new Promise((r) => setTimeout(r, 300));
     // utime + stime in clock ticks (fields 14 and 15 of /proc/PID/stat)
@@ -276,4 +280,3 @@ test('a client waiting in poll() and an idle daemon use no CPU', async () => {
     daemon.kill('SIGTERM');
   }
 });
-

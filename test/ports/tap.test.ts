@@ -157,6 +157,8 @@ if (skip !== null) {
       assertCode(() => TapPort.attach(host, `vale0:${tun}`), ErrorCodes.INVALID_ARG, /TUN/);
       assertCode(() => TapPort.attach(host, 'vale0'), ErrorCodes.INVALID_NAME, /SWITCH:IFNAME/);
       assertCode(() => TapPort.attach(host, 'vale0:a/b'), ErrorCodes.INVALID_ARG);
+      const small = new ValeHost({ 'dev.netmap.max_buffers': 32 });
+      assertCode(() => TapPort.attach(small, `vale0:${ifName('ts')}`), ErrorCodes.LIMIT, /max_buffers/);
       const n = ifName('tb');
       const t = TapPort.attach(host, `vale0:${n}`);
       cleanup.link(n);

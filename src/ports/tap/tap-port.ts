@@ -28,6 +28,16 @@
  * detaches the port and reports why through onGone. The tap vanishes with our
  * fd if the adapter created it (a non-persistent tap); a persistent one (ip
  * tuntap add) stays when detached.
+ *
+ * Not done: offloads. The tap is opened without IFF_VNET_HDR, so the kernel
+ * segments TCP and completes checksums before the fd (every frame <= MTU +
+ * 14). Carrying 64 KB TSO segments as one chain needs what netmap has and
+ * this switch has not yet: a per-port virtio-net header length (the 12-byte
+ * header travels in front of the frame in the buffer, the lookup skips it),
+ * and, in the forwarder, segmentation and checksum completion toward ports
+ * whose header length differs (netmap's bdg_mismatch_datapath). With that in
+ * src/switch, this adapter would open the tap with vnetHdr and
+ * TUN_F_CSUM|TSO4|TSO6 and pass the header through unchanged.
  */
 
 import { readFileSync, statSync } from 'node:fs';
@@ -37,9 +47,18 @@ import type { NetmapRing } from '../../ring/netmap-ring.js';
 import type { ValeHost } from '../../switch/host.js';
 import { parsePortName } from '../../switch/name.js';
 import type { VPort } from '../../switch/vport.js';
-import { closeFd, IFF_TAP, openTap } from '../../sys/index.js';
+import {
+  closeFd,
+  describeErrno,
+  type FdWatch,
+  fdRead,
+  fdWrite,
+  IFF_TAP,
+  isFatalErrno,
+  openTap,
+  watchReadable,
+} from '../../sys/index.js';
 import { LocalPort } from '../local/local-port.js';
-import { describeErrno, type FdWatch, isFatalErrno, tapRead, tapWrite, watchReadable } from './tap-io.js';
 
 /** Frames read per wake-up before the adapter txsyncs and yields to the event loop. */
 export const DEFAULT_BURST = 256;
@@ -49,7 +68,8 @@ const READ_MAX = READ_SLOTS * NM_BUF_SIZE;
 const EAGAIN = 11;
 const EINTR = 4;
 
-export interface TapAttachOptions extends Partial<RingConfig> {
+/** Ring sizes of the tap's port (one TX and one RX ring: a tap fd is one queue). */
+export interface TapAttachOptions extends Partial<Pick<RingConfig, 'txSlots' | 'rxSlots'>> {
   /** Frames read per wake-up (1..1024, default 256). */
   burst?: number;
   /** Called once when the tap goes away on its own (deleted, fd error); the port is already detached. */
@@ -184,6 +204,14 @@ export class TapPort {
     if (!Number.isInteger(burst) || burst < 1 || burst > 1024) {
       throw new ValeError(ErrorCodes.INVALID_ARG, `burst must be an integer from 1 to 1024, got ${String(burst)}`);
     }
+    const txSlots = opts.txSlots ?? Math.min(1024, host.settings.maxBuffers);
+    if (txSlots <= READ_SLOTS) {
+      throw new ValeError(
+        ErrorCodes.LIMIT,
+        `a TAP port needs more than ${READ_SLOTS} TX slots (room for one 64 KB frame), it would get ${txSlots}; ` +
+          'raise dev.netmap.max_buffers',
+      );
+    }
     const existing = host.getSwitch(pn.bridge)?.find(pn.port);
     if (existing !== undefined) {
       throw new ValeError(
@@ -204,8 +232,8 @@ export class TapPort {
     try {
       const vp = host.acquire(pn.full, {
         kind: 'tap',
-        ...(opts.txRings !== undefined ? { txRings: opts.txRings } : {}),
-        ...(opts.rxRings !== undefined ? { rxRings: opts.rxRings } : {}),
+        txRings: 1,
+        rxRings: 1,
         ...(opts.txSlots !== undefined ? { txSlots: opts.txSlots } : {}),
         ...(opts.rxSlots !== undefined ? { rxSlots: opts.rxSlots } : {}),
         share: (p) => {
@@ -260,19 +288,32 @@ export class TapPort {
   private gone(reason: string): void {
     if (this.lp === null) return;
     const why = `interface ${this.ifname} gone (${reason})`;
-    this.close();
+    try {
+      this.close();
+    } catch (e) {
+      this.log(`${this.name}: detaching: ${(e as Error).message}`);
+    }
     this.log(`${this.name}: detached: ${why}`);
     this.onGone?.(this, why);
   }
 
   /** The fd reported POLLERR (libuv stopped watching it): a read tells why, usually EBADFD. */
   private readonly onPollError = (status: number): void => {
-    const r = this.lp === null ? 0 : tapRead(this.fd, this.scratch, READ_MAX);
+    const r = this.lp === null ? 0 : fdRead(this.fd, this.scratch, READ_MAX);
     this.gone(r < 0 ? `read: ${describeErrno(-r)}` : `poll error ${status}`);
   };
 
-  /** TAP → switch: read up to `burst` frames into TX slots, then one txsync. */
+  /** From the event loop (koffi's poll callback): an exception must not escape into it. */
   private readonly onReadable = (): void => {
+    try {
+      this.readBurst();
+    } catch (e) {
+      this.gone(`internal error while reading: ${(e as Error).message}`);
+    }
+  };
+
+  /** TAP → switch: read up to `burst` frames into TX slots, then one txsync. */
+  private readBurst(): void {
     const lp = this.lp;
     if (lp === null) return;
     const tx = this.tx;
@@ -290,7 +331,7 @@ export class TapPort {
       if (space < 0) space += n;
       if (space < READ_SLOTS) break;
       const span = spans[cur] as Uint8Array | null;
-      const len = tapRead(fd, span ?? this.scratch, READ_MAX);
+      const len = fdRead(fd, span ?? this.scratch, READ_MAX);
       if (len <= 0) {
         if (len === -EINTR) continue;
         if (len === 0 || len === -EAGAIN) break;
@@ -322,7 +363,7 @@ export class TapPort {
       }
     }
     if (fatal !== 0) this.gone(`read: ${describeErrno(fatal)}`);
-  };
+  }
 
   /** Called by the switch inside a forwarding pass: schedule one drain after it. */
   private readonly onRx = (): void => {
@@ -331,9 +372,18 @@ export class TapPort {
     queueMicrotask(this.drain);
   };
 
-  /** switch → TAP: write every delivered frame, then release the slots with one rxsync. */
+  /** A microtask: an exception here would be uncaught and end the process. */
   private readonly drain = (): void => {
     this.drainScheduled = false;
+    try {
+      this.writeAll();
+    } catch (e) {
+      this.gone(`internal error while writing: ${(e as Error).message}`);
+    }
+  };
+
+  /** switch → TAP: write every delivered frame, then release the slots with one rxsync. */
+  private writeAll(): void {
     const lp = this.lp;
     if (lp === null) return;
     lp.rxsync();
@@ -375,7 +425,7 @@ export class TapPort {
         next = s;
       }
       cur = next;
-      const r = tapWrite(fd, buf, len);
+      const r = fdWrite(fd, buf, len);
       if (r >= 0) {
         frames++;
         bytes += len;
@@ -400,7 +450,7 @@ export class TapPort {
     rx.head = rx.cur = cur;
     lp.rxsync();
     if (fatal !== 0) this.gone(`write: ${describeErrno(fatal)}`);
-  };
+  }
 }
 
 /** openTap (non-blocking), with its errors turned into what a user of ctl -a can act on. */

@@ -1,16 +1,12 @@
 /*
- * The TAP adapter's data-path calls: one read(2) or write(2) on a
- * non-blocking tap fd, returning -errno instead of throwing, and readiness of
- * the fd from Node's own event loop (koffi's libuv poll handle).
+ * Data-path I/O on a non-blocking fd (a TAP's): one read(2) or write(2) that
+ * returns -errno instead of throwing, and readiness of the fd from Node's own
+ * event loop (koffi's libuv poll handle).
  *
- * Why not src/sys/tap.ts's readFrame/writeFrame: they take (buf, off, len) and
- * make a subarray whenever the range is not the whole buffer, i.e. for almost
- * every frame, and they throw on every errno but EAGAIN/EINTR. The adapter
- * needs neither: it passes views made once at attach time and sorts errnos
- * itself (EIO on a down interface is a drop; EBADFD after the interface was
- * deleted ends the attachment). These helpers use src/sys's libc table and
- * koffi handle; they belong in src/sys and should move there (see the report
- * of issue 4).
+ * Unlike tap.ts's readFrame/writeFrame, these take views made once by the
+ * caller (no subarray per frame) and never throw on an errno: an adapter sorts
+ * them itself (EIO on a down interface is a drop; EBADFD after the interface
+ * was deleted ends the attachment).
  *
  * Readiness: libuv can watch any pollable fd with a uv_poll_t, and koffi 3.3
  * exposes exactly that (`koffi.node.poll(fd, opts, cb)`, level-triggered,
@@ -19,8 +15,8 @@
  * interface is deleted. Close the handle before closing the fd.
  */
 
-import { ErrorCodes, ValeError } from '../../core/errors.js';
-import { errno, errnoName, koffi, libc } from '../../sys/libc.js';
+import { ErrorCodes, ValeError } from '../core/errors.js';
+import { errno, errnoName, koffi, libc } from './libc.js';
 
 /** errnos after which a tap fd is of no further use: the interface was deleted, or the fd is bad. */
 const FATAL_ERRNOS = new Set([9 /* EBADF */, 77 /* EBADFD */, 19 /* ENODEV */, 6 /* ENXIO */, 14 /* EFAULT */]);
@@ -36,13 +32,13 @@ export function describeErrno(err: number): string {
 }
 
 /** read(fd, buf, n): the frame's length, or -errno (-EAGAIN when nothing is queued). */
-export function tapRead(fd: number, buf: Uint8Array, n: number): number {
+export function fdRead(fd: number, buf: Uint8Array, n: number): number {
   const r = libc().read(fd, buf, n);
   return r >= 0 ? r : -errno();
 }
 
 /** write(fd, buf, n): n, or -errno (-EIO while the interface is down, -EINVAL for a malformed frame). */
-export function tapWrite(fd: number, buf: Uint8Array, n: number): number {
+export function fdWrite(fd: number, buf: Uint8Array, n: number): number {
   const r = libc().write(fd, buf, n);
   return r >= 0 ? r : -errno();
 }
