@@ -214,6 +214,14 @@ export class Connection {
     this.ports.delete(handle);
     this.wakeMsgs.delete(handle);
     this.daemon.scheduler.remove(p);
+    // frames the client handed over with txsync() are sent, as netmap's txsync would have
+    if (p.txPending()) {
+      try {
+        p.process();
+      } catch (e) {
+        this.daemon.log(`port ${p.vp.name}: ${(e as Error).message}`);
+      }
+    }
     p.close(this.daemon.host);
     this.daemon.portsChanged();
   }

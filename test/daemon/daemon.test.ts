@@ -280,3 +280,21 @@ test('a client waiting in poll() and an idle daemon use no CPU', async () => {
     daemon.kill('SIGTERM');
   }
 });
+
+test('frames handed over by txsync() right before close() are still delivered', async () => {
+  const dir = runDir('close');
+  const d = new Daemon({ dir, log: () => {} });
+  await d.start();
+  try {
+    const b = await connectPort('vale-c:b', { dir });
+    for (let round = 0; round < 5; round++) {
+      const a = await connectPort('vale-c:a', { dir });
+      send(a, Array.from({ length: 50 }, (_, i) => frame(BROADCAST, macN(1), { seq: i })));
+      a.close();
+      assert.equal((await receive(b, 50)).length, 50, `round ${round}`);
+    }
+    b.close();
+  } finally {
+    await d.stop();
+  }
+});

@@ -31,7 +31,7 @@ export function uvale(
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
     child.stderr.on('data', (d) => (stderr += d));
-    const t = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 20000);
+    const t = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 60000);
     child.on('close', (code) => {
       clearTimeout(t);
       resolve({ code, stdout, stderr });
@@ -92,7 +92,7 @@ export async function waitPort(dir: string, name: string, ms = 10000): Promise<v
 }
 
 /** Resolves when `child` exits; rejects if it runs longer than `ms`. */
-export function exited(child: ChildProcess, ms = 20000): Promise<number | null> {
+export function exited(child: ChildProcess, ms = 60000): Promise<number | null> {
   return new Promise((resolve, reject) => {
     if (child.exitCode !== null || child.signalCode !== null) {
       resolve(child.exitCode);

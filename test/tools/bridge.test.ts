@@ -20,7 +20,7 @@ import {
   openPort,
   ValeHost,
 } from '../../src/index.js';
-import { BLOCKED, Direction, IDLE, MORE, move, Side, STALL_MS, step } from '../../src/tools/bridge/functions.js';
+import { BLOCKED, Direction, IDLE, MORE, move, Side, STALL_MS, step, Waker } from '../../src/tools/bridge/functions.js';
 import { BIN, exited, tempRunDir, uvale, waitPort } from '../helpers/daemon.js';
 import { BROADCAST, drain, frame, hex, macN, put, putChain, Rng, receive, split } from '../helpers/vale.js';
 
@@ -254,7 +254,7 @@ test('engine: chains move whole when the TX ring is smaller than the backlog; ne
     );
     for (const f of sent) putChain(p.tx, split(f, 2048));
     p.tx.txsync();
-    const d = new Direction(new Side(p.up1), new Side(p.up2));
+    const d = new Direction(new Side(p.up1, new Waker()), new Side(p.up2, new Waker()));
     const states: number[] = [];
     for (let i = 0; i < 20 && states.at(-1) !== IDLE; i++) states.push(move(d, 1024));
     assert.deepEqual(states, [MORE, MORE, MORE, MORE, IDLE]);
@@ -274,7 +274,7 @@ test('engine: the burst bounds one round; a chain longer than every TX ring is d
     putChain(p.tx, split(frame(BROADCAST, MAC1, { len: 7000 }), 2048)); // 4 slots
     put(p.tx, [frame(BROADCAST, MAC1, { seq: 3 })]);
     p.tx.txsync();
-    const d = new Direction(new Side(p.up1), new Side(p.up2));
+    const d = new Direction(new Side(p.up1, new Waker()), new Side(p.up2, new Waker()));
     assert.equal(move(d, 1), MORE);
     assert.equal(move(d, 1), MORE);
     assert.equal(move(d, 1), IDLE); // drops the 4-slot chain, moves frame 3
@@ -307,7 +307,7 @@ test('engine: a TX ring that stays full blocks the direction (cur = tail for pol
       Array.from({ length: 20 }, (_, i) => frame(BROADCAST, MAC1, { seq: i })),
     );
     p.tx.txsync();
-    const d = new Direction(new Side(p.up1), new Side(stuck));
+    const d = new Direction(new Side(p.up1, new Waker()), new Side(stuck, new Waker()));
     assert.equal(step(d, 1024, 1000), BLOCKED);
     assert.deepEqual(d.stats, { frames: 7, bytes: 420, drops: 0 });
     const ring = p.up2.txRings[0] as NetmapRing;
@@ -321,4 +321,23 @@ test('engine: a TX ring that stays full blocks the direction (cur = tail for pol
   } finally {
     p.close();
   }
+});
+
+test('engine: the waker keeps a wake-up that comes while the loop is busy, and wakes a sleeping loop', async () => {
+  const w = new Waker();
+  w.notify(); // while busy
+  let woke = false;
+  await w.wait().then(() => {
+    woke = true;
+  });
+  assert.ok(woke);
+  let later = false;
+  const p = w.wait().then(() => {
+    later = true;
+  });
+  await new Promise((r) => setImmediate(r));
+  assert.equal(later, false, 'no stale wake-up left over');
+  w.notify();
+  await p;
+  assert.ok(later);
 });

@@ -97,13 +97,16 @@ test('pkt-gen reports in pkt-gen’s format; rx counts what tx sent; rxseq finds
   let rxErr = '';
   rx.stdout.on('data', (d) => (rxOut += d));
   rx.stderr.on('data', (d) => (rxErr += d));
-  const rxDone = exited(rx);
+  const rxDone = exited(rx, 15000);
   await waitPort(dir, 'vale-p:1');
-  const tx = await uvale(['pkt-gen', '-i', 'vale-p:0', '-f', 'txseq', '-n', '3000', '-R', '20000', '-T', '100'], {
+  const tx = await uvale(['pkt-gen', '-i', 'vale-p:0', '-f', 'txseq', '-n', '3000', '-R', '5000', '-T', '100'], {
     env,
   });
   assert.equal(tx.code, 0, tx.stderr);
-  await rxDone;
+  await rxDone.catch(async (e) => {
+    const stats = await uvale(['ctl', '--stats'], { env });
+    throw new Error(`${(e as Error).message}\nrx said:\n${rxErr.slice(-600)}\nstats:\n${stats.stdout}\ntx said:\n${tx.stdout}`);
+  });
   assert.match(tx.stderr, REPORT);
   assert.match(rxErr, REPORT);
   assert.match(rxOut, /^Received 3000 packets 180000 bytes \d+ events 60 bytes each/m);
@@ -172,6 +175,7 @@ test('ctl, sysctl and top show the live daemon', async () => {
   assert.match(all.stdout, /^dev\.netmap\.bridge: 64$/m);
   assert.match(all.stdout, /^dev\.netmap\.max_ports: 16$/m);
   const rx = spawn(process.execPath, [BIN, 'pkt-gen', '-i', 'vale-c:1', '-f', 'rx'], { env, stdio: 'ignore' });
+  await waitPort(dir, 'vale-c:1'); // so the receiver is port 0 and the sender port 1
   const tx = spawn(
     process.execPath,
     [BIN, 'pkt-gen', '-i', 'vale-c:0', '-f', 'tx', '-R', '10000', '-S', '02:00:00:00:00:07'],

@@ -53,48 +53,77 @@ export interface DirStats {
   drops: number;
 }
 
-/** One port of the bridge with its pending waits. */
+/**
+ * What the loop sleeps on: any wait that ends (a poll resolving, a signal)
+ * calls notify(). One promise per sleep, and each poll promise has exactly
+ * one reaction, so nothing piles up on promises that stay pending (as
+ * Promise.race over a long-lived promise would, once per round).
+ */
+export class Waker {
+  private pending: (() => void) | null = null;
+  private fired = false;
+
+  readonly notify = (): void => {
+    const r = this.pending;
+    if (r === null) {
+      this.fired = true;
+      return;
+    }
+    this.pending = null;
+    r();
+  };
+
+  /** Resolves at the next notify(), or at once if one came since the last wait. */
+  wait(): Promise<void> {
+    if (this.fired) {
+      this.fired = false;
+      return Promise.resolve();
+    }
+    return new Promise<void>((r) => {
+      this.pending = r;
+    });
+  }
+}
+
+/** One port of the bridge with its pending polls: at most one 'in' and one 'out' at a time. */
 export class Side {
   readonly port: NetmapPort;
   /** The first error a poll on this port raised (the daemon went away, ...). */
   error: unknown = null;
-  private inWait: Promise<void> | null = null;
-  private outWait: Promise<void> | null = null;
+  private readonly waker: Waker;
+  private waitingIn = false;
+  private waitingOut = false;
 
-  constructor(port: NetmapPort) {
+  constructor(port: NetmapPort, waker: Waker) {
     this.port = port;
+    this.waker = waker;
   }
 
-  /** Resolves when some RX ring has frames at cur (or after IDLE_POLL_MS); never rejects. */
-  waitIn(): Promise<void> {
-    if (this.inWait === null) {
-      this.inWait = this.port.poll({ events: 'in', timeout: IDLE_POLL_MS }).then(
-        () => {
-          this.inWait = null;
-        },
-        (e: unknown) => {
-          this.inWait = null;
-          this.error ??= e;
-        },
-      );
-    }
-    return this.inWait;
+  /** Makes sure a poll for 'in' runs (some RX ring has frames at cur; IDLE_POLL_MS at most). */
+  waitIn(): void {
+    if (this.waitingIn) return;
+    this.waitingIn = true;
+    this.port.poll({ events: 'in', timeout: IDLE_POLL_MS }).then(
+      () => this.done('in', null),
+      (e: unknown) => this.done('in', e),
+    );
   }
 
-  /** Resolves when some TX ring's tail moves past its cur (or after OUT_POLL_MS); never rejects. */
-  waitOut(): Promise<void> {
-    if (this.outWait === null) {
-      this.outWait = this.port.poll({ events: 'out', timeout: OUT_POLL_MS }).then(
-        () => {
-          this.outWait = null;
-        },
-        (e: unknown) => {
-          this.outWait = null;
-          this.error ??= e;
-        },
-      );
-    }
-    return this.outWait;
+  /** Makes sure a poll for 'out' runs (some TX ring's tail moved past its cur; OUT_POLL_MS at most). */
+  waitOut(): void {
+    if (this.waitingOut) return;
+    this.waitingOut = true;
+    this.port.poll({ events: 'out', timeout: OUT_POLL_MS }).then(
+      () => this.done('out', null),
+      (e: unknown) => this.done('out', e),
+    );
+  }
+
+  private done(events: 'in' | 'out', e: unknown): void {
+    if (events === 'in') this.waitingIn = false;
+    else this.waitingOut = false;
+    if (e !== null) this.error ??= e;
+    this.waker.notify();
   }
 }
 
@@ -279,16 +308,23 @@ export function step(d: Direction, burst: number, now: number): number {
 
 const yieldNow = (): Promise<void> => new Promise((r) => setImmediate(r));
 
+/** Tells the loop to stop: set `stopped`, then call the waker's notify(). */
+export interface StopFlag {
+  stopped: boolean;
+}
+
 /**
- * Runs the bridge until `stop` resolves. Throws the first error a port
- * raises (a closed port, the daemon going away).
+ * Runs the bridge until `stop.stopped` is set (and `waker` notified). Throws
+ * the first error a port raises (a closed port, the daemon going away).
  */
-export async function bridgeLoop(ab: Direction, ba: Direction, burst: number, stop: Promise<void>): Promise<void> {
-  let stopped = false;
-  void stop.then(() => {
-    stopped = true;
-  });
-  while (!stopped) {
+export async function bridgeLoop(
+  ab: Direction,
+  ba: Direction,
+  burst: number,
+  waker: Waker,
+  stop: StopFlag,
+): Promise<void> {
+  while (!stop.stopped) {
     const now = performance.now();
     const sa = step(ab, burst, now);
     const sb = step(ba, burst, now);
@@ -296,11 +332,12 @@ export async function bridgeLoop(ab: Direction, ba: Direction, burst: number, st
       await yieldNow();
       continue;
     }
-    const waits: Promise<void>[] = [stop];
-    waits.push(sa === IDLE ? ab.src.waitIn() : ab.dst.waitOut());
-    waits.push(sb === IDLE ? ba.src.waitIn() : ba.dst.waitOut());
-    await Promise.race(waits);
+    if (sa === IDLE) ab.src.waitIn();
+    else ab.dst.waitOut();
+    if (sb === IDLE) ba.src.waitIn();
+    else ba.dst.waitOut();
+    await waker.wait();
     const e = ab.src.error ?? ba.src.error;
-    if (e !== null && !stopped) throw e;
+    if (e !== null && !stop.stopped) throw e;
   }
 }

@@ -14,7 +14,7 @@ import { DaemonClient } from '../../daemon/client.js';
 import { connectPort } from '../../index.js';
 import type { NetmapPort } from '../../ports/port.js';
 import { parsePortName } from '../../switch/name.js';
-import { bridgeLoop, Direction, type DirStats, Side } from './functions.js';
+import { bridgeLoop, Direction, type DirStats, Side, Waker } from './functions.js';
 
 export const USAGE = `usage: uvale bridge -i PORT_A -i PORT_B [-b BURST] [-w SEC] [--dir DIR]
 
@@ -83,38 +83,42 @@ export async function run(argv: string[]): Promise<number> {
   const waitSec = int(values.w, '-w', 0, 0, 100);
 
   const client = await DaemonClient.connect(values.dir !== undefined ? { dir: values.dir } : {});
-  let pa: NetmapPort | null = null;
-  let pb: NetmapPort | null = null;
-  let onSignal = (): void => {};
-  const stop = new Promise<void>((resolve) => {
-    onSignal = () => resolve();
-  });
+  const waker = new Waker();
+  const stop = { stopped: false };
+  const onSignal = (): void => {
+    stop.stopped = true;
+    waker.notify();
+  };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
-  const ab = { from: a.full, to: b.full, dir: null as Direction | null };
-  const ba = { from: b.full, to: a.full, dir: null as Direction | null };
+  let pa: NetmapPort | null = null;
+  let pb: NetmapPort | null = null;
+  let dirs: [Direction, Direction] | null = null;
   try {
     pa = await connectPort(a.full, { client });
     pb = await connectPort(b.full, { client });
-    const sa = new Side(pa);
-    const sb = new Side(pb);
-    ab.dir = new Direction(sa, sb);
-    ba.dir = new Direction(sb, sa);
+    const sa = new Side(pa, waker);
+    const sb = new Side(pb, waker);
+    dirs = [new Direction(sa, sb), new Direction(sb, sa)];
     if (waitSec > 0) {
       process.stderr.write(`bridge: waiting ${waitSec} s before forwarding\n`);
-      await Promise.race([stop, new Promise((r) => setTimeout(r, waitSec * 1000))]);
+      const timer = setTimeout(waker.notify, waitSec * 1000);
+      await waker.wait();
+      clearTimeout(timer);
     }
-    process.stderr.write(`bridge: ready to go, ${pa.name} <-> ${pb.name}, burst ${burst}\n`);
-    await bridgeLoop(ab.dir, ba.dir, burst, stop);
+    if (!stop.stopped) {
+      process.stderr.write(`bridge: ready to go, ${pa.name} <-> ${pb.name}, burst ${burst}\n`);
+      await bridgeLoop(dirs[0], dirs[1], burst, waker, stop);
+    }
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     pb?.close();
     pa?.close();
     client.close();
-    if (ab.dir !== null && ba.dir !== null) {
+    if (dirs !== null) {
       process.stdout.write(
-        `${directionLine(ab.from, ab.to, ab.dir.stats)}\n${directionLine(ba.from, ba.to, ba.dir.stats)}\n`,
+        `${directionLine(a.full, b.full, dirs[0].stats)}\n${directionLine(b.full, a.full, dirs[1].stats)}\n`,
       );
     }
   }

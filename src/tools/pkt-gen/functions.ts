@@ -140,12 +140,6 @@ export async function tx(st: RunState, seq: boolean): Promise<void> {
       await yieldNow();
     }
   }
-  // let the daemon take the last slots before the caller closes the port
-  for (let i = 0; i < 50 && !st.stopped; i++) {
-    if (ring.space() === ring.numSlots - 1) break;
-    await port.poll({ events: 'out', timeout: 20 });
-    if (ring.space() === ring.numSlots - 1) break;
-  }
 }
 
 /** rx and rxseq: count complete frames (and check sequence numbers). */
