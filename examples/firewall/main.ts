@@ -17,7 +17,7 @@ import { Forwarder } from './forward.js';
 import { Firewall } from './match.js';
 import { DROP, loadRules, PASS, RuleError } from './rules.js';
 
-export const USAGE = `usage: node dist/examples/firewall/main.js -i PORT_IN -i PORT_OUT [-r FILE]... [--rule RULE]...
+const USAGE = `usage: node dist/examples/firewall/main.js -i PORT_IN -i PORT_OUT [-r FILE]... [--rule RULE]...
                                        [--default pass|drop] [--dir DIR] [--check]
 
 A firewall between two uvale ports: every frame, both ways, goes through the
@@ -61,7 +61,7 @@ async function main(argv: string[]): Promise<number> {
   if (dflt !== 'pass' && dflt !== 'drop') throw new RuleError('--default', `must be pass or drop, got '${dflt}'`);
   const fw = new Firewall(loadRules(values.rules ?? [], values.rule ?? []), dflt === 'drop' ? DROP : PASS);
   if (values.check) {
-    process.stdout.write(`${fw.report('PORT_IN', 'PORT_OUT').split('\n').slice(0, -2).join('\n')}\n`);
+    process.stdout.write(`${fw.table()}\n`);
     return 0;
   }
   const names = values.i ?? [];

@@ -95,20 +95,24 @@ export class Firewall {
     return action !== DROP;
   }
 
-  /** The counters as text: a line per rule, the default, and a line per direction. */
-  report(inPort: string, outPort: string): string {
+  /** The rules with their counters, a line each, and the default's. */
+  table(): string {
     const rows: string[][] = [['#', 'frames', 'bytes', 'rule']];
     this.rules.forEach((r, i) => {
       rows.push([String(i + 1), String(r.hits), String(r.bytes), `${r.text}  (${r.where})`]);
     });
     const dflt = this.defaultAction === DROP ? 'drop' : 'pass';
     rows.push(['-', String(this.defaultHits), String(this.defaultBytes), `${dflt} (default)`]);
-    const widths = rows[0]?.map((_, c) => Math.max(...rows.map((row) => (row[c] as string).length))) ?? [];
-    const table = rows.map((row) =>
-      row.map((cell, c) => (c === row.length - 1 ? cell : cell.padStart(widths[c] as number))).join('  '),
-    );
+    const widths = [0, 1, 2].map((c) => Math.max(...rows.map((row) => (row[c] as string).length)));
+    return rows
+      .map((row) => row.map((cell, c) => (c === 3 ? cell : cell.padStart(widths[c] as number))).join('  '))
+      .join('\n');
+  }
+
+  /** table(), then a line per direction with the frames passed and dropped. */
+  report(inPort: string, outPort: string): string {
     return [
-      ...table,
+      this.table(),
       `in  ${inPort} -> ${outPort}: ${this.passed[DIR_IN]} passed, ${this.dropped[DIR_IN]} dropped`,
       `out ${outPort} -> ${inPort}: ${this.passed[DIR_OUT]} passed, ${this.dropped[DIR_OUT]} dropped`,
     ].join('\n');

@@ -161,10 +161,36 @@ export class Connection {
         if (typeof m.name === 'string') return { [m.name]: s.get(m.name) };
         return { settings: s.all(), specs: SETTINGS };
       }
-      case 'attach':
-        return d.attachTap(strArg(m, 'name'));
-      case 'detach':
-        return d.detachTap(strArg(m, 'name'));
+      case 'attach': {
+        const name = strArg(m, 'name');
+        if (!d.persistent.has(name)) return d.attachTap(name);
+        const vp = d.persistent.attach(name);
+        d.portsChanged();
+        return { name: vp.name, index: vp.index };
+      }
+      case 'detach': {
+        const name = strArg(m, 'name');
+        if (!d.persistent.has(name)) return d.detachTap(name);
+        d.persistent.detach(name);
+        d.portsChanged();
+        return { name };
+      }
+      case 'newif': {
+        const r = d.persistent.create(strArg(m, 'name'), ringArgs(m));
+        d.portsChanged();
+        return r;
+      }
+      case 'delif':
+        d.persistent.destroy(strArg(m, 'name'));
+        d.portsChanged();
+        return {};
+      case 'persistent':
+        return { ports: d.persistent.list() };
+      case 'geometry': {
+        // the rings a port must be opened with: a persistent port's, fixed at its creation
+        const name = strArg(m, 'name');
+        return d.persistent.has(name) ? (d.persistent.list().find((p) => p.attached === name) ?? null) : null;
+      }
       case 'taps':
         return { taps: d.listTaps() };
       case 'shutdown':
@@ -185,6 +211,17 @@ export class Connection {
       rxSlots: optInt(m, 'rxSlots', Math.min(DEFAULT_RING_CONFIG.rxSlots, d.host.settings.maxBuffers)),
     };
     const fd = intArg(m, 'fd');
+    const forced = d.persistent.beginOpen(name);
+    if (
+      forced !== undefined &&
+      (['txRings', 'rxRings', 'txSlots', 'rxSlots'] as const).some((k) => forced[k] !== cfg[k])
+    ) {
+      d.persistent.restore(name);
+      throw new ValeError(
+        ErrorCodes.INVALID_ARG,
+        `persistent port ${name} has ${forced.txRings}x${forced.txSlots} TX and ${forced.rxRings}x${forced.rxSlots} RX slots; open it with those`,
+      );
+    }
     const handle = this.nextHandle++;
     const refuse = (vp: VPort): void => {
       throw new ValeError(
@@ -192,7 +229,14 @@ export class Connection {
         `port ${vp.name} is already open by another process; a port's memory is private to one client`,
       );
     };
-    const server = ShmPortServer.open(d.host, name, cfg, handle, this, { pid: this.pid, fd }, refuse);
+    let server: ShmPortServer;
+    try {
+      server = ShmPortServer.open(d.host, name, cfg, handle, this, { pid: this.pid, fd }, refuse);
+    } catch (e) {
+      if (forced !== undefined) d.persistent.restore(name);
+      throw e;
+    }
+    if (forced !== undefined) d.persistent.opened(name, server.vp);
     this.ports.set(handle, server);
     d.scheduler.wake(server);
     d.portsChanged();
@@ -222,6 +266,7 @@ export class Connection {
         this.daemon.log(`port ${p.vp.name}: ${(e as Error).message}`);
       }
     }
+    this.daemon.persistent.closing(p.vp); // a persistent port's placeholder takes its number back
     p.close(this.daemon.host);
     this.daemon.portsChanged();
   }
@@ -257,4 +302,11 @@ function intArg(m: Request, k: string): number {
 
 function optInt(m: Request, k: string, dflt: number): number {
   return m[k] === undefined ? dflt : intArg(m, k);
+}
+
+/** Optional ring geometry fields of a request (txRings, rxRings, txSlots, rxSlots). */
+function ringArgs(m: Request): Partial<RingConfig> {
+  const out: Partial<RingConfig> = {};
+  for (const k of ['txRings', 'rxRings', 'txSlots', 'rxSlots'] as const) if (m[k] !== undefined) out[k] = intArg(m, k);
+  return out;
 }

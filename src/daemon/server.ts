@@ -24,6 +24,7 @@ import type { VPort } from '../switch/vport.js';
 import { type FileLock, lockFile } from '../sys/index.js';
 import { Connection } from './connection.js';
 import { ensureRunDir, type RunPaths, runPaths } from './paths.js';
+import { PersistentPorts } from './persistent.js';
 import { Scheduler } from './scheduler.js';
 
 export interface DaemonOptions {
@@ -56,6 +57,8 @@ export interface PortInfo {
 export class Daemon {
   readonly host: ValeHost;
   readonly scheduler: Scheduler;
+  /** Ports made with ctl -n; they keep the daemon up. */
+  readonly persistent: PersistentPorts;
   readonly paths: RunPaths;
   readonly stopped: Promise<void>;
   private readonly opts: DaemonOptions;
@@ -74,6 +77,7 @@ export class Daemon {
     this.paths = runPaths(opts.dir);
     this.host = new ValeHost({ ...loadSettings(this.paths.settings), ...(opts.settings ?? {}) });
     this.host.log = (line) => this.log(line);
+    this.persistent = new PersistentPorts(this.host);
     this.scheduler = new Scheduler((p, e) => this.log(`port ${p.vp.name}: ${(e as Error).message}`));
     this.stopped = new Promise((r) => {
       this.resolveStopped = r;
@@ -260,10 +264,19 @@ export class Daemon {
     this.checkIdle();
   }
 
+  /** No client, no switch, no attached TAP and no persistent port: nothing to serve. */
+  private idle(): boolean {
+    return (
+      this.conns.size === 0 &&
+      this.taps.size === 0 &&
+      this.persistent.size === 0 &&
+      this.host.listSwitches().length === 0
+    );
+  }
+
   private checkIdle(): void {
     if (!this.opts.autoExit || this.stopping) return;
-    const idle = this.conns.size === 0 && this.taps.size === 0 && this.host.listSwitches().length === 0;
-    if (!idle) {
+    if (!this.idle()) {
       if (this.idleTimer) clearTimeout(this.idleTimer);
       this.idleTimer = null;
       return;
@@ -271,9 +284,7 @@ export class Daemon {
     if (this.idleTimer) return;
     this.idleTimer = setTimeout(() => {
       this.idleTimer = null;
-      if (this.conns.size === 0 && this.taps.size === 0 && this.host.listSwitches().length === 0) {
-        void this.stop('idle');
-      }
+      if (this.idle()) void this.stop('idle');
     }, this.opts.idleMs ?? 2000);
     this.idleTimer.unref?.();
   }

@@ -92,12 +92,21 @@ export class ValeHost {
     if (port.users <= 0) return;
     port.users--;
     if (port.users > 0 || port.persistent) return;
+    this.detachPort(port);
+  }
+
+  /**
+   * Takes `port` off its switch whatever its references (vale-ctl -d). Unless
+   * `keepSwitch`, a switch left without ports is destroyed with its table;
+   * with it, the next port attached gets the number just freed.
+   */
+  detachPort(port: VPort, keepSwitch = false): void {
     const sw = port.sw;
     if (sw === null) return;
     this.debug(1, `detached port ${port.name} (port ${port.index} of ${sw.name})`);
     sw.detach(port);
     const vs = this.switches.get(sw.name);
-    if (vs !== undefined && vs.activePorts === 0) {
+    if (!keepSwitch && vs !== undefined && vs.activePorts === 0) {
       this.switches.delete(sw.name);
       this.debug(1, `destroyed switch ${sw.name} and its learning table`);
     }

@@ -288,7 +288,10 @@ test('frames handed over by txsync() right before close() are still delivered', 
     const b = await connectPort('vale-c:b', { dir });
     for (let round = 0; round < 10; round++) {
       const a = await connectPort('vale-c:a', { dir });
-      send(a, Array.from({ length: 50 }, (_, i) => frame(BROADCAST, macN(1), { seq: i })));
+      send(
+        a,
+        Array.from({ length: 50 }, (_, i) => frame(BROADCAST, macN(1), { seq: i })),
+      );
       a.close();
       assert.equal((await receive(b, 50)).length, 50, `round ${round}`);
     }

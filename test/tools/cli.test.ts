@@ -105,7 +105,9 @@ test('pkt-gen reports in pkt-gen’s format; rx counts what tx sent; rxseq finds
   assert.equal(tx.code, 0, tx.stderr);
   await rxDone.catch(async (e) => {
     const stats = await uvale(['ctl', '--stats'], { env });
-    throw new Error(`${(e as Error).message}\nrx said:\n${rxErr.slice(-600)}\nstats:\n${stats.stdout}\ntx said:\n${tx.stdout}`);
+    throw new Error(
+      `${(e as Error).message}\nrx said:\n${rxErr.slice(-600)}\nstats:\n${stats.stdout}\ntx said:\n${tx.stdout}`,
+    );
   });
   assert.match(tx.stderr, REPORT);
   assert.match(rxErr, REPORT);

@@ -104,7 +104,7 @@ export class DaemonPort implements NetmapPort {
   static async open(name: string, opts: ConnectPortOptions = {}): Promise<DaemonPort> {
     const owns = opts.client === undefined;
     const client = opts.client ?? (await DaemonClient.connect(opts));
-    const cfg: RingConfig = {
+    let cfg: RingConfig = {
       txRings: opts.txRings ?? DEFAULT_RING_CONFIG.txRings,
       rxRings: opts.rxRings ?? DEFAULT_RING_CONFIG.rxRings,
       txSlots: opts.txSlots ?? DEFAULT_RING_CONFIG.txSlots,
@@ -113,6 +113,11 @@ export class DaemonPort implements NetmapPort {
     let fd = -1;
     let mapping: Mapping | null = null;
     try {
+      // a persistent port has the rings it was created with, whatever this opener asks for
+      const fixed = (await client.request('geometry', { name })) as RingConfig | null;
+      if (fixed !== null) {
+        cfg = { txRings: fixed.txRings, rxRings: fixed.rxRings, txSlots: fixed.txSlots, rxSlots: fixed.rxSlots };
+      }
       const size = regionGeometry(cfg).size;
       fd = createMemfd(`uvale:${name}`, size);
       mapping = mapShared(fd, size);
@@ -223,6 +228,7 @@ export class DaemonPort implements NetmapPort {
         return r;
       }
       await this.waitWake(left);
+      this.setSleep(events, 0);
     }
   }
 

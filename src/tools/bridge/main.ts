@@ -21,7 +21,8 @@ export const USAGE = `usage: uvale bridge -i PORT_A -i PORT_B [-b BURST] [-w SEC
 netmap's bridge on uvale ports: forwards every frame both ways between two
 ports, e.g. to join two switches: uvale bridge -i vale-1:up -i vale-2:up
 
-  -i PORT        a port to bridge, vale[bdg:][port]; given exactly twice
+  -i PORT        a port to bridge, vale[bdg:][port]; given exactly twice,
+                 for ports on two different switches
   -b BURST       frames moved per direction in one round, 1..8192 (default 1024)
   -w SEC         wait before forwarding, 0..100 (default 0: vale ports have no link to wait for)
   --dir DIR      run directory of the daemon

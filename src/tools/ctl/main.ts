@@ -1,8 +1,9 @@
 /*
  * `uvale ctl`: vale-ctl for uvale. Lists ports, shows a port's geometry and
- * counters, a switch's MAC table, attaches and detaches TAP interfaces, and
- * stops the daemon. Only -a starts a daemon (it creates a switch, as
- * vale-ctl -a does); otherwise with none running there is nothing to show.
+ * counters, a switch's MAC table, creates and destroys persistent ports,
+ * attaches and detaches them and TAP interfaces, and stops the daemon. Only
+ * -a and -n start a daemon (they create something, as vale-ctl does);
+ * otherwise with none running there is nothing to show.
  */
 
 import { parseArgs } from 'node:util';
@@ -12,15 +13,20 @@ import type { PortInfo } from '../../daemon/server.js';
 import type { MacTableEntry } from '../../switch/vale-switch.js';
 import { table } from '../common/format.js';
 
-export const USAGE = `usage: uvale ctl [options] [-l NAME | -g NAME | -a SW:IF | -d SW:IF | --mac SWITCH | --stats [NAME]]
+export const USAGE = `usage: uvale ctl [options] [-l NAME | -g NAME | -n IF | -r IF | -a SW:IF | -d SW:IF | --mac SWITCH | --stats [NAME]]
 
 Inspects the switches of a running daemon (netmap's vale-ctl).
 
   (no option)        list every port: NAME bridge_idx B port_idx P
   -l NAME            print the switch and port numbers of port NAME
   -g NAME            print port NAME's memory size, slots and rings
-  -a SWITCH:IF       attach the TAP interface IF to SWITCH as port SWITCH:IF
-                     (creates the switch, and the TAP if no interface IF exists)
+  -n IF              create the persistent port IF (not on any switch yet)
+  -C TX[,RX[,TXR[,RXR]]]  with -n: slots per TX and RX ring, and ring counts
+  -r IF              destroy the persistent port IF (it must be detached)
+  -a SWITCH:IF       attach IF to SWITCH as port SWITCH:IF: the persistent port IF,
+                     or else the TAP interface IF (created if no interface IF exists);
+                     creates the switch; a persistent port keeps its number while
+                     clients open and close it, and receives nothing while closed
   -d SWITCH:IF       detach it (a TAP that -a created goes away)
   --mac SWITCH       print the learning table of SWITCH (bucket, MAC, port)
   --stats [NAME]     print the counters of every port, or of NAME
@@ -37,6 +43,9 @@ export async function run(argv: string[]): Promise<number> {
       g: { type: 'string', short: 'g' },
       a: { type: 'string', short: 'a' },
       d: { type: 'string', short: 'd' },
+      n: { type: 'string', short: 'n' },
+      r: { type: 'string', short: 'r' },
+      C: { type: 'string', short: 'C' },
       mac: { type: 'string' },
       stats: { type: 'boolean' },
       shutdown: { type: 'boolean' },
@@ -54,10 +63,10 @@ export async function run(argv: string[]): Promise<number> {
   try {
     client = await DaemonClient.connect({
       ...(values.dir !== undefined ? { dir: values.dir } : {}),
-      autostart: values.a !== undefined,
+      autostart: values.a !== undefined || values.n !== undefined,
     });
   } catch (e) {
-    const named = values.l ?? values.g ?? values.mac ?? values.d;
+    const named = values.l ?? values.g ?? values.mac ?? values.d ?? values.r;
     if (e instanceof ValeError && e.code === ErrorCodes.DAEMON && named === undefined) {
       // no daemon: no switches, nothing to list
       if (values.json) process.stdout.write(values.stats ? '{"switches":[]}\n' : '[]\n');
@@ -72,6 +81,12 @@ export async function run(argv: string[]): Promise<number> {
     if (values.shutdown) {
       await client.request('shutdown');
       print('daemon stopping', {});
+    } else if (values.n !== undefined) {
+      const r = (await client.request('newif', { name: values.n, ...parseC(values.C) })) as Record<string, unknown>;
+      print(`${values.n} created: ${r.txRings}x${r.txSlots} TX, ${r.rxRings}x${r.rxSlots} RX slots`, r);
+    } else if (values.r !== undefined) {
+      await client.request('delif', { name: values.r });
+      print(`${values.r} destroyed`, { name: values.r });
     } else if (values.a !== undefined) {
       const r = (await client.request('attach', { name: values.a })) as { name: string; index: number };
       print(`${r.name} attached, port_idx ${r.index}`, r);
@@ -125,4 +140,20 @@ export async function run(argv: string[]): Promise<number> {
   } finally {
     client.close();
   }
+}
+
+/** vale-ctl's -C tx_slots[,rx_slots[,tx_rings[,rx_rings]]] (one number: both slot counts; three: z for both ring counts). */
+function parseC(spec: string | undefined): Record<string, number> {
+  if (spec === undefined) return {};
+  const v = spec.split(',').map((x) => Number(x));
+  if (v.length > 4 || v.some((x) => !Number.isInteger(x) || x <= 0)) {
+    throw new ValeError(ErrorCodes.INVALID_ARG, `-C takes 1 to 4 positive integers separated by commas, got '${spec}'`);
+  }
+  const [txSlots, rxSlots = txSlots, txRings, rxRings = txRings] = v as [number, number?, number?, number?];
+  return {
+    txSlots,
+    rxSlots,
+    ...(txRings !== undefined ? { txRings } : {}),
+    ...(rxRings !== undefined ? { rxRings } : {}),
+  };
 }

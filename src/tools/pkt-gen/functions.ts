@@ -96,7 +96,10 @@ export async function tx(st: RunState, seq: boolean): Promise<void> {
     let space = ring.space();
     if (space < st.minSpace) st.minSpace = space;
     if (space < slotsPer) {
+      // netmap's idiom: cur = tail asks poll to wait until the switch frees more slots
+      ring.cur = ring.tail;
       await port.poll({ events: 'out', timeout: 100 });
+      ring.cur = ring.head;
       lastYield = performance.now();
       continue;
     }
