@@ -55,14 +55,14 @@ test('the man page example runs as written, in one shell', async () => {
 });
 
 test('every command answers --help with its usage, exit 0', async () => {
-  for (const cmd of ['pkt-gen', 'tcpdump', 'ctl', 'sysctl', 'top', 'daemon']) {
+  for (const cmd of ['pkt-gen', 'tcpdump', 'ctl', 'sysctl', 'top', 'bridge', 'daemon']) {
     const r = await uvale([cmd, '--help']);
     assert.equal(r.code, 0, cmd);
     assert.match(r.stdout, new RegExp(`^usage: uvale ${cmd}`), cmd);
   }
   const top = await uvale(['--help']);
   assert.equal(top.code, 0);
-  for (const cmd of ['pkt-gen', 'tcpdump', 'ctl', 'sysctl', 'top', 'daemon'])
+  for (const cmd of ['pkt-gen', 'tcpdump', 'ctl', 'sysctl', 'top', 'bridge', 'daemon'])
     assert.match(top.stdout, new RegExp(`\\b${cmd}\\b`));
 });
 
