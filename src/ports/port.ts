@@ -53,3 +53,23 @@ export interface NetmapPort {
   /** The port's counters (see switch/counters.ts). */
   counters(): PortCounters;
 }
+
+/**
+ * poll()'s readiness test, for every transport: after the syncs `events` asks
+ * for, 'in' when some RX ring has frames at cur, 'out' when some TX ring has
+ * a free slot at cur (netmap's POLLIN/POLLOUT).
+ */
+/** `syncTx`: also txsync first (ports whose TX slots come back asynchronously, as daemon ports'). */
+export function readiness(port: NetmapPort, events: 'in' | 'out' | 'inout', syncTx: boolean): PollResult {
+  let rin = false;
+  let rout = false;
+  if (events !== 'out') {
+    port.rxsync();
+    for (const r of port.rxRings) if (!r.empty()) rin = true;
+  }
+  if (events !== 'in') {
+    if (syncTx) port.txsync();
+    for (const r of port.txRings) if (!r.empty()) rout = true;
+  }
+  return { in: rin, out: rout };
+}

@@ -25,8 +25,7 @@
  * Frames up to COPY_WORDS_MAX bytes are copied as aligned Float64 words in
  * 64-byte chunks, as netmap's pkt_copy (rounded up inside the 2048-byte
  * buffers; Float64 loads and stores keep every bit pattern, NaNs included,
- * which test/switch/forward.test.ts checks), a one-slot frame of up to 64
- * bytes with straight-line code; longer ones with the arena's wasm memmove
+ * which test/switch/forward.test.ts checks); longer ones with the arena's wasm memmove
  * when both ports share an arena, else with one set() of a subarray.
  * Consecutive frames to the same destination MAC reuse the previous lookup
  * until the table changes (a learning step), which gives the same decisions
@@ -409,28 +408,14 @@ export class Forwarder {
       }
       howmany -= cnt;
       if (cnt === 1) {
-        // the common case, a frame in one slot: straight-line code
+        // the common case, a frame in one slot: no fragment loop
         const len = ftLen[p] as number;
         const so = ftOff[p] as number;
         const w = slotsW + (j << 2);
         let bi = du32[w] as number;
         if (bi >= dNumBufs) bi = 0;
         const doff = dBufs + bi * NM_BUF_SIZE;
-        if (len <= 64) {
-          // one 64-byte chunk, as netmap's pkt_copy (bytes past len stay inside both buffers)
-          const di = doff >>> 3;
-          const si = so >>> 3;
-          dF64[di] = sF64[si] as number;
-          dF64[di + 1] = sF64[si + 1] as number;
-          dF64[di + 2] = sF64[si + 2] as number;
-          dF64[di + 3] = sF64[si + 3] as number;
-          dF64[di + 4] = sF64[si + 4] as number;
-          dF64[di + 5] = sF64[si + 5] as number;
-          dF64[di + 6] = sF64[si + 6] as number;
-          dF64[di + 7] = sF64[si + 7] as number;
-        } else {
-          copyFrame(copy, sU8, sF64, so, dU8, dF64, doff, len);
-        }
+        copyFrame(copy, sU8, sF64, so, dU8, dF64, doff, len);
         du16[(w << 1) + 2] = len;
         du16[(w << 1) + 3] = 1 << NS_RFRAGS_SHIFT;
         bytes += len;

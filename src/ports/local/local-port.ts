@@ -11,7 +11,7 @@ import { countersToObject, type PortCounters } from '../../switch/counters.js';
 import type { ValeHost } from '../../switch/host.js';
 import { rxsyncPort, txsyncPort } from '../../switch/vale-switch.js';
 import type { VPort } from '../../switch/vport.js';
-import type { NetmapPort, PollOptions, PollResult } from '../port.js';
+import { type NetmapPort, type PollOptions, type PollResult, readiness } from '../port.js';
 
 export class LocalPort implements NetmapPort {
   readonly name: string;
@@ -140,16 +140,7 @@ export class LocalPort implements NetmapPort {
   }
 
   private check(events: 'in' | 'out' | 'inout'): PollResult {
-    let rin = false;
-    let rout = false;
-    if (events !== 'out') {
-      this.rxsync();
-      for (const r of this.rxRings) if (!r.empty()) rin = true;
-    }
-    if (events !== 'in') {
-      for (const r of this.txRings) if (!r.empty()) rout = true;
-    }
-    return { in: rin, out: rout };
+    return readiness(this, events, false);
   }
 }
 

@@ -37,7 +37,7 @@ import { NetmapRing } from '../../ring/netmap-ring.js';
 import { openRegion } from '../../ring/region.js';
 import { C_RING_ERRORS, countersToObject, NUM_COUNTERS, type PortCounters } from '../../switch/counters.js';
 import { closeFd, createMemfd, type Mapping, mapShared, releaseMapping } from '../../sys/index.js';
-import type { NetmapPort, PollOptions, PollResult } from '../port.js';
+import { type NetmapPort, type PollOptions, type PollResult, readiness } from '../port.js';
 
 export interface ConnectPortOptions extends ConnectOptions, Partial<RingConfig> {
   /** An existing connection to use (default: a new one, closed with the port). */
@@ -272,17 +272,7 @@ export class DaemonPort implements NetmapPort {
   }
 
   private check(events: 'in' | 'out' | 'inout'): PollResult {
-    let rin = false;
-    let rout = false;
-    if (events !== 'out') {
-      this.rxsync();
-      for (const r of this.rxRings) if (!r.empty()) rin = true;
-    }
-    if (events !== 'in') {
-      this.txsync();
-      for (const r of this.txRings) if (!r.empty()) rout = true;
-    }
-    return { in: rin, out: rout };
+    return readiness(this, events, true);
   }
 
   private setSleep(events: 'in' | 'out' | 'inout', v: number): void {
