@@ -61,6 +61,12 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`uvale ${cmd}: ${e.message} [${e.code}]\n`);
       return 1;
     }
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS_')) {
+      // a usage mistake: say what and where to look, exit 2 as getopt-based tools do
+      process.stderr.write(`uvale ${cmd}: ${(e as Error).message}\nSee 'uvale ${cmd} --help'.\n`);
+      return 2;
+    }
     throw e;
   }
 }

@@ -43,3 +43,16 @@ export {
   VNET_HDR_LEN,
   writeFrame,
 } from './tap.js';
+export {
+  decodeSockaddrUn,
+  dgramBufferSizes,
+  dgramConnect,
+  dgramRecv,
+  dgramSend,
+  dgramSendTo,
+  encodeSockaddrUn,
+  openUnixDgram,
+  SOCKADDR_UN_LEN,
+  SUN_PATH_LEN,
+  type UnixDgramOptions,
+} from './unix-dgram.js';

@@ -3,7 +3,11 @@
 import { registerCommand } from '../cli/main.js';
 
 registerCommand('daemon', 'run the switch daemon in the foreground', () => import('./daemon/main.js'));
-registerCommand('ctl', "list ports, MAC tables and counters (netmap's vale-ctl)", () => import('./ctl/main.js'));
+registerCommand(
+  'ctl',
+  "netmap's vale-ctl: list ports, attach TAPs and persistent ports, MAC tables, counters",
+  () => import('./ctl/main.js'),
+);
 registerCommand('sysctl', 'read and set the dev.netmap.* settings', () => import('./sysctl/main.js'));
 registerCommand('top', 'live view of switches and ports with rates and drops', () => import('./top/main.js'));
 registerCommand(
