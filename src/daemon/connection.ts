@@ -106,13 +106,29 @@ export class Connection {
       }
       result = this.dispatch(m);
     } catch (e) {
-      const err =
-        e instanceof ValeError ? e : new ValeError(ErrorCodes.SYSTEM, `internal error: ${(e as Error).message}`);
-      this.socket.write(encodeJson({ id, ok: false, error: err.toJSON() }));
-      if (err.code === ErrorCodes.PROTOCOL) this.close();
+      this.replyError(id, e);
+      return;
+    }
+    if (result instanceof Promise) {
+      // a request that completes later (attaching a QEMU port waits for its listener)
+      result.then(
+        (r: unknown) => {
+          if (!this.closed) this.socket.write(encodeJson({ id, ok: true, result: r }));
+        },
+        (e: unknown) => {
+          if (!this.closed) this.replyError(id, e);
+        },
+      );
       return;
     }
     this.socket.write(encodeJson({ id, ok: true, result }));
+  }
+
+  private replyError(id: number, e: unknown): void {
+    const err =
+      e instanceof ValeError ? e : new ValeError(ErrorCodes.SYSTEM, `internal error: ${(e as Error).message}`);
+    this.socket.write(encodeJson({ id, ok: false, error: err.toJSON() }));
+    if (err.code === ErrorCodes.PROTOCOL) this.close();
   }
 
   private dispatch(m: Request): unknown {
@@ -163,6 +179,7 @@ export class Connection {
       }
       case 'attach': {
         const name = strArg(m, 'name');
+        if (name.includes('=')) return d.attachQemu(name); // SWITCH:PORT=SPEC: a QEMU socket back-end
         if (!d.persistent.has(name)) return d.attachTap(name);
         const vp = d.persistent.attach(name);
         d.portsChanged();
@@ -170,6 +187,7 @@ export class Connection {
       }
       case 'detach': {
         const name = strArg(m, 'name');
+        if (d.hasQemu(name)) return d.detachQemu(name);
         if (!d.persistent.has(name)) return d.detachTap(name);
         d.persistent.detach(name);
         d.portsChanged();
@@ -193,6 +211,8 @@ export class Connection {
       }
       case 'taps':
         return { taps: d.listTaps() };
+      case 'qemus':
+        return { qemus: d.listQemus() };
       case 'shutdown':
         setImmediate(() => void d.stop(`shutdown requested by pid ${this.pid}`));
         return {};

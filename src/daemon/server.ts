@@ -16,7 +16,9 @@ import { chmodSync, chownSync, readFileSync, unlinkSync, writeFileSync } from 'n
 import { createServer, type Server, type Socket } from 'node:net';
 import { ErrorCodes, ValeError } from '../core/errors.js';
 import { SETTINGS, type SettingsInit } from '../core/settings.js';
+import { QemuPort, type QemuStats } from '../ports/qemu/qemu-port.js';
 import { TapPort, type TapStats } from '../ports/tap/tap-port.js';
+import { type VdeClientInfo, VdeServer } from '../ports/vde/vde-server.js';
 import { countersToObject } from '../switch/counters.js';
 import { ValeHost } from '../switch/host.js';
 import { parsePortName } from '../switch/name.js';
@@ -39,6 +41,8 @@ export interface DaemonOptions {
   group?: number;
   /** Where diagnostics go (default: stderr with a timestamp). */
   log?: (line: string) => void;
+  /** VDE switch directories to serve (vde_plug vde:///DIR joins SWITCH as port SWITCH:vdeN); see src/ports/vde. */
+  vde?: Array<{ dir: string; switchName: string; mode?: number }>;
 }
 
 export interface PortInfo {
@@ -65,6 +69,10 @@ export class Daemon {
   private readonly conns = new Set<Connection>();
   /** TAP interfaces attached with `uvale ctl -a`, by interface name; they keep the daemon up. */
   private readonly taps = new Map<string, TapPort>();
+  /** VDE directories served (--vde); they keep the daemon up. */
+  private readonly vdes: VdeServer[] = [];
+  /** QEMU socket ports attached with `uvale ctl -a SWITCH:PORT=SPEC`, by port name; they keep the daemon up. */
+  private readonly qemus = new Map<string, QemuPort>();
   private server: Server | null = null;
   private lock: FileLock | null = null;
   private nextConn = 1;
@@ -116,6 +124,23 @@ export class Daemon {
     } else {
       chmodSync(this.paths.socket, 0o600);
     }
+    try {
+      for (const v of this.opts.vde ?? []) {
+        const mode = v.mode ?? (this.opts.group !== undefined ? 0o660 : 0o600);
+        this.vdes.push(
+          await VdeServer.listen(this.host, {
+            dir: v.dir,
+            switchName: v.switchName,
+            mode,
+            log: (line) => this.log(line),
+            onPortsChanged: () => this.portsChanged(),
+          }),
+        );
+      }
+    } catch (e) {
+      await this.stop(`cannot serve VDE: ${(e as Error).message}`);
+      throw e;
+    }
     this.log(`serving ${this.paths.socket}`);
     this.checkIdle();
   }
@@ -132,6 +157,9 @@ export class Daemon {
     }
     for (const t of this.taps.values()) t.close();
     this.taps.clear();
+    for (const v of this.vdes.splice(0)) await v.close();
+    for (const q of this.qemus.values()) q.close();
+    this.qemus.clear();
     const server = this.server;
     this.server = null;
     if (server !== null) await new Promise<void>((r) => server.close(() => r()));
@@ -194,6 +222,51 @@ export class Daemon {
     this.log(`detached tap ${tap.ifname} from ${tap.name}`);
     this.portsChanged();
     return st;
+  }
+
+  /**
+   * Attaches a QEMU socket back-end: "SWITCH:PORT=SPEC" (grammar in
+   * src/ports/qemu/spec.ts). Resolves once it listens, is bound, or dials.
+   */
+  async attachQemu(nameSpec: string): Promise<QemuStats & { index: number }> {
+    const q = QemuPort.attach(this.host, nameSpec, { log: (line) => this.log(line) });
+    this.qemus.set(q.name, q);
+    this.log(`attached QEMU ${q.spec.text} as ${q.name}`);
+    this.portsChanged();
+    try {
+      await q.ready;
+    } catch (e) {
+      if (this.qemus.get(q.name) === q) this.qemus.delete(q.name);
+      this.portsChanged();
+      throw e;
+    }
+    return { ...q.stats(), index: q.vport.index };
+  }
+
+  hasQemu(name: string): boolean {
+    return this.qemus.has(name);
+  }
+
+  /** Detaches a QEMU port attached with attachQemu (vale-ctl -d SWITCH:PORT). */
+  detachQemu(name: string): QemuStats {
+    const q = this.qemus.get(name);
+    if (q === undefined) throw new ValeError(ErrorCodes.NOT_FOUND, `no QEMU port attached as ${name}`);
+    const st = q.stats();
+    this.qemus.delete(name);
+    q.close();
+    this.log(`detached QEMU port ${name}`);
+    this.portsChanged();
+    return st;
+  }
+
+  /** Attached QEMU ports with their adapter counters. */
+  listQemus(): QemuStats[] {
+    return [...this.qemus.values()].map((q) => q.stats());
+  }
+
+  /** VDE clients joined through --vde directories, with their adapter counters. */
+  listVde(): VdeClientInfo[] {
+    return this.vdes.flatMap((v) => v.list());
   }
 
   /** Attached TAPs with their adapter counters. */
@@ -269,6 +342,8 @@ export class Daemon {
     return (
       this.conns.size === 0 &&
       this.taps.size === 0 &&
+      this.vdes.length === 0 &&
+      this.qemus.size === 0 &&
       this.persistent.size === 0 &&
       this.host.listSwitches().length === 0
     );

@@ -11,6 +11,9 @@
  * dgramRecv passes MSG_TRUNC, so a datagram longer than the buffer returns
  * its real length (> n): the caller sees it was oversized and drops it.
  * Readiness comes from fdio.ts's watchReadable (a libuv poll on the fd).
+ * There is no writable watch: libuv allows one poll handle per fd, and
+ * koffi 3.3.4 aborts the process when a second is made on an fd it already
+ * watches, so a sender whose peer's queue is full retries on a timer.
  *
  * The functions are bound from libc.so.6 on first use, per thread, with fixed
  * prototypes (none of these is variadic).

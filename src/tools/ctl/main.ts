@@ -10,10 +10,11 @@ import { parseArgs } from 'node:util';
 import { ErrorCodes, ValeError } from '../../core/errors.js';
 import { DaemonClient } from '../../daemon/client.js';
 import type { PortInfo } from '../../daemon/server.js';
+import { absoluteUnixPath } from '../../ports/qemu/spec.js';
 import type { MacTableEntry } from '../../switch/vale-switch.js';
 import { table } from '../common/format.js';
 
-export const USAGE = `usage: uvale ctl [options] [-l NAME | -g NAME | -n IF | -r IF | -a SW:IF | -d SW:IF | --mac SWITCH | --stats [NAME]]
+export const USAGE = `usage: uvale ctl [options] [-l NAME | -g NAME | -n IF | -r IF | -a SW:IF[=SPEC] | -d SW:IF | --mac SWITCH | --stats [NAME]]
 
 Inspects the switches of a running daemon (netmap's vale-ctl).
 
@@ -27,7 +28,19 @@ Inspects the switches of a running daemon (netmap's vale-ctl).
                      or else the TAP interface IF (created if no interface IF exists);
                      creates the switch; a persistent port keeps its number while
                      clients open and close it, and receives nothing while closed
-  -d SWITCH:IF       detach it (a TAP that -a created goes away)
+  -a SWITCH:PORT=SPEC  attach a QEMU socket back-end as port SWITCH:PORT; SPEC is one of
+                     stream:unix:PATH[,connect]      QEMU -netdev stream,addr.type=unix,addr.path=PATH
+                     stream:tcp:HOST:PORT[,connect]  QEMU -netdev stream,addr.type=inet,...
+                     socket:tcp:HOST:PORT[,connect]  QEMU -netdev socket,connect=|listen=HOST:PORT
+                     dgram:udp:LHOST:LPORT:RHOST:RPORT  QEMU -netdev dgram, local = RHOST:RPORT,
+                                                     remote = LHOST:LPORT
+                     socket:udp:LHOST:LPORT:RHOST:RPORT QEMU -netdev socket,udp=LHOST:LPORT,
+                                                     localaddr=RHOST:RPORT
+                     uvale listens by default (QEMU with server=off); ',connect' dials a QEMU
+                     started with server=on and redials after it restarts. Streams carry a
+                     4-byte big-endian length before each frame; UDP one frame per datagram.
+                     e.g. uvale ctl -a vale0:vm1=stream:unix:/run/vm1.sock
+  -d SWITCH:IF       detach it (a TAP that -a created goes away; a QEMU port: -d SWITCH:PORT)
   --mac SWITCH       print the learning table of SWITCH (bucket, MAC, port)
   --stats [NAME]     print the counters of every port, or of NAME
   --shutdown         stop the daemon (its ports are closed)
@@ -88,7 +101,8 @@ export async function run(argv: string[]): Promise<number> {
       await client.request('delif', { name: values.r });
       print(`${values.r} destroyed`, { name: values.r });
     } else if (values.a !== undefined) {
-      const r = (await client.request('attach', { name: values.a })) as { name: string; index: number };
+      const name = absoluteUnixPath(values.a, process.cwd()); // a QEMU unix socket path is the daemon's
+      const r = (await client.request('attach', { name })) as { name: string; index: number };
       print(`${r.name} attached, port_idx ${r.index}`, r);
     } else if (values.d !== undefined) {
       const r = (await client.request('detach', { name: values.d })) as { name: string };

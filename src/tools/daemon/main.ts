@@ -8,6 +8,7 @@ import { parseArgs } from 'node:util';
 import { ErrorCodes, ValeError } from '../../core/errors.js';
 import { parseAssignment, type SettingsInit } from '../../core/settings.js';
 import { Daemon } from '../../daemon/server.js';
+import { parseVdeSpec } from '../../ports/vde/vde-server.js';
 import { groupId } from '../common/groups.js';
 
 export const USAGE = `usage: uvale daemon [options]
@@ -22,6 +23,9 @@ options:
   --group GROUP        let this group use the switch (socket mode 0660)
   --auto               exit after 2 s with no port and no client (as when auto-started)
   --idle-ms MS         idle time before --auto exits (default 2000)
+  --vde DIR[:SWITCH]   also act as a vde_switch on DIR (DIR/ctl): each VDE client
+                       (vde_plug vde:///DIR, qemu -netdev vde,sock=DIR) becomes port
+                       SWITCH:vdeN (SWITCH default vale0) while it is connected (repeatable)
   -h, --help           this text
 
 Stop it with SIGINT or SIGTERM.`;
@@ -35,6 +39,7 @@ export async function run(argv: string[]): Promise<number> {
       group: { type: 'string' },
       auto: { type: 'boolean' },
       'idle-ms': { type: 'string' },
+      vde: { type: 'string', multiple: true },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -58,6 +63,7 @@ export async function run(argv: string[]): Promise<number> {
     autoExit: values.auto === true,
     idleMs,
     ...(values.group !== undefined ? { group: groupId(values.group) } : {}),
+    ...(values.vde !== undefined ? { vde: values.vde.map(parseVdeSpec) } : {}),
   });
   await d.start();
   const stop = (sig: string) => () => void d.stop(`signal ${sig}`);
