@@ -285,7 +285,7 @@ function qemuEnv(transport: 'unix' | 'tcp' = 'unix'): QemuEnv {
 portCompliance('qemu stream (unix, uvale listening ⇄ uvale dialing, QEMU framing)', () => qemuEnv('unix'));
 portCompliance('qemu socket/stream over TCP loopback (listening on port 0 ⇄ dialing)', () => qemuEnv('tcp'));
 
-describe('QemuPort faults', () => {
+describe('QemuPort faults', { timeout: 60_000 }, () => {
   test('a bad length prefix closes only that connection (logged); the port and the switch go on', async () => {
     const host = new ValeHost();
     const logs: string[] = [];
@@ -301,8 +301,8 @@ describe('QemuPort faults', () => {
       const bad = Buffer.alloc(4);
       bad.writeUInt32BE(70000);
       s.write(Buffer.concat([framed([frame(BROADCAST, macN(7), { seq: 1 })]), bad]));
-      const closed = new Promise((res) => s?.once('close', res));
-      await closed;
+      const s1 = s;
+      await until(() => s1.closed, 2000, 'the port to close the connection');
       await until(() => !q.connected, 2000, 'the port to drop the connection');
       assert.equal(q.attached, true);
       assert.equal(q.stats().protocolErrors, 1);
@@ -327,7 +327,7 @@ describe('QemuPort faults', () => {
       assert.equal(seqOf(got.frames[0] as Buffer), 3);
       // a second client at once is refused
       const s2 = await connectUnix(path);
-      await new Promise((res) => s2.once('close', res));
+      await until(() => s2.closed, 2000, 'the second client to be refused');
       assert.equal(q.stats().refused, 1);
     } finally {
       s?.destroy();
@@ -337,6 +337,38 @@ describe('QemuPort faults', () => {
       r.close();
     }
     assert.deepEqual(host.listSwitches(), []);
+  });
+
+  test('frames split across many small reads (inside prefixes, across slot boundaries) land whole, in order', async () => {
+    const host = new ValeHost();
+    const path = sockPath();
+    const q = QemuPort.attach(host, `vale0:vm=stream:unix:${path}`);
+    const p = openPort('vale0:p', { host });
+    let s: Socket | null = null;
+    try {
+      await q.ready;
+      s = await connectUnix(path);
+      const rng = new Rng(21);
+      const want = [60, 2048, 2049, 4096, 9014, 65535, 42, 1514].map((len, i) =>
+        frame(BROADCAST, macN(4), { seq: i, len, fill: rng.bytes(len) }),
+      );
+      const wire = framed(want);
+      for (let o = 0; o < wire.length; ) {
+        const k = o < 64 ? 1 : rng.int(1, 3000); // byte by byte through the first prefixes
+        s.write(wire.subarray(o, o + k));
+        o += k;
+        await new Promise((r) => setTimeout(r, 0)); // one read each
+      }
+      const got = await receive(p, want.length, 3000);
+      assert.deepEqual(got.map(seqOf), [0, 1, 2, 3, 4, 5, 6, 7]);
+      for (let i = 0; i < want.length; i++) assert.ok(Buffer.from(want[i] as Uint8Array).equals(got[i] as Uint8Array));
+      assert.equal(q.stats().readFrames, want.length);
+      assert.equal(q.stats().protocolErrors, 0);
+    } finally {
+      s?.destroy();
+      q.close();
+      p.close();
+    }
   });
 
   test('connect mode redials after the peer goes away, and frames flow again', async () => {
@@ -469,7 +501,7 @@ describe('QemuPort faults', () => {
   });
 });
 
-describe('QEMU ports through the daemon (uvale ctl -a / -d)', () => {
+describe('QEMU ports through the daemon (uvale ctl -a / -d)', { timeout: 60_000 }, () => {
   test('attach with a relative unix path, frames both ways, errors reported, detach', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'uvale-qemu-d-'));
     const daemon = await spawnDaemon(dir);
@@ -513,9 +545,13 @@ describe('QEMU ports through the daemon (uvale ctl -a / -d)', () => {
         (x) => `${x.name}/${x.kind}`,
       );
       assert.deepEqual(kinds.sort(), ['vale0:p/shm', 'vale0:vm/qemu']);
+      const qs = await uvale(['ctl', '--dir', dir, '--qemu']);
+      assert.match(qs.stdout, /^PORT +SPEC +MODE/);
+      assert.match(qs.stdout, new RegExp(`vale0:vm +stream:unix:${tmp}/${rel} +listen +yes +1 +1 +1 +0 +0 +0 +-`));
       const d = await uvale(['ctl', '--dir', dir, '-d', 'vale0:vm']);
       assert.equal(d.code, 0, d.stderr);
-      await new Promise((res) => s?.once('close', res));
+      const s1 = s;
+      await until(() => s1.closed, 3000, 'the detach to close the connection');
       assert.throws(() => lstatSync(join(tmp, rel)), /ENOENT/, 'the socket file went with the port');
     } finally {
       s?.destroy();

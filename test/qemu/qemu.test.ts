@@ -126,7 +126,7 @@ async function flowing(src: NetmapPort, dst: NetmapPort): Promise<void> {
 if (skip !== null) {
   test('real QEMU', { skip }, () => {});
 } else {
-  describe(`real QEMU (${probe.stdout.split('\n')[0]})`, () => {
+  describe(`real QEMU (${probe.stdout.split('\n')[0]})`, { timeout: 120_000 }, () => {
     test('stream, uvale listening: frames cross QEMU’s hub both ways', async (t) => {
       const host = new ValeHost();
       const [p1, p2] = [path(), path()];

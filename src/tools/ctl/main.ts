@@ -10,6 +10,7 @@ import { parseArgs } from 'node:util';
 import { ErrorCodes, ValeError } from '../../core/errors.js';
 import { DaemonClient } from '../../daemon/client.js';
 import type { PortInfo } from '../../daemon/server.js';
+import type { QemuStats } from '../../ports/qemu/qemu-port.js';
 import { absoluteUnixPath } from '../../ports/qemu/spec.js';
 import type { MacTableEntry } from '../../switch/vale-switch.js';
 import { table } from '../common/format.js';
@@ -43,6 +44,7 @@ Inspects the switches of a running daemon (netmap's vale-ctl).
   -d SWITCH:IF       detach it (a TAP that -a created goes away; a QEMU port: -d SWITCH:PORT)
   --mac SWITCH       print the learning table of SWITCH (bucket, MAC, port)
   --stats [NAME]     print the counters of every port, or of NAME
+  --qemu             list the QEMU ports: spec, connection, frames each way, drops, last error
   --shutdown         stop the daemon (its ports are closed)
   --json             print JSON instead of text
   --dir DIR          run directory of the daemon
@@ -61,6 +63,7 @@ export async function run(argv: string[]): Promise<number> {
       C: { type: 'string', short: 'C' },
       mac: { type: 'string' },
       stats: { type: 'boolean' },
+      qemu: { type: 'boolean' },
       shutdown: { type: 'boolean' },
       json: { type: 'boolean' },
       dir: { type: 'string' },
@@ -126,6 +129,25 @@ export async function run(argv: string[]): Promise<number> {
           .join('\n'),
         info,
       );
+    } else if (values.qemu) {
+      const r = (await client.request('qemus')) as { qemus: QemuStats[] };
+      const rows = [
+        ['PORT', 'SPEC', 'MODE', 'UP', 'CONNECTS', 'IN', 'OUT', 'NOPEER', 'TXDROP', 'BAD', 'LAST_ERROR'],
+        ...r.qemus.map((q) => [
+          q.name,
+          q.spec,
+          q.mode,
+          q.connected ? 'yes' : 'no',
+          String(q.connects),
+          String(q.readFrames),
+          String(q.writeFrames),
+          String(q.noPeerDrops),
+          String(q.txDrops),
+          String(q.protocolErrors),
+          q.lastError === '' ? '-' : q.lastError,
+        ]),
+      ];
+      print(r.qemus.length > 0 ? table(rows) : '', r.qemus);
     } else if (values.mac !== undefined) {
       const r = (await client.request('mac', { switch: values.mac })) as { entries: MacTableEntry[] };
       const rows = [
