@@ -42,7 +42,7 @@
 
 import { readFileSync, statSync } from 'node:fs';
 import { ErrorCodes, ValeError } from '../../core/errors.js';
-import { MAX_FRAGS, NM_BUF_SIZE, NS_MOREFRAG, type RingConfig } from '../../ring/layout.js';
+import type { RingConfig } from '../../ring/layout.js';
 import type { NetmapRing } from '../../ring/netmap-ring.js';
 import type { ValeHost } from '../../switch/host.js';
 import { parsePortName } from '../../switch/name.js';
@@ -58,13 +58,12 @@ import {
   openTap,
   watchReadable,
 } from '../../sys/index.js';
+import { FrameIo, READ_MAX, READ_SLOTS } from '../frame-io.js';
 import { LocalPort } from '../local/local-port.js';
 
 /** Frames read per wake-up before the adapter txsyncs and yields to the event loop. */
 export const DEFAULT_BURST = 256;
 /** Slots a read may fill: 33 × 2048 B holds the largest frame a tap gives (MTU 65535 + 14). */
-const READ_SLOTS = 33;
-const READ_MAX = READ_SLOTS * NM_BUF_SIZE;
 const EAGAIN = 11;
 const EINTR = 4;
 
@@ -130,15 +129,8 @@ export class TapPort {
   private readonly burst: number;
   private readonly onGone: ((tap: TapPort, reason: string) => void) | undefined;
   private readonly log: (line: string) => void;
-  /** Per TX slot: a view from its buffer over the following consecutive buffers (READ_MAX bytes), or null. */
-  private readonly txSpans: Array<Uint8Array | null>;
-  /** Per RX slot: a view of its 2048-byte buffer. */
-  private readonly rxViews: Uint8Array[];
-  /** Reads that cannot go straight into the ring, and its 2048-byte pieces. */
-  private readonly scratch: Uint8Array;
-  private readonly scratchFrags: Uint8Array[];
-  /** Chains from the switch, gathered for one write. */
-  private readonly gather: Uint8Array;
+  /** Frames <-> slots, with every view made at attach time. */
+  private readonly io: FrameIo;
   private drainScheduled = false;
   private lastWriteErr = 0;
   private readonly st = { readFrames: 0, readBytes: 0, writeFrames: 0, writeBytes: 0, writeDrops: 0, readErrors: 0 };
@@ -157,24 +149,7 @@ export class TapPort {
     const rx = lp.rxRings[0] as NetmapRing;
     this.tx = tx;
     this.rx = rx;
-    const u8 = tx.u8;
-    // TX buffers of a fresh in-process port are consecutive: slot s+1's buffer follows slot s's
-    let consecutive = true;
-    for (let s = 1; s < tx.numSlots; s++) if (tx.bufIdx(s) !== tx.bufIdx(s - 1) + 1) consecutive = false;
-    const ringEnd = tx.buf(tx.numSlots - 1) + NM_BUF_SIZE;
-    this.txSpans = [];
-    for (let s = 0; s < tx.numSlots; s++) {
-      const o = tx.buf(s);
-      this.txSpans.push(consecutive && o + READ_MAX <= ringEnd ? u8.subarray(o, o + READ_MAX) : null);
-    }
-    this.rxViews = [];
-    for (let s = 0; s < rx.numSlots; s++) this.rxViews.push(rx.bufView(s));
-    this.scratch = new Uint8Array(READ_MAX);
-    this.scratchFrags = [];
-    for (let k = 0; k < READ_SLOTS; k++) {
-      this.scratchFrags.push(this.scratch.subarray(k * NM_BUF_SIZE, (k + 1) * NM_BUF_SIZE));
-    }
-    this.gather = new Uint8Array((MAX_FRAGS + 1) * NM_BUF_SIZE);
+    this.io = new FrameIo(tx, rx);
   }
 
   /**
@@ -299,7 +274,7 @@ export class TapPort {
 
   /** The fd reported POLLERR (libuv stopped watching it): a read tells why, usually EBADFD. */
   private readonly onPollError = (status: number): void => {
-    const r = this.lp === null ? 0 : fdRead(this.fd, this.scratch, READ_MAX);
+    const r = this.lp === null ? 0 : fdRead(this.fd, this.io.scratch, READ_MAX);
     this.gone(r < 0 ? `read: ${describeErrno(-r)}` : `poll error ${status}`);
   };
 
@@ -318,8 +293,7 @@ export class TapPort {
     if (lp === null) return;
     const tx = this.tx;
     const fd = this.fd;
-    const u8 = tx.u8;
-    const spans = this.txSpans;
+    const io = this.io;
     const n = tx.numSlots;
     const tail = tx.tail;
     let cur = tx.cur;
@@ -330,8 +304,7 @@ export class TapPort {
       let space = tail - cur;
       if (space < 0) space += n;
       if (space < READ_SLOTS) break;
-      const span = spans[cur] as Uint8Array | null;
-      const len = fdRead(fd, span ?? this.scratch, READ_MAX);
+      const len = fdRead(fd, io.readTarget(cur), READ_MAX);
       if (len <= 0) {
         if (len === -EINTR) continue;
         if (len === 0 || len === -EAGAIN) break;
@@ -339,16 +312,7 @@ export class TapPort {
         else this.st.readErrors++;
         break;
       }
-      let left = len;
-      for (let k = 0; ; k++) {
-        const l = Math.min(left, NM_BUF_SIZE);
-        if (span === null) u8.set(this.scratchFrags[k] as Uint8Array, tx.buf(cur));
-        tx.setLen(cur, l);
-        left -= l;
-        tx.setFlags(cur, left > 0 ? NS_MOREFRAG : 0);
-        cur = cur + 1 === n ? 0 : cur + 1;
-        if (left === 0) break;
-      }
+      cur = io.place(cur, len);
       frames++;
       bytes += len;
     }
@@ -389,8 +353,7 @@ export class TapPort {
     lp.rxsync();
     const rx = this.rx;
     const fd = this.fd;
-    const views = this.rxViews;
-    const gather = this.gather;
+    const io = this.io;
     const tail = rx.tail;
     let cur = rx.cur;
     let frames = 0;
@@ -398,34 +361,10 @@ export class TapPort {
     let drops = 0;
     let fatal = 0;
     while (cur !== tail) {
-      let buf: Uint8Array;
-      let len: number;
-      let next: number;
-      if ((rx.flags(cur) & NS_MOREFRAG) === 0) {
-        buf = views[cur] as Uint8Array;
-        len = rx.len(cur);
-        next = rx.next(cur);
-      } else {
-        // a chain: gather its fragments (each copy may run past len; the next one overwrites it)
-        len = 0;
-        let s = cur;
-        let whole = false;
-        while (s !== tail) {
-          gather.set(views[s] as Uint8Array, len);
-          len += rx.len(s);
-          const more = (rx.flags(s) & NS_MOREFRAG) !== 0;
-          s = rx.next(s);
-          if (!more) {
-            whole = true;
-            break;
-          }
-        }
-        if (!whole) break; // the switch publishes whole chains; never split one
-        buf = gather;
-        next = s;
-      }
-      cur = next;
-      const r = fdWrite(fd, buf, len);
+      if (!io.nextRx(cur, tail)) break; // the switch publishes whole chains; never split one
+      cur = io.next;
+      const len = io.len;
+      const r = fdWrite(fd, io.buf, len);
       if (r >= 0) {
         frames++;
         bytes += len;

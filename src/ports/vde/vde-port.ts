@@ -31,7 +31,7 @@
 
 import { chmodSync, unlinkSync } from 'node:fs';
 import { ErrorCodes, ValeError } from '../../core/errors.js';
-import { MAX_FRAGS, NM_BUF_SIZE, NS_MOREFRAG } from '../../ring/layout.js';
+import { NM_BUF_SIZE } from '../../ring/layout.js';
 import type { NetmapRing } from '../../ring/netmap-ring.js';
 import type { ValeHost } from '../../switch/host.js';
 import type { VPort } from '../../switch/vport.js';
@@ -44,6 +44,7 @@ import {
   openUnixDgram,
   watchReadable,
 } from '../../sys/index.js';
+import { FrameIo } from '../frame-io.js';
 import { LocalPort } from '../local/local-port.js';
 
 /** Datagrams read per wake-up before one txsync. */
@@ -120,11 +121,8 @@ export class VdePort {
   private readonly burst: number;
   private readonly onGone: ((port: VdePort, reason: string) => void) | undefined;
   private readonly log: (line: string) => void;
-  private readonly txSpans: Array<Uint8Array | null>;
-  private readonly rxViews: Uint8Array[];
-  private readonly scratch: Uint8Array;
-  private readonly scratchFrags: Uint8Array[];
-  private readonly gather: Uint8Array;
+  /** Frames <-> slots, with every view made at attach time. */
+  private readonly io: FrameIo;
   private drainScheduled = false;
   private unlinkOnClose = true;
   private retryTimer: NodeJS.Timeout | null = null;
@@ -156,23 +154,7 @@ export class VdePort {
     const rx = lp.rxRings[0] as NetmapRing;
     this.tx = tx;
     this.rx = rx;
-    const u8 = tx.u8;
-    let consecutive = true;
-    for (let s = 1; s < tx.numSlots; s++) if (tx.bufIdx(s) !== tx.bufIdx(s - 1) + 1) consecutive = false;
-    const ringEnd = tx.buf(tx.numSlots - 1) + NM_BUF_SIZE;
-    this.txSpans = [];
-    for (let s = 0; s < tx.numSlots; s++) {
-      const o = tx.buf(s);
-      this.txSpans.push(consecutive && o + READ_MAX <= ringEnd ? u8.subarray(o, o + READ_MAX) : null);
-    }
-    this.rxViews = [];
-    for (let s = 0; s < rx.numSlots; s++) this.rxViews.push(rx.bufView(s));
-    this.scratch = new Uint8Array(READ_MAX);
-    this.scratchFrags = [];
-    for (let k = 0; k < READ_SLOTS; k++) {
-      this.scratchFrags.push(this.scratch.subarray(k * NM_BUF_SIZE, (k + 1) * NM_BUF_SIZE));
-    }
-    this.gather = new Uint8Array((MAX_FRAGS + 1) * NM_BUF_SIZE);
+    this.io = new FrameIo(tx, rx);
   }
 
   /**
@@ -299,8 +281,7 @@ export class VdePort {
     if (lp === null) return;
     const tx = this.tx;
     const fd = this.fd;
-    const u8 = tx.u8;
-    const spans = this.txSpans;
+    const io = this.io;
     const n = tx.numSlots;
     const tail = tx.tail;
     let cur = tx.cur;
@@ -311,8 +292,7 @@ export class VdePort {
       let space = tail - cur;
       if (space < 0) space += n;
       if (space < READ_SLOTS) break;
-      const span = spans[cur] as Uint8Array | null;
-      const len = dgramRecv(fd, span ?? this.scratch, READ_MAX);
+      const len = dgramRecv(fd, io.readTarget(cur), READ_MAX);
       if (len < 0) {
         if (len === -EINTR) continue;
         if (len !== -EAGAIN) this.st.recvErrors++;
@@ -327,16 +307,7 @@ export class VdePort {
         this.st.oversized++;
         continue;
       }
-      let left = len;
-      for (let k = 0; ; k++) {
-        const l = Math.min(left, NM_BUF_SIZE);
-        if (span === null) u8.set(this.scratchFrags[k] as Uint8Array, tx.buf(cur));
-        tx.setLen(cur, l);
-        left -= l;
-        tx.setFlags(cur, left > 0 ? NS_MOREFRAG : 0);
-        cur = cur + 1 === n ? 0 : cur + 1;
-        if (left === 0) break;
-      }
+      cur = io.place(cur, len);
       frames++;
       bytes += len;
     }
@@ -375,8 +346,7 @@ export class VdePort {
     lp.rxsync();
     const rx = this.rx;
     const fd = this.fd;
-    const views = this.rxViews;
-    const gather = this.gather;
+    const io = this.io;
     const tail = rx.tail;
     let cur = rx.cur;
     let frames = 0;
@@ -384,38 +354,15 @@ export class VdePort {
     let drops = 0;
     let stalled = false;
     while (cur !== tail) {
-      let buf: Uint8Array;
-      let len: number;
-      let next: number;
-      if ((rx.flags(cur) & NS_MOREFRAG) === 0) {
-        buf = views[cur] as Uint8Array;
-        len = rx.len(cur);
-        next = rx.next(cur);
-      } else {
-        len = 0;
-        let s = cur;
-        let whole = false;
-        while (s !== tail) {
-          gather.set(views[s] as Uint8Array, len);
-          len += rx.len(s);
-          const more = (rx.flags(s) & NS_MOREFRAG) !== 0;
-          s = rx.next(s);
-          if (!more) {
-            whole = true;
-            break;
-          }
-        }
-        if (!whole) break;
-        buf = gather;
-        next = s;
-      }
-      const r = dgramSend(fd, buf, len);
+      if (!io.nextRx(cur, tail)) break; // the switch publishes whole chains; never split one
+      const len = io.len;
+      const r = dgramSend(fd, io.buf, len);
       if (r === -EINTR) continue;
       if (r === -EAGAIN || r === -ENOBUFS) {
         stalled = true;
         break;
       }
-      cur = next;
+      cur = io.next;
       if (r >= 0) {
         frames++;
         bytes += len;
