@@ -166,6 +166,18 @@ export function tcpPrint(c: Cursor, bp: number, length: number, ip: number, ver:
           if (l > hlen) throw BAD_OPT;
           if (!c.has(cp, l)) throw TRUNC_OPT;
         };
+        // option bytes [from, to) in hex, each checked as tcpdump does
+        const hexBytes = (from: number, to: number) => {
+          for (let i = from; i < to; i++) {
+            lencheck(i + 1);
+            c.print(
+              c
+                .u8(cp + i)
+                .toString(16)
+                .padStart(2, '0'),
+            );
+          }
+        };
         c.print(TCP_OPT_NAMES[opt] ?? `unknown-${opt}`);
         switch (opt) {
           case 2:
@@ -243,15 +255,7 @@ export function tcpPrint(c: Cursor, bp: number, length: number, ip: number, ver:
               c.print(` rnextkeyid ${c.u8(cp + 1)}`);
               if (datalen > 2) {
                 c.print(' mac 0x');
-                for (let i = 2; i < datalen; i++) {
-                  lencheck(i + 1);
-                  c.print(
-                    c
-                      .u8(cp + i)
-                      .toString(16)
-                      .padStart(2, '0'),
-                  );
-                }
+                hexBytes(2, datalen);
               }
             }
             break;
@@ -288,15 +292,7 @@ export function tcpPrint(c: Cursor, bp: number, length: number, ip: number, ver:
             // MPTCP (30) has its own printer in tcpdump; we dump it like any unknown option.
             datalen = len - 2;
             if (datalen > 0) c.print(' 0x');
-            for (let i = 0; i < datalen; i++) {
-              lencheck(i + 1);
-              c.print(
-                c
-                  .u8(cp + i)
-                  .toString(16)
-                  .padStart(2, '0'),
-              );
-            }
+            hexBytes(0, datalen);
             break;
         }
         cp += datalen;

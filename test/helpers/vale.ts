@@ -25,6 +25,10 @@ export class Rng {
   int(lo: number, hi: number): number {
     return lo + (this.u32() % (hi - lo + 1));
   }
+  /** Uniform in [0, 1). */
+  float(): number {
+    return this.u32() / 0x100000000;
+  }
   /** True with probability p. */
   chance(p: number): boolean {
     return this.u32() / 0x100000000 < p;
@@ -37,6 +41,12 @@ export class Rng {
     for (let i = 0; i < n; i++) b[i] = this.u32() & 0xff;
     return b;
   }
+}
+
+/** A seeded source of floats in [0, 1), so failures reproduce. */
+export function seeded(seed: number): () => number {
+  const g = new Rng(seed);
+  return () => g.float();
 }
 
 export const BROADCAST = 'ff:ff:ff:ff:ff:ff';

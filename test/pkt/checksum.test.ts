@@ -15,21 +15,9 @@ import {
   verifyL4Checksum4,
   verifyL4Checksum6,
 } from '../../src/pkt/checksum.js';
+import { seeded } from '../helpers/vale.js';
 
 const hex = (s: string) => Uint8Array.from(Buffer.from(s.replace(/\s+/g, ''), 'hex'));
-
-/** Deterministic PRNG (xorshift32) so failures reproduce. */
-function rng(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x / 4294967296;
-  };
-}
 
 test('RFC 1071 section 3 example: 00 01 f2 03 f4 f5 f6 f7 sums to 0xddf2', () => {
   const b = hex('0001f203f4f5f6f7');
@@ -106,7 +94,7 @@ test('ICMP over IPv4 has no pseudo-header', () => {
 });
 
 test('incremental update (RFC 1624) equals recomputation for random changes', () => {
-  const r = rng(0x5eed);
+  const r = seeded(0x5eed);
   for (let iter = 0; iter < 5000; iter++) {
     const len = 2 * (1 + Math.floor(r() * 40));
     const b = new Uint8Array(len);

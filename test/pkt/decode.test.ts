@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import { buildIpv4, TCP_ACK, tcpHeader } from '../../src/pkt/build.js';
 import { Decoder, formatTimestamp, hexDump, summarize } from '../../src/pkt/decode.js';
 import { buildPktGenFrame } from '../../src/pkt/pktgen-frame.js';
+import { seeded } from '../helpers/vale.js';
 import { corpus } from './corpus.js';
 
 test('every corpus frame decodes to its tcpdump -n line', () => {
@@ -114,20 +115,8 @@ test('time stamps HH:MM:SS.uuuuuu (local time, or UTC)', () => {
   assert.equal(formatTimestamp(1700000000, 1), local);
 });
 
-function rng(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x / 4294967296;
-  };
-}
-
 test('fuzz: 10k random byte strings never throw', () => {
-  const r = rng(12345);
+  const r = seeded(12345);
   const d = new Decoder({ link: true });
   const e = new Decoder();
   for (let i = 0; i < 10000; i++) {
@@ -151,7 +140,7 @@ test('fuzz: 10k random byte strings never throw', () => {
 });
 
 test('fuzz: 10k mutations of valid frames never throw', () => {
-  const r = rng(777);
+  const r = seeded(777);
   const base = corpus().map((c) => c.frame);
   const d = new Decoder();
   const dl = new Decoder({ link: true });
