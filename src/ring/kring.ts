@@ -32,6 +32,7 @@ import {
   RING_HWCUR,
   RING_HWTAIL,
   RING_NUM_SLOTS,
+  RING_SYNC_HEAD,
   RING_TAIL,
   SLOT_SIZE,
 } from './layout.js';
@@ -86,17 +87,17 @@ export class KRing {
 
   /**
    * netmap's nm_{tx,rx}sync_prologue: returns the user's new head, or -1 when
-   * head/cur are illegal (the caller then calls reinit()). `headOnly` skips
-   * cur, for rings the switch reads while their client may be between its
-   * head and cur stores (a port in another process; its client library checks
-   * cur at its own syncs).
+   * head/cur are illegal (the caller then calls reinit()). `remote` is for a
+   * port in another process, whose ring the switch reads at any time: head is
+   * the one the client published at its last sync (RING_SYNC_HEAD), and cur is
+   * not checked (the client library checks it at its own syncs).
    */
-  prologue(headOnly = false): number {
+  prologue(remote = false): number {
     const u32 = this.u32;
     const n = this.numSlots;
-    const head = u32[this.hdrW] as number;
+    const head = u32[this.hdrW + (remote ? RING_SYNC_HEAD >>> 2 : 0)] as number;
     const cur = u32[this.hdrW + 1] as number;
-    if (head >= n || (!headOnly && cur >= n)) return -1;
+    if (head >= n || (!remote && cur >= n)) return -1;
     const hwcur = this.hwcur;
     let span = this.hwtail - hwcur;
     if (span < 0) span += n;
@@ -104,7 +105,7 @@ export class KRing {
     if (dh < 0) dh += n;
     let dc = cur - hwcur;
     if (dc < 0) dc += n;
-    if (dh > span || (!headOnly && (dc > span || dc < dh))) return -1;
+    if (dh > span || (!remote && (dc > span || dc < dh))) return -1;
     return head;
   }
 
@@ -114,6 +115,7 @@ export class KRing {
     const u16 = this.u16;
     this.errors++;
     u32[this.hdrW + (RING_HEAD >>> 2)] = this.hwcur;
+    u32[this.hdrW + (RING_SYNC_HEAD >>> 2)] = this.hwcur;
     u32[this.hdrW + (RING_CUR >>> 2)] = this.hwcur;
     u32[this.hdrW + (RING_TAIL >>> 2)] = this.hwtail;
     u32[this.hdrW + (RING_ERRORS >>> 2)] = this.errors;

@@ -24,7 +24,10 @@
  * after every sync, and both sides keep their "asleep, kick me" flags there.
  * In-process ports read it at once; a client in another process (issue 3)
  * copies hwtail into `tail` in its own rxsync/txsync, so `tail` still moves only
- * during the user's syncs, as in netmap.
+ * during the user's syncs, as in netmap. The other way round, such a client
+ * copies `head` into RING_SYNC_HEAD at each sync and the switch reads only
+ * that: a head the user moved without a sync (say, mid-way through writing a
+ * fragment chain) is not seen.
  *
  * Regions live inside an Arena (ring/arena.ts): one ArrayBuffer or
  * SharedArrayBuffer, possibly holding many regions, so that the switch copies
@@ -76,6 +79,10 @@ export const RING_HWTAIL = 68; // u32 (k) switch's hwtail after its last sync
 export const RING_KSLEEP = 72; // u32 (k) switch side asleep: the user must kick after a change
 export const RING_USLEEP = 76; // u32 (u) user side asleep: the switch must kick after publishing
 export const RING_ERRORS = 80; // u32 (k) count of re-initialisations of this ring
+// (u) head as of the user's last sync, for a switch in another process: it reads
+// this one, not RING_HEAD, so it never sees a head the user has not synced yet
+// (netmap reads head only inside a sync system call)
+export const RING_SYNC_HEAD = 84; // u32
 export const RING_HDR_SIZE = 128;
 
 export const DIR_TX = 0;

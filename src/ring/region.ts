@@ -40,6 +40,7 @@ import {
   RING_HWTAIL,
   RING_ID,
   RING_NUM_SLOTS,
+  RING_SYNC_HEAD,
   RING_TAIL,
   regionGeometry,
   SLOT_BUF_IDX,
@@ -92,6 +93,7 @@ export function initRegion(arena: Arena, base: number, geometry: RegionGeometry,
     u32[rw + (RING_TAIL >>> 2)] = tail;
     u32[rw + (RING_HWCUR >>> 2)] = 0;
     u32[rw + (RING_HWTAIL >>> 2)] = tail;
+    u32[rw + (RING_SYNC_HEAD >>> 2)] = 0;
     const so = ro + RING_HDR_SIZE;
     for (let s = 0; s < slots; s++) {
       const o = so + s * SLOT_SIZE;

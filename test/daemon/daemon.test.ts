@@ -9,9 +9,18 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { connect } from 'node:net';
 import { after, test } from 'node:test';
 import { encodeJson } from '../../src/daemon/protocol.js';
-import { connectPort, Daemon, DaemonClient, ErrorCodes, isValeError, type NetmapPort } from '../../src/index.js';
+import {
+  connectPort,
+  Daemon,
+  DaemonClient,
+  ErrorCodes,
+  isValeError,
+  layout,
+  type NetmapPort,
+  type NetmapRing,
+} from '../../src/index.js';
 import { BIN, spawnDaemon, tempRunDir, until, uvale } from '../helpers/daemon.js';
-import { BROADCAST, drain, frame, macN, receive, send } from '../helpers/vale.js';
+import { BROADCAST, drain, frame, macN, putSlot, receive, send } from '../helpers/vale.js';
 
 const cleanups: Array<() => void> = [];
 after(() => {
@@ -295,6 +304,32 @@ test('frames handed over by txsync() right before close() are still delivered', 
       a.close();
       assert.equal((await receive(b, 50)).length, 50, `round ${round}`);
     }
+    b.close();
+  } finally {
+    d.kill('SIGTERM');
+  }
+});
+
+test('the daemon sees only what a sync published: a head moved mid-chain without txsync() is not forwarded', async () => {
+  const dir = runDir('synchead');
+  const d = await spawnDaemon(dir); // in another process: it reads the rings while this one writes them
+  try {
+    const a = await connectPort('vale-s:a', { dir });
+    const b = await connectPort('vale-s:b', { dir });
+    const ring = a.txRings[0] as NetmapRing;
+    const jumbo = frame(BROADCAST, macN(1), { len: 3000, seq: 7 });
+    for (let round = 0; round < 5; round++) {
+      // a txsync wakes the daemon, which then polls this port for a while...
+      send(a, [frame(BROADCAST, macN(1), { seq: round })]);
+      // ...while the first fragment's slot is published in head, but not synced
+      putSlot(ring, jumbo.subarray(0, 2048), layout.NS_MOREFRAG);
+      await new Promise((r) => setTimeout(r, 30));
+      assert.equal((await receive(b, 2, 50)).length, 1, `round ${round}: only the synced frame crossed`);
+      putSlot(ring, jumbo.subarray(2048), 0);
+      a.txsync();
+      assert.deepEqual(await receive(b, 1), [Buffer.from(jumbo)], `round ${round}: the chain crossed whole`);
+    }
+    a.close();
     b.close();
   } finally {
     d.kill('SIGTERM');

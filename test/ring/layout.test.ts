@@ -49,6 +49,7 @@ test('ring header fields do not overlap and fit the header', () => {
     [layout.RING_KSLEEP, 4],
     [layout.RING_USLEEP, 4],
     [layout.RING_ERRORS, 4],
+    [layout.RING_SYNC_HEAD, 4],
   ];
   const used = new Uint8Array(RING_HDR_SIZE);
   for (const [off, size] of fields) {

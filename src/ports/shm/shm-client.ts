@@ -28,6 +28,7 @@ import {
   RING_HWTAIL,
   RING_KSLEEP,
   RING_NUM_SLOTS,
+  RING_SYNC_HEAD,
   RING_TAIL,
   RING_USLEEP,
   type RingConfig,
@@ -146,7 +147,7 @@ export class DaemonPort implements NetmapPort {
         continue;
       }
       // publish head with a full fence, then look at the daemon's sleep flag
-      Atomics.store(u32, h + (RING_HEAD >>> 2), head);
+      Atomics.store(u32, h + (RING_SYNC_HEAD >>> 2), head);
       if (Atomics.load(u32, h + (RING_KSLEEP >>> 2)) !== 0) kick = true;
       this.finalize(i, h, head);
     }
@@ -167,7 +168,7 @@ export class DaemonPort implements NetmapPort {
         bad++;
         continue;
       }
-      Atomics.store(u32, h + (RING_HEAD >>> 2), head);
+      Atomics.store(u32, h + (RING_SYNC_HEAD >>> 2), head);
       this.finalize(nt + i, h, head);
     }
     if (bad !== 0) throw this.reinitError('RX', bad);

@@ -4,9 +4,11 @@
  *
  * Data path, both ways without a system call while both sides are busy:
  *
- *   client → daemon  The client moves TX head in shared memory. If the daemon
- *                    flagged the ring RING_KSLEEP, the client sends a KICK; the
- *                    daemon clears the flag and polls the port from its
+ *   client → daemon  The client's txsync publishes TX head in shared memory
+ *                    (RING_SYNC_HEAD: a head moved without a sync is not seen,
+ *                    as in netmap). If the daemon flagged the ring
+ *                    RING_KSLEEP, the client sends a KICK; the daemon clears
+ *                    the flag and polls the port from its
  *                    scheduler (daemon/scheduler.ts) until it stays idle, then
  *                    sets the flag again, re-checks, and sleeps.
  *   daemon → client  After appending to an RX ring (or reclaiming a TX ring) the
@@ -25,7 +27,7 @@
  */
 
 import { Arena } from '../../ring/arena.js';
-import { RING_HEAD, RING_HWTAIL, RING_KSLEEP, RING_USLEEP, type RingConfig } from '../../ring/layout.js';
+import { RING_HWTAIL, RING_KSLEEP, RING_SYNC_HEAD, RING_USLEEP, type RingConfig } from '../../ring/layout.js';
 import { initRegion, type Region } from '../../ring/region.js';
 import type { ValeHost } from '../../switch/host.js';
 import { txsyncPort } from '../../switch/vale-switch.js';
@@ -99,7 +101,7 @@ export class ShmPortServer {
     const tx = this.vp.tx;
     for (let r = 0; r < tx.length; r++) {
       const kr = tx[r] as VPort['tx'][number];
-      if (Atomics.load(u32, kr.hdrW + (RING_HEAD >>> 2)) !== kr.hwcur) return true;
+      if (Atomics.load(u32, kr.hdrW + (RING_SYNC_HEAD >>> 2)) !== kr.hwcur) return true;
     }
     return false;
   }
