@@ -180,7 +180,7 @@ export class Connection {
       case 'attach': {
         const name = strArg(m, 'name');
         if (name.includes('=')) return d.attachQemu(name); // SWITCH:PORT=SPEC: a QEMU socket back-end
-        if (!d.persistent.has(name)) return d.attachTap(name);
+        if (!d.persistent.has(name)) return d.attachTap(name, m.offload !== false);
         const vp = d.persistent.attach(name);
         d.portsChanged();
         return { name: vp.name, index: vp.index };
@@ -231,6 +231,7 @@ export class Connection {
       rxSlots: optInt(m, 'rxSlots', Math.min(DEFAULT_RING_CONFIG.rxSlots, d.host.settings.maxBuffers)),
     };
     const fd = intArg(m, 'fd');
+    const vnetHdrLen = optInt(m, 'vnetHdrLen', 0);
     const forced = d.persistent.beginOpen(name);
     if (
       forced !== undefined &&
@@ -251,7 +252,7 @@ export class Connection {
     };
     let server: ShmPortServer;
     try {
-      server = ShmPortServer.open(d.host, name, cfg, handle, this, { pid: this.pid, fd }, refuse);
+      server = ShmPortServer.open(d.host, name, { ...cfg, vnetHdrLen }, handle, this, { pid: this.pid, fd }, refuse);
     } catch (e) {
       if (forced !== undefined) d.persistent.restore(name);
       throw e;

@@ -193,13 +193,14 @@ export class Daemon {
   }
 
   /** Attaches the TAP interface IFNAME as port SWITCH:IFNAME (vale-ctl -a), creating the tap if needed. */
-  attachTap(name: string): TapStats & { index: number } {
+  attachTap(name: string, offload = true): TapStats & { index: number } {
     const ifname = name.slice(name.indexOf(':') + 1);
     const old = this.taps.get(ifname);
     if (old !== undefined) {
       throw new ValeError(ErrorCodes.BUSY, `interface ${ifname} is already attached (as ${old.name})`);
     }
     const tap = TapPort.attach(this.host, name, {
+      offload,
       log: (line) => this.log(line),
       onGone: (t) => {
         if (this.taps.get(t.ifname) === t) this.taps.delete(t.ifname);
@@ -207,7 +208,9 @@ export class Daemon {
       },
     });
     this.taps.set(tap.ifname, tap);
-    this.log(`attached ${tap.created ? 'new' : 'existing'} tap ${tap.ifname} as ${tap.name}`);
+    this.log(
+      `attached ${tap.created ? 'new' : 'existing'} tap ${tap.ifname} as ${tap.name}${offload ? '' : ' (no offloads)'}`,
+    );
     this.portsChanged();
     return { ...tap.stats(), index: tap.vport.index };
   }

@@ -23,7 +23,12 @@ export const C_BAD_SLOTS = 8;
 export const C_TRUNCATED = 9;
 /** Illegal head/cur moves that re-initialised one of this port's rings. */
 export const C_RING_ERRORS = 10;
-export const NUM_COUNTERS = 11; // at most layout.IF_COUNTERS_MAX
+/**
+ * Frames from this port whose virtio-net header could not be acted on for a
+ * port with another header length (switch/offload.ts), once per such port.
+ */
+export const C_DROP_OFFLOAD = 11;
+export const NUM_COUNTERS = 12; // at most layout.IF_COUNTERS_MAX
 
 export const COUNTER_NAMES = [
   'txPackets',
@@ -37,6 +42,7 @@ export const COUNTER_NAMES = [
   'badSlots',
   'truncated',
   'ringErrors',
+  'dropOffload',
 ] as const;
 
 export type CounterName = (typeof COUNTER_NAMES)[number];

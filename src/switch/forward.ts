@@ -31,6 +31,10 @@
  * until the table changes (a learning step), which gives the same decisions
  * as looking each one up.
  *
+ * A port may carry a virtio-net header in front of its frames (VPort.hdrLen):
+ * classify looks past it; deliver copies frames as they are between ports
+ * with equal lengths, and hands the others to offload.ts one by one.
+ *
  * Differences from netmap, on purpose: broadcast frames are merged only into
  * ring-0 lists (netmap also merges them into a sender ring k != 0 list, which
  * can deliver them twice); lookups returning an index outside the switch drop.
@@ -52,6 +56,7 @@ import {
   C_BAD_SLOTS,
   C_DROP_FRAGS,
   C_DROP_NO_DEST,
+  C_DROP_OFFLOAD,
   C_DROP_RUNT,
   C_DROP_RX_FULL,
   C_RX_BYTES,
@@ -63,6 +68,7 @@ import {
 import { formatMac, rthash } from './hash.js';
 import type { MacTable } from './mac-table.js';
 import { VALID_B } from './mac-table.js';
+import { OffloadPath, PUT_BAD, PUT_NO_ROOM } from './offload.js';
 import type { VPort } from './vport.js';
 
 /** Lookup result: flood to every other port (netmap's NM_BDG_BROADCAST). */
@@ -117,6 +123,8 @@ export class Forwarder {
   private readonly qTail = new Int32Array(NUM_QUEUES).fill(FT_NULL);
   private readonly dsts = new Int32Array(NUM_QUEUES);
   private readonly sw: ForwardTarget;
+  /** Scratch for frames between ports with different header lengths. */
+  private readonly offload = new OffloadPath();
   /** True while a pass runs: a lookup that re-enters the switch is refused. */
   busy = false;
 
@@ -240,6 +248,10 @@ export class Forwarder {
     let bytes = 0;
     let runts = 0;
     let noDest = 0;
+    // a virtio-net header in front of each frame (see offload.ts): addresses start past it
+    const hl = src.hdrLen;
+    const hl4 = (hl & 3) === 0;
+    const minLen = MIN_FRAME + hl;
 
     // ---- pass 1: classify ----
     for (let i = 0; i < n; ) {
@@ -251,14 +263,15 @@ export class Forwarder {
       pkts++;
       bytes += len;
       for (let k = cur + 1; k < i; k++) bytes += ftLen[k] as number;
-      if (len < MIN_FRAME) {
+      if (len < minLen) {
         runts++;
         continue;
       }
       let dst = NM_BDG_BROADCAST;
       let q = -1;
       if (mode === LOOKUP_LEARNING) {
-        const w = off >>> 1;
+        const m = off + hl;
+        const w = m >>> 1;
         // source MAC, bytes 6..11, learnt if unicast and new for this port
         const sa = (u16[w + 3] as number) | ((u16[w + 4] as number) << 16);
         const sb = u16[w + 5] as number;
@@ -272,7 +285,7 @@ export class Forwarder {
           lastDB = -1;
           if (verbose >= 2) sw.log(`learned ${formatMac(sa, sb)} on port ${me} (${src.name})`);
         }
-        const da = i32[off >>> 2] as number;
+        const da = hl4 ? (i32[m >>> 2] as number) : (u16[w] as number) | ((u16[w + 1] as number) << 16);
         if ((da & 1) === 0) {
           const db = u16[w + 2] as number;
           if (da === lastDA && db === lastDB) {
@@ -292,7 +305,7 @@ export class Forwarder {
           lastDB = -1; // a group address: the cached queue is not for the next unicast
         }
       } else if (mode === LOOKUP_CUSTOM) {
-        dst = (sw.lookupFn as LookupFn)(arena.u8, off, len, me) | 0;
+        dst = (sw.lookupFn as LookupFn)(arena.u8, off + hl, len - hl, me) | 0;
       }
       if (q < 0) {
         if (dst === NM_BDG_BROADCAST) {
@@ -369,6 +382,10 @@ export class Forwarder {
     }
     let next = this.qHead[q] as number;
     let brd = withBcast ? (this.qHead[BCAST_Q] as number) : FT_NULL;
+    if (src.hdrLen !== dp.hdrLen) {
+      this.deliverConverted(src, dp, kr, next, brd);
+      return;
+    }
     let howmany = kr.rxSpace();
     let dropped = 0;
 
@@ -449,6 +466,51 @@ export class Forwarder {
       dp.wakeRx();
     }
     if (dropped !== 0) dc[C_DROP_RX_FULL] += dropped;
+  }
+
+  /**
+   * deliver() between ports with different virtio-net header lengths: frame
+   * by frame through offload.ts (segmentation, checksums, header conversion).
+   */
+  private deliverConverted(src: VPort, dp: VPort, kr: KRing, next: number, brd: number): void {
+    const ftNext = this.ftNext;
+    const ftFrags = this.ftFrags;
+    const path = this.offload;
+    const sU8 = src.region.arena.u8;
+    const sHl = src.hdrLen;
+    const dHl = dp.hdrLen;
+    path.begin(kr, kr.rxSpace());
+    let dropped = 0;
+    let bad = 0;
+    for (;;) {
+      let p: number;
+      if (next < brd) {
+        p = next;
+        next = ftNext[p] as number;
+      } else {
+        p = brd;
+        brd = ftNext[p] as number;
+      }
+      const r = path.put(sU8, this.ftOff, this.ftLen, p, ftFrags[p] as number, sHl, dHl);
+      if (r === PUT_NO_ROOM) {
+        dropped = 1;
+        for (; next !== FT_NULL; next = ftNext[next] as number) dropped++;
+        for (; brd !== FT_NULL; brd = ftNext[brd] as number) dropped++;
+        break;
+      }
+      if (r === PUT_BAD) bad++;
+      if (next === FT_NULL && brd === FT_NULL) break;
+    }
+    const dc = dp.counters;
+    if (path.pkts !== 0) {
+      kr.hwtail = path.j;
+      kr.u32[kr.hdrW + (RING_HWTAIL >>> 2)] = path.j;
+      dc[C_RX_PACKETS] += path.pkts;
+      dc[C_RX_BYTES] += path.bytes;
+      dp.wakeRx();
+    }
+    if (dropped !== 0) dc[C_DROP_RX_FULL] += dropped;
+    if (bad !== 0) src.counters[C_DROP_OFFLOAD] += bad;
   }
 }
 

@@ -15,6 +15,7 @@ import { Settings, type SettingsInit } from '../core/settings.js';
 import { DEFAULT_RING_CONFIG, type RegionGeometry, type RingConfig } from '../ring/layout.js';
 import type { Region } from '../ring/region.js';
 import { parsePortName } from './name.js';
+import { VNET_HDR_LENS } from './offload.js';
 import { ValeSwitch } from './vale-switch.js';
 import type { VPort } from './vport.js';
 
@@ -27,6 +28,12 @@ export interface OpenOptions extends Partial<RingConfig> {
   remote?: boolean;
   /** Called before an existing port is shared with this opener; throw to refuse. */
   share?: (port: VPort) => void;
+  /**
+   * Bytes of virtio-net header in front of every frame in the port's buffers:
+   * 0 (default), 10 or 12 (netmap's NETMAP_REQ_PORT_HDR_SET; see
+   * switch/offload.ts). An opener of an existing port must ask for its length.
+   */
+  vnetHdrLen?: number;
 }
 
 export class ValeHost {
@@ -51,6 +58,13 @@ export class ValeHost {
   /** Opens (creates or shares) the port `name`; the caller owns one reference until release(). */
   acquire(name: string, opts: OpenOptions = {}): VPort {
     const pn = parsePortName(name);
+    const hdrLen = opts.vnetHdrLen ?? 0;
+    if (!VNET_HDR_LENS.includes(hdrLen)) {
+      throw new ValeError(
+        ErrorCodes.INVALID_ARG,
+        `vnetHdrLen must be 0, 10 or 12 (a virtio-net header), got ${String(opts.vnetHdrLen)}`,
+      );
+    }
     let sw = this.switches.get(pn.bridge);
     let created = false;
     if (sw === undefined) {
@@ -75,13 +89,20 @@ export class ValeHost {
       };
       port = sw.createPort(pn.full, pn.port, cfg, opts.kind ?? 'netmap', opts.region);
       port.remote = opts.remote === true;
+      port.hdrLen = hdrLen;
       if (created) {
         this.switches.set(pn.bridge, sw);
         this.debug(1, `created switch ${sw.name} (index ${sw.index})`);
       }
       this.debug(1, `attached ${port.kind} port ${port.name} as port ${port.index} of ${sw.name}`);
-    } else if (opts.share !== undefined) {
-      opts.share(port);
+    } else {
+      if (opts.share !== undefined) opts.share(port);
+      if (port.hdrLen !== hdrLen) {
+        throw new ValeError(
+          ErrorCodes.INVALID_ARG,
+          `port ${port.name} carries a ${port.hdrLen}-byte virtio-net header; open it with vnetHdrLen ${port.hdrLen}, not ${hdrLen}`,
+        );
+      }
     }
     port.users++;
     return port;

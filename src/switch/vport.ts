@@ -55,6 +55,12 @@ export class VPort {
    * the client's RX head when it needs room.
    */
   remote = false;
+  /**
+   * Bytes of virtio-net header in front of every frame in this port's buffers
+   * (netmap's virt_hdr_len): 0, 10 or 12. The switch looks up addresses past
+   * it, and converts frames between ports whose lengths differ (offload.ts).
+   */
+  hdrLen = 0;
   /** The switch this port is attached to, or null. */
   sw: PortSwitch | null = null;
   /** One-shot callbacks of poll() calls waiting for RX frames, run in a microtask after delivery. */

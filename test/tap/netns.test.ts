@@ -55,11 +55,11 @@ class Net {
   }
 
   /** Attaches a new TAP to `sw` through the daemon and makes it host N's interface, at SUBNET.N. */
-  async addHost(sw: string, n: number, mtu = 1500): Promise<NetHost> {
+  async addHost(sw: string, n: number, mtu = 1500, ctlArgs: string[] = []): Promise<NetHost> {
     const tap = `v${PID_TAG}${(++tapSeq).toString(36)}`;
     const ns = `uvt-${process.pid}-h${++nsSeq}`;
     const port = `${sw}:${tap}`;
-    const r = await this.ctl('-a', port);
+    const r = await this.ctl('-a', port, ...ctlArgs);
     assert.equal(r.code, 0, `ctl -a ${port}: ${r.stderr}`);
     this.cleanup.netns(ns);
     ip('netns', 'add', ns);
@@ -125,6 +125,35 @@ function alive(pid: number): boolean {
   }
 }
 
+/** Runs iperf3 from `from` to a server on `to` (started here); returns its JSON report. */
+async function iperf3(
+  net: Net,
+  from: NetHost,
+  to: NetHost,
+  port: number,
+  args: string[],
+): Promise<Record<string, unknown>> {
+  net.spawnIn(to.ns, ['iperf3', '-s', '-p', String(port)]);
+  let last: RunResult = { code: null, stdout: '', stderr: '' };
+  for (let i = 0; i < 20; i++) {
+    last = await nsRun(from.ns, ['iperf3', '-c', to.addr, '-p', String(port), '-t', '2', '-J', ...args], 20_000);
+    // iperf3 -J reports a server not listening yet in its JSON, sometimes with exit code 0
+    if (!/refused|busy/i.test(last.stdout + last.stderr)) break;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  assert.equal(last.code, 0, `iperf3 ${args.join(' ')}: ${last.stdout.slice(0, 2000)}${last.stderr}`);
+  const j = JSON.parse(last.stdout) as Record<string, unknown>;
+  assert.equal(j.error, undefined, String(j.error));
+  return j;
+}
+
+interface TcpReport {
+  end: { sum_received: { bits_per_second: number; bytes: number } };
+}
+interface UdpReport {
+  end: { sum: { bits_per_second: number; lost_percent: number; packets: number } };
+}
+
 /** ping from `from` to `addr`; asserts every probe was answered. */
 async function ping(from: NetHost, addr: string, extra: string[] = []): Promise<string> {
   const r = await nsRun(from.ns, ['ping', '-c', '3', '-i', '0.2', '-W', '2', ...extra, addr], 20_000);
@@ -186,26 +215,10 @@ if (skip !== null) {
     });
 
     test('iperf3 TCP and UDP between two hosts', { skip: noIperf ?? false }, async (t) => {
-      net.spawnIn(h2.ns, ['iperf3', '-s', '-p', '5201']);
-      const iperf = async (args: string[]): Promise<Record<string, unknown>> => {
-        let last: RunResult = { code: null, stdout: '', stderr: '' };
-        for (let i = 0; i < 20; i++) {
-          last = await nsRun(h1.ns, ['iperf3', '-c', h2.addr, '-p', '5201', '-t', '2', '-J', ...args], 20_000);
-          // iperf3 -J reports a server not listening yet in its JSON, sometimes with exit code 0
-          if (!/refused|busy/i.test(last.stdout + last.stderr)) break;
-          await new Promise((r) => setTimeout(r, 200));
-        }
-        assert.equal(last.code, 0, `iperf3 ${args.join(' ')}: ${last.stdout.slice(0, 2000)}${last.stderr}`);
-        const j = JSON.parse(last.stdout) as Record<string, unknown>;
-        assert.equal(j.error, undefined, String(j.error));
-        return j;
-      };
-      const tcp = (await iperf([])) as { end: { sum_received: { bits_per_second: number } } };
+      const tcp = (await iperf3(net, h1, h2, 5201, [])) as unknown as TcpReport;
       const tcpBps = tcp.end.sum_received.bits_per_second;
       assert.ok(tcpBps > 0, 'TCP moved data');
-      const udp = (await iperf(['-u', '-b', '200M'])) as {
-        end: { sum: { bits_per_second: number; lost_percent: number } };
-      };
+      const udp = (await iperf3(net, h1, h2, 5201, ['-u', '-b', '200M'])) as unknown as UdpReport;
       assert.ok(udp.end.sum.bits_per_second > 0, 'UDP moved data');
       t.diagnostic(
         `TCP ${(tcpBps / 1e9).toFixed(2)} Gbit/s; UDP at 200 Mbit/s offered: ` +
@@ -231,6 +244,74 @@ if (skip !== null) {
       const r = await net.ctl('-d', h3.port);
       assert.equal(r.code, 1);
       assert.match(r.stderr, /VALE_ERR_NOT_FOUND/);
+    });
+  });
+
+  describe('offloads: 64 KB TCP segments across the switch, segmented for a host without offloads', () => {
+    const net = new Net('tapoff');
+    let h1: NetHost;
+    let h2: NetHost;
+    let h3: NetHost;
+    before(async () => {
+      h1 = await net.addHost('vale0', 1);
+      h2 = await net.addHost('vale0', 2);
+      h3 = await net.addHost('vale0', 3, 1500, ['--no-offload']);
+    });
+    after(() => net.cleanup.run());
+
+    /** The counters of every port, by name. */
+    const counters = async (): Promise<Map<string, Record<string, number>>> => {
+      const st = JSON.parse((await net.ctl('--stats', '--json')).stdout) as {
+        switches: Array<{ ports: Array<{ name: string; counters: Record<string, number> }> }>;
+      };
+      return new Map(st.switches.flatMap((s) => s.ports).map((p) => [p.name, p.counters]));
+    };
+    const delta = (a: Record<string, number>, b: Record<string, number>, k: string): number =>
+      (b[k] as number) - (a[k] as number);
+
+    test('between two hosts with offloads, TCP crosses in frames far larger than the MTU', {
+      skip: noIperf ?? false,
+    }, async (t) => {
+      const before = await counters();
+      const r = (await iperf3(net, h1, h2, 5202, [])) as unknown as TcpReport;
+      const after = await counters();
+      const b1 = before.get(h1.port) as Record<string, number>;
+      const a1 = after.get(h1.port) as Record<string, number>;
+      const avg = delta(b1, a1, 'txBytes') / delta(b1, a1, 'txPackets');
+      assert.ok(avg > 4000, `h1 sent ${avg.toFixed(0)} bytes per frame on average: TSO segments crossed whole`);
+      assert.equal(delta(b1, a1, 'dropOffload'), 0);
+      t.diagnostic(
+        `TCP ${(r.end.sum_received.bits_per_second / 1e9).toFixed(2)} Gbit/s, ${avg.toFixed(0)} B per frame`,
+      );
+    });
+
+    test('TCP both ways and UDP between a host with offloads and one without: the switch segments and checksums', {
+      skip: noIperf ?? false,
+    }, async (t) => {
+      const before = await counters();
+      const up = (await iperf3(net, h1, h3, 5203, [])) as unknown as TcpReport;
+      const down = (await iperf3(net, h1, h3, 5203, ['-R'])) as unknown as TcpReport;
+      // UDP with checksum offload: h3's kernel drops any datagram whose checksum the switch got wrong
+      const udp = (await iperf3(net, h1, h3, 5203, ['-u', '-b', '100M', '-l', '1400'])) as unknown as UdpReport;
+      const after = await counters();
+      const b1 = before.get(h1.port) as Record<string, number>;
+      const a1 = after.get(h1.port) as Record<string, number>;
+      const b3 = before.get(h3.port) as Record<string, number>;
+      const a3 = after.get(h3.port) as Record<string, number>;
+      assert.ok(up.end.sum_received.bytes > 1e6 && down.end.sum_received.bytes > 1e6, 'TCP moved data both ways');
+      assert.ok(udp.end.sum.lost_percent < 5, `UDP lost ${udp.end.sum.lost_percent}% (bad checksums are dropped)`);
+      const rxAvg = delta(b3, a3, 'rxBytes') / delta(b3, a3, 'rxPackets');
+      assert.ok(rxAvg <= 1514, `h3 (no offloads) got ${rxAvg.toFixed(0)} bytes per frame: only MTU-sized frames`);
+      const txAvg = delta(b1, a1, 'txBytes') / delta(b1, a1, 'txPackets');
+      assert.ok(
+        txAvg > 1526,
+        `h1 sent ${txAvg.toFixed(0)} bytes per frame: larger than MTU + header, so they were segmented`,
+      );
+      assert.equal(delta(b1, a1, 'dropOffload'), 0);
+      t.diagnostic(
+        `TCP h1->h3 ${(up.end.sum_received.bits_per_second / 1e9).toFixed(2)} Gbit/s, ` +
+          `h3->h1 ${(down.end.sum_received.bits_per_second / 1e9).toFixed(2)} Gbit/s; UDP lost ${udp.end.sum.lost_percent.toFixed(2)}%`,
+      );
     });
   });
 

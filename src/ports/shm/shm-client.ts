@@ -43,6 +43,8 @@ import { type NetmapPort, type PollOptions, type PollResult, readiness } from '.
 export interface ConnectPortOptions extends ConnectOptions, Partial<RingConfig> {
   /** An existing connection to use (default: a new one, closed with the port). */
   client?: DaemonClient;
+  /** Bytes of virtio-net header in front of every frame: 0 (default), 10 or 12 (see OpenOptions.vnetHdrLen). */
+  vnetHdrLen?: number;
 }
 
 interface OpenReply {
@@ -122,7 +124,8 @@ export class DaemonPort implements NetmapPort {
       const size = regionGeometry(cfg).size;
       fd = createMemfd(`uvale:${name}`, size);
       mapping = mapShared(fd, size);
-      const reply = (await client.request('open', { name, ...cfg, fd })) as OpenReply;
+      const hdr = opts.vnetHdrLen === undefined ? {} : { vnetHdrLen: opts.vnetHdrLen };
+      const reply = (await client.request('open', { name, ...cfg, ...hdr, fd })) as OpenReply;
       closeFd(fd); // the daemon holds its own reference now
       fd = -1;
       return new DaemonPort(client, owns, reply, mapping);

@@ -69,7 +69,7 @@ export class ShmPortServer {
   static open(
     host: ValeHost,
     name: string,
-    cfg: RingConfig,
+    cfg: RingConfig & { vnetHdrLen?: number },
     handle: number,
     peer: ShmPeer,
     client: { pid: number; fd: number },

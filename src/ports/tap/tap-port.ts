@@ -29,15 +29,16 @@
  * fd if the adapter created it (a non-persistent tap); a persistent one (ip
  * tuntap add) stays when detached.
  *
- * Not done: offloads. The tap is opened without IFF_VNET_HDR, so the kernel
- * segments TCP and completes checksums before the fd (every frame <= MTU +
- * 14). Carrying 64 KB TSO segments as one chain needs what netmap has and
- * this switch has not yet: a per-port virtio-net header length (the 12-byte
- * header travels in front of the frame in the buffer, the lookup skips it),
- * and, in the forwarder, segmentation and checksum completion toward ports
- * whose header length differs (netmap's bdg_mismatch_datapath). With that in
- * src/switch, this adapter would open the tap with vnetHdr and
- * TUN_F_CSUM|TSO4|TSO6 and pass the header through unchanged.
+ * Offloads (the default): the tap is opened with IFF_VNET_HDR and
+ * TUN_F_CSUM|TSO4|TSO6, so the interface reports checksum offload, TSO and
+ * GSO, and its stack hands over TCP segments of up to 64 KB with checksums
+ * left to do. Every frame on the fd, both ways, starts with a 12-byte
+ * virtio-net header, and the port keeps it in front of the frame in its
+ * buffers (VPort.hdrLen = 12): between two such taps a 64 KB segment crosses
+ * the switch as one chain and the receiving kernel finishes it; toward a port
+ * without a header the switch segments it and computes the checksums
+ * (switch/offload.ts). With `offload: false` the kernel finishes every frame
+ * before the fd (each at most MTU + 14 bytes) and the port has no header.
  */
 
 import { readFileSync, statSync } from 'node:fs';
@@ -56,6 +57,9 @@ import {
   IFF_TAP,
   isFatalErrno,
   openTap,
+  TUN_F_CSUM,
+  TUN_F_TSO4,
+  TUN_F_TSO6,
   watchReadable,
 } from '../../sys/index.js';
 import { FrameIo, READ_MAX, READ_SLOTS } from '../frame-io.js';
@@ -71,6 +75,8 @@ const EINTR = 4;
 export interface TapAttachOptions extends Partial<Pick<RingConfig, 'txSlots' | 'rxSlots'>> {
   /** Frames read per wake-up (1..1024, default 256). */
   burst?: number;
+  /** Checksum and TCP segmentation offloads through a virtio-net header (default true). */
+  offload?: boolean;
   /** Called once when the tap goes away on its own (deleted, fd error); the port is already detached. */
   onGone?: (tap: TapPort, reason: string) => void;
   /** Diagnostics (a write error after successes, the reason for a detach). */
@@ -202,11 +208,13 @@ export class TapPort {
           'uvale attaches TAP interfaces only (give a new name to create one)',
       );
     }
-    const dev = openTapChecked(ifname);
+    const offload = opts.offload ?? true;
+    const dev = openTapChecked(ifname, offload);
     let lp: LocalPort | null = null;
     try {
       const vp = host.acquire(pn.full, {
         kind: 'tap',
+        vnetHdrLen: dev.vnetHdrLen,
         txRings: 1,
         rxRings: 1,
         ...(opts.txSlots !== undefined ? { txSlots: opts.txSlots } : {}),
@@ -393,9 +401,13 @@ export class TapPort {
 }
 
 /** openTap (non-blocking), with its errors turned into what a user of ctl -a can act on. */
-function openTapChecked(ifname: string): { fd: number; name: string } {
+function openTapChecked(ifname: string, offload: boolean): { fd: number; name: string; vnetHdrLen: number } {
   try {
-    return openTap(ifname, { nonBlocking: true });
+    return openTap(ifname, {
+      nonBlocking: true,
+      vnetHdr: offload,
+      offloads: offload ? TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 : 0,
+    });
   } catch (e) {
     const code = (e as { cause?: { code?: string } }).cause?.code;
     const msg = (e as Error).message;

@@ -28,7 +28,11 @@ Inspects the switches of a running daemon (netmap's vale-ctl).
   -a SWITCH:IF       attach IF to SWITCH as port SWITCH:IF: the persistent port IF,
                      or else the TAP interface IF (created if no interface IF exists);
                      creates the switch; a persistent port keeps its number while
-                     clients open and close it, and receives nothing while closed
+                     clients open and close it, and receives nothing while closed.
+                     A TAP gets checksum and TCP segmentation offloads (64 KB segments
+                     cross the switch whole; the switch segments them for ports
+                     without offloads)
+  --no-offload       with -a of a TAP: no offloads (the kernel segments and checksums)
   -a SWITCH:PORT=SPEC  attach a QEMU socket back-end as port SWITCH:PORT; SPEC is one of
                      stream:unix:PATH[,connect]      QEMU -netdev stream,addr.type=unix,addr.path=PATH
                      stream:tcp:HOST:PORT[,connect]  QEMU -netdev stream,addr.type=inet,...
@@ -66,6 +70,7 @@ export async function run(argv: string[]): Promise<number> {
       qemu: { type: 'boolean' },
       shutdown: { type: 'boolean' },
       json: { type: 'boolean' },
+      'no-offload': { type: 'boolean' },
       dir: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -105,7 +110,8 @@ export async function run(argv: string[]): Promise<number> {
       print(`${values.r} destroyed`, { name: values.r });
     } else if (values.a !== undefined) {
       const name = absoluteUnixPath(values.a, process.cwd()); // a QEMU unix socket path is the daemon's
-      const r = (await client.request('attach', { name })) as { name: string; index: number };
+      const off = values['no-offload'] ? { offload: false } : {};
+      const r = (await client.request('attach', { name, ...off })) as { name: string; index: number };
       print(`${r.name} attached, port_idx ${r.index}`, r);
     } else if (values.d !== undefined) {
       const r = (await client.request('detach', { name: values.d })) as { name: string };
