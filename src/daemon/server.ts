@@ -56,6 +56,8 @@ export interface PortInfo {
   txSlots: number;
   rxSlots: number;
   memsize: number;
+  /** Bytes of virtio-net header in front of each frame (12 for a TAP with offloads). */
+  vnetHdrLen: number;
 }
 
 export class Daemon {
@@ -298,6 +300,7 @@ export class Daemon {
       txSlots: g.txSlots,
       rxSlots: g.rxSlots,
       memsize: g.size,
+      vnetHdrLen: vp.hdrLen,
     };
   }
 

@@ -269,6 +269,16 @@ if (skip !== null) {
     const delta = (a: Record<string, number>, b: Record<string, number>, k: string): number =>
       (b[k] as number) - (a[k] as number);
 
+    test('ctl -g shows the 12-byte virtio-net header of a TAP with offloads, none without', async () => {
+      for (const [h, len] of [
+        [h1, 12],
+        [h3, 0],
+      ] as const) {
+        const g = JSON.parse((await net.ctl('-g', h.port, '--json')).stdout) as { vnet_hdr_len: number };
+        assert.equal(g.vnet_hdr_len, len, h.port);
+      }
+    });
+
     test('between two hosts with offloads, TCP crosses in frames far larger than the MTU', {
       skip: noIperf ?? false,
     }, async (t) => {

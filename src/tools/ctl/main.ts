@@ -21,7 +21,7 @@ Inspects the switches of a running daemon (netmap's vale-ctl).
 
   (no option)        list every port: NAME bridge_idx B port_idx P
   -l NAME            print the switch and port numbers of port NAME
-  -g NAME            print port NAME's memory size, slots and rings
+  -g NAME            print port NAME's memory size, slots, rings and virtio-net header length
   -n IF              create the persistent port IF (not on any switch yet)
   -C TX[,RX[,TXR[,RXR]]]  with -n: slots per TX and RX ring, and ring counts
   -r IF              destroy the persistent port IF (it must be detached)
@@ -128,6 +128,7 @@ export async function run(argv: string[]): Promise<number> {
         tx_rings: p.txRings,
         rx_rings: p.rxRings,
         mem_id: 0,
+        vnet_hdr_len: p.vnetHdrLen,
       };
       print(
         Object.entries(info)
