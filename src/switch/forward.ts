@@ -418,9 +418,7 @@ export class Forwarder {
       const cnt = ftFrags[p] as number;
       if (cnt > howmany) {
         // no room: this frame and every later one for this port are dropped
-        dropped = 1;
-        for (; next !== FT_NULL; next = ftNext[next] as number) dropped++;
-        for (; brd !== FT_NULL; brd = ftNext[brd] as number) dropped++;
+        dropped = 1 + this.listLength(next) + this.listLength(brd);
         break;
       }
       howmany -= cnt;
@@ -468,6 +466,14 @@ export class Forwarder {
     if (dropped !== 0) dc[C_DROP_RX_FULL] += dropped;
   }
 
+  /** Frames in the list that starts at ft index `p`. */
+  private listLength(p: number): number {
+    const ftNext = this.ftNext;
+    let n = 0;
+    for (; p !== FT_NULL; p = ftNext[p] as number) n++;
+    return n;
+  }
+
   /**
    * deliver() between ports with different virtio-net header lengths: frame
    * by frame through offload.ts (segmentation, checksums, header conversion).
@@ -482,24 +488,17 @@ export class Forwarder {
     path.begin(kr, kr.rxSpace());
     let dropped = 0;
     let bad = 0;
-    for (;;) {
-      let p: number;
-      if (next < brd) {
-        p = next;
-        next = ftNext[p] as number;
-      } else {
-        p = brd;
-        brd = ftNext[p] as number;
-      }
+    while (next !== FT_NULL || brd !== FT_NULL) {
+      // the next frame in source order from the unicast and broadcast lists
+      const p = Math.min(next, brd);
+      if (p === next) next = ftNext[p] as number;
+      else brd = ftNext[p] as number;
       const r = path.put(sU8, this.ftOff, this.ftLen, p, ftFrags[p] as number, sHl, dHl);
       if (r === PUT_NO_ROOM) {
-        dropped = 1;
-        for (; next !== FT_NULL; next = ftNext[next] as number) dropped++;
-        for (; brd !== FT_NULL; brd = ftNext[brd] as number) dropped++;
+        dropped = 1 + this.listLength(next) + this.listLength(brd);
         break;
       }
       if (r === PUT_BAD) bad++;
-      if (next === FT_NULL && brd === FT_NULL) break;
     }
     const dc = dp.counters;
     if (path.pkts !== 0) {
