@@ -8,8 +8,10 @@
  * consecutive); place() then lays it out as a NS_MOREFRAG chain. Near the end
  * of the ring, where that room is short, the read goes to a scratch buffer
  * and place() copies it in.
- * Out: nextRx() finds the frame at an RX slot: the slot's own buffer, or a
- * chain gathered into one buffer for a single write.
+ * Out: nextRx() finds the frame at an RX slot: the slot's own buffer; for a
+ * chain, where its buffers follow each other full (as the switch fills a
+ * fresh port's ring from a chain like those place() makes), a view from its
+ * first buffer; else the chain gathered into one buffer. Either way one write.
  */
 
 import { MAX_FRAGS, NM_BUF_SIZE, NS_MOREFRAG } from '../ring/layout.js';
@@ -28,6 +30,8 @@ export class FrameIo {
   readonly scratch: Uint8Array;
   private readonly scratchFrags: Uint8Array[];
   private readonly rxViews: Uint8Array[];
+  /** Per RX slot: a view from its buffer over READ_MAX consecutive bytes, or null. */
+  private readonly rxSpans: Array<Uint8Array | null>;
   private readonly gather: Uint8Array;
   /** The frame nextRx() found: its bytes (from 0), its length, and the RX slot after it. */
   buf: Uint8Array;
@@ -48,6 +52,14 @@ export class FrameIo {
     }
     this.rxViews = [];
     for (let s = 0; s < rx.numSlots; s++) this.rxViews.push(rx.bufView(s));
+    let rxConsecutive = true;
+    for (let s = 1; s < rx.numSlots; s++) if (rx.bufIdx(s) !== rx.bufIdx(s - 1) + 1) rxConsecutive = false;
+    const rxEnd = rx.buf(rx.numSlots - 1) + NM_BUF_SIZE;
+    this.rxSpans = [];
+    for (let s = 0; s < rx.numSlots; s++) {
+      const o = rx.buf(s);
+      this.rxSpans.push(rxConsecutive && o + READ_MAX <= rxEnd ? rx.u8.subarray(o, o + READ_MAX) : null);
+    }
     this.scratch = new Uint8Array(READ_MAX);
     this.scratchFrags = [];
     for (let k = 0; k < READ_SLOTS; k++) {
@@ -80,9 +92,10 @@ export class FrameIo {
   }
 
   /**
-   * The frame at RX slot `cur` into buf/len/next (a chain is gathered into one
-   * buffer); false if its chain does not end before `tail` (the switch
-   * publishes whole chains, so this only guards against a corrupt ring).
+   * The frame at RX slot `cur` into buf/len/next: buf[0, len) is the whole
+   * frame (a chain as it lies in the ring, or gathered); false if its chain
+   * does not end before `tail` (the switch publishes whole chains, so this only
+   * guards against a corrupt ring).
    */
   nextRx(cur: number, tail: number): boolean {
     const rx = this.rx;
@@ -93,7 +106,27 @@ export class FrameIo {
       this.next = rx.next(cur);
       return true;
     }
-    // each copy may run past len; the next one overwrites it
+    // the chain where it lies: full buffers in slots that do not wrap, consecutive buffers
+    const span = this.rxSpans[cur] as Uint8Array | null;
+    if (span !== null) {
+      const n = rx.numSlots;
+      const b0 = rx.bufIdx(cur);
+      let len = 0;
+      for (let s = cur; rx.bufIdx(s) === b0 + (s - cur); ) {
+        const l = rx.len(s);
+        len += l;
+        if ((rx.flags(s) & NS_MOREFRAG) === 0) {
+          if (len > READ_MAX) break;
+          this.buf = span;
+          this.len = len;
+          this.next = s + 1 === n ? 0 : s + 1;
+          return true;
+        }
+        s++;
+        if (l !== NM_BUF_SIZE || s === n || s === tail) break;
+      }
+    }
+    // else gathered: each copy may run past len; the next one overwrites it
     const gather = this.gather;
     let len = 0;
     for (let s = cur; s !== tail; ) {
