@@ -18,6 +18,8 @@ import type { Config } from './figures.js';
 const HERE = dirname(fileURLToPath(import.meta.url)); // dist/bench
 export const REPO = resolve(HERE, '..', '..');
 export const C_SOURCE = join(REPO, 'bench', 'c', 'engine.c');
+/** The uvale command (bin/uvale), run with this node. */
+export const BIN = join(REPO, 'bin', 'uvale');
 const JS_CHILD = join(HERE, 'engine', 'engine-js.js');
 const DAEMON_CHILD = join(HERE, 'daemon', 'daemon-child.js');
 

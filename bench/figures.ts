@@ -60,3 +60,100 @@ export const FIGURES: readonly Figure[] = [
 export function fanout(topo: Config['topo']): number {
   return topo === 'broadcast4' ? 4 : 1;
 }
+
+/*
+ * End-to-end figures (bench/e2e/): real traffic through the uvale daemon,
+ * each measured side by side with a reference system in the same run, rounds
+ * interleaved (uvale, reference, uvale, reference, ...).
+ *
+ *   tap-tcp     iperf3 TCP goodput between two network namespaces whose
+ *               interfaces are TAPs attached to a uvale switch; reference:
+ *               the Linux bridge (two namespaces on veth pairs enslaved to a
+ *               bridge)
+ *   tap-udp-60  the same hosts, iperf3 UDP with 18-byte payloads (60-byte
+ *               frames) at full speed (-b 0): frames per second received
+ *   tap-rtt     the same hosts, ping's average round trip (lower is better)
+ *   stream-60   60-byte frames through a QEMU stream port (4-byte length
+ *               framing) to a counter on another stream port of the same
+ *               switch, unicast to its learned MAC: frames per second
+ *               received; reference: vde_switch with the same generator and
+ *               counter joined as VDE clients (one datagram per frame)
+ *
+ * tap-rtt and stream-60 also measure a third system in every round, "wire",
+ * with no switch at all: for tap-rtt a C relay between two TAPs (the least a
+ * userspace switch can do), for stream-60 the generator writing straight into
+ * the counter (showing the generator and counter are not the limit).
+ */
+
+export type E2eGroup = 'tap' | 'stream';
+
+export interface E2eFigure {
+  name: string;
+  group: E2eGroup;
+  /** The JSON field of uvale's value (the reference's is ref_<field>). */
+  field: 'gbps' | 'fps' | 'rtt_ms';
+  /** Table unit; a table cell is value / scale with `digits` decimals. */
+  unit: string;
+  scale: number;
+  digits: number;
+  better: 'higher' | 'lower';
+  /** The ratio uvale / reference must be >= target (higher is better) or <= target (lower is better). */
+  target?: number;
+  reference: string;
+  /** Tools the figure needs besides the group's. */
+  needs: readonly string[];
+  /** What its third system, "wire", is: a floor or ceiling without any switch, measured in every round. */
+  wire?: string;
+}
+
+export const E2E_FIGURES: readonly E2eFigure[] = [
+  {
+    name: 'tap-tcp',
+    group: 'tap',
+    field: 'gbps',
+    unit: 'Gbit/s',
+    scale: 1,
+    digits: 2,
+    better: 'higher',
+    target: 0.5,
+    reference: 'Linux bridge',
+    needs: ['iperf3'],
+  },
+  {
+    name: 'tap-udp-60',
+    group: 'tap',
+    field: 'fps',
+    unit: 'kframes/s',
+    scale: 1e3,
+    digits: 1,
+    better: 'higher',
+    reference: 'Linux bridge',
+    needs: ['iperf3'],
+  },
+  {
+    name: 'tap-rtt',
+    group: 'tap',
+    field: 'rtt_ms',
+    unit: 'ms',
+    scale: 1,
+    digits: 3,
+    better: 'lower',
+    target: 2,
+    reference: 'Linux bridge',
+    needs: ['ping'],
+    wire: 'two TAPs joined by a C relay (bench/c/taprelay.c), no switch: the floor for a userspace switch',
+  },
+  {
+    name: 'stream-60',
+    group: 'stream',
+    field: 'fps',
+    unit: 'Mframes/s',
+    scale: 1e6,
+    digits: 3,
+    better: 'higher',
+    target: 10,
+    reference: 'vde_switch',
+    needs: [],
+    wire: 'the generator straight into the counter, no switch: what they can move',
+  },
+];
