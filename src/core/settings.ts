@@ -1,5 +1,6 @@
 /*
- * The switch's tunables, named as netmap's sysctl variables (`dev.netmap.*`).
+ * The switch's tunables, named as netmap's sysctl variables (`dev.netmap.*`),
+ * and uvale's own (`uvale.*`), which netmap has no counterpart for.
  *
  * The seed gives three hard limits (4 switches, 16 ports per switch, 1024
  * buffers per port) and says they will become sysctl variables: here they are.
@@ -70,6 +71,14 @@ export const SETTINGS: readonly SettingSpec[] = [
     description: 'bytes per buffer (fixed)',
     readonly: true,
   },
+  {
+    name: 'uvale.busy_poll',
+    default: 0,
+    min: 0,
+    max: 1_000_000,
+    description:
+      'microseconds the daemon keeps polling after a TAP moved frames, instead of sleeping (as net.core.busy_poll); trades CPU for latency',
+  },
 ];
 
 const SPEC_BY_NAME = new Map(SETTINGS.map((s) => [s.name, s]));
@@ -80,7 +89,8 @@ export type SettingName =
   | 'dev.netmap.max_bridges'
   | 'dev.netmap.max_ports'
   | 'dev.netmap.max_buffers'
-  | 'dev.netmap.buf_size';
+  | 'dev.netmap.buf_size'
+  | 'uvale.busy_poll';
 
 export type SettingsInit = Partial<Record<string, number>>;
 
@@ -92,6 +102,7 @@ export class Settings {
   maxBridges = 4;
   maxPorts = 16;
   maxBuffers = 1024;
+  busyPoll = 0;
   readonly bufSize = 2048;
   private readonly listeners: Array<(name: string, value: number) => void> = [];
 
@@ -127,6 +138,8 @@ export class Settings {
         return this.maxBuffers;
       case 'dev.netmap.buf_size':
         return this.bufSize;
+      case 'uvale.busy_poll':
+        return this.busyPoll;
     }
   }
 
@@ -159,6 +172,9 @@ export class Settings {
         this.maxBuffers = value;
         break;
       case 'dev.netmap.buf_size':
+        break;
+      case 'uvale.busy_poll':
+        this.busyPoll = value;
         break;
     }
     for (const l of this.listeners) l(name, value);

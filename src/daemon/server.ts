@@ -24,6 +24,7 @@ import { ValeHost } from '../switch/host.js';
 import { parsePortName } from '../switch/name.js';
 import type { VPort } from '../switch/vport.js';
 import { type FileLock, lockFile } from '../sys/index.js';
+import { BusyPoll } from './busy-poll.js';
 import { Connection } from './connection.js';
 import { ensureRunDir, type RunPaths, runPaths } from './paths.js';
 import { PersistentPorts } from './persistent.js';
@@ -63,6 +64,8 @@ export interface PortInfo {
 export class Daemon {
   readonly host: ValeHost;
   readonly scheduler: Scheduler;
+  /** Keeps the event loop polling for a while after traffic (uvale.busy_poll). */
+  readonly busyPoll: BusyPoll;
   /** Ports made with ctl -n; they keep the daemon up. */
   readonly persistent: PersistentPorts;
   readonly paths: RunPaths;
@@ -88,6 +91,7 @@ export class Daemon {
     this.host = new ValeHost({ ...loadSettings(this.paths.settings), ...(opts.settings ?? {}) });
     this.host.log = (line) => this.log(line);
     this.persistent = new PersistentPorts(this.host);
+    this.busyPoll = new BusyPoll(() => this.host.settings.busyPoll);
     this.scheduler = new Scheduler((p, e) => this.log(`port ${p.vp.name}: ${(e as Error).message}`));
     this.stopped = new Promise((r) => {
       this.resolveStopped = r;
@@ -203,6 +207,7 @@ export class Daemon {
     }
     const tap = TapPort.attach(this.host, name, {
       offload,
+      onTraffic: this.busyPoll.kick,
       log: (line) => this.log(line),
       onGone: (t) => {
         if (this.taps.get(t.ifname) === t) this.taps.delete(t.ifname);

@@ -8,7 +8,7 @@ registerCommand(
   "netmap's vale-ctl: list ports, attach TAPs and persistent ports, MAC tables, counters",
   () => import('./ctl/main.js'),
 );
-registerCommand('sysctl', 'read and set the dev.netmap.* settings', () => import('./sysctl/main.js'));
+registerCommand('sysctl', 'read and set the dev.netmap.* and uvale.* settings', () => import('./sysctl/main.js'));
 registerCommand('top', 'live view of switches and ports with rates and drops', () => import('./top/main.js'));
 registerCommand(
   'pkt-gen',

@@ -16,6 +16,7 @@ test('defaults are the seed’s limits and netmap’s batch', () => {
     'dev.netmap.max_ports': 16,
     'dev.netmap.max_buffers': 1024,
     'dev.netmap.buf_size': 2048,
+    'uvale.busy_poll': 0,
   });
   for (const spec of SETTINGS) {
     assert.equal(s.get(spec.name), spec.default, spec.name);

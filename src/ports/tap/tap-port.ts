@@ -81,6 +81,8 @@ export interface TapAttachOptions extends Partial<Pick<RingConfig, 'txSlots' | '
   onGone?: (tap: TapPort, reason: string) => void;
   /** Diagnostics (a write error after successes, the reason for a detach). */
   log?: (line: string) => void;
+  /** Called after the adapter moved frames (either way); the daemon's busy polling hangs here. */
+  onTraffic?: () => void;
 }
 
 /** What the adapter counted, besides the switch port's own counters. */
@@ -135,6 +137,7 @@ export class TapPort {
   private readonly burst: number;
   private readonly onGone: ((tap: TapPort, reason: string) => void) | undefined;
   private readonly log: (line: string) => void;
+  private readonly onTraffic: () => void;
   /** Frames <-> slots, with every view made at attach time. */
   private readonly io: FrameIo;
   private drainScheduled = false;
@@ -151,6 +154,7 @@ export class TapPort {
     this.burst = opts.burst ?? DEFAULT_BURST;
     this.onGone = opts.onGone;
     this.log = opts.log ?? (() => {});
+    this.onTraffic = opts.onTraffic ?? (() => {});
     const tx = lp.txRings[0] as NetmapRing;
     const rx = lp.rxRings[0] as NetmapRing;
     this.tx = tx;
@@ -325,6 +329,7 @@ export class TapPort {
       bytes += len;
     }
     if (frames !== 0) {
+      this.onTraffic();
       this.st.readFrames += frames;
       this.st.readBytes += bytes;
       tx.head = tx.cur = cur;
@@ -390,7 +395,10 @@ export class TapPort {
         );
       }
     }
-    if (frames !== 0) this.lastWriteErr = 0;
+    if (frames !== 0) {
+      this.lastWriteErr = 0;
+      this.onTraffic();
+    }
     this.st.writeFrames += frames;
     this.st.writeBytes += bytes;
     this.st.writeDrops += drops;

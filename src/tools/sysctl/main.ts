@@ -1,5 +1,5 @@
 /*
- * `uvale sysctl`: reads and sets the daemon's dev.netmap.* settings, in the
+ * `uvale sysctl`: reads and sets the daemon's dev.netmap.* and uvale.* settings, in the
  * style of sysctl(8): `-a` lists all, `name` prints one, `name=value` sets one.
  * Values set here persist in the run directory while it exists, so a daemon
  * started later (or again) uses them.
