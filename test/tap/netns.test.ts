@@ -1,8 +1,10 @@
 /*
  * TAP interfaces attached through the daemon (`uvale ctl -a`), as hosts in
  * network namespaces: ARP and ping between them, broadcast, a capture port,
- * iperf3, jumbo frames, two switches joined by `uvale bridge`, and the
- * faults (a TAP deleted under the daemon, attaching what is not a TAP).
+ * iperf3, jumbo frames, offloads (64 KB TCP segments across the switch, and
+ * segmented for a host without offloads), a vde_plug host next to a TAP host,
+ * two switches joined by `uvale bridge`, and the faults (a TAP deleted under
+ * the daemon, attaching what is not a TAP).
  *
  * Each host is made the way the daemon is meant to be used: the TAP is
  * created in the root namespace by `uvale ctl -a SWITCH:TAP`, then moved into
@@ -26,6 +28,7 @@ import { Cleanup, ip, linkExists, netSkipReason, nsRun, PID_TAG, type RunResult,
 
 const skip = netSkipReason(['ping']);
 const noIperf = netSkipReason(['iperf3']);
+const noVdePlug = netSkipReason(['vde_plug']);
 const BRIDGE_TOOL = fileURLToPath(new URL('../../src/tools/bridge/main.js', import.meta.url));
 const SUBNET = '10.199.7';
 
@@ -321,6 +324,38 @@ if (skip !== null) {
       t.diagnostic(
         `TCP h1->h3 ${(up.end.sum_received.bits_per_second / 1e9).toFixed(2)} Gbit/s, ` +
           `h3->h1 ${(down.end.sum_received.bits_per_second / 1e9).toFixed(2)} Gbit/s; UDP lost ${udp.end.sum.lost_percent.toFixed(2)}%`,
+      );
+    });
+  });
+
+  describe('a VDE client and a TAP host on one switch', { skip: noVdePlug ?? false }, () => {
+    const net = new Net('tapvde');
+    after(() => net.cleanup.run());
+
+    test("vde_plug joins the daemon's VDE switch with a TAP in a namespace; it and a TAP host ping each other", async () => {
+      // the daemon serves the VDE join protocol on vale0 (uvale daemon --vde DIR:SWITCH)
+      const vdeDir = `${net.dir}/vde`;
+      const d = net.spawnUvale(['daemon', '--vde', `${vdeDir}:vale0`]);
+      await until(() => existsSync(`${vdeDir}/ctl`), 10_000, `the VDE switch in ${vdeDir}:\n${d.err()}`);
+      const h1 = await net.addHost('vale0', 1);
+      // host 2 is plain VDE: vde_plug in its namespace between the switch and a tap it creates there
+      const ns = `uvt-${process.pid}-vde`;
+      const tap = `vp${PID_TAG}`;
+      net.cleanup.netns(ns);
+      ip('netns', 'add', ns);
+      ip('-n', ns, 'link', 'set', 'lo', 'up');
+      net.spawnIn(ns, ['vde_plug', `vde://${vdeDir}`, `tap://${tap}`]);
+      await until(() => linkExists(tap, ns), 10_000, `vde_plug to create ${tap} in ${ns}`);
+      ip('-n', ns, 'addr', 'add', `${SUBNET}.2/24`, 'dev', tap);
+      ip('-n', ns, 'link', 'set', tap, 'up');
+      const h2: NetHost = { ns, tap, addr: `${SUBNET}.2`, port: '' };
+      await ping(h1, h2.addr);
+      await ping(h2, h1.addr);
+      const ports = JSON.parse((await net.ctl('--json')).stdout) as Array<{ name: string; kind: string }>;
+      assert.deepEqual(
+        ports.map((p) => p.kind).sort(),
+        ['tap', 'vde'],
+        `the switch has the TAP and the VDE client: ${JSON.stringify(ports)}`,
       );
     });
   });
