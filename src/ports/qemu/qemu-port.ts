@@ -37,6 +37,7 @@ import type { NetmapRing } from '../../ring/netmap-ring.js';
 import type { ValeHost } from '../../switch/host.js';
 import type { VPort } from '../../switch/vport.js';
 import { LocalPort } from '../local/local-port.js';
+import { RxDrain } from '../rx-drain.js';
 import { type FrameSink, MAX_STREAM_FRAME, StreamDeframer } from './framing.js';
 import { parseQemuSpec, type QemuSpec, splitAttachSpec } from './spec.js';
 
@@ -105,7 +106,12 @@ export class QemuPort {
   private unlinkPath: string | null = null;
   private redialTimer: NodeJS.Timeout | null = null;
   private redialMs = REDIAL_MIN_MS;
-  private drainScheduled = false;
+  /** switch → socket: the port's onRx queues one writeAll after the forwarding pass (../rx-drain.ts). */
+  private readonly drainer = new RxDrain(
+    () => this.writeAll(),
+    (e) => this.log(`${this.name}: internal error while writing: ${(e as Error).message}`),
+  );
+  private readonly onRx = this.drainer.request;
   private flushScheduled = false;
   private udpRetry: NodeJS.Timeout | null = null;
   // TX writer state: `pub` is the slot after the last complete frame; w/off the write position in the current one
@@ -503,21 +509,6 @@ export class QemuPort {
   }
 
   // ---- switch → socket ---------------------------------------------------------------------
-
-  private readonly onRx = (): void => {
-    if (this.drainScheduled) return;
-    this.drainScheduled = true;
-    queueMicrotask(this.drain);
-  };
-
-  private readonly drain = (): void => {
-    this.drainScheduled = false;
-    try {
-      this.writeAll();
-    } catch (e) {
-      this.log(`${this.name}: internal error while writing: ${(e as Error).message}`);
-    }
-  };
 
   /** Frames every waiting RX frame into one buffer and writes it once; stops while the socket is full. */
   private writeAll(): void {

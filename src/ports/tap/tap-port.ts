@@ -2,17 +2,13 @@
  * A Linux TAP interface as a port of a switch: netmap's `vale-ctl -a
  * vale0:tap0`. The adapter owns the tap's fd (non-blocking) and an in-process
  * port of kind 'tap' named after the interface, and moves frames both ways
- * from the event loop; no worker thread, so close() always stops it.
- *
- *   TAP → switch  libuv reports the fd readable (koffi's poll handle, level-
- *                 triggered); the adapter read()s up to `burst` frames
- *                 straight into the port's TX slots, then runs one txsync,
- *                 which forwards the batch in this turn (the sender pays).
- *                 More frames left: the next loop turn comes back here.
- *   switch → TAP  the switch calls the port's onRx during a forwarding pass;
- *                 the adapter schedules one drain (a microtask, so it never
- *                 re-enters the pass), which write()s every frame delivered
- *                 so far and releases the slots with one rxsync.
+ * from the event loop; no worker thread, so close() always stops it. It is
+ * an FdPort (../fd-port.ts, shared with the VDE adapter), which does the
+ * moving: when the fd is readable, read() up to `burst` frames straight into
+ * TX slots and run one txsync (the sender pays); when the switch delivers,
+ * one drain (a microtask after the forwarding pass) write()s every frame and
+ * releases the slots with one rxsync. This file is the tap's part: opening
+ * and checking the interface, what its errnos mean, and its stats.
  *
  * Frames longer than a 2048-byte buffer (MTU up to 9000, or 64 KB) are
  * NS_MOREFRAG chains on the switch side. TX slots of an in-process port have
@@ -44,14 +40,11 @@
 import { readFileSync, statSync } from 'node:fs';
 import { ErrorCodes, ValeError } from '../../core/errors.js';
 import type { RingConfig } from '../../ring/layout.js';
-import type { NetmapRing } from '../../ring/netmap-ring.js';
 import type { ValeHost } from '../../switch/host.js';
 import { parsePortName } from '../../switch/name.js';
-import type { VPort } from '../../switch/vport.js';
 import {
   closeFd,
   describeErrno,
-  type FdWatch,
   fdRead,
   fdWrite,
   IFF_TAP,
@@ -60,16 +53,21 @@ import {
   TUN_F_CSUM,
   TUN_F_TSO4,
   TUN_F_TSO6,
-  watchReadable,
 } from '../../sys/index.js';
-import { FrameIo, READ_MAX, READ_SLOTS } from '../frame-io.js';
-import { LocalPort } from '../local/local-port.js';
+import {
+  checkFdPortSizes,
+  DEFAULT_BURST,
+  EAGAIN,
+  FdPort,
+  WRITE_DROP,
+  WRITE_FATAL,
+  type WriteAction,
+} from '../fd-port.js';
+import { READ_MAX, READ_SLOTS } from '../frame-io.js';
+import type { LocalPort } from '../local/local-port.js';
 
 /** Frames read per wake-up before the adapter txsyncs and yields to the event loop. */
-export const DEFAULT_BURST = 256;
-/** Slots a read may fill: 33 × 2048 B holds the largest frame a tap gives (MTU 65535 + 14). */
-const EAGAIN = 11;
-const EINTR = 4;
+export { DEFAULT_BURST };
 
 /** Ring sizes of the tap's port (one TX and one RX ring: a tap fd is one queue). */
 export interface TapAttachOptions extends Partial<Pick<RingConfig, 'txSlots' | 'rxSlots'>> {
@@ -122,44 +120,26 @@ export function interfaceKind(ifname: string): InterfaceKind {
   return (flags & IFF_TAP) !== 0 ? 'tap' : 'tun';
 }
 
-export class TapPort {
-  /** The switch port, e.g. "vale0:tap0". */
-  readonly name: string;
+export class TapPort extends FdPort {
   /** The interface, e.g. "tap0". */
   readonly ifname: string;
   readonly created: boolean;
-  private fd: number;
-  private lp: LocalPort | null;
-  private readonly vp: VPort;
-  private readonly tx: NetmapRing;
-  private readonly rx: NetmapRing;
-  private watch: FdWatch | null = null;
-  private readonly burst: number;
   private readonly onGone: ((tap: TapPort, reason: string) => void) | undefined;
-  private readonly log: (line: string) => void;
-  private readonly onTraffic: () => void;
-  /** Frames <-> slots, with every view made at attach time. */
-  private readonly io: FrameIo;
-  private drainScheduled = false;
-  private lastWriteErr = 0;
-  private readonly st = { readFrames: 0, readBytes: 0, writeFrames: 0, writeBytes: 0, writeDrops: 0, readErrors: 0 };
 
-  private constructor(lp: LocalPort, vp: VPort, fd: number, ifname: string, created: boolean, opts: TapAttachOptions) {
-    this.lp = lp;
-    this.vp = vp;
-    this.fd = fd;
-    this.name = vp.name;
+  private constructor(lp: LocalPort, fd: number, ifname: string, created: boolean, opts: TapAttachOptions) {
+    super(lp, fd, {
+      burst: opts.burst ?? DEFAULT_BURST,
+      readSlots: READ_SLOTS,
+      minFrame: 1,
+      maxFrame: READ_MAX, // a read returns no more than it asked for: nothing is dropped on the way in
+      closing: 'detaching',
+      closed: 'detached',
+      log: opts.log,
+      onTraffic: opts.onTraffic,
+    });
     this.ifname = ifname;
     this.created = created;
-    this.burst = opts.burst ?? DEFAULT_BURST;
     this.onGone = opts.onGone;
-    this.log = opts.log ?? (() => {});
-    this.onTraffic = opts.onTraffic ?? (() => {});
-    const tx = lp.txRings[0] as NetmapRing;
-    const rx = lp.rxRings[0] as NetmapRing;
-    this.tx = tx;
-    this.rx = rx;
-    this.io = new FrameIo(tx, rx);
   }
 
   /**
@@ -185,18 +165,7 @@ export class TapPort {
     if (ifname === '.' || ifname === '..' || /[/:]/.test(ifname)) {
       throw new ValeError(ErrorCodes.INVALID_ARG, `'${ifname}' is not a valid interface name (no '/' or ':')`);
     }
-    const burst = opts.burst ?? DEFAULT_BURST;
-    if (!Number.isInteger(burst) || burst < 1 || burst > 1024) {
-      throw new ValeError(ErrorCodes.INVALID_ARG, `burst must be an integer from 1 to 1024, got ${String(burst)}`);
-    }
-    const txSlots = opts.txSlots ?? Math.min(1024, host.settings.maxBuffers);
-    if (txSlots <= READ_SLOTS) {
-      throw new ValeError(
-        ErrorCodes.LIMIT,
-        `a TAP port needs more than ${READ_SLOTS} TX slots (room for one 64 KB frame), it would get ${txSlots}; ` +
-          'raise dev.netmap.max_buffers',
-      );
-    }
+    checkFdPortSizes(host, opts.burst ?? DEFAULT_BURST, opts.txSlots, READ_SLOTS, 'a TAP port', 'one 64 KB frame');
     const existing = host.getSwitch(pn.bridge)?.find(pn.port);
     if (existing !== undefined) {
       throw new ValeError(
@@ -214,197 +183,79 @@ export class TapPort {
     }
     const offload = opts.offload ?? true;
     const dev = openTapChecked(ifname, offload);
-    let lp: LocalPort | null = null;
     try {
-      const vp = host.acquire(pn.full, {
-        kind: 'tap',
-        vnetHdrLen: dev.vnetHdrLen,
-        txRings: 1,
-        rxRings: 1,
-        ...(opts.txSlots !== undefined ? { txSlots: opts.txSlots } : {}),
-        ...(opts.rxSlots !== undefined ? { rxSlots: opts.rxSlots } : {}),
-        share: (p) => {
-          throw new ValeError(ErrorCodes.BUSY, `port ${p.name} already exists (kind ${p.kind})`);
+      return FdPort.start(
+        host,
+        pn.full,
+        {
+          kind: 'tap',
+          vnetHdrLen: dev.vnetHdrLen,
+          ...(opts.txSlots !== undefined ? { txSlots: opts.txSlots } : {}),
+          ...(opts.rxSlots !== undefined ? { rxSlots: opts.rxSlots } : {}),
         },
-      });
-      lp = new LocalPort(host, vp);
-      const tap = new TapPort(lp, vp, dev.fd, dev.name, kind === 'absent', opts);
-      vp.onRx = tap.onRx;
-      tap.watch = watchReadable(dev.fd, tap.onReadable, tap.onPollError);
-      return tap;
+        (lp) => new TapPort(lp, dev.fd, dev.name, kind === 'absent', opts),
+      );
     } catch (e) {
-      if (lp !== null) {
-        lp.vport.onRx = null;
-        lp.close();
-      }
       closeFd(dev.fd);
       throw e;
     }
   }
 
-  /** False once detached (close() or the tap went away). */
-  get attached(): boolean {
-    return this.lp !== null;
-  }
-
-  /** The switch-side port (counters, index); valid while attached. */
-  get vport(): VPort {
-    return this.vp;
-  }
-
   stats(): TapStats {
-    return { name: this.name, ifname: this.ifname, created: this.created, ...this.st };
+    return {
+      name: this.name,
+      ifname: this.ifname,
+      created: this.created,
+      readFrames: this.inFrames,
+      readBytes: this.inBytes,
+      writeFrames: this.outFrames,
+      writeBytes: this.outBytes,
+      writeDrops: this.outDrops,
+      readErrors: this.inErrors,
+    };
   }
 
-  /** Detaches: stops watching the fd, releases the port, closes the fd. Safe to call twice. */
-  close(): void {
-    const lp = this.lp;
-    if (lp === null) return;
-    this.lp = null;
-    this.watch?.close();
-    this.watch = null;
-    this.vp.onRx = null;
-    try {
-      lp.close();
-    } finally {
-      this.fd = closeFd(this.fd);
-    }
+  // ---- the transport (see ../fd-port.ts) ----------------------------------------------------
+
+  /** A frame, or -errno; EOF (0, which a tap does not give) ends the burst as EAGAIN does. */
+  protected readFrame(fd: number, buf: Uint8Array): number {
+    const len = fdRead(fd, buf, READ_MAX);
+    return len === 0 ? -EAGAIN : len;
   }
 
-  /** The tap failed under us: detach and tell the owner why. */
-  private gone(reason: string): void {
-    if (this.lp === null) return;
-    const why = `interface ${this.ifname} gone (${reason})`;
-    try {
-      this.close();
-    } catch (e) {
-      this.log(`${this.name}: detaching: ${(e as Error).message}`);
-    }
-    this.log(`${this.name}: detached: ${why}`);
+  protected writeFrame(fd: number, buf: Uint8Array, len: number): number {
+    return fdWrite(fd, buf, len);
+  }
+
+  /** EBADFD once the interface is deleted or its namespace destroyed, and the like. */
+  protected fatalRead(err: number): boolean {
+    return isFatalErrno(err);
+  }
+
+  /** A write the kernel refuses (EIO while the interface is down, EINVAL for a runt) loses that frame only. */
+  protected writeFailed(err: number): WriteAction {
+    return isFatalErrno(err) ? WRITE_FATAL : WRITE_DROP;
+  }
+
+  protected writeErrorText(err: number): string {
+    return `write to ${this.ifname}: ${describeErrno(err)}${err === 5 ? ' (interface down?)' : ''}`;
+  }
+
+  /** Never called: every length a read gives is passed on. */
+  protected dropRead(): void {}
+
+  /** A read tells why, usually EBADFD. */
+  protected pollErrorReason(status: number): string {
+    const r = fdRead(this.fd, this.io.scratch, READ_MAX);
+    return r < 0 ? `read: ${describeErrno(-r)}` : `poll error ${status}`;
+  }
+
+  protected goneReason(reason: string): string {
+    return `interface ${this.ifname} gone (${reason})`;
+  }
+
+  protected tellGone(why: string): void {
     this.onGone?.(this, why);
-  }
-
-  /** The fd reported POLLERR (libuv stopped watching it): a read tells why, usually EBADFD. */
-  private readonly onPollError = (status: number): void => {
-    const r = this.lp === null ? 0 : fdRead(this.fd, this.io.scratch, READ_MAX);
-    this.gone(r < 0 ? `read: ${describeErrno(-r)}` : `poll error ${status}`);
-  };
-
-  /** From the event loop (koffi's poll callback): an exception must not escape into it. */
-  private readonly onReadable = (): void => {
-    try {
-      this.readBurst();
-    } catch (e) {
-      this.gone(`internal error while reading: ${(e as Error).message}`);
-    }
-  };
-
-  /** TAP → switch: read up to `burst` frames into TX slots, then one txsync. */
-  private readBurst(): void {
-    const lp = this.lp;
-    if (lp === null) return;
-    const tx = this.tx;
-    const fd = this.fd;
-    const io = this.io;
-    const n = tx.numSlots;
-    const tail = tx.tail;
-    let cur = tx.cur;
-    let frames = 0;
-    let bytes = 0;
-    let fatal = 0;
-    while (frames < this.burst) {
-      let space = tail - cur;
-      if (space < 0) space += n;
-      if (space < READ_SLOTS) break;
-      const len = fdRead(fd, io.readTarget(cur), READ_MAX);
-      if (len <= 0) {
-        if (len === -EINTR) continue;
-        if (len === 0 || len === -EAGAIN) break;
-        if (isFatalErrno(-len)) fatal = -len;
-        else this.st.readErrors++;
-        break;
-      }
-      cur = io.place(cur, len);
-      frames++;
-      bytes += len;
-    }
-    if (frames !== 0) {
-      this.onTraffic();
-      this.st.readFrames += frames;
-      this.st.readBytes += bytes;
-      tx.head = tx.cur = cur;
-      try {
-        lp.txsync();
-      } catch (e) {
-        this.log(`${this.name}: txsync: ${(e as Error).message}`);
-      }
-    }
-    if (fatal !== 0) this.gone(`read: ${describeErrno(fatal)}`);
-  }
-
-  /** Called by the switch inside a forwarding pass: schedule one drain after it. */
-  private readonly onRx = (): void => {
-    if (this.drainScheduled) return;
-    this.drainScheduled = true;
-    queueMicrotask(this.drain);
-  };
-
-  /** A microtask: an exception here would be uncaught and end the process. */
-  private readonly drain = (): void => {
-    this.drainScheduled = false;
-    try {
-      this.writeAll();
-    } catch (e) {
-      this.gone(`internal error while writing: ${(e as Error).message}`);
-    }
-  };
-
-  /** switch → TAP: write every delivered frame, then release the slots with one rxsync. */
-  private writeAll(): void {
-    const lp = this.lp;
-    if (lp === null) return;
-    lp.rxsync();
-    const rx = this.rx;
-    const fd = this.fd;
-    const io = this.io;
-    const tail = rx.tail;
-    let cur = rx.cur;
-    let frames = 0;
-    let bytes = 0;
-    let drops = 0;
-    let fatal = 0;
-    while (cur !== tail) {
-      if (!io.nextRx(cur, tail)) break; // the switch publishes whole chains; never split one
-      cur = io.next;
-      const len = io.len;
-      const r = fdWrite(fd, io.buf, len);
-      if (r >= 0) {
-        frames++;
-        bytes += len;
-        continue;
-      }
-      if (isFatalErrno(-r)) {
-        fatal = -r;
-        break;
-      }
-      drops++;
-      if (-r !== this.lastWriteErr) {
-        this.lastWriteErr = -r;
-        this.log(
-          `${this.name}: write to ${this.ifname}: ${describeErrno(-r)}${-r === 5 ? ' (interface down?)' : ''}; dropping such frames`,
-        );
-      }
-    }
-    if (frames !== 0) {
-      this.lastWriteErr = 0;
-      this.onTraffic();
-    }
-    this.st.writeFrames += frames;
-    this.st.writeBytes += bytes;
-    this.st.writeDrops += drops;
-    rx.head = rx.cur = cur;
-    lp.rxsync();
-    if (fatal !== 0) this.gone(`write: ${describeErrno(fatal)}`);
   }
 }
 
