@@ -24,6 +24,7 @@ import { appendFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { compileC, embeddedRef, type RunResult, runC, runDaemon, runJs, type Timing } from './children.js';
 import { runE2e } from './e2e/e2e.js';
+import { daemonSysctl } from './e2e/procs.js';
 import { type Config, E2E_FIGURES, type E2eFigure, FIGURES, type Figure } from './figures.js';
 import {
   e2eHeader,
@@ -36,7 +37,7 @@ import {
 } from './report.js';
 import { summarize } from './stats.js';
 
-const USAGE = `usage: npm run bench -- [--json] [--rounds N] [--secs S] [--warmup S] [--e2e-secs N] [--raw FILE] [NAME...]
+const USAGE = `usage: npm run bench -- [--json] [--rounds N] [--secs S] [--warmup S] [--e2e-secs N] [--sysctl NAME=VALUE] [--raw FILE] [NAME...]
 
 Measures uvale's in-process VALE switch (one core, one thread) against a C
 engine doing the same work, compiled with cc -O2 (bench/c/engine.c), the
@@ -58,6 +59,8 @@ ${E2E_FIGURES.map((f) => `                  ${f.name}  (end to end; reference: $
   --warmup S    warm-up per engine/daemon run before timing (default 0.3)
   --e2e-secs N  seconds per end-to-end run: iperf3 -t N, ping -c 100N at
                 10 ms, stream-60's counting window (default 3)
+  --sysctl NAME=VALUE  start the end-to-end figures' daemon with this setting
+                (repeatable; e.g. uvale.busy_poll=20000); default: defaults
   --raw FILE    append every run's JSON line (with round and figure) to FILE
   --help        this text
 
@@ -100,6 +103,7 @@ function parseCli(): Cli {
     warmup: { type: 'string', default: '0.3' },
     'e2e-secs': { type: 'string', default: '3' },
     raw: { type: 'string' },
+    sysctl: { type: 'string', multiple: true },
     help: { type: 'boolean', short: 'h' },
   } as const;
   try {
@@ -121,6 +125,10 @@ function parseCli(): Cli {
   const e2eSecs = Number(v['e2e-secs']);
   if (!Number.isInteger(e2eSecs) || e2eSecs < 1 || e2eSecs > 60) {
     fail(`--e2e-secs must be an integer in [1, 60], got '${v['e2e-secs']}'`);
+  }
+  for (const a of v.sysctl ?? []) {
+    if (!/^[\w.]+=-?\d+$/.test(a)) fail(`--sysctl takes NAME=VALUE (an integer), got '${a}'`);
+    daemonSysctl.push(a);
   }
   let figures = [...FIGURES];
   let e2e = [...E2E_FIGURES];

@@ -237,9 +237,13 @@ export interface Daemon {
 }
 
 /** Starts `uvale daemon --dir DIR` and waits until it serves; stopped (SIGTERM, by pid) by the clean-up. */
+/** Settings (NAME=VALUE) every daemon of the bench starts with (run.ts: --sysctl); none by default. */
+export const daemonSysctl: string[] = [];
+
 export async function startDaemon(tag: string): Promise<Daemon> {
   const dir = join(cleanup.tempDir(tag), 'run');
-  const child = start([process.execPath, BIN, 'daemon', '--dir', dir]);
+  const sysctl = daemonSysctl.flatMap((a) => ['--sysctl', a]);
+  const child = start([process.execPath, BIN, 'daemon', '--dir', dir, ...sysctl]);
   try {
     await until(
       () => child.err().includes('serving') || child.proc.exitCode !== null,
