@@ -1,12 +1,12 @@
 /*
  * Busy polling after traffic, as Linux's net.core.busy_poll does for sockets
- * (and, continuously, VALE's polling mode, vale-ctl -p): for `uvale.busy_poll`
- * microseconds after a TAP port moved frames, the daemon's
- * event loop does not sleep. A chain of setImmediate callbacks keeps libuv
- * polling its fds with a zero timeout, so the next frame (typically the answer
- * to the one just forwarded) is handled at once instead of after the wake-up
- * of an idle process, which costs far more in Node than the forwarding.
- * 0 turns it off; an idle daemon never spins.
+ * (VALE's polling mode, vale-ctl -p, is the extreme: always polling). For
+ * `uvale.busy_poll` microseconds after a TAP port moved frames the daemon's
+ * event loop does not sleep: a chain of setImmediate callbacks keeps libuv
+ * polling its fds with a zero timeout, so a frame that arrives meanwhile is
+ * handled at once instead of after the wake-up of an idle process, which in
+ * Node costs more than the forwarding (BENCHMARKS.md, tap-rtt). 0 (the
+ * default) turns it off; an idle daemon never spins.
  */
 
 import { performance } from 'node:perf_hooks';
