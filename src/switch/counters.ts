@@ -17,7 +17,10 @@ export const C_DROP_RUNT = 5;
 export const C_DROP_NO_DEST = 6;
 /** Frames from this port longer than 64 fragments. */
 export const C_DROP_FRAGS = 7;
-/** TX slots from this port with an invalid buf_idx or a len over the buffer size (sent as length 0). */
+/**
+ * TX slots from this port with an invalid buf_idx or a len over the buffer size, sent as length 0
+ * (so a frame of one such slot is also counted in dropRunt).
+ */
 export const C_BAD_SLOTS = 8;
 /** Fragment chains from this port cut short because a txsync ended inside them. */
 export const C_TRUNCATED = 9;
