@@ -79,6 +79,10 @@ test('bad input gets a clear error and a non-zero exit', async () => {
     [['sysctl', 'dev.netmap.nope'], /unknown setting 'dev\.netmap\.nope'/],
     [['ctl', '-l', 'vale-zz:0'], /no port named vale-zz:0|no uvale daemon/],
     [['pkt-gen', '--bogus'], /Unknown option '--bogus'/],
+    [['pkt-gen', '-i', 'vale-a:0', '-H', '11'], /-H must be 0, 10 or 12/],
+    [['pkt-gen', '-i', 'vale-a:0', '-f', 'ping', '-H', '12'], /-H is for tx, txseq, rx and rxseq, not ping/],
+    [['pkt-gen', '-i', 'vale-a:0', '-C', '0'], /-C takes 1 to 4 positive integers/],
+    [['pkt-gen', '-i', 'vale-a:0', '-C', '4096'], /exceed dev\.netmap\.max_buffers=1024/],
   ];
   for (const [args, re] of cases) {
     const r = await uvale(args, { env });
@@ -113,6 +117,43 @@ test('pkt-gen reports in pkt-gen’s format; rx counts what tx sent; rxseq finds
   assert.match(rxErr, REPORT);
   assert.match(rxOut, /^Received 3000 packets 180000 bytes \d+ events 60 bytes each/m);
   assert.doesNotMatch(rxErr, /GAP|OUT OF ORDER/);
+});
+
+test('pkt-gen -H: frames with a virtio-net header cross to ports without one and back, counted without it; -C sizes the rings', async () => {
+  const dir = runDir('pktgen-h');
+  const env = { ...process.env, UVALE_RUN_DIR: dir };
+  const cases: Array<[string[], string[]]> = [
+    [['-H', '12'], []], // header stripped by the switch
+    [[], ['-H', '10']], // header added by the switch
+    [
+      ['-H', '12'],
+      ['-H', '12'],
+    ], // passed through
+  ];
+  for (const [txArgs, rxArgs] of cases) {
+    const rx = spawn(
+      process.execPath,
+      [BIN, 'pkt-gen', '-i', 'vale-h:1', '-f', 'rxseq', '-n', '2000', '-T', '100', '-C', '256', ...rxArgs],
+      { env },
+    );
+    let rxOut = '';
+    let rxErr = '';
+    rx.stdout.on('data', (d) => (rxOut += d));
+    rx.stderr.on('data', (d) => (rxErr += d));
+    const rxDone = exited(rx, 15000);
+    await waitPort(dir, 'vale-h:1');
+    const g = JSON.parse((await uvale(['ctl', '-g', 'vale-h:1', '--json'], { env })).stdout);
+    assert.deepEqual([g.tx_slots, g.rx_slots, g.vnet_hdr_len], [256, 256, rxArgs.length > 0 ? Number(rxArgs[1]) : 0]);
+    const tx = await uvale(['pkt-gen', '-i', 'vale-h:0', '-f', 'txseq', '-n', '2000', '-R', '5000', ...txArgs], {
+      env,
+    });
+    assert.equal(tx.code, 0, tx.stderr);
+    assert.match(tx.stdout, /^Sent 2000 packets 120000 bytes/m);
+    await rxDone;
+    const what = `tx ${txArgs.join(' ')} -> rx ${rxArgs.join(' ')}: ${rxErr.slice(-300)}`;
+    assert.match(rxOut, /^Received 2000 packets 120000 bytes \d+ events 60 bytes each/m, what);
+    assert.doesNotMatch(rxErr, /GAP|OUT OF ORDER/, what);
+  }
 });
 
 test('ping and pong measure round trips', async () => {

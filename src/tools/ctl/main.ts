@@ -14,6 +14,7 @@ import type { QemuStats } from '../../ports/qemu/qemu-port.js';
 import { absoluteUnixPath } from '../../ports/qemu/spec.js';
 import type { MacTableEntry } from '../../switch/vale-switch.js';
 import { table } from '../common/format.js';
+import { parseRingConfig } from '../common/ring-config.js';
 
 export const USAGE = `usage: uvale ctl [options] [-l NAME | -g NAME | -n IF | -r IF | -a SW:IF[=SPEC] | -d SW:IF | --mac SWITCH | --stats [NAME]]
 
@@ -103,7 +104,10 @@ export async function run(argv: string[]): Promise<number> {
       await client.request('shutdown');
       print('daemon stopping', {});
     } else if (values.n !== undefined) {
-      const r = (await client.request('newif', { name: values.n, ...parseC(values.C) })) as Record<string, unknown>;
+      const r = (await client.request('newif', { name: values.n, ...parseRingConfig(values.C) })) as Record<
+        string,
+        unknown
+      >;
       print(`${values.n} created: ${r.txRings}x${r.txSlots} TX, ${r.rxRings}x${r.rxSlots} RX slots`, r);
     } else if (values.r !== undefined) {
       await client.request('delif', { name: values.r });
@@ -183,20 +187,4 @@ export async function run(argv: string[]): Promise<number> {
   } finally {
     client.close();
   }
-}
-
-/** vale-ctl's -C tx_slots[,rx_slots[,tx_rings[,rx_rings]]] (one number: both slot counts; three: z for both ring counts). */
-function parseC(spec: string | undefined): Record<string, number> {
-  if (spec === undefined) return {};
-  const v = spec.split(',').map((x) => Number(x));
-  if (v.length > 4 || v.some((x) => !Number.isInteger(x) || x <= 0)) {
-    throw new ValeError(ErrorCodes.INVALID_ARG, `-C takes 1 to 4 positive integers separated by commas, got '${spec}'`);
-  }
-  const [txSlots, rxSlots = txSlots, txRings, rxRings = txRings] = v as [number, number?, number?, number?];
-  return {
-    txSlots,
-    rxSlots,
-    ...(txRings !== undefined ? { txRings } : {}),
-    ...(rxRings !== undefined ? { rxRings } : {}),
-  };
 }

@@ -29,6 +29,8 @@ export interface RunState {
   rate: number;
   /** [min, max) random lengths when both are set (pkt-gen's -l given twice). */
   lenRange: [number, number] | null;
+  /** Bytes of (all-zero) virtio-net header in front of every frame (-H); not counted in bytes. */
+  hdrLen: number;
   /** rx: stop after this many ms without traffic (-W); 0 = never. */
   idleExitMs: number;
   totals: Counts;
@@ -61,18 +63,22 @@ function writeFrame(ring: NetmapRing, slot: number, src: Uint8Array, len: number
 export async function tx(st: RunState, seq: boolean): Promise<void> {
   const { port, frame } = st;
   const ring = port.txRings[0] as NetmapRing;
+  const hl = st.hdrLen;
   const fixedLen = frame.length;
-  const multi = fixedLen > NM_BUF_SIZE || st.lenRange !== null;
+  const multi = fixedLen + hl > NM_BUF_SIZE || st.lenRange !== null;
   const copyEach = multi || seq || frame.varies;
+  // with -H, the slots get header + frame: a zeroed header in front of a copy of the frame
+  const wire = hl === 0 ? frame.bytes : new Uint8Array(hl + frame.bytes.length);
   if (!copyEach) {
     // pkt-gen's fast path: every buffer holds the frame; per packet only len changes
     const b = frame.bytes;
     for (let s = 0; s < ring.numSlots; s++) {
-      ring.u8.set(b, ring.buf(s));
+      ring.u8.fill(0, ring.buf(s), ring.buf(s) + hl);
+      ring.u8.set(b, ring.buf(s) + hl);
       ring.setFlags(s, 0);
     }
   }
-  const slotsPer = Math.ceil((st.lenRange ? st.lenRange[1] : fixedLen) / NM_BUF_SIZE);
+  const slotsPer = Math.ceil(((st.lenRange ? st.lenRange[1] : fixedLen) + hl) / NM_BUF_SIZE);
   let sent = 0;
   let seqNo = 0;
   let lastYield = performance.now();
@@ -110,7 +116,7 @@ export async function tx(st: RunState, seq: boolean): Promise<void> {
     if (!copyEach) {
       n = Math.min(want, space);
       for (let k = 0; k < n; k++) {
-        ring.setLen(cur, fixedLen);
+        ring.setLen(cur, fixedLen + hl);
         cur = ring.next(cur);
       }
       bytes = n * fixedLen;
@@ -124,7 +130,8 @@ export async function tx(st: RunState, seq: boolean): Promise<void> {
         }
         if (frame.varies) frame.advance();
         if (seq) writeTxSeq(frame.bytes, seqNo++, len);
-        const next = writeFrame(ring, cur, frame.bytes, len);
+        if (hl !== 0) wire.set(frame.bytes.subarray(0, len), hl);
+        const next = writeFrame(ring, cur, wire, len + hl);
         space -= (next - cur + ring.numSlots) % ring.numSlots || ring.numSlots;
         cur = next;
         bytes += len;
@@ -148,6 +155,7 @@ export async function tx(st: RunState, seq: boolean): Promise<void> {
 /** rx and rxseq: count complete frames (and check sequence numbers). */
 export async function rx(st: RunState, seq: boolean): Promise<void> {
   const { port } = st;
+  const hl = st.hdrLen;
   let expect = -1;
   let lastTraffic = performance.now();
   while (!st.stopped && (st.count === 0 || st.totals.pkts < st.count)) {
@@ -171,8 +179,9 @@ export async function rx(st: RunState, seq: boolean): Promise<void> {
         bytes += len;
         if ((ring.flags(cur) & NS_MOREFRAG) === 0) {
           pkts++;
+          bytes -= hl;
           if (seq) {
-            const v = readRxSeq(ring.u8, len, ring.buf(cur));
+            const v = readRxSeq(ring.u8, len - hl, ring.buf(cur) + hl);
             if (v !== undefined) {
               if (expect >= 0 && v !== expect) {
                 st.log(

@@ -9,6 +9,7 @@ import { connectPort } from '../../index.js';
 import { formatMac } from '../../pkt/ether.js';
 import { formatIpRange, PktGenFrame } from '../../pkt/pktgen-frame.js';
 import type { NetmapPort } from '../../ports/port.js';
+import { parseRingConfig } from '../common/ring-config.js';
 import { ping, pong, type RunState, rx, tx } from './functions.js';
 import { type Counts, reportLine, stamp, summary } from './report.js';
 
@@ -29,6 +30,11 @@ netmap's pkt-gen on a uvale port: generates, receives or reflects frames.
   -d IP[:PORT][-IP[:PORT]]  destination address or range (default 10.1.0.1:1234)
   -4, -6         IPv4 (default) or IPv6 frames
   -z, -Z         random source / destination address and port
+  -H LEN         virtio-net header in front of every frame: 0 (default), 10 or 12
+                 (an all-zero header on tx; netmap's NETMAP_REQ_PORT_HDR_SET);
+                 tx, txseq, rx and rxseq
+  -C TX[,RX[,TXR[,RXR]]]  slots per TX and RX ring and ring counts of the port
+                 (one number: both slot counts; as vale-ctl -C)
   -T MS          report interval in milliseconds (default 1000)
   -w SEC         wait before starting (default 0: vale ports have no link to wait for)
   -W             rx: exit after 1 s without traffic
@@ -68,6 +74,8 @@ export async function run(argv: string[]): Promise<number> {
       z: { type: 'boolean', short: 'z' },
       Z: { type: 'boolean', short: 'Z' },
       T: { type: 'string', short: 'T' },
+      H: { type: 'string', short: 'H' },
+      C: { type: 'string', short: 'C' },
       w: { type: 'string', short: 'w' },
       W: { type: 'boolean', short: 'W' },
       N: { type: 'boolean', short: 'N' },
@@ -110,9 +118,21 @@ export async function run(argv: string[]): Promise<number> {
   const reportMs = int(values.T, '-T', 1000, 1);
   const waitSec = int(values.w, '-w', 0, 0, 3600);
   const normalize = values.N !== true;
+  const hdrLen = int(values.H, '-H', 0, 0, 12);
+  if (hdrLen !== 0 && hdrLen !== 10 && hdrLen !== 12) {
+    throw new ValeError(ErrorCodes.INVALID_ARG, `-H must be 0, 10 or 12 (a virtio-net header), got '${values.H}'`);
+  }
+  if (hdrLen !== 0 && (func === 'ping' || func === 'pong')) {
+    throw new ValeError(ErrorCodes.INVALID_ARG, `-H is for tx, txseq, rx and rxseq, not ${func}`);
+  }
+  const ringConfig = parseRingConfig(values.C);
   const log = (line: string): void => void process.stderr.write(`${stamp()} main_thread [0] ${line}\n`);
 
-  const port: NetmapPort = await connectPort(values.i, values.dir !== undefined ? { dir: values.dir } : {});
+  const port: NetmapPort = await connectPort(values.i, {
+    ...(values.dir !== undefined ? { dir: values.dir } : {}),
+    ...ringConfig,
+    vnetHdrLen: hdrLen,
+  });
   const sending = func === 'tx' || func === 'txseq' || func === 'ping';
   const b = frame.bytes;
   log(
@@ -131,6 +151,7 @@ export async function run(argv: string[]): Promise<number> {
     burst,
     rate,
     lenRange,
+    hdrLen,
     idleExitMs: values.W ? 1000 : 0,
     totals,
     minSpace: Number.MAX_SAFE_INTEGER,
