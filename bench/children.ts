@@ -101,7 +101,16 @@ export function runDaemon(c: Config, t: Timing): RunResult | { error: string } {
   const secs = Math.max(2, t.secs);
   return run(
     process.execPath,
-    [DAEMON_CHILD, '--size', String(c.size), '--warmup', String(warmup), '--secs', String(secs)],
+    [
+      DAEMON_CHILD,
+      '--size',
+      String(c.size),
+      '--warmup',
+      String(warmup),
+      '--secs',
+      String(secs),
+      ...(c.slots === undefined ? [] : ['--slots', String(c.slots)]),
+    ],
     { warmup, secs: secs + 10 },
   );
 }

@@ -15,6 +15,10 @@
  *       across processes: uvale pkt-gen tx -> daemon -> uvale pkt-gen rx
  *       (bench/daemon/daemon-child.ts); the reference is the in-process
  *       engine-unicast figure of the same frame size, measured in the same round
+ *   daemon-unicast-60-r4096
+ *       the same with 4096-slot rings on both pkt-gen ports (pkt-gen -C 4096,
+ *       dev.netmap.max_buffers=4096): a quarter of the wake-up round trips per
+ *       frame (BENCHMARKS.md, the daemon path)
  *
  * The headline figures run at batch 1024 (netmap's default bridge batch).
  */
@@ -25,6 +29,8 @@ export interface Config {
   topo: Topology | 'daemon';
   size: number;
   batch: number;
+  /** daemon figures: slots per ring of the pkt-gen ports (default: pkt-gen's, 1024). */
+  slots?: number;
 }
 
 export interface Figure extends Config {
@@ -41,11 +47,12 @@ const BASES: Array<{ base: string; topo: Topology; size: number }> = [
 ];
 
 export function configKey(c: Config): string {
-  return `${c.topo}-${c.size}-b${c.batch}`;
+  return `${c.topo}-${c.size}-b${c.batch}${c.slots === undefined ? '' : `-r${c.slots}`}`;
 }
 
-function figure(name: string, topo: Config['topo'], size: number, batch: number): Figure {
-  return { name, topo, size, batch, key: configKey({ topo, size, batch }) };
+function figure(name: string, topo: Config['topo'], size: number, batch: number, slots?: number): Figure {
+  const c: Config = slots === undefined ? { topo, size, batch } : { topo, size, batch, slots };
+  return { name, ...c, key: configKey(c) };
 }
 
 /** Every figure, in report order: the three headline figures, then the batch sweeps. */
@@ -54,6 +61,7 @@ export const FIGURES: readonly Figure[] = [
   ...BASES.flatMap((b) => BATCHES.map((n) => figure(`${b.base}-b${n}`, b.topo, b.size, n))),
   figure('daemon-unicast-60', 'daemon', 60, 512),
   figure('daemon-unicast-1514', 'daemon', 1514, 512),
+  figure('daemon-unicast-60-r4096', 'daemon', 60, 512, 4096),
 ];
 
 /** Frames leaving the switch per frame entering it. */

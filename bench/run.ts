@@ -157,7 +157,7 @@ interface Runs {
 const CONTENDED = 0.9;
 
 function describe(c: Config): string {
-  return `${c.topo} ${c.size} B batch ${c.batch}`;
+  return `${c.topo} ${c.size} B batch ${c.batch}${c.slots === undefined ? '' : ` rings ${c.slots}`}`;
 }
 
 /** The engine and daemon figures (synchronous: each run is a spawnSync child). */

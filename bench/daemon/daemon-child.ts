@@ -57,20 +57,31 @@ function exit(child: ChildProcess): Promise<void> {
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
-    options: { size: { type: 'string' }, warmup: { type: 'string' }, secs: { type: 'string' } },
+    options: {
+      size: { type: 'string' },
+      warmup: { type: 'string' },
+      secs: { type: 'string' },
+      slots: { type: 'string' },
+    },
   });
   const size = Number(values.size ?? 60);
   const warmup = Number(values.warmup ?? 1);
   const secs = Number(values.secs ?? 2);
+  // larger rings: the pkt-gens ask for them (-C), the daemon allows them (max_buffers)
+  const slots = values.slots === undefined ? [] : ['-C', values.slots];
+  const limit = values.slots === undefined ? [] : ['--sysctl', `dev.netmap.max_buffers=${values.slots}`];
   const dir = mkdtempSync(join(tmpdir(), 'uvale-bench-daemon-'));
   const procs: ChildProcess[] = [];
   try {
-    const d = start(['daemon'], dir);
+    const d = start(['daemon', ...limit], dir);
     procs.push(d.child);
-    const rx = start(['pkt-gen', '-i', 'vale-bd:1', '-f', 'rx', '-N', '-T', '250'], dir);
+    const rx = start(['pkt-gen', '-i', 'vale-bd:1', '-f', 'rx', '-N', '-T', '250', ...slots], dir);
     procs.push(rx.child);
     await portOpen(dir, 'vale-bd:1');
-    const tx = start(['pkt-gen', '-i', 'vale-bd:0', '-f', 'tx', '-l', String(size), '-D', '02:00:00:00:00:02'], dir);
+    const tx = start(
+      ['pkt-gen', '-i', 'vale-bd:0', '-f', 'tx', '-l', String(size), '-D', '02:00:00:00:00:02', ...slots],
+      dir,
+    );
     procs.push(tx.child);
     const t0 = Date.now();
     await sleep((warmup + secs) * 1000 + 100);
