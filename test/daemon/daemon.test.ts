@@ -126,6 +126,18 @@ test('bad names and exceeded limits are reported by the daemon with their codes'
   try {
     await assert.rejects(connectPort('notvale:0', { dir }), (e) => isValeError(e, ErrorCodes.INVALID_NAME));
     await assert.rejects(connectPort('vale-x:123456789012', { dir }), (e) => isValeError(e, ErrorCodes.INVALID_NAME));
+    for (const bad of [7, -12, 1e9]) {
+      await assert.rejects(connectPort('vale-x:h', { dir, vnetHdrLen: bad }), (e: unknown) => {
+        assert.ok(isValeError(e, ErrorCodes.INVALID_ARG), String(e));
+        assert.match((e as Error).message, /vnetHdrLen must be 0, 10 or 12/);
+        return true;
+      });
+    }
+    const c0 = await DaemonClient.connect({ dir });
+    await assert.rejects(c0.request('open', { name: 'vale-x:h', fd: 0, vnetHdrLen: 'twelve' }), (e) =>
+      isValeError(e, ErrorCodes.INVALID_ARG),
+    );
+    c0.close();
     const p = [await connectPort('vale-x:0', { dir }), await connectPort('vale-x:1', { dir })];
     await assert.rejects(connectPort('vale-x:2', { dir }), (e: unknown) => {
       assert.ok(isValeError(e, ErrorCodes.LIMIT));
