@@ -276,7 +276,9 @@ function openTapChecked(ifname: string, offload: boolean): { fd: number; name: s
       });
     }
     if (code === 'EINVAL') {
-      throw new ValeError(ErrorCodes.INVALID_ARG, `interface ${ifname} cannot be attached as a TAP (${msg})`, {
+      // a kernel without virtio-net headers or these offloads refuses TUNSETVNETHDRSZ / TUNSETOFFLOAD
+      const hint = offload && /TUNSET(VNETHDRSZ|OFFLOAD)/.test(msg) ? '; attach it with --no-offload' : '';
+      throw new ValeError(ErrorCodes.INVALID_ARG, `interface ${ifname} cannot be attached as a TAP (${msg})${hint}`, {
         cause: e,
       });
     }
