@@ -141,4 +141,14 @@ export class KRing {
   finalize(): void {
     this.u32[this.hdrW + (RING_TAIL >>> 2)] = this.hwtail;
   }
+
+  /**
+   * TX, after the switch took [hwcur, head): every slot goes back to the user
+   * (hwcur = head, hwtail = head - 1, as VALE's txsync leaves a ring), published.
+   */
+  reclaim(head: number): void {
+    this.hwcur = head;
+    this.hwtail = head === 0 ? this.lim : head - 1;
+    this.publish();
+  }
 }

@@ -49,7 +49,6 @@ import {
   NM_RESERVED_BUFS,
   NS_MOREFRAG,
   NS_RFRAGS_SHIFT,
-  RING_HWCUR,
   RING_HWTAIL,
 } from '../ring/layout.js';
 import {
@@ -196,10 +195,7 @@ export class Forwarder {
     if (n > 0) this.flush(src, n, ringNr);
     if (badSlots !== 0) src.counters[C_BAD_SLOTS] += badSlots;
     if (dropFrags !== 0) src.counters[C_DROP_FRAGS] += dropFrags;
-    kr.hwcur = head;
-    kr.hwtail = head === 0 ? lim : head - 1;
-    u32[kr.hdrW + (RING_HWCUR >>> 2)] = kr.hwcur;
-    u32[kr.hdrW + (RING_HWTAIL >>> 2)] = kr.hwtail;
+    kr.reclaim(head);
   }
 
   /**
@@ -210,9 +206,7 @@ export class Forwarder {
   abort(kr: KRing, head: number): void {
     this.qHead.fill(FT_NULL);
     this.qTail.fill(FT_NULL);
-    kr.hwcur = head;
-    kr.hwtail = head === 0 ? kr.lim : head - 1;
-    kr.publish();
+    kr.reclaim(head);
   }
 
   /** Classifies and delivers ft[0..n), the frames of one batch from `src`'s TX ring `ringNr`. */

@@ -260,9 +260,7 @@ export function txsyncPort(port: VPort): number {
       bad++;
       continue;
     }
-    kr.hwcur = head;
-    kr.hwtail = head === 0 ? kr.lim : head - 1;
-    kr.publish();
+    kr.reclaim(head);
     if (!port.remote) kr.finalize();
   }
   if (bad !== 0) port.counters[C_RING_ERRORS] += bad;
