@@ -13,6 +13,7 @@
 import type { PktGenFrame } from '../../pkt/pktgen-frame.js';
 import { readPingStamp, readRxSeq, swapForPong, writePingStamp, writeTxSeq } from '../../pkt/pktgen-seq.js';
 import type { NetmapPort } from '../../ports/port.js';
+import { writeChain } from '../../ring/chain.js';
 import { NM_BUF_SIZE, NS_MOREFRAG } from '../../ring/layout.js';
 import type { NetmapRing } from '../../ring/netmap-ring.js';
 import type { Counts } from './report.js';
@@ -42,22 +43,6 @@ export interface RunState {
 }
 
 const yieldNow = (): Promise<void> => new Promise((r) => setImmediate(r));
-
-function writeFrame(ring: NetmapRing, slot: number, src: Uint8Array, len: number): number {
-  // copies `len` bytes of src into consecutive slots from `slot`; returns the slot after the last
-  let off = 0;
-  let s = slot;
-  for (;;) {
-    const n = Math.min(NM_BUF_SIZE, len - off);
-    ring.u8.set(src.subarray(off, off + n), ring.buf(s));
-    ring.setLen(s, n);
-    off += n;
-    const last = off >= len;
-    ring.setFlags(s, last ? 0 : NS_MOREFRAG);
-    s = ring.next(s);
-    if (last) return s;
-  }
-}
 
 /** tx and txseq: send `count` frames (or forever) as fast as allowed. */
 export async function tx(st: RunState, seq: boolean): Promise<void> {
@@ -131,7 +116,7 @@ export async function tx(st: RunState, seq: boolean): Promise<void> {
         if (frame.varies) frame.advance();
         if (seq) writeTxSeq(frame.bytes, seqNo++, len);
         if (hl !== 0) wire.set(frame.bytes.subarray(0, len), hl);
-        const next = writeFrame(ring, cur, wire, len + hl);
+        const next = writeChain(ring, cur, wire, 0, len + hl);
         space -= (next - cur + ring.numSlots) % ring.numSlots || ring.numSlots;
         cur = next;
         bytes += len;
@@ -223,7 +208,7 @@ export async function ping(st: RunState): Promise<void> {
     const t = process.hrtime.bigint() - origin;
     writePingStamp(frame.bytes, { seq, sec: Number(t / 1_000_000_000n), nsec: Number(t % 1_000_000_000n) }, len);
     const s = tx0.cur;
-    tx0.head = tx0.cur = writeFrame(tx0, s, frame.bytes, len);
+    tx0.head = tx0.cur = writeChain(tx0, s, frame.bytes, 0, len);
     port.txsync();
     sent++;
     st.totals.pkts++;

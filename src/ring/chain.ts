@@ -1,0 +1,182 @@
+/*
+ * Frames as NS_MOREFRAG chains: the one way uvale writes bytes into TX slots
+ * and reads them back out of RX slots (netmap_user.h leaves this to every
+ * application; uvale's adapters and tools share this one).
+ *
+ * A frame of `len` bytes occupies ceil(len / NM_BUF_SIZE) consecutive slots
+ * (circularly): every slot but the last is full (NM_BUF_SIZE bytes) and has
+ * NS_MOREFRAG; the last holds the rest (1..NM_BUF_SIZE bytes) and no
+ * NS_MOREFRAG. A zero-length frame is one slot of length 0. Callers check the
+ * room first (chainSlots(len) slots from `slot`); nothing here looks at head
+ * or tail on TX.
+ *
+ *   layChain     the bytes are in the buffers already (read in place): set
+ *                each slot's len and flags.
+ *   writeChain   copy src[start, end) in, then lay it out.
+ *   ChainWriter  the same for a frame that arrives in pieces (a stream):
+ *                begin(slot), append(...) as bytes come, end().
+ *   ChainReader  on RX: walk(ring, slot, tail) finds the chain at `slot`
+ *                (its bytes, slots, and the slot after it) if it ends before
+ *                `tail`; gather(ring, slot, slots, dst, pos) copies it out.
+ *
+ * A slot length above NM_BUF_SIZE (a corrupt slot) counts as NM_BUF_SIZE:
+ * no read runs past a slot's buffer.
+ *
+ * Nothing allocates per frame except the view TypedArray.set needs for a
+ * source range that is not a whole array (one per copied fragment, as
+ * Node 20's Buffer.copy makes too). Copies are bit-exact; bytes past a
+ * frame's end in its last buffer are left as they were.
+ */
+
+import { NM_BUF_SIZE, NS_MOREFRAG } from './layout.js';
+import type { NetmapRing } from './netmap-ring.js';
+
+/** Slots a frame of `len` bytes takes (a zero-length frame still takes one). */
+export function chainSlots(len: number): number {
+  return len <= NM_BUF_SIZE ? 1 : Math.ceil(len / NM_BUF_SIZE);
+}
+
+/** Sets len and flags of the slots from `slot` for `len` bytes already in their buffers; returns the slot after the chain. */
+export function layChain(ring: NetmapRing, slot: number, len: number): number {
+  const n = ring.numSlots;
+  let s = slot;
+  let left = len;
+  while (left > NM_BUF_SIZE) {
+    ring.setLen(s, NM_BUF_SIZE);
+    ring.setFlags(s, NS_MOREFRAG);
+    left -= NM_BUF_SIZE;
+    s = s + 1 === n ? 0 : s + 1;
+  }
+  ring.setLen(s, left);
+  ring.setFlags(s, 0);
+  return s + 1 === n ? 0 : s + 1;
+}
+
+/** Copies src[start, end) to byte offset `to` of `u8`. */
+function copyIn(u8: Uint8Array, to: number, src: Uint8Array, start: number, end: number): void {
+  u8.set(start === 0 && end === src.length ? src : src.subarray(start, end), to);
+}
+
+/** Copies src[start, end) into the buffers from `slot` on as one chain; returns the slot after it. */
+export function writeChain(ring: NetmapRing, slot: number, src: Uint8Array, start: number, end: number): number {
+  const u8 = ring.u8;
+  const n = ring.numSlots;
+  let s = slot;
+  let off = start;
+  while (end - off > NM_BUF_SIZE) {
+    copyIn(u8, ring.buf(s), src, off, off + NM_BUF_SIZE);
+    ring.setLen(s, NM_BUF_SIZE);
+    ring.setFlags(s, NS_MOREFRAG);
+    off += NM_BUF_SIZE;
+    s = s + 1 === n ? 0 : s + 1;
+  }
+  copyIn(u8, ring.buf(s), src, off, end);
+  ring.setLen(s, end - off);
+  ring.setFlags(s, 0);
+  return s + 1 === n ? 0 : s + 1;
+}
+
+/**
+ * One frame written in pieces into a TX ring: begin(slot), append() any
+ * number of times, end(). The bytes appended between begin() and end() are
+ * laid out exactly as writeChain() would lay out their concatenation.
+ */
+export class ChainWriter {
+  private readonly ring: NetmapRing;
+  /** The slot being filled and the bytes in it so far. */
+  private slot = 0;
+  private off = 0;
+  /** Bytes appended since begin(). */
+  len = 0;
+
+  constructor(ring: NetmapRing) {
+    this.ring = ring;
+  }
+
+  /** Starts a frame at `slot` (any unfinished one is forgotten). */
+  begin(slot: number): void {
+    this.slot = slot;
+    this.off = 0;
+    this.len = 0;
+  }
+
+  /** Copies src[start, end) after the bytes appended so far. */
+  append(src: Uint8Array, start: number, end: number): void {
+    const ring = this.ring;
+    while (start < end) {
+      if (this.off === NM_BUF_SIZE) {
+        ring.setLen(this.slot, NM_BUF_SIZE);
+        ring.setFlags(this.slot, NS_MOREFRAG);
+        this.slot = ring.next(this.slot);
+        this.off = 0;
+      }
+      const k = Math.min(NM_BUF_SIZE - this.off, end - start);
+      copyIn(ring.u8, ring.buf(this.slot) + this.off, src, start, start + k);
+      this.off += k;
+      this.len += k;
+      start += k;
+    }
+  }
+
+  /** Ends the frame: its last slot gets its length and no NS_MOREFRAG. Returns the slot after the chain. */
+  end(): number {
+    const ring = this.ring;
+    ring.setLen(this.slot, this.off);
+    ring.setFlags(this.slot, 0);
+    return ring.next(this.slot);
+  }
+}
+
+/**
+ * Walks RX chains. After walk() returns true, `len`, `slots` and `next` are
+ * those of the chain it found. One reader can serve any number of rings.
+ */
+export class ChainReader {
+  /** Bytes of the chain (the sum of its slots' lengths). */
+  len = 0;
+  /** Slots it spans. */
+  slots = 0;
+  /** The slot after its last one. */
+  next = 0;
+
+  /**
+   * The chain that starts at `slot`: true if its last slot (no NS_MOREFRAG)
+   * comes before `tail`; false if `slot` is `tail` or the chain runs into it
+   * (not all delivered yet, or a corrupt ring).
+   */
+  walk(ring: NetmapRing, slot: number, tail: number): boolean {
+    const n = ring.numSlots;
+    let len = 0;
+    let slots = 0;
+    for (let s = slot; s !== tail; ) {
+      const l = ring.len(s);
+      len += l < NM_BUF_SIZE ? l : NM_BUF_SIZE;
+      slots++;
+      const more = (ring.flags(s) & NS_MOREFRAG) !== 0;
+      s = s + 1 === n ? 0 : s + 1;
+      if (!more) {
+        this.len = len;
+        this.slots = slots;
+        this.next = s;
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /** Copies the `slots` slots from `slot` (a chain walk() found) to dst at `pos`; returns the bytes copied. */
+  gather(ring: NetmapRing, slot: number, slots: number, dst: Uint8Array, pos: number): number {
+    const u8 = ring.u8;
+    let p = pos;
+    let s = slot;
+    for (let k = 0; k < slots; k++) {
+      const o = ring.buf(s);
+      let l = ring.len(s);
+      if (l > NM_BUF_SIZE) l = NM_BUF_SIZE;
+      dst.set(u8.subarray(o, o + l), p);
+      p += l;
+      s = ring.next(s);
+    }
+    return p - pos;
+  }
+}
