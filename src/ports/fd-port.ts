@@ -50,15 +50,13 @@ import { ErrorCodes, ValeError } from '../core/errors.js';
 import type { NetmapRing } from '../ring/netmap-ring.js';
 import type { OpenOptions, ValeHost } from '../switch/host.js';
 import type { VPort } from '../switch/vport.js';
-import { closeFd, describeErrno, type FdWatch, watchReadable } from '../sys/index.js';
+import { closeFd, describeErrno, EAGAIN, EINTR, type FdWatch, watchReadable } from '../sys/index.js';
 import { FrameIo } from './frame-io.js';
 import { LocalPort } from './local/local-port.js';
 import { RxDrain } from './rx-drain.js';
 
 /** Frames read per wake-up before the adapter txsyncs and yields to the event loop. */
 export const DEFAULT_BURST = 256;
-export const EINTR = 4;
-export const EAGAIN = 11;
 
 /** What writeFailed() says a failed write means. */
 export type WriteAction = typeof WRITE_DROP | typeof WRITE_RETRY | typeof WRITE_STALL | typeof WRITE_FATAL;

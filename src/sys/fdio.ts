@@ -16,10 +16,10 @@
  */
 
 import { ErrorCodes, ValeError } from '../core/errors.js';
-import { errno, errnoName, koffi, libc } from './libc.js';
+import { EBADF, EBADFD, EFAULT, ENODEV, ENXIO, errno, errnoName, koffi, libc } from './libc.js';
 
 /** errnos after which a tap fd is of no further use: the interface was deleted, or the fd is bad. */
-const FATAL_ERRNOS = new Set([9 /* EBADF */, 77 /* EBADFD */, 19 /* ENODEV */, 6 /* ENXIO */, 14 /* EFAULT */]);
+const FATAL_ERRNOS = new Set([EBADF, EBADFD, ENODEV, ENXIO, EFAULT]);
 
 /** True when `err` (a positive errno) means the tap is gone rather than one frame failed. */
 export function isFatalErrno(err: number): boolean {
@@ -28,7 +28,7 @@ export function isFatalErrno(err: number): boolean {
 
 /** `EBADFD (77)` (Node's errno table lacks EBADFD, the one a deleted tap gives). */
 export function describeErrno(err: number): string {
-  return `${err === 77 ? 'EBADFD' : errnoName(err)} (${err})`;
+  return `${err === EBADFD ? 'EBADFD' : errnoName(err)} (${err})`;
 }
 
 /** read(fd, buf, n): the frame's length, or -errno (-EAGAIN when nothing is queued). */

@@ -5,7 +5,7 @@
 
 export { describeErrno, type FdWatch, fdRead, fdWrite, isFatalErrno, watchReadable } from './fdio.js';
 export { type FutexTarget, type FutexWaitResult, futexWait, futexWake } from './futex.js';
-export { errnoName } from './libc.js';
+export { EAGAIN, EINTR, ENOBUFS, errnoName } from './libc.js';
 export { type FileLock, lockFile, type PeerCred, peerCred, peerPid, releaseMapping } from './process.js';
 export {
   checkSealed,

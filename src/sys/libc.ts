@@ -155,6 +155,13 @@ export const EINTR = osConstants.errno.EINTR;
 export const EAGAIN = osConstants.errno.EAGAIN;
 export const EINVAL = osConstants.errno.EINVAL;
 export const ETIMEDOUT = osConstants.errno.ETIMEDOUT;
+export const EWOULDBLOCK = osConstants.errno.EWOULDBLOCK;
+export const ENOBUFS = osConstants.errno.ENOBUFS;
+export const ENODEV = osConstants.errno.ENODEV;
+export const ENXIO = osConstants.errno.ENXIO;
+export const EFAULT = osConstants.errno.EFAULT;
+/** Linux's EBADFD (77), which Node's errno table lacks: what a deleted tap's fd gives. */
+export const EBADFD = 77;
 
 /** The symbolic name of an errno value ("ENOMEM" for 12), or "E?" when unknown. */
 export function errnoName(n: number): string {

@@ -14,7 +14,7 @@
 import { closeSync, ftruncateSync, openSync, writeSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { ErrorCodes, ValeError } from '../core/errors.js';
-import { errno, fromNodeError, koffi, MAP_FAILED, sysError, throwErrno } from './libc.js';
+import { EWOULDBLOCK, errno, fromNodeError, koffi, MAP_FAILED, sysError, throwErrno } from './libc.js';
 import type { SharedMapping } from './shm.js';
 
 interface Extra {
@@ -69,7 +69,6 @@ export interface FileLock {
 const LOCK_EX = 2;
 const LOCK_NB = 4;
 const LOCK_UN = 8;
-const EWOULDBLOCK = 11;
 
 /** Takes an exclusive lock on `path` (created 0600), writing our pid in it; null if another process holds it. */
 export function lockFile(path: string): FileLock | null {

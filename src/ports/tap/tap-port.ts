@@ -45,6 +45,7 @@ import { parsePortName } from '../../switch/name.js';
 import {
   closeFd,
   describeErrno,
+  EAGAIN,
   fdRead,
   fdWrite,
   IFF_TAP,
@@ -54,15 +55,7 @@ import {
   TUN_F_TSO4,
   TUN_F_TSO6,
 } from '../../sys/index.js';
-import {
-  checkFdPortSizes,
-  DEFAULT_BURST,
-  EAGAIN,
-  FdPort,
-  WRITE_DROP,
-  WRITE_FATAL,
-  type WriteAction,
-} from '../fd-port.js';
+import { checkFdPortSizes, DEFAULT_BURST, FdPort, WRITE_DROP, WRITE_FATAL, type WriteAction } from '../fd-port.js';
 import { READ_MAX, READ_SLOTS } from '../frame-io.js';
 import type { LocalPort } from '../local/local-port.js';
 

@@ -14,10 +14,10 @@
  * port, and closing the join closes the stream, which ends the switch's port.
  */
 
-import { unlinkSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { join as joinPath } from 'node:path';
 import { ErrorCodes, ValeError } from '../../core/errors.js';
+import { unlinkQuiet } from '../../core/fs.js';
 import type { ValeHost } from '../../switch/host.js';
 import { closeFd, decodeSockaddrUn, dgramConnect, openUnixDgram, SOCKADDR_UN_LEN } from '../../sys/index.js';
 import { encodeRequest } from './protocol.js';
@@ -152,13 +152,5 @@ export class VdeJoin {
       unlinkQuiet(own);
       throw e;
     }
-  }
-}
-
-function unlinkQuiet(path: string): void {
-  try {
-    unlinkSync(path);
-  } catch {
-    // already gone
   }
 }

@@ -26,16 +26,25 @@
  * path never throws; an fd error ends the port through onGone.
  */
 
-import { chmodSync, unlinkSync } from 'node:fs';
+import { chmodSync } from 'node:fs';
 import { ErrorCodes, ValeError } from '../../core/errors.js';
-import { NM_BUF_SIZE } from '../../ring/layout.js';
+import { unlinkQuiet } from '../../core/fs.js';
+import { chainSlots } from '../../ring/chain.js';
+import { MAX_FRAME, MIN_FRAME, NM_BUF_SIZE } from '../../ring/layout.js';
 import type { ValeHost } from '../../switch/host.js';
-import { closeFd, describeErrno, dgramRecv, dgramSend, openUnixDgram } from '../../sys/index.js';
+import {
+  closeFd,
+  describeErrno,
+  dgramRecv,
+  dgramSend,
+  EAGAIN,
+  EINTR,
+  ENOBUFS,
+  openUnixDgram,
+} from '../../sys/index.js';
 import {
   checkFdPortSizes,
   DEFAULT_BURST,
-  EAGAIN,
-  EINTR,
   FdPort,
   WRITE_DROP,
   WRITE_RETRY,
@@ -46,18 +55,15 @@ import type { LocalPort } from '../local/local-port.js';
 
 /** Datagrams read per wake-up before one txsync. */
 export { DEFAULT_BURST };
-/** The largest frame accepted from a client (netmap's chain limit); longer datagrams are dropped. */
-export const MAX_FRAME = 65535;
-/** Slots a frame of MAX_FRAME bytes spans. */
-const READ_SLOTS = Math.ceil(MAX_FRAME / NM_BUF_SIZE);
+
+/** Slots a frame of MAX_FRAME bytes (netmap's chain limit; longer datagrams are dropped) spans. */
+const READ_SLOTS = chainSlots(MAX_FRAME);
 const READ_MAX = READ_SLOTS * NM_BUF_SIZE;
 /**
  * Socket buffers asked for (the kernel doubles them and caps them at net.core.[wr]mem_max). A connected unix
  * datagram sender is limited by its own SO_SNDBUF: this is how much a slow client may have queued.
  */
 const SOCK_BUF = 1 << 20;
-const MIN_FRAME = 14;
-const ENOBUFS = 105;
 
 export interface VdePortOptions {
   /** The far side's data socket path (the client's, from its request; for a joiner, the switch's). */
@@ -234,13 +240,5 @@ export class VdePort extends FdPort {
   /** The bound socket's path goes with it, unless the socket was handed over (a joiner's). */
   protected override afterClose(): void {
     if (this.unlinkOnClose) unlinkQuiet(this.path);
-  }
-}
-
-function unlinkQuiet(path: string): void {
-  try {
-    unlinkSync(path);
-  } catch {
-    // already gone
   }
 }

@@ -21,10 +21,11 @@
  * only that client, with the reason logged; nothing else is disturbed.
  */
 
-import { chmodSync, existsSync, mkdirSync, rmdirSync, unlinkSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, rmdirSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { ErrorCodes, ValeError } from '../../core/errors.js';
+import { unlinkQuiet } from '../../core/fs.js';
 import type { ValeHost } from '../../switch/host.js';
 import { parsePortName } from '../../switch/name.js';
 import { encodeSockaddrUn, SUN_PATH_LEN } from '../../sys/index.js';
@@ -327,12 +328,4 @@ function answers(path: string): Promise<boolean> {
       resolve(false);
     });
   });
-}
-
-function unlinkQuiet(path: string): void {
-  try {
-    unlinkSync(path);
-  } catch {
-    // already gone
-  }
 }
