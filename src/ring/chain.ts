@@ -54,7 +54,7 @@ export function layChain(ring: NetmapRing, slot: number, len: number): number {
 
 /** Copies src[start, end) to byte offset `to` of `u8`. */
 function copyIn(u8: Uint8Array, to: number, src: Uint8Array, start: number, end: number): void {
-  u8.set(start === 0 && end === src.length ? src : src.subarray(start, end), to);
+  u8.set(start === 0 && end === src.length ? src : new Uint8Array(src.buffer, src.byteOffset + start, end - start), to);
 }
 
 /** Copies src[start, end) into the buffers from `slot` on as one chain; returns the slot after it. */
@@ -150,7 +150,7 @@ export class ChainReader {
     let slots = 0;
     for (let s = slot; s !== tail; ) {
       const l = ring.len(s);
-      len += l < NM_BUF_SIZE ? l : NM_BUF_SIZE;
+      len += Math.min(l, NM_BUF_SIZE);
       slots++;
       const more = (ring.flags(s) & NS_MOREFRAG) !== 0;
       s = s + 1 === n ? 0 : s + 1;
@@ -173,7 +173,7 @@ export class ChainReader {
       const o = ring.buf(s);
       let l = ring.len(s);
       if (l > NM_BUF_SIZE) l = NM_BUF_SIZE;
-      dst.set(u8.subarray(o, o + l), p);
+      dst.set(new Uint8Array(u8.buffer, u8.byteOffset + o, l), p);
       p += l;
       s = ring.next(s);
     }

@@ -9,8 +9,10 @@
  * returns the reason and the caller closes that connection.
  */
 
-/** The largest frame accepted from a stream (a 64 KB IP datagram plus its Ethernet header fits). */
-export const MAX_STREAM_FRAME = 65535;
+import { MAX_FRAME } from '../../ring/layout.js';
+
+/** The largest frame accepted from a stream: MAX_FRAME (a 64 KB IP datagram plus its Ethernet header fits). */
+export const MAX_STREAM_FRAME = MAX_FRAME;
 
 /** Where a deframer puts frames. No method may throw. */
 export interface FrameSink {

@@ -19,34 +19,29 @@
  *                    drained: the RX ring fills, and the switch counts what it
  *                    then drops as dropRxFull on this port; 'drain' resumes.
  *
- * Connections. Listen mode serves one QEMU at a time (QEMU's stream client
- * is one connection); a second one is refused with a log line. Connect mode
- * dials and redials (backoff 50 ms doubling to 1 s) whenever the connection
- * drops or cannot be made, so QEMU (server=on) can restart. A bad length
- * prefix closes only that connection, with the reason logged and counted;
- * frames from the switch while no peer is connected are dropped and counted
+ * The sockets are the link's (./link.ts): ./stream-link.ts listens (one
+ * QEMU at a time) or dials and redials; ./dgram-link.ts binds a UDP socket.
+ * Frames go into TX slots and out of RX slots through ring/chain.ts. Frames
+ * from the switch while no peer is connected are dropped and counted
  * (noPeerDrops). Nothing on the data path throws; other ports never notice.
  */
 
-import { createSocket, type Socket as UdpSocket } from 'node:dgram';
-import { lstatSync, unlinkSync } from 'node:fs';
-import { createServer, connect as netConnect, type Server, type Socket } from 'node:net';
 import { ErrorCodes, ValeError } from '../../core/errors.js';
-import { NM_BUF_SIZE, NS_MOREFRAG } from '../../ring/layout.js';
+import { ChainReader, ChainWriter, chainSlots } from '../../ring/chain.js';
+import { MAX_FRAME } from '../../ring/layout.js';
 import type { NetmapRing } from '../../ring/netmap-ring.js';
 import type { ValeHost } from '../../switch/host.js';
 import type { VPort } from '../../switch/vport.js';
 import { LocalPort } from '../local/local-port.js';
 import { RxDrain } from '../rx-drain.js';
-import { type FrameSink, MAX_STREAM_FRAME, StreamDeframer } from './framing.js';
+import { DgramLink } from './dgram-link.js';
+import type { FrameSink } from './framing.js';
+import type { LinkCounters, LinkOwner, QemuLink } from './link.js';
 import { parseQemuSpec, type QemuSpec, splitAttachSpec } from './spec.js';
+import { StreamLink } from './stream-link.js';
 
 /** Slots one maximal frame needs; the TX ring must hold more. */
-const MAX_FRAME_SLOTS = Math.ceil(MAX_STREAM_FRAME / NM_BUF_SIZE);
-const REDIAL_MIN_MS = 50;
-const REDIAL_MAX_MS = 1000;
-/** Bytes queued on a UDP socket above which the RX ring is left to fill. */
-const UDP_QUEUE_LIMIT = 1 << 20;
+const MAX_FRAME_SLOTS = chainSlots(MAX_FRAME);
 
 export interface QemuAttachOptions {
   txSlots?: number;
@@ -83,43 +78,29 @@ export interface QemuStats {
   lastError: string;
 }
 
-export class QemuPort {
+export class QemuPort implements LinkOwner {
   /** The switch port, e.g. "vale0:vm1". */
   readonly name: string;
   readonly spec: QemuSpec;
   /** Resolves once listening, bound, or (connect mode) dialing; rejects (and detaches) if that fails, or with CLOSED if detached first. */
   readonly ready: Promise<void>;
+  readonly log: (line: string) => void;
   private lp: LocalPort | null;
   private settleReady: ((e?: Error) => void) | null = null;
   private readonly vp: VPort;
   private readonly tx: NetmapRing;
   private readonly rx: NetmapRing;
-  private readonly log: (line: string) => void;
-  /** The whole arena as a Buffer (copies without per-frame views). */
-  private readonly arena: Buffer;
-  private readonly deframer = new StreamDeframer();
-  private server: Server | null = null;
-  private sock: Socket | null = null;
-  /** A dial in progress (connect mode). */
-  private dialing: Socket | null = null;
-  private udp: UdpSocket | null = null;
-  private unlinkPath: string | null = null;
-  private redialTimer: NodeJS.Timeout | null = null;
-  private redialMs = REDIAL_MIN_MS;
+  private readonly link: QemuLink;
+  private readonly writer: ChainWriter;
+  private readonly chain = new ChainReader();
   /** switch → socket: the port's onRx queues one writeAll after the forwarding pass (../rx-drain.ts). */
   private readonly drainer = new RxDrain(
     () => this.writeAll(),
     (e) => this.log(`${this.name}: internal error while writing: ${(e as Error).message}`),
   );
   private readonly onRx = this.drainer.request;
-  private flushScheduled = false;
-  private udpRetry: NodeJS.Timeout | null = null;
-  // TX writer state: `pub` is the slot after the last complete frame; w/off the write position in the current one
+  /** The TX slot after the last complete frame. */
   private pub: number;
-  private w = 0;
-  private off = 0;
-  private frameLen = 0;
-  private frameLeft = 0;
   private readonly st = {
     connects: 0,
     disconnects: 0,
@@ -142,9 +123,9 @@ export class QemuPort {
     this.log = opts.log ?? (() => {});
     this.tx = lp.txRings[0] as NetmapRing;
     this.rx = lp.rxRings[0] as NetmapRing;
-    const u8 = this.tx.u8;
-    this.arena = Buffer.from(u8.buffer, u8.byteOffset, u8.byteLength);
+    this.writer = new ChainWriter(this.tx);
     this.pub = this.tx.cur;
+    this.link = spec.kind === 'dgram' ? new DgramLink(this, spec) : new StreamLink(this, spec);
     this.ready = new Promise<void>((resolve, reject) => {
       this.settleReady = (e) => {
         this.settleReady = null;
@@ -153,7 +134,7 @@ export class QemuPort {
       };
     });
     this.ready.catch(() => {}); // the caller may not wait; a failure is also logged and detaches
-    this.start().then(
+    this.link.start().then(
       () => this.settleReady?.(),
       (e: Error) => this.settleReady?.(e),
     );
@@ -208,7 +189,7 @@ export class QemuPort {
   }
 
   get connected(): boolean {
-    return this.sock !== null || this.udp !== null;
+    return this.link.connected;
   }
 
   get vport(): VPort {
@@ -217,12 +198,11 @@ export class QemuPort {
 
   /** The TCP port listened on or bound (useful after asking for port 0), or null. */
   get localPort(): number | null {
-    const a = this.server?.address() ?? (this.udp !== null ? this.udp.address() : null);
-    return a !== null && typeof a === 'object' ? a.port : null;
+    return this.link.localPort;
   }
 
   get mode(): string {
-    return this.spec.kind === 'dgram' ? 'dgram' : this.spec.connect ? 'connect' : 'listen';
+    return this.link.mode;
   }
 
   stats(): QemuStats {
@@ -236,214 +216,23 @@ export class QemuPort {
     this.lp = null;
     this.vp.onRx = null;
     this.settleReady?.(new ValeError(ErrorCodes.CLOSED, `${this.name} was detached before it was ready`));
-    if (this.redialTimer !== null) clearTimeout(this.redialTimer);
-    if (this.udpRetry !== null) clearTimeout(this.udpRetry);
-    this.redialTimer = null;
-    this.sock?.destroy();
-    this.dialing?.destroy();
-    this.dialing = null;
-    this.sock = null;
-    this.server?.close();
-    this.server = null;
-    try {
-      this.udp?.close();
-    } catch {
-      // not bound yet
-    }
-    this.udp = null;
-    if (this.unlinkPath !== null) unlinkQuietly(this.unlinkPath);
-    this.unlinkPath = null;
+    this.drainer.cancel();
+    this.link.close();
     lp.close();
   }
 
-  private start(): Promise<void> {
-    const spec = this.spec;
-    if (spec.kind === 'dgram') return this.bindUdp(spec);
-    if (spec.connect) {
-      this.dial();
-      return Promise.resolve();
-    }
-    return this.listen();
+  // ---- what the link asks (LinkOwner) ------------------------------------------------------
+
+  get counters(): LinkCounters {
+    return this.st;
   }
 
-  // ---- connections -------------------------------------------------------------------------
+  readonly wake = (): void => this.onRx();
 
-  private listen(): Promise<void> {
-    const spec = this.spec;
-    if (spec.kind !== 'stream') return Promise.resolve();
-    const server = createServer({ noDelay: true }, (s) => this.accepted(s));
-    this.server = server;
-    if ('path' in spec) {
-      // a socket file left by an earlier run would make listen() fail: remove it, but never another kind of file
-      try {
-        if (lstatSync(spec.path).isSocket()) unlinkSync(spec.path);
-      } catch {
-        // absent
-      }
-    }
-    return new Promise<void>((resolve, reject) => {
-      server.once('error', (e) => {
-        const why = `cannot listen on ${where(spec)}: ${(e as Error).message}`;
-        this.log(`${this.name}: ${why}; detaching`);
-        const err = new ValeError(ErrorCodes.SYSTEM, why, { cause: e });
-        this.settleReady?.(err); // before close(), which would report CLOSED
-        this.close();
-        reject(err);
-      });
-      const onListening = (): void => {
-        if (this.lp === null) {
-          // detached while listen() was under way
-          if ('path' in spec) unlinkQuietly(spec.path);
-          resolve();
-          return;
-        }
-        server.removeAllListeners('error');
-        server.on('error', (e) => this.log(`${this.name}: listener: ${(e as Error).message}`));
-        if ('path' in spec) this.unlinkPath = spec.path;
-        this.log(`${this.name}: listening on ${where(spec)}`);
-        resolve();
-      };
-      if ('path' in spec) server.listen(spec.path, onListening);
-      else server.listen(spec.port, spec.host, onListening);
-    });
+  fail(err: Error): void {
+    this.settleReady?.(err); // before close(), which would report CLOSED
+    this.close();
   }
-
-  private accepted(s: Socket): void {
-    if (this.lp === null) {
-      s.destroy();
-      return;
-    }
-    if (this.sock !== null) {
-      this.st.refused++;
-      this.log(`${this.name}: refused a second connection (one QEMU at a time)`);
-      s.destroy();
-      return;
-    }
-    this.adopt(s);
-  }
-
-  private dial(): void {
-    const spec = this.spec;
-    if (this.lp === null || spec.kind !== 'stream') return;
-    const s = 'path' in spec ? netConnect(spec.path) : netConnect({ host: spec.host, port: spec.port, noDelay: true });
-    this.dialing = s;
-    s.once('connect', () => {
-      if (this.dialing !== s) return; // closed meanwhile
-      this.dialing = null;
-      s.removeAllListeners('error');
-      this.redialMs = REDIAL_MIN_MS;
-      this.adopt(s);
-    });
-    s.once('error', (e) => {
-      if (this.dialing !== s) return;
-      this.dialing = null;
-      this.st.lastError = `connect to ${where(spec)}: ${(e as Error).message}`;
-      s.destroy();
-      this.redial();
-    });
-  }
-
-  private redial(): void {
-    if (this.lp === null || this.redialTimer !== null) return;
-    const ms = this.redialMs;
-    this.redialMs = Math.min(REDIAL_MAX_MS, ms * 2);
-    this.redialTimer = setTimeout(() => {
-      this.redialTimer = null;
-      this.dial();
-    }, ms);
-    this.redialTimer.unref?.();
-  }
-
-  private adopt(s: Socket): void {
-    this.sock = s;
-    this.st.connects++;
-    this.deframer.reset();
-    this.w = this.pub;
-    this.off = 0;
-    const peer = s.remoteAddress !== undefined ? `${s.remoteAddress}:${s.remotePort}` : where(this.spec);
-    this.log(`${this.name}: connected (${peer})`);
-    let reason = 'closed by the peer';
-    s.on('data', (chunk: Buffer) => {
-      if (this.sock !== s) return;
-      const err = this.deframer.feed(chunk, this.sink);
-      this.flushTx();
-      if (err !== null) {
-        this.st.protocolErrors++;
-        reason = err;
-        s.destroy();
-      }
-    });
-    s.on('drain', () => this.onRx());
-    s.on('error', (e) => {
-      reason = e.message;
-    });
-    s.on('close', () => {
-      if (this.sock !== s) return;
-      this.sock = null;
-      this.st.disconnects++;
-      this.st.lastError = reason;
-      if (this.lp === null) return;
-      this.log(
-        `${this.name}: connection closed: ${reason}${this.spec.kind === 'stream' && this.spec.connect ? '; redialing' : ''}`,
-      );
-      if (this.spec.kind === 'stream' && this.spec.connect) this.redial();
-    });
-    this.onRx(); // frames waiting since before the connection
-  }
-
-  private bindUdp(spec: Extract<QemuSpec, { kind: 'dgram' }>): Promise<void> {
-    const ipv6 = spec.localHost.includes(':');
-    const u = createSocket({ type: ipv6 ? 'udp6' : 'udp4' });
-    return new Promise<void>((resolve, reject) => {
-      u.once('error', (e) => {
-        const why = `cannot bind ${spec.localHost}:${spec.localPort}: ${e.message}`;
-        this.log(`${this.name}: ${why}; detaching`);
-        const err = new ValeError(ErrorCodes.SYSTEM, why, { cause: e });
-        this.settleReady?.(err); // before close(), which would report CLOSED
-        this.close();
-        reject(err);
-      });
-      u.bind(spec.localPort, spec.localHost, () => {
-        u.removeAllListeners('error');
-        if (this.lp === null) {
-          u.close();
-          return;
-        }
-        u.on('error', (e) => {
-          this.st.lastError = e.message;
-        });
-        u.on('message', (msg: Buffer) => this.onDatagram(msg));
-        this.udp = u;
-        this.st.connects++;
-        this.log(
-          `${this.name}: bound ${spec.localHost}:${spec.localPort}, sending to ${spec.remoteHost}:${spec.remotePort}`,
-        );
-        resolve();
-      });
-    });
-  }
-
-  private onDatagram(msg: Buffer): void {
-    if (this.lp === null) return;
-    const len = msg.length;
-    if (len === 0 || len > MAX_STREAM_FRAME) {
-      this.st.protocolErrors++;
-      return;
-    }
-    if (this.sink.begin(len)) {
-      this.sink.data(msg, 0, len);
-      this.sink.end();
-    }
-    if (!this.flushScheduled) {
-      this.flushScheduled = true;
-      setImmediate(this.flushLater);
-    }
-  }
-
-  private readonly flushLater = (): void => {
-    this.flushScheduled = false;
-    this.flushTx();
-  };
 
   // ---- socket → switch ---------------------------------------------------------------------
 
@@ -455,48 +244,29 @@ export class QemuPort {
     return s;
   }
 
-  private readonly sink: FrameSink = {
+  readonly sink: FrameSink = {
     begin: (len: number): boolean => {
-      const need = Math.ceil(len / NM_BUF_SIZE);
+      const need = chainSlots(len);
       if (this.room() < need) this.flushTx();
       if (this.lp === null || this.room() < need) {
         this.st.txDrops++;
         return false;
       }
-      this.w = this.pub;
-      this.off = 0;
-      this.frameLen = len;
-      this.frameLeft = len;
+      this.writer.begin(this.pub);
       return true;
     },
     data: (src: Buffer, start: number, end: number): void => {
-      const tx = this.tx;
-      while (start < end) {
-        if (this.off === NM_BUF_SIZE) {
-          tx.setLen(this.w, NM_BUF_SIZE);
-          tx.setFlags(this.w, NS_MOREFRAG);
-          this.w = tx.next(this.w);
-          this.off = 0;
-        }
-        const k = Math.min(NM_BUF_SIZE - this.off, end - start);
-        src.copy(this.arena, tx.buf(this.w) + this.off, start, start + k);
-        this.off += k;
-        start += k;
-        this.frameLeft -= k;
-      }
+      this.writer.append(src, start, end);
     },
     end: (): void => {
-      const tx = this.tx;
-      tx.setLen(this.w, this.off);
-      tx.setFlags(this.w, 0);
-      this.pub = tx.next(this.w);
+      this.pub = this.writer.end();
       this.st.readFrames++;
-      this.st.readBytes += this.frameLen;
+      this.st.readBytes += this.writer.len;
     },
   };
 
   /** Publishes the complete frames written so far with one txsync. */
-  private flushTx(): void {
+  flushTx(): void {
     const lp = this.lp;
     if (lp === null || this.pub === this.tx.head) return;
     this.tx.head = this.tx.cur = this.pub;
@@ -510,7 +280,7 @@ export class QemuPort {
 
   // ---- switch → socket ---------------------------------------------------------------------
 
-  /** Frames every waiting RX frame into one buffer and writes it once; stops while the socket is full. */
+  /** Frames every waiting RX frame into one buffer and hands it to the link; stops while the socket is full. */
   private writeAll(): void {
     const lp = this.lp;
     if (lp === null) return;
@@ -519,91 +289,44 @@ export class QemuPort {
     const tail = rx.tail;
     const start = rx.cur;
     if (start === tail) return;
-    const s = this.sock;
-    const u = this.udp;
-    const stream = this.spec.kind === 'stream';
-    if ((stream && s === null) || (!stream && u === null)) {
+    const link = this.link;
+    const chain = this.chain;
+    if (!link.connected) {
       // nobody to send to: release the frames, counted
       let frames = 0;
-      for (let i = start; i !== tail; i = rx.next(i)) if ((rx.flags(i) & NS_MOREFRAG) === 0) frames++;
+      for (let i = start; chain.walk(rx, i, tail); i = chain.next) frames++;
       this.st.noPeerDrops += frames;
       rx.head = rx.cur = tail;
       lp.rxsync();
       return;
     }
-    if (s?.writableNeedDrain) return; // 'drain' comes back here
-    if (u !== null && u.getSendQueueSize() > UDP_QUEUE_LIMIT) {
-      if (this.udpRetry === null) {
-        this.udpRetry = setTimeout(() => {
-          this.udpRetry = null;
-          this.onRx();
-        }, 1);
-      }
-      return;
-    }
+    if (!link.writable()) return; // the link wakes us when it can take more
     // pass 1: the bytes of every whole frame
+    const prefix = link.prefix;
     let total = 0;
     let end = start;
-    for (let i = start; i !== tail; ) {
-      let len = 0;
-      let j = i;
-      let whole = false;
-      while (j !== tail) {
-        len += rx.len(j);
-        const more = (rx.flags(j) & NS_MOREFRAG) !== 0;
-        j = rx.next(j);
-        if (!more) {
-          whole = true;
-          break;
-        }
-      }
-      if (!whole) break;
-      total += (stream ? 4 : 0) + len;
-      i = end = j;
+    while (chain.walk(rx, end, tail)) {
+      total += prefix + chain.len;
+      end = chain.next;
     }
     if (end === start) return;
-    // pass 2: copy them out behind their length prefixes
+    // pass 2: copy them out behind their prefixes
     const out = Buffer.allocUnsafe(total);
-    const arena = this.arena;
     let pos = 0;
     let frames = 0;
     let bytes = 0;
-    const spec = this.spec;
-    for (let i = start; i !== end; ) {
-      const head = pos;
-      if (stream) pos += 4;
-      for (;;) {
-        const o = rx.buf(i);
-        const l = rx.len(i);
-        arena.copy(out, pos, o, o + l);
-        pos += l;
-        const more = (rx.flags(i) & NS_MOREFRAG) !== 0;
-        i = rx.next(i);
-        if (!more) break;
-      }
-      const len = pos - head - (stream ? 4 : 0);
-      if (stream) out.writeUInt32BE(len, head);
-      else if (u !== null && spec.kind === 'dgram') u.send(out, head, len, spec.remotePort, spec.remoteHost);
+    for (let i = start; i !== end; i = chain.next) {
+      chain.walk(rx, i, tail);
+      const len = chain.gather(rx, i, chain.slots, out, pos + prefix);
+      link.frame(out, pos, len);
+      pos += prefix + len;
       frames++;
       bytes += len;
     }
-    if (s !== null) s.write(out);
+    link.flush(out);
     this.st.writeFrames += frames;
     this.st.writeBytes += bytes;
     rx.head = rx.cur = end;
     lp.rxsync();
-  }
-}
-
-function where(spec: QemuSpec): string {
-  if (spec.kind === 'dgram') return `udp ${spec.localHost}:${spec.localPort}`;
-  return 'path' in spec ? `unix ${spec.path}` : `tcp ${spec.host}:${spec.port}`;
-}
-
-function unlinkQuietly(path: string): void {
-  try {
-    unlinkSync(path);
-  } catch {
-    // gone already
   }
 }

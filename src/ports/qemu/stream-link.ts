@@ -1,0 +1,212 @@
+/*
+ * A QEMU port's stream link (-netdev stream, -netdev socket over TCP): every
+ * frame travels after a 4-byte big-endian length (./framing.ts).
+ *
+ * Listen mode serves one QEMU at a time (QEMU's stream client is one
+ * connection); a second one is refused with a log line. Connect mode dials
+ * and redials (backoff 50 ms doubling to 1 s) whenever the connection drops
+ * or cannot be made, so QEMU (server=on) can restart. A bad length prefix
+ * closes only that connection, with the reason logged and counted. While the
+ * socket's buffer is full (write returned false) the owner drains nothing;
+ * 'drain' wakes it.
+ */
+
+import { lstatSync } from 'node:fs';
+import { createServer, connect as netConnect, type Server, type Socket } from 'node:net';
+import { ErrorCodes, ValeError } from '../../core/errors.js';
+import { unlinkQuiet } from '../../core/fs.js';
+import { StreamDeframer } from './framing.js';
+import { type LinkOwner, type QemuLink, where } from './link.js';
+import type { QemuSpec } from './spec.js';
+
+const REDIAL_MIN_MS = 50;
+const REDIAL_MAX_MS = 1000;
+
+export type StreamSpec = Extract<QemuSpec, { kind: 'stream' }>;
+
+export class StreamLink implements QemuLink {
+  readonly prefix = 4;
+  private readonly owner: LinkOwner;
+  private readonly spec: StreamSpec;
+  private readonly deframer = new StreamDeframer();
+  private server: Server | null = null;
+  private sock: Socket | null = null;
+  /** A dial in progress (connect mode). */
+  private dialing: Socket | null = null;
+  private unlinkPath: string | null = null;
+  private redialTimer: NodeJS.Timeout | null = null;
+  private redialMs = REDIAL_MIN_MS;
+  private closed = false;
+
+  constructor(owner: LinkOwner, spec: StreamSpec) {
+    this.owner = owner;
+    this.spec = spec;
+  }
+
+  get mode(): string {
+    return this.spec.connect ? 'connect' : 'listen';
+  }
+
+  get connected(): boolean {
+    return this.sock !== null;
+  }
+
+  get localPort(): number | null {
+    const a = this.server?.address() ?? null;
+    return a !== null && typeof a === 'object' ? a.port : null;
+  }
+
+  start(): Promise<void> {
+    if (this.spec.connect) {
+      this.dial();
+      return Promise.resolve();
+    }
+    return this.listen();
+  }
+
+  writable(): boolean {
+    return this.sock !== null && !this.sock.writableNeedDrain; // 'drain' wakes the owner
+  }
+
+  frame(out: Buffer, head: number, len: number): void {
+    out.writeUInt32BE(len, head);
+  }
+
+  flush(out: Buffer): void {
+    this.sock?.write(out);
+  }
+
+  close(): void {
+    this.closed = true;
+    if (this.redialTimer !== null) clearTimeout(this.redialTimer);
+    this.redialTimer = null;
+    this.sock?.destroy();
+    this.dialing?.destroy();
+    this.dialing = null;
+    this.sock = null;
+    this.server?.close();
+    this.server = null;
+    if (this.unlinkPath !== null) unlinkQuiet(this.unlinkPath);
+    this.unlinkPath = null;
+  }
+
+  private listen(): Promise<void> {
+    const spec = this.spec;
+    const owner = this.owner;
+    const server = createServer({ noDelay: true }, (s) => this.accepted(s));
+    this.server = server;
+    if ('path' in spec) {
+      // a socket file left by an earlier run would make listen() fail: remove it, but never another kind of file
+      try {
+        if (lstatSync(spec.path).isSocket()) unlinkQuiet(spec.path);
+      } catch {
+        // absent
+      }
+    }
+    return new Promise<void>((resolve, reject) => {
+      server.once('error', (e) => {
+        const why = `cannot listen on ${where(spec)}: ${(e as Error).message}`;
+        owner.log(`${owner.name}: ${why}; detaching`);
+        const err = new ValeError(ErrorCodes.SYSTEM, why, { cause: e });
+        owner.fail(err);
+        reject(err);
+      });
+      const onListening = (): void => {
+        if (this.closed) {
+          // detached while listen() was under way
+          if ('path' in spec) unlinkQuiet(spec.path);
+          resolve();
+          return;
+        }
+        server.removeAllListeners('error');
+        server.on('error', (e) => owner.log(`${owner.name}: listener: ${(e as Error).message}`));
+        if ('path' in spec) this.unlinkPath = spec.path;
+        owner.log(`${owner.name}: listening on ${where(spec)}`);
+        resolve();
+      };
+      if ('path' in spec) server.listen(spec.path, onListening);
+      else server.listen(spec.port, spec.host, onListening);
+    });
+  }
+
+  private accepted(s: Socket): void {
+    if (this.closed) {
+      s.destroy();
+      return;
+    }
+    if (this.sock !== null) {
+      this.owner.counters.refused++;
+      this.owner.log(`${this.owner.name}: refused a second connection (one QEMU at a time)`);
+      s.destroy();
+      return;
+    }
+    this.adopt(s);
+  }
+
+  private dial(): void {
+    const spec = this.spec;
+    if (this.closed) return;
+    const s = 'path' in spec ? netConnect(spec.path) : netConnect({ host: spec.host, port: spec.port, noDelay: true });
+    this.dialing = s;
+    s.once('connect', () => {
+      if (this.dialing !== s) return; // closed meanwhile
+      this.dialing = null;
+      s.removeAllListeners('error');
+      this.redialMs = REDIAL_MIN_MS;
+      this.adopt(s);
+    });
+    s.once('error', (e) => {
+      if (this.dialing !== s) return;
+      this.dialing = null;
+      this.owner.counters.lastError = `connect to ${where(spec)}: ${(e as Error).message}`;
+      s.destroy();
+      this.redial();
+    });
+  }
+
+  private redial(): void {
+    if (this.closed || this.redialTimer !== null) return;
+    const ms = this.redialMs;
+    this.redialMs = Math.min(REDIAL_MAX_MS, ms * 2);
+    this.redialTimer = setTimeout(() => {
+      this.redialTimer = null;
+      this.dial();
+    }, ms);
+    this.redialTimer.unref?.();
+  }
+
+  private adopt(s: Socket): void {
+    const owner = this.owner;
+    const st = owner.counters;
+    this.sock = s;
+    st.connects++;
+    this.deframer.reset();
+    const peer = s.remoteAddress !== undefined ? `${s.remoteAddress}:${s.remotePort}` : where(this.spec);
+    owner.log(`${owner.name}: connected (${peer})`);
+    let reason = 'closed by the peer';
+    s.on('data', (chunk: Buffer) => {
+      if (this.sock !== s) return;
+      const err = this.deframer.feed(chunk, owner.sink);
+      owner.flushTx();
+      if (err !== null) {
+        st.protocolErrors++;
+        reason = err;
+        s.destroy();
+      }
+    });
+    s.on('drain', () => owner.wake());
+    s.on('error', (e) => {
+      reason = e.message;
+    });
+    s.on('close', () => {
+      if (this.sock !== s) return;
+      this.sock = null;
+      st.disconnects++;
+      st.lastError = reason;
+      if (this.closed) return;
+      owner.log(`${owner.name}: connection closed: ${reason}${this.spec.connect ? '; redialing' : ''}`);
+      if (this.spec.connect) this.redial();
+    });
+    owner.wake(); // frames waiting since before the connection
+  }
+}
