@@ -28,6 +28,7 @@
  */
 
 import type { NetmapPort } from '../../ports/port.js';
+import { ChainReader } from '../../ring/chain.js';
 import { NM_BUF_SIZE, NS_MOREFRAG } from '../../ring/layout.js';
 import type { NetmapRing } from '../../ring/netmap-ring.js';
 
@@ -149,15 +150,11 @@ function txRoom(tx: NetmapRing): number {
   return r < 0 ? r + tx.numSlots : r;
 }
 
+const chain = new ChainReader();
+
 /** Slots of the chain starting at `s` if it ends before `tail`, else 0 (not all delivered yet). */
 function chainSlots(rx: NetmapRing, s: number, tail: number): number {
-  let n = 1;
-  while ((rx.flags(s) & NS_MOREFRAG) !== 0) {
-    s = rx.next(s);
-    if (s === tail) return 0;
-    n++;
-  }
-  return n;
+  return chain.walk(rx, s, tail) ? chain.slots : 0;
 }
 
 /** Copies RX slot `rs` into TX slot `ts` (length, bytes, MOREFRAG); returns the length. */

@@ -15,7 +15,8 @@ import { connectPort } from '../../index.js';
 import { Decoder, formatTimestamp, hexDump } from '../../pkt/decode.js';
 import { nowTimestamp, PcapReader, PcapWriter } from '../../pkt/pcap.js';
 import type { NetmapPort } from '../../ports/port.js';
-import { NS_MOREFRAG } from '../../ring/layout.js';
+import { ChainReader } from '../../ring/chain.js';
+import { MAX_FRAGS, NM_BUF_SIZE, NS_MOREFRAG } from '../../ring/layout.js';
 
 export const USAGE = `usage: uvale tcpdump [options] -i PORT | -r FILE
 
@@ -114,8 +115,9 @@ export async function run(argv: string[]): Promise<number> {
   process.once('SIGTERM', onSignal);
   const dropsAtStart = port.counters().dropRxFull;
   let captured = 0;
-  // a frame spread over several slots (NS_MOREFRAG) is reassembled here
-  let chain: Uint8Array[] = [];
+  // a frame spread over several slots (NS_MOREFRAG) is gathered here
+  const chain = new ChainReader();
+  const gathered = new Uint8Array(MAX_FRAGS * NM_BUF_SIZE);
   try {
     while (!stop && (count === 0 || captured < count)) {
       const r = await port.poll({ events: 'in', timeout: 200 });
@@ -123,28 +125,33 @@ export async function run(argv: string[]): Promise<number> {
       const ts = nowTimestamp();
       const out: string[] = [];
       for (const ring of port.rxRings) {
-        while (!ring.empty() && (count === 0 || captured < count)) {
-          const s = ring.cur;
-          const off = ring.buf(s);
-          const len = ring.len(s);
+        const tail = ring.tail;
+        let s = ring.head;
+        let wait = false;
+        while (s !== tail && (count === 0 || captured < count)) {
           let buf = ring.u8;
-          let start = off;
-          let total = len;
-          if ((ring.flags(s) & NS_MOREFRAG) !== 0 || chain.length > 0) {
-            chain.push(ring.u8.slice(off, off + len));
-            ring.head = ring.cur = ring.next(s);
-            if ((ring.flags(s) & NS_MOREFRAG) !== 0) continue;
-            buf = Buffer.concat(chain);
-            chain = [];
+          let start = ring.buf(s);
+          let total = ring.len(s);
+          let next = ring.next(s);
+          if ((ring.flags(s) & NS_MOREFRAG) !== 0) {
+            if (!chain.walk(ring, s, tail)) {
+              wait = true; // the rest of the chain is not here yet
+              break;
+            }
+            const slots = Math.min(chain.slots, MAX_FRAGS);
+            total = chain.gather(ring, s, slots, gathered, 0);
+            buf = gathered;
             start = 0;
-            total = buf.length;
+            next = chain.next;
           }
           const cap = Math.min(total, snaplen);
           if (writer !== null) writer.write(buf, start, cap, ts, total);
           else out.push(format(ts.sec, ts.frac, buf, start, cap, total));
           captured++;
-          if (buf === ring.u8) ring.head = ring.cur = ring.next(s);
+          s = next;
         }
+        ring.head = s;
+        ring.cur = wait ? tail : s; // cur = tail: wake up when more arrives
       }
       if (out.length > 0) process.stdout.write(`${out.join('\n')}\n`);
       writer?.flush();
