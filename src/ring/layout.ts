@@ -94,6 +94,14 @@ export const SLOT_LEN = 4; // u16 bytes in this slot's buffer
 export const SLOT_FLAGS = 6; // u16 NS_* flags; on RX the high byte is the fragment count
 export const SLOT_PTR = 8; // u64 (unused: NS_INDIRECT is not supported)
 export const SLOT_SIZE = 16;
+// The same fields as indices of the arena's typed arrays, for hot loops: slot s of a ring
+// whose slots start at u32 index slotsW is w = slotsW + (s << SLOT_SHIFT_W); its buf_idx is
+// u32[w + SLOT_BUF_IDX_W], its len u16[(w << 1) + SLOT_LEN_H], its flags u16[(w << 1) + SLOT_FLAGS_H].
+/** log2 of a slot's size in u32 words. */
+export const SLOT_SHIFT_W = 2;
+export const SLOT_BUF_IDX_W = SLOT_BUF_IDX >>> 2;
+export const SLOT_LEN_H = SLOT_LEN >>> 1;
+export const SLOT_FLAGS_H = SLOT_FLAGS >>> 1;
 
 // ---- slot flags (netmap.h values) ----
 /** The user changed buf_idx: the switch must re-read it (always does). */

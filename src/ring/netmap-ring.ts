@@ -7,9 +7,10 @@
  * arena's typed arrays so they inline; hot user loops may also index the
  * exposed views directly:
  *
- *   slot s:   u32[slotsW + 4*s]          buf_idx
- *             u16[2*(slotsW + 4*s) + 2]  len
- *             u16[2*(slotsW + 4*s) + 3]  flags
+ *   slot s:   w = slotsW + (s << SLOT_SHIFT_W)   (layout.ts)
+ *             u32[w + SLOT_BUF_IDX_W]            buf_idx
+ *             u16[(w << 1) + SLOT_LEN_H]         len
+ *             u16[(w << 1) + SLOT_FLAGS_H]       flags
  *   buffer b: u8[bufsBase + b*NM_BUF_SIZE ...]
  *
  * Transmit (TX ring):
@@ -32,6 +33,10 @@ import {
   RING_HEAD,
   RING_NUM_SLOTS,
   RING_TAIL,
+  SLOT_BUF_IDX_W,
+  SLOT_FLAGS_H,
+  SLOT_LEN_H,
+  SLOT_SHIFT_W,
 } from './layout.js';
 import type { Region } from './region.js';
 
@@ -107,23 +112,23 @@ export class NetmapRing {
   }
 
   bufIdx(slot: number): number {
-    return this.u32[this.slotsW + slot * 4] as number;
+    return this.u32[this.slotsW + (slot << SLOT_SHIFT_W) + SLOT_BUF_IDX_W] as number;
   }
   /** Swap in another buffer of this port (zero-copy between this port's rings). */
   setBufIdx(slot: number, idx: number): void {
-    this.u32[this.slotsW + slot * 4] = idx;
+    this.u32[this.slotsW + (slot << SLOT_SHIFT_W) + SLOT_BUF_IDX_W] = idx;
   }
   len(slot: number): number {
-    return this.u16[((this.slotsW + slot * 4) << 1) + 2] as number;
+    return this.u16[((this.slotsW + (slot << SLOT_SHIFT_W)) << 1) + SLOT_LEN_H] as number;
   }
   setLen(slot: number, len: number): void {
-    this.u16[((this.slotsW + slot * 4) << 1) + 2] = len;
+    this.u16[((this.slotsW + (slot << SLOT_SHIFT_W)) << 1) + SLOT_LEN_H] = len;
   }
   flags(slot: number): number {
-    return this.u16[((this.slotsW + slot * 4) << 1) + 3] as number;
+    return this.u16[((this.slotsW + (slot << SLOT_SHIFT_W)) << 1) + SLOT_FLAGS_H] as number;
   }
   setFlags(slot: number, flags: number): void {
-    this.u16[((this.slotsW + slot * 4) << 1) + 3] = flags;
+    this.u16[((this.slotsW + (slot << SLOT_SHIFT_W)) << 1) + SLOT_FLAGS_H] = flags;
   }
   /** On RX: does another fragment of this frame follow? */
   moreFrag(slot: number): boolean {

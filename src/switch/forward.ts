@@ -50,6 +50,9 @@ import {
   NS_MOREFRAG,
   NS_RFRAGS_SHIFT,
   RING_HWTAIL,
+  SLOT_FLAGS_H,
+  SLOT_LEN_H,
+  SLOT_SHIFT_W,
 } from '../ring/layout.js';
 import {
   C_BAD_SLOTS,
@@ -153,10 +156,10 @@ export class Forwarder {
     let badSlots = 0;
     let dropFrags = 0;
     for (let j = kr.hwcur; j !== head; j = j === lim ? 0 : j + 1) {
-      const w = slotsW + (j << 2);
+      const w = slotsW + (j << SLOT_SHIFT_W);
       const bi = u32[w] as number;
-      let len = u16[(w << 1) + 2] as number;
-      const fl = (u16[(w << 1) + 3] as number) & NS_MOREFRAG;
+      let len = u16[(w << 1) + SLOT_LEN_H] as number;
+      const fl = (u16[(w << 1) + SLOT_FLAGS_H] as number) & NS_MOREFRAG;
       if (skipping) {
         // inside a chain longer than MAX_FRAGS: consume it, forward nothing
         if (fl === 0) skipping = false;
@@ -420,13 +423,13 @@ export class Forwarder {
         // the common case, a frame in one slot: no fragment loop
         const len = ftLen[p] as number;
         const so = ftOff[p] as number;
-        const w = slotsW + (j << 2);
+        const w = slotsW + (j << SLOT_SHIFT_W);
         let bi = du32[w] as number;
         if (bi >= dNumBufs) bi = 0;
         const doff = dBufs + bi * NM_BUF_SIZE;
         copyFrame(copy, sU8, sF64, so, dU8, dF64, doff, len);
-        du16[(w << 1) + 2] = len;
-        du16[(w << 1) + 3] = 1 << NS_RFRAGS_SHIFT;
+        du16[(w << 1) + SLOT_LEN_H] = len;
+        du16[(w << 1) + SLOT_FLAGS_H] = 1 << NS_RFRAGS_SHIFT;
         bytes += len;
         j = j === lim ? 0 : j + 1;
       } else {
@@ -435,16 +438,16 @@ export class Forwarder {
         let w = 0;
         for (let f = p; f < end; f++) {
           const len = ftLen[f] as number;
-          w = slotsW + (j << 2);
+          w = slotsW + (j << SLOT_SHIFT_W);
           let bi = du32[w] as number;
           if (bi >= dNumBufs) bi = 0;
           copyFrame(copy, sU8, sF64, ftOff[f] as number, dU8, dF64, dBufs + bi * NM_BUF_SIZE, len);
-          du16[(w << 1) + 2] = len;
-          du16[(w << 1) + 3] = fl;
+          du16[(w << 1) + SLOT_LEN_H] = len;
+          du16[(w << 1) + SLOT_FLAGS_H] = fl;
           bytes += len;
           j = j === lim ? 0 : j + 1;
         }
-        du16[(w << 1) + 3] = cnt << NS_RFRAGS_SHIFT;
+        du16[(w << 1) + SLOT_FLAGS_H] = cnt << NS_RFRAGS_SHIFT;
       }
       pkts++;
       if (next === FT_NULL && brd === FT_NULL) break;

@@ -40,7 +40,15 @@
 
 import { fold, setIpv4HeaderChecksum, setL4Checksum4, setL4Checksum6, sum16 } from '../pkt/checksum.js';
 import type { KRing } from '../ring/kring.js';
-import { MAX_FRAGS, NM_BUF_SIZE, NS_MOREFRAG, NS_RFRAGS_SHIFT } from '../ring/layout.js';
+import {
+  MAX_FRAGS,
+  NM_BUF_SIZE,
+  NS_MOREFRAG,
+  NS_RFRAGS_SHIFT,
+  SLOT_FLAGS_H,
+  SLOT_LEN_H,
+  SLOT_SHIFT_W,
+} from '../ring/layout.js';
 
 /** virtio_net_hdr.flags */
 export const VNET_HDR_F_NEEDS_CSUM = 1;
@@ -242,13 +250,13 @@ export class OffloadPath {
     let j = this.j;
     let left = len;
     for (let k = 0; k < cnt; k++) {
-      const w = kr.slotsW + (j << 2);
+      const w = kr.slotsW + (j << SLOT_SHIFT_W);
       let bi = u32[w] as number;
       if (bi >= kr.numBufs) bi = 0;
       const l = Math.min(left, NM_BUF_SIZE);
       u8.set(buf.subarray(off, off + l), kr.bufsBase + bi * NM_BUF_SIZE);
-      u16[(w << 1) + 2] = l;
-      u16[(w << 1) + 3] = (cnt << NS_RFRAGS_SHIFT) | (k === cnt - 1 ? 0 : NS_MOREFRAG);
+      u16[(w << 1) + SLOT_LEN_H] = l;
+      u16[(w << 1) + SLOT_FLAGS_H] = (cnt << NS_RFRAGS_SHIFT) | (k === cnt - 1 ? 0 : NS_MOREFRAG);
       off += l;
       left -= l;
       j = j === kr.lim ? 0 : j + 1;
