@@ -23,10 +23,10 @@ export function sum16(buf: Uint8Array, off: number, len: number, initial = 0): n
   while (i + 1 < end) {
     let chunkEnd = i + 65536; // 32768 words: at most 2^31 added before the next fold
     if (chunkEnd > end - 1) chunkEnd = end - 1;
-    for (; i < chunkEnd; i += 2) s += ((buf[i] as number) << 8) | (buf[i + 1] as number);
+    for (; i < chunkEnd; i += 2) s += (buf[i] << 8) | buf[i + 1];
     s = (s & 0xffff) + Math.floor(s / 65536);
   }
-  if (i < end) s += (buf[i] as number) << 8; // odd byte is the high half of a zero-padded word
+  if (i < end) s += buf[i] << 8; // odd byte is the high half of a zero-padded word
   return s;
 }
 
@@ -71,7 +71,7 @@ export function udpCksumUpdate32(cksum: number, oldValue: number, newValue: numb
 }
 
 function rd16(buf: Uint8Array, off: number): number {
-  return ((buf[off] as number) << 8) | (buf[off + 1] as number);
+  return (buf[off] << 8) | buf[off + 1];
 }
 
 function wr16(buf: Uint8Array, off: number, v: number): void {
@@ -81,7 +81,7 @@ function wr16(buf: Uint8Array, off: number, v: number): void {
 
 /** Header length in bytes of the IPv4 header at buf[ipOff] (IHL*4). */
 export function ipv4HeaderLength(buf: Uint8Array, ipOff: number): number {
-  return ((buf[ipOff] as number) & 0x0f) * 4;
+  return (buf[ipOff] & 0x0f) * 4;
 }
 
 /** Checksum the IPv4 header at buf[ipOff] should carry (its own field counted as 0). */

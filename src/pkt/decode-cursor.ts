@@ -74,29 +74,23 @@ export class Cursor {
 
   u8(p: number): number {
     this.check(p, 1);
-    return this.buf[p] as number;
+    return this.buf[p];
   }
 
   u16(p: number): number {
     this.check(p, 2);
-    return ((this.buf[p] as number) << 8) | (this.buf[p + 1] as number);
+    return (this.buf[p] << 8) | this.buf[p + 1];
   }
 
   u32(p: number): number {
     this.check(p, 4);
-    return (
-      (((this.buf[p] as number) << 24) |
-        ((this.buf[p + 1] as number) << 16) |
-        ((this.buf[p + 2] as number) << 8) |
-        (this.buf[p + 3] as number)) >>>
-      0
-    );
+    return ((this.buf[p] << 24) | (this.buf[p + 1] << 16) | (this.buf[p + 2] << 8) | this.buf[p + 3]) >>> 0;
   }
 
   /** Little-endian 16 bits (LLC control field). */
   u16le(p: number): number {
     this.check(p, 2);
-    return (this.buf[p] as number) | ((this.buf[p + 1] as number) << 8);
+    return this.buf[p] | (this.buf[p + 1] << 8);
   }
 
   ip4(p: number): string {

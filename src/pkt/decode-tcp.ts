@@ -71,7 +71,7 @@ function relativeSeq(
   if (sport > dport) rev = true;
   else if (sport === dport) {
     for (let i = 0; i < alen; i++) {
-      const d = (c.buf[srcOff + i] as number) - (c.buf[dstOff + i] as number);
+      const d = c.buf[srcOff + i] - c.buf[dstOff + i];
       if (d !== 0) {
         rev = d > 0;
         break;

@@ -49,13 +49,8 @@ export function parseMac(text: string): Uint8Array {
 
 /** "aa:bb:cc:dd:ee:ff" of the 6 bytes at buf[off]; lower case, as tcpdump -n prints. */
 export function formatMac(buf: Uint8Array, off = 0): string {
-  const a =
-    ((buf[off] as number) |
-      ((buf[off + 1] as number) << 8) |
-      ((buf[off + 2] as number) << 16) |
-      ((buf[off + 3] as number) << 24)) >>>
-    0;
-  const b = (buf[off + 4] as number) | ((buf[off + 5] as number) << 8);
+  const a = (buf[off] | (buf[off + 1] << 8) | (buf[off + 2] << 16) | (buf[off + 3] << 24)) >>> 0;
+  const b = buf[off + 4] | (buf[off + 5] << 8);
   return formatMacWords(a, b);
 }
 
@@ -99,13 +94,7 @@ export function formatIp4At(buf: Uint8Array, off: number): string {
 
 /** Reads a big-endian IPv4 address at buf[off] as an unsigned number. */
 export function readIp4(buf: Uint8Array, off: number): number {
-  return (
-    (((buf[off] as number) << 24) |
-      ((buf[off + 1] as number) << 16) |
-      ((buf[off + 2] as number) << 8) |
-      (buf[off + 3] as number)) >>>
-    0
-  );
+  return ((buf[off] << 24) | (buf[off + 1] << 16) | (buf[off + 2] << 8) | buf[off + 3]) >>> 0;
 }
 
 /** Writes a 32-bit IPv4 address big-endian at buf[off]. */
@@ -157,8 +146,8 @@ export function tryParseIp6(text: string): Uint8Array | undefined {
   }
   const out = new Uint8Array(16);
   for (let i = 0; i < 8; i++) {
-    out[2 * i] = (words[i] as number) >>> 8;
-    out[2 * i + 1] = (words[i] as number) & 0xff;
+    out[2 * i] = words[i] >>> 8;
+    out[2 * i + 1] = words[i] & 0xff;
   }
   return out;
 }
@@ -173,7 +162,7 @@ export function parseIp6(text: string): Uint8Array {
 /** Text form of the 16-byte IPv6 address at buf[off], as tcpdump's addrtostr6 prints it. */
 export function formatIp6(buf: Uint8Array, off = 0): string {
   const w: number[] = [];
-  for (let i = 0; i < 8; i++) w.push(((buf[off + 2 * i] as number) << 8) | (buf[off + 2 * i + 1] as number));
+  for (let i = 0; i < 8; i++) w.push((buf[off + 2 * i] << 8) | buf[off + 2 * i + 1]);
   let bestBase = -1;
   let bestLen = 0;
   let curBase = -1;
@@ -208,7 +197,7 @@ export function formatIp6(buf: Uint8Array, off = 0): string {
       s += formatIp4At(buf, off + 12);
       return s;
     }
-    s += (w[i] as number).toString(16);
+    s += w[i].toString(16);
   }
   if (bestBase !== -1 && bestBase + bestLen === 8) s += ':';
   return s;

@@ -30,8 +30,8 @@ export function hexLines(buf: Uint8Array, off: number, len: number, opts: HexLin
   for (let i = 0; i < len; i += 16, o += 16) {
     s += `${indent}${offsetText(o)} `;
     const n = Math.min(16, len - i);
-    for (let j = 0; j + 1 < n; j += 2) s += ` ${HEX[buf[off + i + j] as number]}${HEX[buf[off + i + j + 1] as number]}`;
-    if (n % 2 === 1) s += ` ${HEX[buf[off + i + n - 1] as number]}`;
+    for (let j = 0; j + 1 < n; j += 2) s += ` ${HEX[buf[off + i + j]]}${HEX[buf[off + i + j + 1]]}`;
+    if (n % 2 === 1) s += ` ${HEX[buf[off + i + n - 1]]}`;
   }
   return s;
 }
@@ -46,7 +46,7 @@ export function hexAsciiLines(buf: Uint8Array, off: number, len: number, opts: H
     let hex = '';
     let asc = '';
     for (let j = 0; j < n; j++) {
-      const c = buf[off + i + j] as number;
+      const c = buf[off + i + j];
       hex += j % 2 === 0 ? ` ${HEX[c]}` : HEX[c];
       asc += c > 0x20 && c < 0x7f ? String.fromCharCode(c) : '.';
     }

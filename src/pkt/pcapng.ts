@@ -170,7 +170,7 @@ export class PcapngReader implements Iterable<PcapngRecord> {
       const olen = this.#v.getUint16(o + 2, this.#le);
       if (code === 0) break;
       if (code === 9 && olen >= 1 && o + 5 <= end) {
-        const r = this.#b[o + 4] as number;
+        const r = this.#b[o + 4];
         const exp = BigInt(r & 0x7f);
         if (exp > 63n) throw bad('if_tsresol out of range');
         return (r & 0x80) !== 0 ? 1n << exp : 10n ** exp;

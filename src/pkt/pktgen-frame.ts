@@ -122,11 +122,11 @@ function toRange(v: string | IpRange | undefined, def: string, family: 4 | 6): I
 
 function fillPayload(buf: Uint8Array, from: number, text: string): void {
   const src = new TextEncoder().encode(text);
-  for (let i = from, j = 0; i < buf.length; i++, j = j + 1 === src.length ? 0 : j + 1) buf[i] = src[j] as number;
+  for (let i = from, j = 0; i < buf.length; i++, j = j + 1 === src.length ? 0 : j + 1) buf[i] = src[j];
 }
 
 function rd16(b: Uint8Array, o: number): number {
-  return ((b[o] as number) << 8) | (b[o + 1] as number);
+  return (b[o] << 8) | b[o + 1];
 }
 
 function wr16(b: Uint8Array, o: number, v: number): void {

@@ -50,7 +50,7 @@ export function isMultiRange(r: IpRange): boolean {
 }
 
 function word(a: Uint8Array, g: number): number {
-  return ((a[2 * g] as number) << 8) | (a[2 * g + 1] as number);
+  return (a[2 * g] << 8) | a[2 * g + 1];
 }
 
 /** C strtol(s, NULL, 0) restricted to a whole, valid port number. */

@@ -30,26 +30,26 @@ export interface PingStamp {
 
 /** Payload offset of a pkt-gen frame at buf[base]: 42 (IPv4), 62 (IPv6), else 42. */
 export function pktgenPayloadOffset(buf: Uint8Array, base = 0): number {
-  const type = ((buf[base + 12] as number) << 8) | (buf[base + 13] as number);
+  const type = (buf[base + 12] << 8) | buf[base + 13];
   return type === ETHERTYPE_IPV6 ? 62 : 42;
 }
 
 /** Where the frame's UDP header starts and ends (from base), if it has a checksum in use. */
 function udpCksumFor(buf: Uint8Array, base: number, len: number): { at: number; udp: number; end: number } | undefined {
   if (len < 42) return undefined;
-  const type = ((buf[base + 12] as number) << 8) | (buf[base + 13] as number);
+  const type = (buf[base + 12] << 8) | buf[base + 13];
   if (type === ETHERTYPE_IPV4) {
-    const hl = ((buf[base + 14] as number) & 0x0f) * 4;
-    if ((buf[base + 14] as number) >> 4 !== 4 || buf[base + 23] !== IPPROTO_UDP) return undefined;
+    const hl = (buf[base + 14] & 0x0f) * 4;
+    if (buf[base + 14] >> 4 !== 4 || buf[base + 23] !== IPPROTO_UDP) return undefined;
     const udp = 14 + hl;
     if (udp + 8 > len) return undefined;
     const at = udp + 6;
     if (buf[base + at] === 0 && buf[base + at + 1] === 0) return undefined; // no checksum in use
-    return { at, udp, end: udp + (((buf[base + udp + 4] as number) << 8) | (buf[base + udp + 5] as number)) };
+    return { at, udp, end: udp + ((buf[base + udp + 4] << 8) | buf[base + udp + 5]) };
   }
   if (type === ETHERTYPE_IPV6) {
     if (len < 62 || buf[base + 20] !== IPPROTO_UDP) return undefined;
-    return { at: 60, udp: 54, end: 54 + (((buf[base + 58] as number) << 8) | (buf[base + 59] as number)) };
+    return { at: 60, udp: 54, end: 54 + ((buf[base + 58] << 8) | buf[base + 59]) };
   }
   return undefined;
 }
@@ -62,13 +62,13 @@ function writeCovered(buf: Uint8Array, base: number, len: number, off: number, b
   const u = udpCksumFor(buf, base, len);
   const end = off + bytes.length;
   const aligned = u !== undefined && off >= u.udp + 8 && (off - u.udp) % 2 === 0 && end <= len && end <= u.end;
-  let c = aligned ? ((buf[base + u.at] as number) << 8) | (buf[base + u.at + 1] as number) : 0;
+  let c = aligned ? (buf[base + u.at] << 8) | buf[base + u.at + 1] : 0;
   for (let i = 0; i < bytes.length; i += 2) {
     const p = base + off + i;
-    const old = ((buf[p] as number) << 8) | (buf[p + 1] as number);
-    buf[p] = bytes[i] as number;
-    buf[p + 1] = bytes[i + 1] as number;
-    if (aligned) c = cksumUpdate16(c, old, ((bytes[i] as number) << 8) | (bytes[i + 1] as number));
+    const old = (buf[p] << 8) | buf[p + 1];
+    buf[p] = bytes[i];
+    buf[p + 1] = bytes[i + 1];
+    if (aligned) c = cksumUpdate16(c, old, (bytes[i] << 8) | bytes[i + 1]);
   }
   if (aligned && u !== undefined) {
     if (c === 0) c = 0xffff;
@@ -95,13 +95,7 @@ export function readRxSeq(buf: Uint8Array, len: number, base = 0): number | unde
   const off = pktgenPayloadOffset(buf, base);
   if (off + 4 > len) return undefined;
   const p = base + off;
-  return (
-    (((buf[p] as number) << 24) |
-      ((buf[p + 1] as number) << 16) |
-      ((buf[p + 2] as number) << 8) |
-      (buf[p + 3] as number)) >>>
-    0
-  );
+  return ((buf[p] << 24) | (buf[p + 1] << 16) | (buf[p + 2] << 8) | buf[p + 3]) >>> 0;
 }
 
 /** ping: stores seq at 42 and {sec, nsec} at 46 (little-endian u32s, see above). */
@@ -118,11 +112,7 @@ export function writePingStamp(buf: Uint8Array, stamp: PingStamp, len: number, b
 export function readPingStamp(buf: Uint8Array, len: number, base = 0): PingStamp | undefined {
   if (len < PING_MIN_LEN) return undefined;
   const u32 = (o: number) =>
-    ((buf[base + o] as number) |
-      ((buf[base + o + 1] as number) << 8) |
-      ((buf[base + o + 2] as number) << 16) |
-      ((buf[base + o + 3] as number) << 24)) >>>
-    0;
+    (buf[base + o] | (buf[base + o + 1] << 8) | (buf[base + o + 2] << 16) | (buf[base + o + 3] << 24)) >>> 0;
   return { seq: u32(PING_SEQ_OFFSET), sec: u32(PING_STAMP_OFFSET), nsec: u32(PING_STAMP_OFFSET + 4) };
 }
 
@@ -133,14 +123,14 @@ export function readPingStamp(buf: Uint8Array, len: number, base = 0): PingStamp
 export function swapForPong(buf: Uint8Array, len: number, base = 0): void {
   const swap = (a: number, b: number, n: number) => {
     for (let i = 0; i < n; i++) {
-      const t = buf[base + a + i] as number;
-      buf[base + a + i] = buf[base + b + i] as number;
+      const t = buf[base + a + i];
+      buf[base + a + i] = buf[base + b + i];
       buf[base + b + i] = t;
     }
   };
   if (len < 14) return;
   swap(0, 6, 6);
-  const type = ((buf[base + 12] as number) << 8) | (buf[base + 13] as number);
+  const type = (buf[base + 12] << 8) | buf[base + 13];
   if (type === ETHERTYPE_IPV4 && len >= 34) swap(26, 30, 4);
   else if (type === ETHERTYPE_IPV6 && len >= 54) swap(22, 38, 16);
 }

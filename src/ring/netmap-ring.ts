@@ -67,10 +67,10 @@ export class NetmapRing {
     this.u16 = region.arena.u16;
     this.u32 = region.arena.u32;
     this.f64 = region.arena.f64;
-    const base = region.base + (g.ringOfs[index] as number);
+    const base = region.base + g.ringOfs[index];
     this.hdrW = base >>> 2;
     this.slotsW = (base + RING_HDR_SIZE) >>> 2;
-    this.numSlots = this.u32[this.hdrW + (RING_NUM_SLOTS >>> 2)] as number;
+    this.numSlots = this.u32[this.hdrW + (RING_NUM_SLOTS >>> 2)];
     this.bufsBase = region.base + g.bufsOfs;
     this.numBufs = g.numBufs;
     this.dir = index < g.txRings ? 'tx' : 'rx';
@@ -79,21 +79,21 @@ export class NetmapRing {
 
   /** (u) First slot owned by the user. */
   get head(): number {
-    return this.u32[this.hdrW + (RING_HEAD >>> 2)] as number;
+    return this.u32[this.hdrW + (RING_HEAD >>> 2)];
   }
   set head(v: number) {
     this.u32[this.hdrW + (RING_HEAD >>> 2)] = v;
   }
   /** (u) Wake-up point and the user's current position. */
   get cur(): number {
-    return this.u32[this.hdrW + (RING_CUR >>> 2)] as number;
+    return this.u32[this.hdrW + (RING_CUR >>> 2)];
   }
   set cur(v: number) {
     this.u32[this.hdrW + (RING_CUR >>> 2)] = v;
   }
   /** (k) First slot owned by the switch; changes only during this port's syncs. */
   get tail(): number {
-    return this.u32[this.hdrW + (RING_TAIL >>> 2)] as number;
+    return this.u32[this.hdrW + (RING_TAIL >>> 2)];
   }
 
   /** nm_ring_next. */
@@ -112,20 +112,20 @@ export class NetmapRing {
   }
 
   bufIdx(slot: number): number {
-    return this.u32[this.slotsW + (slot << SLOT_SHIFT_W) + SLOT_BUF_IDX_W] as number;
+    return this.u32[this.slotsW + (slot << SLOT_SHIFT_W) + SLOT_BUF_IDX_W];
   }
   /** Swap in another buffer of this port (zero-copy between this port's rings). */
   setBufIdx(slot: number, idx: number): void {
     this.u32[this.slotsW + (slot << SLOT_SHIFT_W) + SLOT_BUF_IDX_W] = idx;
   }
   len(slot: number): number {
-    return this.u16[((this.slotsW + (slot << SLOT_SHIFT_W)) << 1) + SLOT_LEN_H] as number;
+    return this.u16[((this.slotsW + (slot << SLOT_SHIFT_W)) << 1) + SLOT_LEN_H];
   }
   setLen(slot: number, len: number): void {
     this.u16[((this.slotsW + (slot << SLOT_SHIFT_W)) << 1) + SLOT_LEN_H] = len;
   }
   flags(slot: number): number {
-    return this.u16[((this.slotsW + (slot << SLOT_SHIFT_W)) << 1) + SLOT_FLAGS_H] as number;
+    return this.u16[((this.slotsW + (slot << SLOT_SHIFT_W)) << 1) + SLOT_FLAGS_H];
   }
   setFlags(slot: number, flags: number): void {
     this.u16[((this.slotsW + (slot << SLOT_SHIFT_W)) << 1) + SLOT_FLAGS_H] = flags;

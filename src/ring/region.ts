@@ -30,6 +30,7 @@ import {
   MAX_SLOTS,
   NM_BUF_SIZE,
   NM_RESERVED_BUFS,
+  REGION_ALIGN,
   type RegionGeometry,
   RING_BUF_SIZE,
   RING_CUR,
@@ -59,7 +60,7 @@ export interface Region {
 }
 
 export function initRegion(arena: Arena, base: number, geometry: RegionGeometry, name: string): Region {
-  if (base % 4096 !== 0 || base + geometry.size > arena.size) {
+  if (base % REGION_ALIGN !== 0 || base + geometry.size > arena.size) {
     throw new ValeError(ErrorCodes.INVALID_ARG, `region of ${geometry.size} bytes does not fit at ${base}`);
   }
   const { u8, u16, u32 } = arena;
@@ -80,8 +81,8 @@ export function initRegion(arena: Arena, base: number, geometry: RegionGeometry,
   for (let r = 0; r < nrings; r++) {
     const isTx = r < geometry.txRings;
     const slots = isTx ? geometry.txSlots : geometry.rxSlots;
-    const ro = base + (geometry.ringOfs[r] as number);
-    u32[w + (IF_RING_OFS >>> 2) + r] = geometry.ringOfs[r] as number;
+    const ro = base + geometry.ringOfs[r];
+    u32[w + (IF_RING_OFS >>> 2) + r] = geometry.ringOfs[r];
     const rw = ro >>> 2;
     u32[rw + (RING_NUM_SLOTS >>> 2)] = slots;
     u32[rw + (RING_BUF_SIZE >>> 2)] = NM_BUF_SIZE;
@@ -109,18 +110,18 @@ export function initRegion(arena: Arena, base: number, geometry: RegionGeometry,
 export function openRegion(arena: Arena, base: number): Region {
   const bad = (what: string): ValeError =>
     new ValeError(ErrorCodes.PROTOCOL, `invalid port region at ${base}: ${what}`);
-  if (base % 4096 !== 0 || base + 4096 > arena.size) throw bad('outside the arena');
+  if (base % REGION_ALIGN !== 0 || base + REGION_ALIGN > arena.size) throw bad('outside the arena');
   const { u8, u32 } = arena;
   const w = base >>> 2;
   if (u32[w + (IF_MAGIC >>> 2)] !== IF_MAGIC_VALUE) throw bad('bad magic');
   if (u32[w + (IF_VERSION >>> 2)] !== LAYOUT_VERSION) throw bad('layout version mismatch');
-  const txRings = u32[w + (IF_TX_RINGS >>> 2)] as number;
-  const rxRings = u32[w + (IF_RX_RINGS >>> 2)] as number;
+  const txRings = u32[w + (IF_TX_RINGS >>> 2)];
+  const rxRings = u32[w + (IF_RX_RINGS >>> 2)];
   if (txRings < 1 || txRings > MAX_RINGS || rxRings < 1 || rxRings > MAX_RINGS) throw bad('ring count');
-  const first = base + (u32[w + (IF_RING_OFS >>> 2)] as number);
-  const txSlots = u32[(first + RING_NUM_SLOTS) >>> 2] as number;
-  const rxo = base + (u32[w + (IF_RING_OFS >>> 2) + txRings] as number);
-  const rxSlots = u32[(rxo + RING_NUM_SLOTS) >>> 2] as number;
+  const first = base + u32[w + (IF_RING_OFS >>> 2)];
+  const txSlots = u32[(first + RING_NUM_SLOTS) >>> 2];
+  const rxo = base + u32[w + (IF_RING_OFS >>> 2) + txRings];
+  const rxSlots = u32[(rxo + RING_NUM_SLOTS) >>> 2];
   if (txSlots < 2 || txSlots > MAX_SLOTS || rxSlots < 2 || rxSlots > MAX_SLOTS) throw bad('slot count');
   const geometry = regionGeometry({ txRings, rxRings, txSlots, rxSlots });
   for (let r = 0; r < txRings + rxRings; r++) {

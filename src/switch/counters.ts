@@ -53,6 +53,6 @@ export type PortCounters = Record<CounterName, number>;
 
 export function countersToObject(c: Float64Array): PortCounters {
   const o = {} as PortCounters;
-  for (let i = 0; i < NUM_COUNTERS; i++) o[COUNTER_NAMES[i] as CounterName] = c[i] as number;
+  for (let i = 0; i < NUM_COUNTERS; i++) o[COUNTER_NAMES[i] as CounterName] = c[i];
   return o;
 }

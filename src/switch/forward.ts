@@ -157,9 +157,9 @@ export class Forwarder {
     let dropFrags = 0;
     for (let j = kr.hwcur; j !== head; j = j === lim ? 0 : j + 1) {
       const w = slotsW + (j << SLOT_SHIFT_W);
-      const bi = u32[w] as number;
-      let len = u16[(w << 1) + SLOT_LEN_H] as number;
-      const fl = (u16[(w << 1) + SLOT_FLAGS_H] as number) & NS_MOREFRAG;
+      const bi = u32[w];
+      let len = u16[(w << 1) + SLOT_LEN_H];
+      const fl = u16[(w << 1) + SLOT_FLAGS_H] & NS_MOREFRAG;
       if (skipping) {
         // inside a chain longer than MAX_FRAGS: consume it, forward nothing
         if (fl === 0) skipping = false;
@@ -252,14 +252,14 @@ export class Forwarder {
 
     // ---- pass 1: classify ----
     for (let i = 0; i < n; ) {
-      const nf = ftFrags[i] as number;
-      const off = ftOff[i] as number;
-      const len = ftLen[i] as number;
+      const nf = ftFrags[i];
+      const off = ftOff[i];
+      const len = ftLen[i];
       const cur = i;
       i += nf;
       pkts++;
       bytes += len;
-      for (let k = cur + 1; k < i; k++) bytes += ftLen[k] as number;
+      for (let k = cur + 1; k < i; k++) bytes += ftLen[k];
       if (len < minLen) {
         runts++;
         continue;
@@ -270,8 +270,8 @@ export class Forwarder {
         const m = off + hl;
         const w = m >>> 1;
         // source MAC, bytes 6..11, learnt if unicast and new for this port
-        const sa = (u16[w + 3] as number) | ((u16[w + 4] as number) << 16);
-        const sb = u16[w + 5] as number;
+        const sa = u16[w + 3] | (u16[w + 4] << 16);
+        const sb = u16[w + 5];
         if ((sa & 1) === 0 && (sa !== lastSA || sb !== lastSB)) {
           const h = rthash(sa, sb);
           tabA[h] = sa;
@@ -282,9 +282,9 @@ export class Forwarder {
           lastDB = -1;
           if (verbose >= 2) sw.log(`learned ${formatMac(sa, sb)} on port ${me} (${src.name})`);
         }
-        const da = hl4 ? (i32[m >>> 2] as number) : (u16[w] as number) | ((u16[w + 1] as number) << 16);
+        const da = hl4 ? i32[m >>> 2] : u16[w] | (u16[w + 1] << 16);
         if ((da & 1) === 0) {
-          const db = u16[w + 2] as number;
+          const db = u16[w + 2];
           if (da === lastDA && db === lastDB) {
             // same destination as the previous frame: same queue, nothing to look up
             if (lastQ < 0) {
@@ -294,7 +294,7 @@ export class Forwarder {
             q = lastQ;
           } else {
             const h = rthash(da, db);
-            if (tabA[h] === da && tabB[h] === (db | VALID_B)) dst = tabPort[h] as number;
+            if (tabA[h] === da && tabB[h] === (db | VALID_B)) dst = tabPort[h];
             lastDA = da;
             lastDB = db;
           }
@@ -325,7 +325,7 @@ export class Forwarder {
         qHead[q] = cur;
         if (q !== BCAST_Q) dsts[numDsts++] = q;
       } else {
-        ftNext[qTail[q] as number] = cur;
+        ftNext[qTail[q]] = cur;
       }
       qTail[q] = cur;
     }
@@ -342,7 +342,7 @@ export class Forwarder {
       const idx = sw.portIndex;
       const active = sw.activePorts;
       for (let k = 0; k < active; k++) {
-        const p = idx[k] as number;
+        const p = idx[k];
         if (p === me) continue;
         const q = p << RINGS_SHIFT;
         if (qHead[q] === FT_NULL) dsts[numDsts++] = q;
@@ -351,7 +351,7 @@ export class Forwarder {
 
     // ---- pass 2: deliver ----
     for (let d = 0; d < numDsts; d++) {
-      const q = dsts[d] as number;
+      const q = dsts[d];
       const dp = ports[q >>> RINGS_SHIFT];
       if (dp != null && dp.users > 0) this.deliver(src, dp, q);
       qHead[q] = FT_NULL;
@@ -377,8 +377,8 @@ export class Forwarder {
       const h = kr.prologue(true);
       if (h >= 0) kr.hwcur = h;
     }
-    let next = this.qHead[q] as number;
-    let brd = withBcast ? (this.qHead[BCAST_Q] as number) : FT_NULL;
+    let next = this.qHead[q];
+    let brd = withBcast ? this.qHead[BCAST_Q] : FT_NULL;
     if (src.hdrLen !== dp.hdrLen) {
       this.deliverConverted(src, dp, kr, next, brd);
       return;
@@ -407,12 +407,12 @@ export class Forwarder {
       let p: number;
       if (next < brd) {
         p = next;
-        next = ftNext[p] as number;
+        next = ftNext[p];
       } else {
         p = brd;
-        brd = ftNext[p] as number;
+        brd = ftNext[p];
       }
-      const cnt = ftFrags[p] as number;
+      const cnt = ftFrags[p];
       if (cnt > howmany) {
         // no room: this frame and every later one for this port are dropped
         dropped = 1 + this.listLength(next) + this.listLength(brd);
@@ -421,10 +421,10 @@ export class Forwarder {
       howmany -= cnt;
       if (cnt === 1) {
         // the common case, a frame in one slot: no fragment loop
-        const len = ftLen[p] as number;
-        const so = ftOff[p] as number;
+        const len = ftLen[p];
+        const so = ftOff[p];
         const w = slotsW + (j << SLOT_SHIFT_W);
-        let bi = du32[w] as number;
+        let bi = du32[w];
         if (bi >= dNumBufs) bi = 0;
         const doff = dBufs + bi * NM_BUF_SIZE;
         copyFrame(copy, sU8, sF64, so, dU8, dF64, doff, len);
@@ -437,11 +437,11 @@ export class Forwarder {
         const fl = (cnt << NS_RFRAGS_SHIFT) | NS_MOREFRAG;
         let w = 0;
         for (let f = p; f < end; f++) {
-          const len = ftLen[f] as number;
+          const len = ftLen[f];
           w = slotsW + (j << SLOT_SHIFT_W);
-          let bi = du32[w] as number;
+          let bi = du32[w];
           if (bi >= dNumBufs) bi = 0;
-          copyFrame(copy, sU8, sF64, ftOff[f] as number, dU8, dF64, dBufs + bi * NM_BUF_SIZE, len);
+          copyFrame(copy, sU8, sF64, ftOff[f], dU8, dF64, dBufs + bi * NM_BUF_SIZE, len);
           du16[(w << 1) + SLOT_LEN_H] = len;
           du16[(w << 1) + SLOT_FLAGS_H] = fl;
           bytes += len;
@@ -467,7 +467,7 @@ export class Forwarder {
   private listLength(p: number): number {
     const ftNext = this.ftNext;
     let n = 0;
-    for (; p !== FT_NULL; p = ftNext[p] as number) n++;
+    for (; p !== FT_NULL; p = ftNext[p]) n++;
     return n;
   }
 
@@ -488,9 +488,9 @@ export class Forwarder {
     while (next !== FT_NULL || brd !== FT_NULL) {
       // the next frame in source order from the unicast and broadcast lists
       const p = Math.min(next, brd);
-      if (p === next) next = ftNext[p] as number;
-      else brd = ftNext[p] as number;
-      const r = path.put(sU8, this.ftOff, this.ftLen, p, ftFrags[p] as number, sHl, dHl);
+      if (p === next) next = ftNext[p];
+      else brd = ftNext[p];
+      const r = path.put(sU8, this.ftOff, this.ftLen, p, ftFrags[p], sHl, dHl);
       if (r === PUT_NO_ROOM) {
         dropped = 1 + this.listLength(next) + this.listLength(brd);
         break;
@@ -529,14 +529,14 @@ function copyFrame(
   if (len <= COPY_WORDS_MAX) {
     const end = (doff >>> 3) + (((len + 63) >>> 6) << 3);
     for (let di = doff >>> 3, si = so >>> 3; di < end; di += 8, si += 8) {
-      dF64[di] = sF64[si] as number;
-      dF64[di + 1] = sF64[si + 1] as number;
-      dF64[di + 2] = sF64[si + 2] as number;
-      dF64[di + 3] = sF64[si + 3] as number;
-      dF64[di + 4] = sF64[si + 4] as number;
-      dF64[di + 5] = sF64[si + 5] as number;
-      dF64[di + 6] = sF64[si + 6] as number;
-      dF64[di + 7] = sF64[si + 7] as number;
+      dF64[di] = sF64[si];
+      dF64[di + 1] = sF64[si + 1];
+      dF64[di + 2] = sF64[si + 2];
+      dF64[di + 3] = sF64[si + 3];
+      dF64[di + 4] = sF64[si + 4];
+      dF64[di + 5] = sF64[si + 5];
+      dF64[di + 6] = sF64[si + 6];
+      dF64[di + 7] = sF64[si + 7];
     }
   } else if (copy !== null) {
     copy(doff, so, len);

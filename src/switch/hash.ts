@@ -44,13 +44,8 @@ export function rthash(a0: number, b0: number): number {
 /** Splits "aa:bb:cc:dd:ee:ff" (or 6 bytes) into the (a, b) pair used above. */
 export function macWords(mac: string | Uint8Array): { a: number; b: number } {
   const bytes = typeof mac === 'string' ? parseMac(mac) : mac;
-  const a =
-    (bytes[0] as number) |
-    ((bytes[1] as number) << 8) |
-    ((bytes[2] as number) << 16) |
-    ((bytes[3] as number) << 24) |
-    0;
-  const b = (bytes[4] as number) | ((bytes[5] as number) << 8);
+  const a = bytes[0] | (bytes[1] << 8) | (bytes[2] << 16) | (bytes[3] << 24) | 0;
+  const b = bytes[4] | (bytes[5] << 8);
   return { a, b };
 }
 

@@ -44,9 +44,8 @@ export class MacTable {
   entries(): MacEntry[] {
     const out: MacEntry[] = [];
     for (let i = 0; i < HASH_SIZE; i++) {
-      const b = this.b[i] as number;
-      if (b !== 0)
-        out.push({ bucket: i, mac: formatMac(this.a[i] as number, b & 0xffff), port: this.port[i] as number });
+      const b = this.b[i];
+      if (b !== 0) out.push({ bucket: i, mac: formatMac(this.a[i], b & 0xffff), port: this.port[i] });
     }
     return out;
   }

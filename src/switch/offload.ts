@@ -80,14 +80,14 @@ const TCP_PSH = 0x08;
 const TCP_CWR = 0x80;
 
 function rd16(b: Uint8Array, o: number): number {
-  return ((b[o] as number) << 8) | (b[o + 1] as number);
+  return (b[o] << 8) | b[o + 1];
 }
 function wr16(b: Uint8Array, o: number, v: number): void {
   b[o] = (v >>> 8) & 0xff;
   b[o + 1] = v & 0xff;
 }
 function le16(b: Uint8Array, o: number): number {
-  return (b[o] as number) | ((b[o + 1] as number) << 8);
+  return b[o] | (b[o + 1] << 8);
 }
 
 /** Slots a frame of `len` bytes takes. */
@@ -136,13 +136,13 @@ export class OffloadPath {
     const f = this.frame;
     let total = 0;
     for (let k = p; k < p + cnt; k++) {
-      const o = ftOff[k] as number;
-      const l = ftLen[k] as number;
+      const o = ftOff[k];
+      const l = ftLen[k];
       f.set(sU8.subarray(o, o + l), total);
       total += l;
     }
-    const flags = srcHl === 0 ? 0 : (f[0] as number);
-    const gso = srcHl === 0 ? VNET_HDR_GSO_NONE : (f[1] as number) & ~VNET_HDR_GSO_ECN;
+    const flags = srcHl === 0 ? 0 : f[0];
+    const gso = srcHl === 0 ? VNET_HDR_GSO_NONE : f[1] & ~VNET_HDR_GSO_ECN;
     if (dstHl !== 0) {
       // the destination's kernel or program finishes the frame: hand the header over
       const len = dstHl + total - srcHl;
@@ -184,19 +184,19 @@ export class OffloadPath {
     let l4: number;
     const v4 = gso === VNET_HDR_GSO_TCPV4;
     if (v4) {
-      if (type !== ETH_P_IP || l3 + 20 > end || (f[l3] as number) >>> 4 !== 4) return PUT_BAD;
-      const ihl = ((f[l3] as number) & 15) * 4;
+      if (type !== ETH_P_IP || l3 + 20 > end || f[l3] >>> 4 !== 4) return PUT_BAD;
+      const ihl = (f[l3] & 15) * 4;
       if (ihl < 20 || f[l3 + 9] !== IPPROTO_TCP) return PUT_BAD;
       l4 = l3 + ihl;
     } else {
-      if (type !== ETH_P_IPV6 || l3 + 40 > end || (f[l3] as number) >>> 4 !== 6) return PUT_BAD;
+      if (type !== ETH_P_IPV6 || l3 + 40 > end || f[l3] >>> 4 !== 6) return PUT_BAD;
       // extension headers: trust csum_start where it points past the fixed header
       if (csumStart >= 0 && eth + csumStart > l3 + 40) l4 = eth + csumStart;
       else if (f[l3 + 6] === IPPROTO_TCP) l4 = l3 + 40;
       else return PUT_BAD;
     }
     if (l4 + 20 > end) return PUT_BAD;
-    const thl = ((f[l4 + 12] as number) >>> 4) * 4;
+    const thl = (f[l4 + 12] >>> 4) * 4;
     const hdrEnd = l4 + thl;
     if (thl < 20 || hdrEnd > end) return PUT_BAD;
     const hlen = hdrEnd - eth;
@@ -211,8 +211,8 @@ export class OffloadPath {
     const ip = l3 - eth;
     const tcp = l4 - eth;
     out.set(f.subarray(eth, hdrEnd), 0);
-    const seq0 = ((f[l4 + 4] as number) * 0x1000000 + ((f[l4 + 5] as number) << 16) + rd16(f, l4 + 6)) >>> 0;
-    const flags0 = f[l4 + 13] as number;
+    const seq0 = (f[l4 + 4] * 0x1000000 + (f[l4 + 5] << 16) + rd16(f, l4 + 6)) >>> 0;
+    const flags0 = f[l4 + 13];
     const id0 = v4 ? rd16(f, l3 + 4) : 0;
     for (let k = 0, po = hdrEnd; k < nseg; k++, po += mss) {
       const plen = k === nseg - 1 ? payload - k * mss : mss;
@@ -251,7 +251,7 @@ export class OffloadPath {
     let left = len;
     for (let k = 0; k < cnt; k++) {
       const w = kr.slotsW + (j << SLOT_SHIFT_W);
-      let bi = u32[w] as number;
+      let bi = u32[w];
       if (bi >= kr.numBufs) bi = 0;
       const l = Math.min(left, NM_BUF_SIZE);
       u8.set(buf.subarray(off, off + l), kr.bufsBase + bi * NM_BUF_SIZE);

@@ -22,6 +22,7 @@ import { Arena } from '../ring/arena.js';
 import {
   IF_HDR_SIZE,
   MAX_RINGS,
+  MAX_SLOTS,
   NM_BUF_SIZE,
   NM_RESERVED_BUFS,
   REGION_ALIGN,
@@ -83,7 +84,7 @@ export class ValeSwitch implements ForwardTarget, PortSwitch {
   /** The port named `portName` on this switch (the part after the colon), if attached. */
   find(portName: string): VPort | undefined {
     for (let k = 0; k < this.activePorts; k++) {
-      const p = this.ports[this.portIndex[k] as number];
+      const p = this.ports[this.portIndex[k]];
       if (p != null && p.portName === portName) return p;
     }
     return undefined;
@@ -115,7 +116,7 @@ export class ValeSwitch implements ForwardTarget, PortSwitch {
         `switch ${this.name} has ${this.activePorts} ports, the limit dev.netmap.max_ports is ${this.settings.maxPorts}; raise it (uvale sysctl dev.netmap.max_ports=N)`,
       );
     }
-    const index = this.portIndex[this.activePorts] as number;
+    const index = this.portIndex[this.activePorts];
     const geometry = regionGeometry(cfg);
     let arena: Arena;
     let base = 0;
@@ -142,7 +143,7 @@ export class ValeSwitch implements ForwardTarget, PortSwitch {
     if (this.activePorts >= MAX_PORT_INDEX) {
       throw new ValeError(ErrorCodes.LIMIT, `switch ${this.name} is full (${MAX_PORT_INDEX} ports)`);
     }
-    const index = this.portIndex[this.activePorts] as number;
+    const index = this.portIndex[this.activePorts];
     this.activePorts++;
     this.ports[index] = port;
     port.index = index;
@@ -160,7 +161,7 @@ export class ValeSwitch implements ForwardTarget, PortSwitch {
     for (let i = 0; i < lim; i++) {
       if (idx[i] === index) {
         lim--;
-        idx[i] = idx[lim] as number;
+        idx[i] = idx[lim];
         idx[lim] = index;
         break;
       }
@@ -296,8 +297,8 @@ export function checkRingConfig(cfg: RingConfig, maxBuffers: number): void {
     }
   }
   for (const [k, v] of Object.entries({ txSlots, rxSlots })) {
-    if (!Number.isInteger(v) || v < 2 || v > 4096) {
-      throw new ValeError(ErrorCodes.INVALID_ARG, `${k} must be an integer from 2 to 4096, got ${String(v)}`);
+    if (!Number.isInteger(v) || v < 2 || v > MAX_SLOTS) {
+      throw new ValeError(ErrorCodes.INVALID_ARG, `${k} must be an integer from 2 to ${MAX_SLOTS}, got ${String(v)}`);
     }
   }
   if (txRings * txSlots > maxBuffers || rxRings * rxSlots > maxBuffers) {

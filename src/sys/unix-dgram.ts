@@ -99,7 +99,7 @@ export function encodeSockaddrUn(path: string): Buffer {
  */
 export function decodeSockaddrUn(buf: Uint8Array, off = 0): { path: string } | { error: string } {
   if (buf.length - off < SOCKADDR_UN_LEN) return { error: `sockaddr_un needs ${SOCKADDR_UN_LEN} bytes` };
-  const family = (buf[off] as number) | ((buf[off + 1] as number) << 8);
+  const family = buf[off] | (buf[off + 1] << 8);
   if (family !== AF_UNIX) return { error: `address family ${family}, not AF_UNIX (1)` };
   const p = buf.subarray(off + 2, off + SOCKADDR_UN_LEN);
   if (p[0] === 0) return { error: 'empty or abstract socket path' };
@@ -178,7 +178,7 @@ export function dgramBufferSizes(fd: number): { sndbuf: number; rcvbuf: number }
   const get = (name: number, what: string): number => {
     len[0] = 4;
     if (l.getsockopt(fd, SOL_SOCKET, name, v, len) < 0) throwErrno('getsockopt', what);
-    return v[0] as number;
+    return v[0];
   };
   return { sndbuf: get(SO_SNDBUF, 'SO_SNDBUF'), rcvbuf: get(SO_RCVBUF, 'SO_RCVBUF') };
 }

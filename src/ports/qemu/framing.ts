@@ -67,7 +67,7 @@ export class StreamDeframer {
     while (i < end) {
       if (this.left === 0) {
         while (this.hdrGot < 4 && i < end) {
-          this.hdr = ((this.hdr << 8) | (src[i] as number)) >>> 0;
+          this.hdr = ((this.hdr << 8) | src[i]) >>> 0;
           this.hdrGot++;
           i++;
         }

@@ -169,7 +169,7 @@ export function copySlot(rx: NetmapRing, rs: number, tx: NetmapRing, ts: number)
     const si = from >>> 3;
     const di = to >>> 3;
     const words = (len + 7) >>> 3;
-    for (let k = 0; k < words; k++) dst[di + k] = src[si + k] as number;
+    for (let k = 0; k < words; k++) dst[di + k] = src[si + k];
   } else {
     tx.u8.set(rx.u8.subarray(from, from + len), to);
   }

@@ -96,9 +96,7 @@ export async function run(argv: string[]): Promise<number> {
     throw new ValeError(ErrorCodes.INVALID_ARG, `unknown function '${func}' (tx rx txseq rxseq ping pong)`);
   const lens = (values.l ?? []).map((l) => int(l, '-l', 60, 16, 65535));
   const lenRange: [number, number] | null =
-    lens.length >= 2
-      ? [Math.min(lens[0] as number, lens[1] as number), Math.max(lens[0] as number, lens[1] as number)]
-      : null;
+    lens.length >= 2 ? [Math.min(lens[0], lens[1]), Math.max(lens[0], lens[1])] : null;
   const length = lenRange ? lenRange[1] : (lens[0] ?? 60);
   const family = values['6'] ? 6 : 4;
   const frame = new PktGenFrame({
@@ -113,7 +111,7 @@ export async function run(argv: string[]): Promise<number> {
     randomDst: values.Z === true,
   });
   const count = int(values.n, '-n', 0, 0);
-  const burst = int(values.b, '-b', BURSTS[func] as number, 1, 4096);
+  const burst = int(values.b, '-b', BURSTS[func], 1, 4096);
   const rate = int(values.R, '-R', 0, 0);
   const reportMs = int(values.T, '-T', 1000, 1);
   const waitSec = int(values.w, '-w', 0, 0, 3600);
