@@ -20,6 +20,14 @@
 import { Cursor, isTrunc, type TcpSeqTable } from './decode-cursor.js';
 import { ip6Print, ipPrint } from './decode-ip.js';
 import { llcPrint } from './decode-llc.js';
+import {
+  ETHERTYPE_ARP,
+  ETHERTYPE_IPV4,
+  ETHERTYPE_IPV6,
+  ETHERTYPE_QINQ,
+  ETHERTYPE_REVARP,
+  ETHERTYPE_VLAN,
+} from './ether.js';
 
 export { formatTimestamp, type HexDumpOptions, hexDump, type TimestampOptions } from './hexdump.js';
 
@@ -47,18 +55,18 @@ export interface DecodeResult {
 
 const ETHERTYPE_NAMES = new Map<number, string>();
 for (const [t, n] of [
-  [0x0800, 'IPv4'],
+  [ETHERTYPE_IPV4, 'IPv4'],
   [0x8847, 'MPLS unicast'],
   [0x8848, 'MPLS multicast'],
-  [0x86dd, 'IPv6'],
-  [0x8100, '802.1Q'],
+  [ETHERTYPE_IPV6, 'IPv6'],
+  [ETHERTYPE_VLAN, '802.1Q'],
   [0x9100, '802.1Q-9100'],
-  [0x88a8, '802.1Q-QinQ'],
+  [ETHERTYPE_QINQ, '802.1Q-QinQ'],
   [0x9200, '802.1Q-9200'],
   [0x88e5, '802.1AE MACsec'],
   [0x0200, 'PUP'],
-  [0x0806, 'ARP'],
-  [0x8035, 'Reverse ARP'],
+  [ETHERTYPE_ARP, 'ARP'],
+  [ETHERTYPE_REVARP, 'Reverse ARP'],
   [0x0600, 'NS'],
   [0x0500, 'Sprite'],
   [0x1000, 'Trail'],
@@ -113,7 +121,7 @@ function typeText(type: number): string {
   return `ethertype ${ethertypeName(type)} (0x${type.toString(16).padStart(4, '0')})`;
 }
 
-const VLAN_TYPES = new Set([0x8100, 0x9100, 0x9200, 0x88a8]);
+const VLAN_TYPES = new Set([ETHERTYPE_VLAN, 0x9100, 0x9200, ETHERTYPE_QINQ]);
 
 /** ether_common_print(): returns the link header length. */
 function etherPrint(c: Cursor, p: number, length: number, caplen: number): number {
@@ -193,14 +201,14 @@ function etherPrint(c: Cursor, p: number, length: number, caplen: number): numbe
 
 function ethertypePrint(c: Cursor, type: number, p: number, length: number, caplen: number): boolean {
   switch (type) {
-    case 0x0800:
+    case ETHERTYPE_IPV4:
       ipPrint(c, p, length);
       return true;
-    case 0x86dd:
+    case ETHERTYPE_IPV6:
       ip6Print(c, p, length);
       return true;
-    case 0x0806:
-    case 0x8035:
+    case ETHERTYPE_ARP:
+    case ETHERTYPE_REVARP:
       arpPrint(c, p, length, caplen);
       return true;
     default:

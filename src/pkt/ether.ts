@@ -2,9 +2,8 @@
  * Link and network addresses: ethertype constants, MAC and IPv4/IPv6 text
  * forms, read straight from (bytes, offset) so decoders need no copies.
  *
- * MAC text parsing and formatting reuse the learning table's helpers
- * (switch/hash.ts) so the project has one MAC syntax; here they are wrapped to
- * raise ValeError(INVALID_ARG) and to read from a buffer offset.
+ * MAC text parsing and formatting live here, the project's one MAC syntax;
+ * the learning table (switch/hash.ts) uses them for its (a, b) word pairs.
  * IPv4 addresses are unsigned 32-bit numbers in host order (10.0.0.1 =
  * 0x0a000001); IPv6 addresses are 16-byte arrays. formatIp6 prints what
  * tcpdump prints (RFC 5952 shape: longest zero run of two or more words
@@ -13,7 +12,6 @@
  */
 
 import { ErrorCodes, ValeError } from '../core/errors.js';
-import { formatMac as formatMacWords, parseMac as parseMacText } from '../switch/hash.js';
 
 export const ETHER_ADDR_LEN = 6;
 export const ETHER_HDR_LEN = 14;
@@ -38,13 +36,27 @@ export const TCP_HDR_LEN = 20;
 
 export const BROADCAST_MAC = 'ff:ff:ff:ff:ff:ff';
 
-/** Parses "aa:bb:cc:dd:ee:ff" (also '-' separated, 1-2 hex digits a byte) into 6 bytes. */
+const MAC_RE =
+  /^([0-9a-fA-F]{1,2})[:-]([0-9a-fA-F]{1,2})[:-]([0-9a-fA-F]{1,2})[:-]([0-9a-fA-F]{1,2})[:-]([0-9a-fA-F]{1,2})[:-]([0-9a-fA-F]{1,2})$/;
+
+/** "aa:bb:cc:dd:ee:ff" (also '-' separated, 1-2 hex digits a byte) as 6 bytes, or undefined. */
+export function tryParseMac(text: string): Uint8Array | undefined {
+  const m = MAC_RE.exec(text);
+  if (m === null) return undefined;
+  return Uint8Array.from(m.slice(1, 7).map((h) => Number.parseInt(h, 16)));
+}
+
+/** Parses "aa:bb:cc:dd:ee:ff" (also '-' separated, 1-2 hex digits a byte; spaces around ignored) into 6 bytes. */
 export function parseMac(text: string): Uint8Array {
-  try {
-    return parseMacText(text.trim());
-  } catch {
-    throw new ValeError(ErrorCodes.INVALID_ARG, `invalid MAC address '${text}'`);
-  }
+  const mac = tryParseMac(text.trim());
+  if (mac === undefined) throw new ValeError(ErrorCodes.INVALID_ARG, `invalid MAC address '${text}'`);
+  return mac;
+}
+
+/** "aa:bb:cc:dd:ee:ff" of a MAC held as two little-endian words: a = bytes 0..3, b = bytes 4..5. */
+export function formatMacWords(a: number, b: number): string {
+  const bytes = [a & 0xff, (a >>> 8) & 0xff, (a >>> 16) & 0xff, (a >>> 24) & 0xff, b & 0xff, (b >>> 8) & 0xff];
+  return bytes.map((x) => x.toString(16).padStart(2, '0')).join(':');
 }
 
 /** "aa:bb:cc:dd:ee:ff" of the 6 bytes at buf[off]; lower case, as tcpdump -n prints. */

@@ -10,6 +10,8 @@
  * which is how the data path loads it (one i32 and one u16 read).
  */
 
+import { formatMacWords, tryParseMac } from '../pkt/ether.js';
+
 /** Number of buckets in the learning table (NM_BDG_HASH). */
 export const HASH_SIZE = 1024;
 export const HASH_MASK = HASH_SIZE - 1;
@@ -49,16 +51,12 @@ export function macWords(mac: string | Uint8Array): { a: number; b: number } {
   return { a, b };
 }
 
+/** Parses a MAC's text (pkt/ether.ts's syntax, nothing trimmed); throws TypeError when it is not one. */
 export function parseMac(text: string): Uint8Array {
-  const m =
-    /^([0-9a-fA-F]{1,2})[:-]([0-9a-fA-F]{1,2})[:-]([0-9a-fA-F]{1,2})[:-]([0-9a-fA-F]{1,2})[:-]([0-9a-fA-F]{1,2})[:-]([0-9a-fA-F]{1,2})$/.exec(
-      text,
-    );
-  if (m === null) throw new TypeError(`invalid MAC address '${text}'`);
-  return Uint8Array.from(m.slice(1, 7).map((h) => Number.parseInt(h, 16)));
+  const mac = tryParseMac(text);
+  if (mac === undefined) throw new TypeError(`invalid MAC address '${text}'`);
+  return mac;
 }
 
-export function formatMac(a: number, b: number): string {
-  const bytes = [a & 0xff, (a >>> 8) & 0xff, (a >>> 16) & 0xff, (a >>> 24) & 0xff, b & 0xff, (b >>> 8) & 0xff];
-  return bytes.map((x) => x.toString(16).padStart(2, '0')).join(':');
-}
+/** The text of the MAC (a, b), as the table's dumps and logs show it. */
+export const formatMac = formatMacWords;

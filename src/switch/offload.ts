@@ -39,6 +39,7 @@
  */
 
 import { fold, setIpv4HeaderChecksum, setL4Checksum4, setL4Checksum6, sum16 } from '../pkt/checksum.js';
+import { ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETHERTYPE_QINQ, ETHERTYPE_VLAN, IPPROTO_TCP } from '../pkt/ether.js';
 import type { KRing } from '../ring/kring.js';
 import {
   MAX_FRAGS,
@@ -70,11 +71,6 @@ export const PUT_OK = 0;
 export const PUT_NO_ROOM = 1;
 export const PUT_BAD = 2;
 
-const ETH_P_IP = 0x0800;
-const ETH_P_IPV6 = 0x86dd;
-const ETH_P_8021Q = 0x8100;
-const ETH_P_8021AD = 0x88a8;
-const IPPROTO_TCP = 6;
 const TCP_FIN = 0x01;
 const TCP_PSH = 0x08;
 const TCP_CWR = 0x80;
@@ -177,19 +173,19 @@ export class OffloadPath {
     if (end - eth < 14 || mss === 0) return PUT_BAD;
     let l3 = eth + 14;
     let type = rd16(f, eth + 12);
-    while ((type === ETH_P_8021Q || type === ETH_P_8021AD) && l3 + 4 <= end) {
+    while ((type === ETHERTYPE_VLAN || type === ETHERTYPE_QINQ) && l3 + 4 <= end) {
       type = rd16(f, l3 + 2);
       l3 += 4;
     }
     let l4: number;
     const v4 = gso === VNET_HDR_GSO_TCPV4;
     if (v4) {
-      if (type !== ETH_P_IP || l3 + 20 > end || f[l3] >>> 4 !== 4) return PUT_BAD;
+      if (type !== ETHERTYPE_IPV4 || l3 + 20 > end || f[l3] >>> 4 !== 4) return PUT_BAD;
       const ihl = (f[l3] & 15) * 4;
       if (ihl < 20 || f[l3 + 9] !== IPPROTO_TCP) return PUT_BAD;
       l4 = l3 + ihl;
     } else {
-      if (type !== ETH_P_IPV6 || l3 + 40 > end || f[l3] >>> 4 !== 6) return PUT_BAD;
+      if (type !== ETHERTYPE_IPV6 || l3 + 40 > end || f[l3] >>> 4 !== 6) return PUT_BAD;
       // extension headers: trust csum_start where it points past the fixed header
       if (csumStart >= 0 && eth + csumStart > l3 + 40) l4 = eth + csumStart;
       else if (f[l3 + 6] === IPPROTO_TCP) l4 = l3 + 40;
