@@ -6,8 +6,8 @@
  * order, so that "uvale / C" measures the language and runtime, not a
  * different algorithm:
  *
- *   memory    per port one region laid out as src/ring/layout.ts: a 256-byte
- *             interface header, a 128-byte ring header (head/cur/tail at 0/4/8,
+ *   memory    per port one region laid out as src/ring/layout.ts: a 512-byte
+ *             interface header (IF_HDR_SIZE), a 128-byte ring header (head/cur/tail at 0/4/8,
  *             the switch-published hwcur/hwtail at 64/68) and 2048 slots of
  *             16 bytes {u32 buf_idx, u16 len, u16 flags, u64 ptr} per ring,
  *             then 2048-byte buffers (0 and 1 reserved), TX ring first.
@@ -43,7 +43,7 @@
 #define NM_BUF_SIZE 2048
 #define NM_RESERVED_BUFS 2
 #define REGION_ALIGN 4096
-#define IF_HDR_SIZE 256
+#define IF_HDR_SIZE 512 /* layout.ts's IF_HDR_SIZE: counters at 256 and up, unused here */
 #define NS_MOREFRAG 0x0020
 #define MAX_FRAGS 64
 #define MIN_FRAME 14
