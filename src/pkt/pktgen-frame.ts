@@ -22,6 +22,7 @@
  */
 
 import { ErrorCodes, ValeError } from '../core/errors.js';
+import { MAX_FRAME } from '../ring/layout.js';
 import { cksumUpdate16, cksumUpdate32, setIpv4HeaderChecksum, setL4Checksum4, setL4Checksum6 } from './checksum.js';
 import {
   ETHER_HDR_LEN,
@@ -61,7 +62,8 @@ export const PKTGEN_PAYLOAD = 'netmap pkt-gen DIRECT payload\nhttp://info.iet.un
 export const PKTGEN_INDIRECT_PAYLOAD = 'netmap pkt-gen indirect payload\nhttp://info.iet.unipi.it/~luigi/netmap/ ';
 export const PKTGEN_DEFAULT_LEN = 60;
 export const PKTGEN_MIN_LEN = 16;
-export const PKTGEN_MAX_LEN = 65535;
+/** The longest frame a chain carries (layout.ts's MAX_FRAME). */
+export const PKTGEN_MAX_LEN = MAX_FRAME;
 /** IPTOS_LOWDELAY */
 export const PKTGEN_TOS = 0x10;
 export const PKTGEN_TTL = 64;

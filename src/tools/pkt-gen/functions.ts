@@ -14,7 +14,7 @@ import type { PktGenFrame } from '../../pkt/pktgen-frame.js';
 import { readPingStamp, readRxSeq, swapForPong, writePingStamp, writeTxSeq } from '../../pkt/pktgen-seq.js';
 import type { NetmapPort } from '../../ports/port.js';
 import { writeChain } from '../../ring/chain.js';
-import { NM_BUF_SIZE, NS_MOREFRAG } from '../../ring/layout.js';
+import { MIN_FRAME, NM_BUF_SIZE, NS_MOREFRAG } from '../../ring/layout.js';
 import type { NetmapRing } from '../../ring/netmap-ring.js';
 import type { Counts } from './report.js';
 
@@ -262,7 +262,7 @@ export async function pong(st: RunState): Promise<void> {
       while (!ring.empty()) {
         const c = ring.cur;
         const len = ring.len(c);
-        if ((ring.flags(c) & NS_MOREFRAG) === 0 && txr.space() > 0 && len >= 14) {
+        if ((ring.flags(c) & NS_MOREFRAG) === 0 && txr.space() > 0 && len >= MIN_FRAME) {
           const t = txr.cur;
           txr.u8.copyWithin(txr.buf(t), ring.buf(c), ring.buf(c) + len);
           swapForPong(txr.u8, len, txr.buf(t));

@@ -7,7 +7,13 @@ import { parseArgs } from 'node:util';
 import { ErrorCodes, ValeError } from '../../core/errors.js';
 import { connectPort } from '../../index.js';
 import { formatMac } from '../../pkt/ether.js';
-import { formatIpRange, PktGenFrame } from '../../pkt/pktgen-frame.js';
+import {
+  formatIpRange,
+  PKTGEN_DEFAULT_LEN,
+  PKTGEN_MAX_LEN,
+  PKTGEN_MIN_LEN,
+  PktGenFrame,
+} from '../../pkt/pktgen-frame.js';
 import type { NetmapPort } from '../../ports/port.js';
 import { parseRingConfig } from '../common/ring-config.js';
 import { ping, pong, type RunState, rx, tx } from './functions.js';
@@ -94,7 +100,7 @@ export async function run(argv: string[]): Promise<number> {
   const func = values.f ?? 'rx';
   if (!(func in BURSTS))
     throw new ValeError(ErrorCodes.INVALID_ARG, `unknown function '${func}' (tx rx txseq rxseq ping pong)`);
-  const lens = (values.l ?? []).map((l) => int(l, '-l', 60, 16, 65535));
+  const lens = (values.l ?? []).map((l) => int(l, '-l', PKTGEN_DEFAULT_LEN, PKTGEN_MIN_LEN, PKTGEN_MAX_LEN));
   const lenRange: [number, number] | null =
     lens.length >= 2 ? [Math.min(lens[0], lens[1]), Math.max(lens[0], lens[1])] : null;
   const length = lenRange ? lenRange[1] : (lens[0] ?? 60);
