@@ -4,7 +4,7 @@
  * end-to-end figures (bench/e2e/: TAP hosts against the Linux bridge, QEMU
  * stream ports against vde_switch).
  *
- * Method (as shared/reference/node-calibration.md §1 and §6): each measurement
+ * Method (docs/performance-notes.md, measuring): each measurement
  * is a child process with a 0.3 s warm-up and a ~1 s timed window that prints
  * one JSON line (bench/children.ts). Runs are interleaved: for each round, for
  * each configuration, the C engine then uvale, back to back, so both see the

@@ -31,8 +31,9 @@
  *
  * Regions live inside an Arena (ring/arena.ts): one ArrayBuffer or
  * SharedArrayBuffer, possibly holding many regions, so that the switch copies
- * between ports of one arena with copyWithin. Every offset below is relative to
- * the region start; add the region's base to index the arena.
+ * between ports of one arena with the arena's wasm memory.copy (Arena.copy).
+ * Every offset below is relative to the region start; add the region's base
+ * to index the arena.
  */
 
 /** Bytes per buffer (netmap's NETMAP_BUF_SIZE; `dev.netmap.buf_size`). */

@@ -20,7 +20,7 @@
  * A full destination ring never slows the sender; its excess is counted in
  * that port's dropRxFull.
  *
- * Hot-path rules (shared/reference/node-calibration.md): typed arrays only,
+ * Hot-path rules (docs/performance-notes.md): typed arrays only,
  * every loop bound read once, no allocation, closure, try or await per frame.
  * Frames up to COPY_WORDS_MAX bytes are copied as aligned Float64 words in
  * 64-byte chunks, as netmap's pkt_copy (rounded up inside the 2048-byte

@@ -13,7 +13,7 @@
  * (`dev.netmap.max_ports` slots of the largest region `dev.netmap.max_buffers`
  * allows); memory is committed only as ports touch it. A port that does not fit
  * (the limits were raised later) gets an arena of its own; the forwarder then
- * copies between arenas with set() instead of copyWithin.
+ * copies between arenas with set() instead of the arena's memory.copy.
  */
 
 import { ErrorCodes, ValeError } from '../core/errors.js';

@@ -20,7 +20,7 @@
  * between two processes that both sleep every time: 13.8 (9.8–17.2) µs. Waking
  * a thread that slept for a while costs more (~150–350 µs until it runs: the
  * idle vCPU has to wake). Spinning ~100 polls on Atomics.load before sleeping
- * brings a busy round trip down to ~1.6 µs (shared/reference/node-calibration.md §4.4).
+ * brings a busy round trip down to ~1.6 µs (docs/performance-notes.md).
  */
 
 import { ErrorCodes, ValeError } from '../core/errors.js';

@@ -11,7 +11,7 @@
  * Variadic C functions (open, fcntl, ioctl) are declared variadic and called
  * with explicit argument types: correct on every ABI, and their ~130 ns extra
  * only matters on control paths. The data-path calls (read, write, the futex
- * syscall) use fixed prototypes (see shared/reference/node-calibration.md §4.2).
+ * syscall) use fixed prototypes (docs/performance-notes.md, calls into the kernel).
  *
  * Only 64-bit little-endian Linux on x86-64 and arm64 is supported: the flag
  * values, ioctl numbers, syscall numbers and struct layouts below are theirs.

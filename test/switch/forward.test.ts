@@ -539,7 +539,7 @@ describe('bit-exact copies', () => {
     }
   }
 
-  test('every size 14..2048 with random bytes and NaN patterns, same arena (word copy and copyWithin)', () => {
+  test('every size 14..2048 with random bytes and NaN patterns, same arena (word copy and Arena.copy)', () => {
     const host = new ValeHost();
     const a = openPort('vale0:a', { host });
     const b = openPort('vale0:b', { host });

@@ -9,7 +9,7 @@
  * Each host is made the way the daemon is meant to be used: the TAP is
  * created in the root namespace by `uvale ctl -a SWITCH:TAP`, then moved into
  * the host's namespace, addressed and brought up there; the daemon keeps
- * serving its fd (shared/reference/facts-checked-here.md).
+ * serving its fd (docs/wire-formats.md, TAP file descriptors).
  *
  * Needs root, /dev/net/tun, ip and ping (iperf3 for one test); skipped with
  * the reason otherwise (CI runs as root and installs them). Every group uses

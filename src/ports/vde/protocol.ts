@@ -1,7 +1,7 @@
 /*
  * vde_switch's join request, as vdeplug4's libvdeplug_vde.c sends it and
- * vde-2's datasock.c reads it (shared/reference/peers-and-wire-formats.md
- * §1.2). Packed, in host byte order (little-endian on the platforms src/sys
+ * vde-2's datasock.c reads it (docs/wire-formats.md, VDE join protocol).
+ * Packed, in host byte order (little-endian on the platforms src/sys
  * supports):
  *
  *   0    u32  magic 0xfeedface
