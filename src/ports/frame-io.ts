@@ -1,7 +1,10 @@
 /*
  * Frames <-> slots for adapters whose far side carries one whole frame per
- * read or write (a TAP fd, a VDE datagram socket). Every view is made once,
- * at attach time, so moving a frame allocates nothing.
+ * read or write (a TAP fd, a VDE datagram socket), over ring/chain.ts. Every
+ * view is made once, at attach time, so the common paths (a frame read in
+ * place, an RX frame in one slot or lying in place) allocate nothing; the
+ * rare ones (a read into scratch near the ring's end, a gathered chain) make
+ * one short-lived view per copied fragment.
  *
  * In: a frame is read straight into the TX slot at cur and may run on into
  * the following slots' buffers (the TX buffers of a fresh in-process port are
