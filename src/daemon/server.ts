@@ -16,7 +16,8 @@ import { chmodSync, chownSync, readFileSync, unlinkSync, writeFileSync } from 'n
 import { createServer, type Server, type Socket } from 'node:net';
 import { ErrorCodes, ValeError } from '../core/errors.js';
 import { SETTINGS, type SettingsInit } from '../core/settings.js';
-import { QemuPort, type QemuStats } from '../ports/qemu/qemu-port.js';
+import type { AdapterInfo } from '../ports/adapter.js';
+import { QemuPort } from '../ports/qemu/qemu-port.js';
 import { TapPort, type TapStats } from '../ports/tap/tap-port.js';
 import { type VdeClientInfo, VdeServer } from '../ports/vde/vde-server.js';
 import { countersToObject } from '../switch/counters.js';
@@ -238,7 +239,7 @@ export class Daemon {
    * Attaches a QEMU socket back-end: "SWITCH:PORT=SPEC" (grammar in
    * src/ports/qemu/spec.ts). Resolves once it listens, is bound, or dials.
    */
-  async attachQemu(nameSpec: string): Promise<QemuStats & { index: number }> {
+  async attachQemu(nameSpec: string): Promise<AdapterInfo & { index: number }> {
     const q = QemuPort.attach(this.host, nameSpec, { log: (line) => this.log(line) });
     this.qemus.set(q.name, q);
     this.log(`attached QEMU ${q.spec.text} as ${q.name}`);
@@ -250,7 +251,7 @@ export class Daemon {
       this.portsChanged();
       throw e;
     }
-    return { ...q.stats(), index: q.vport.index };
+    return { ...q.info(), index: q.vport.index };
   }
 
   hasQemu(name: string): boolean {
@@ -258,10 +259,10 @@ export class Daemon {
   }
 
   /** Detaches a QEMU port attached with attachQemu (vale-ctl -d SWITCH:PORT). */
-  detachQemu(name: string): QemuStats {
+  detachQemu(name: string): AdapterInfo {
     const q = this.qemus.get(name);
     if (q === undefined) throw new ValeError(ErrorCodes.NOT_FOUND, `no QEMU port attached as ${name}`);
-    const st = q.stats();
+    const st = q.info();
     this.qemus.delete(name);
     q.close();
     this.log(`detached QEMU port ${name}`);
@@ -270,8 +271,8 @@ export class Daemon {
   }
 
   /** Attached QEMU ports with their adapter counters. */
-  listQemus(): QemuStats[] {
-    return [...this.qemus.values()].map((q) => q.stats());
+  listQemus(): AdapterInfo[] {
+    return [...this.qemus.values()].map((q) => q.info());
   }
 
   /** VDE clients joined through --vde directories, with their adapter counters. */

@@ -242,7 +242,7 @@ function qemuEnv(transport: 'unix' | 'tcp' = 'unix'): QemuEnv {
   const endpoints = new Map<string, ValeHost>();
   let last = -1;
   const settle = async (): Promise<void> => {
-    const sum = (): number => ports.reduce((s, q) => s + q.stats().readFrames + q.stats().writeFrames, 0);
+    const sum = (): number => ports.reduce((s, q) => s + q.info().counters.inFrames + q.info().counters.outFrames, 0);
     const end = Date.now() + 1000;
     while (Date.now() < end) {
       const now = sum();
@@ -305,8 +305,8 @@ describe('QemuPort faults', { timeout: 60_000 }, () => {
       await until(() => s1.closed, 2000, 'the port to close the connection');
       await until(() => !q.connected, 2000, 'the port to drop the connection');
       assert.equal(q.attached, true);
-      assert.equal(q.stats().protocolErrors, 1);
-      assert.match(q.stats().lastError, /bad length prefix 70000/);
+      assert.equal(q.info().counters.errors, 1);
+      assert.match(q.info().lastError, /bad length prefix 70000/);
       assert.ok(
         logs.some((l) => /connection closed: bad length prefix 70000/.test(l)),
         logs.join('|'),
@@ -317,7 +317,7 @@ describe('QemuPort faults', { timeout: 60_000 }, () => {
       put(p, [frame(BROADCAST, macN(8), { seq: 2 })]);
       p.txsync();
       assert.deepEqual((await receive(r, 1, 1000)).map(seqOf), [2]);
-      assert.equal(q.stats().noPeerDrops, 1, 'the flooded frame had no peer to go to');
+      assert.equal(q.info().counters.outDrops, 1, 'the flooded frame had no peer to go to');
       s = await connectUnix(path);
       const got = reader(s);
       await until(() => q.connected, 2000, 'accept again');
@@ -328,7 +328,7 @@ describe('QemuPort faults', { timeout: 60_000 }, () => {
       // a second client at once is refused
       const s2 = await connectUnix(path);
       await until(() => s2.closed, 2000, 'the second client to be refused');
-      assert.equal(q.stats().refused, 1);
+      assert.equal(q.info().extra.refused, 1);
     } finally {
       s?.destroy();
       q.close();
@@ -362,8 +362,8 @@ describe('QemuPort faults', { timeout: 60_000 }, () => {
       const got = await receive(p, want.length, 3000);
       assert.deepEqual(got.map(seqOf), [0, 1, 2, 3, 4, 5, 6, 7]);
       for (let i = 0; i < want.length; i++) assert.ok(Buffer.from(want[i] as Uint8Array).equals(got[i] as Uint8Array));
-      assert.equal(q.stats().readFrames, want.length);
-      assert.equal(q.stats().protocolErrors, 0);
+      assert.equal(q.info().counters.inFrames, want.length);
+      assert.equal(q.info().counters.errors, 0);
     } finally {
       s?.destroy();
       q.close();
@@ -400,8 +400,8 @@ describe('QemuPort faults', { timeout: 60_000 }, () => {
       p.txsync();
       await until(() => got.frames.length === 1, 2000, 'the reply through the new connection');
       assert.equal(seqOf(got.frames[0] as Buffer), 11);
-      assert.equal(q.stats().connects, 2);
-      assert.equal(q.stats().disconnects, 1);
+      assert.equal(q.info().extra.connects, 2);
+      assert.equal(q.info().extra.disconnects, 1);
     } finally {
       q.close();
       p.close();
@@ -431,14 +431,14 @@ describe('QemuPort faults', { timeout: 60_000 }, () => {
       }
       const drops = q.vport.counters[C_DROP_RX_FULL] as number;
       assert.ok(drops > 0, `the RX ring overflowed after ${sent} frames`);
-      const written = q.stats().writeFrames;
+      const written = q.info().counters.outFrames;
       assert.ok(written < sent, 'not everything was written');
       // the reader resumes: what was left in the ring is written, and the port works again
       let bytes = 0;
       s.on('data', (c: Buffer) => (bytes += c.length));
       s.resume();
-      await until(() => q.stats().writeFrames + drops === sent, 5000, 'written + dropped = sent');
-      assert.equal(q.stats().txDrops, 0);
+      await until(() => q.info().counters.outFrames + drops === sent, 5000, 'written + dropped = sent');
+      assert.equal(q.info().counters.inDrops, 0);
     } finally {
       s?.destroy();
       q.close();
@@ -455,14 +455,14 @@ describe('QemuPort faults', { timeout: 60_000 }, () => {
     await new Promise((r) => setTimeout(r, 20));
     assert.throws(() => lstatSync(path), /ENOENT/, 'no socket file left');
     const d = QemuPort.attach(host, `vale0:d=stream:unix:${sockPath()},connect`);
-    await until(() => d.stats().lastError !== '', 2000, 'a failed dial');
-    assert.match(d.stats().lastError, /connect to unix .*ENOENT/);
+    await until(() => d.info().lastError !== '', 2000, 'a failed dial');
+    assert.match(d.info().lastError, /connect to unix .*ENOENT/);
     await new Promise((r) => setTimeout(r, 120)); // a few redials
     d.close();
     const d2 = QemuPort.attach(host, 'vale0:d=stream:tcp:127.0.0.1:9,connect');
     d2.close(); // while its first dial is in flight
     await new Promise((r) => setTimeout(r, 50));
-    assert.equal(d2.stats().connects, 0);
+    assert.equal(d2.info().extra.connects, 0);
     assert.deepEqual(host.listSwitches(), []);
   });
 
@@ -486,8 +486,8 @@ describe('QemuPort faults', { timeout: 60_000 }, () => {
       put(pb, [frame(macN(1), macN(2), { seq: 9 })]);
       pb.txsync();
       assert.deepEqual((await receive(pa, 1, 3000)).map(seqOf), [9]);
-      assert.equal(a.stats().writeFrames, 3);
-      assert.equal(b.stats().readFrames, 3);
+      assert.equal(a.info().counters.outFrames, 3);
+      assert.equal(b.info().counters.inFrames, 3);
       // a port whose address is taken fails its attach, cleanly
       const c = QemuPort.attach(h1, `vale0:c=dgram:udp:127.0.0.1:${pa1}:127.0.0.1:${pc1}`);
       await assert.rejects(c.ready, /cannot bind/);

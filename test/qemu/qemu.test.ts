@@ -147,7 +147,7 @@ if (skip !== null) {
         const r1 = await roundTrip(x, y, 1, 200);
         const r2 = await roundTrip(y, x, 2, 200, 1000);
         t.diagnostic(`frames QEMU delivered out of order: ${r1} of 200 one way, ${r2} of 200 the other`);
-        assert.equal(q1.stats().protocolErrors + q2.stats().protocolErrors, 0);
+        assert.equal(q1.info().counters.errors + q2.info().counters.errors, 0);
         // QEMU goes away: the ports stay, listening, and count what they cannot send
         await stopQemu(qemu);
         qemu = null;
@@ -190,7 +190,7 @@ if (skip !== null) {
           // frames sent while QEMU is away are counted, not thrown
           putChain(x, [frame(BROADCAST, macN(1), { seq: 5 })]);
           x.txsync();
-          await until(() => a.stats().noPeerDrops > 0, WAIT, 'a counted drop');
+          await until(() => a.info().counters.outDrops > 0, WAIT, 'a counted drop');
           qemu = await startQemu(...args);
           const qm2 = qemu;
           await until(() => a.connected && q2.connected, WAIT, `the redial (${qm2.stderr()})`);
@@ -198,7 +198,7 @@ if (skip !== null) {
           await roundTrip(x, y, 1, 100, 2000 + round * 1000);
           await roundTrip(y, x, 2, 100, 2500 + round * 1000);
         }
-        assert.equal(a.stats().connects, 3);
+        assert.equal(a.info().extra.connects, 3);
       } finally {
         await stopQemu(qemu);
         q1?.close();

@@ -4,7 +4,7 @@
  *
  * Datagrams of one loop turn go into TX slots as they come and are published
  * with one txsync from setImmediate. An empty datagram or one longer than
- * MAX_FRAME is dropped and counted (protocolErrors). While more than
+ * MAX_FRAME is dropped and counted (errors). While more than
  * UDP_QUEUE_LIMIT bytes wait in the socket's send queue the owner drains
  * nothing; a 1 ms timer wakes it to look again.
  */
@@ -112,7 +112,7 @@ export class DgramLink implements QemuLink {
     if (!owner.attached) return;
     const len = msg.length;
     if (len === 0 || len > MAX_FRAME) {
-      owner.counters.protocolErrors++;
+      owner.counters.errors++;
       return;
     }
     const sink = owner.sink;

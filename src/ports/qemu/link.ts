@@ -16,12 +16,12 @@
 
 import type { FrameSink } from './framing.js';
 
-/** The counters a link keeps (part of QemuStats). */
+/** The counters a link keeps (part of the adapter counters). */
 export interface LinkCounters {
   connects: number;
   disconnects: number;
   refused: number;
-  protocolErrors: number;
+  errors: number;
   lastError: string;
 }
 

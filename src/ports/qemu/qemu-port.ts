@@ -32,6 +32,7 @@ import { MAX_FRAME } from '../../ring/layout.js';
 import type { NetmapRing } from '../../ring/netmap-ring.js';
 import type { ValeHost } from '../../switch/host.js';
 import type { VPort } from '../../switch/vport.js';
+import type { Adapter, AdapterInfo } from '../adapter.js';
 import { LocalPort } from '../local/local-port.js';
 import { RxDrain } from '../rx-drain.js';
 import { DgramLink } from './dgram-link.js';
@@ -50,35 +51,7 @@ export interface QemuAttachOptions {
   log?: (line: string) => void;
 }
 
-export interface QemuStats {
-  name: string;
-  spec: string;
-  /** 'listen', 'connect' or 'dgram'. */
-  mode: string;
-  connected: boolean;
-  /** Connections accepted or made. */
-  connects: number;
-  /** Connections lost (peer closed, error, bad framing). */
-  disconnects: number;
-  /** Connections refused because one was already up (listen mode). */
-  refused: number;
-  /** Frames and bytes from the socket into the switch. */
-  readFrames: number;
-  readBytes: number;
-  /** Frames and bytes from the switch written to the socket. */
-  writeFrames: number;
-  writeBytes: number;
-  /** Frames from the socket skipped for want of TX room. */
-  txDrops: number;
-  /** Frames from the switch dropped because no peer was connected. */
-  noPeerDrops: number;
-  /** Connections closed for bad framing; datagrams dropped as empty or too long. */
-  protocolErrors: number;
-  /** The last reason a connection ended, or ''. */
-  lastError: string;
-}
-
-export class QemuPort implements LinkOwner {
+export class QemuPort implements LinkOwner, Adapter {
   /** The switch port, e.g. "vale0:vm1". */
   readonly name: string;
   readonly spec: QemuSpec;
@@ -105,13 +78,13 @@ export class QemuPort implements LinkOwner {
     connects: 0,
     disconnects: 0,
     refused: 0,
-    readFrames: 0,
-    readBytes: 0,
-    writeFrames: 0,
-    writeBytes: 0,
-    txDrops: 0,
-    noPeerDrops: 0,
-    protocolErrors: 0,
+    inFrames: 0,
+    inBytes: 0,
+    outFrames: 0,
+    outBytes: 0,
+    inDrops: 0,
+    outDrops: 0,
+    errors: 0,
     lastError: '',
   };
 
@@ -205,8 +178,29 @@ export class QemuPort implements LinkOwner {
     return this.link.mode;
   }
 
-  stats(): QemuStats {
-    return { name: this.name, spec: this.spec.text, mode: this.mode, connected: this.connected, ...this.st };
+  get kind(): string {
+    return this.spec.qemu;
+  }
+
+  info(): AdapterInfo {
+    const st = this.st;
+    return {
+      name: this.name,
+      kind: this.spec.qemu,
+      spec: this.spec.text,
+      state: this.connected ? 'up' : this.mode === 'connect' ? 'connecting' : 'listening',
+      counters: {
+        inFrames: st.inFrames,
+        inBytes: st.inBytes,
+        outFrames: st.outFrames,
+        outBytes: st.outBytes,
+        inDrops: st.inDrops,
+        outDrops: st.outDrops,
+        errors: st.errors,
+      },
+      extra: { mode: this.mode, connects: st.connects, disconnects: st.disconnects, refused: st.refused },
+      lastError: st.lastError,
+    };
   }
 
   /** Detaches: closes the connection, the listener and the port. Safe to call twice. */
@@ -249,7 +243,7 @@ export class QemuPort implements LinkOwner {
       const need = chainSlots(len);
       if (this.room() < need) this.flushTx();
       if (this.lp === null || this.room() < need) {
-        this.st.txDrops++;
+        this.st.inDrops++;
         return false;
       }
       this.writer.begin(this.pub);
@@ -260,8 +254,8 @@ export class QemuPort implements LinkOwner {
     },
     end: (): void => {
       this.pub = this.writer.end();
-      this.st.readFrames++;
-      this.st.readBytes += this.writer.len;
+      this.st.inFrames++;
+      this.st.inBytes += this.writer.len;
     },
   };
 
@@ -295,7 +289,7 @@ export class QemuPort implements LinkOwner {
       // nobody to send to: release the frames, counted
       let frames = 0;
       for (let i = start; chain.walk(rx, i, tail); i = chain.next) frames++;
-      this.st.noPeerDrops += frames;
+      this.st.outDrops += frames;
       rx.head = rx.cur = tail;
       lp.rxsync();
       return;
@@ -324,8 +318,8 @@ export class QemuPort implements LinkOwner {
       bytes += len;
     }
     link.flush(out);
-    this.st.writeFrames += frames;
-    this.st.writeBytes += bytes;
+    this.st.outFrames += frames;
+    this.st.outBytes += bytes;
     rx.head = rx.cur = end;
     lp.rxsync();
   }

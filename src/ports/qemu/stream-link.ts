@@ -189,7 +189,7 @@ export class StreamLink implements QemuLink {
       const err = this.deframer.feed(chunk, owner.sink);
       owner.flushTx();
       if (err !== null) {
-        st.protocolErrors++;
+        st.errors++;
         reason = err;
         s.destroy();
       }

@@ -10,7 +10,7 @@ import { parseArgs } from 'node:util';
 import { ErrorCodes, ValeError } from '../../core/errors.js';
 import { DaemonClient } from '../../daemon/client.js';
 import type { PortInfo } from '../../daemon/server.js';
-import type { QemuStats } from '../../ports/qemu/qemu-port.js';
+import type { AdapterInfo } from '../../ports/adapter.js';
 import { absoluteUnixPath } from '../../ports/qemu/spec.js';
 import type { MacTableEntry } from '../../switch/vale-switch.js';
 import { table } from '../common/format.js';
@@ -141,20 +141,20 @@ export async function run(argv: string[]): Promise<number> {
         info,
       );
     } else if (values.qemu) {
-      const r = (await client.request('qemus')) as { qemus: QemuStats[] };
+      const r = (await client.request('qemus')) as { qemus: AdapterInfo[] };
       const rows = [
         ['PORT', 'SPEC', 'MODE', 'UP', 'CONNECTS', 'IN', 'OUT', 'NOPEER', 'TXDROP', 'BAD', 'LAST_ERROR'],
         ...r.qemus.map((q) => [
           q.name,
           q.spec,
-          q.mode,
-          q.connected ? 'yes' : 'no',
-          String(q.connects),
-          String(q.readFrames),
-          String(q.writeFrames),
-          String(q.noPeerDrops),
-          String(q.txDrops),
-          String(q.protocolErrors),
+          String(q.extra.mode),
+          q.state === 'up' ? 'yes' : 'no',
+          String(q.extra.connects),
+          String(q.counters.inFrames),
+          String(q.counters.outFrames),
+          String(q.counters.outDrops),
+          String(q.counters.inDrops),
+          String(q.counters.errors),
           q.lastError === '' ? '-' : q.lastError,
         ]),
       ];

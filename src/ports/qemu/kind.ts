@@ -1,0 +1,34 @@
+/*
+ * QEMU's socket back-ends as attach kinds: `stream:...`, `socket:...` and
+ * `dgram:...` (grammar in spec.ts), all built by QemuPort.
+ */
+
+import { resolve } from 'node:path';
+import type { Adapter, AdapterKind, AttachContext } from '../adapter.js';
+import { QemuPort } from './qemu-port.js';
+import { parseQemuSpec, SPEC_FORMS } from './spec.js';
+
+async function attach(ctx: AttachContext, name: string, spec: string): Promise<Adapter> {
+  const q = QemuPort.attach(ctx.host, `${name}=${spec}`, { log: ctx.log });
+  await q.ready;
+  return q;
+}
+
+function absolutize(spec: string, cwd: string): string {
+  const prefix = 'stream:unix:';
+  if (!spec.startsWith(prefix)) return spec;
+  const path = spec.slice(prefix.length);
+  return path === '' || path.startsWith('/') ? spec : `${prefix}${resolve(cwd, path)}`;
+}
+
+function qemuKind(kind: string): AdapterKind {
+  return {
+    kind,
+    forms: SPEC_FORMS.filter((f) => f.startsWith(`${kind}:`)),
+    validate: (spec) => void parseQemuSpec(spec),
+    absolutize,
+    attach,
+  };
+}
+
+export const QEMU_KINDS: readonly AdapterKind[] = [qemuKind('stream'), qemuKind('socket'), qemuKind('dgram')];
