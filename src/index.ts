@@ -7,10 +7,10 @@ import { LocalPort } from './ports/local/local-port.js';
 import { type ConnectPortOptions, DaemonPort } from './ports/shm/shm-client.js';
 import { type OpenOptions, ValeHost } from './switch/host.js';
 
+export { type ConnectOptions, DaemonClient } from './control/client.js';
+export { runDir } from './control/paths.js';
 export { type ErrorCode, ErrorCodes, isValeError, ValeError } from './core/errors.js';
 export { parseAssignment, SETTINGS, type SettingSpec, Settings } from './core/settings.js';
-export { type ConnectOptions, DaemonClient } from './daemon/client.js';
-export { runDir } from './daemon/paths.js';
 export { Daemon, type DaemonOptions } from './daemon/server.js';
 export { LocalPort } from './ports/local/local-port.js';
 export type { NetmapPort, PollOptions, PollResult } from './ports/port.js';

@@ -116,8 +116,8 @@ export class StreamBench implements E2eBench {
       async () => {
         const c = await DaemonClient.connect({ dir: d.dir, autostart: false });
         try {
-          const r = (await c.request('qemus')) as { qemus: Array<{ connected: boolean }> };
-          return r.qemus.every((q) => !q.connected);
+          const r = await c.request('adapters', { kind: 'stream' });
+          return r.adapters.every((q) => q.state !== 'up');
         } finally {
           c.close();
         }

@@ -6,23 +6,14 @@
  */
 
 import { isValeError } from '../core/errors.js';
+import { TOOLS, type Tool } from '../tools/index.js';
 
-interface Command {
-  summary: string;
-  load: () => Promise<{ run: (argv: string[]) => Promise<number> }>;
-}
-
-const COMMANDS: Record<string, Command> = {};
-
-/** Registers a tool; src/tools/index.ts calls this for every tool. */
-export function registerCommand(name: string, summary: string, load: Command['load']): void {
-  COMMANDS[name] = { summary, load };
-}
+const COMMANDS = new Map<string, Tool>(TOOLS.map((t) => [t.name, t]));
 
 export function usage(): string {
-  const names = Object.keys(COMMANDS).sort();
-  const w = Math.max(8, ...names.map((n) => n.length));
-  const lines = names.map((n) => `  ${n.padEnd(w)}  ${(COMMANDS[n] as Command).summary}`);
+  const tools = [...TOOLS].sort((a, b) => a.name.localeCompare(b.name));
+  const w = Math.max(8, ...tools.map((t) => t.name.length));
+  const lines = tools.map((t) => `  ${t.name.padEnd(w)}  ${t.summary}`);
   return [
     'usage: uvale <command> [options]',
     '',
@@ -37,7 +28,6 @@ export function usage(): string {
 }
 
 export async function main(argv: string[]): Promise<number> {
-  await import('../tools/index.js');
   const [cmd, ...rest] = argv;
   if (cmd === undefined || cmd === '-h' || cmd === '--help' || cmd === 'help') {
     process.stdout.write(`${usage()}\n`);
@@ -48,7 +38,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(`uvale ${VERSION}\n`);
     return 0;
   }
-  const c = COMMANDS[cmd];
+  const c = COMMANDS.get(cmd);
   if (c === undefined) {
     process.stderr.write(`uvale: unknown command '${cmd}'\n\n${usage()}\n`);
     return 2;

@@ -31,6 +31,8 @@ export const ErrorCodes = {
   NOT_SUPPORTED: 'VALE_ERR_NOT_SUPPORTED',
   /** The daemon could not be reached or went away. errno ECONNREFUSED. */
   DAEMON: 'VALE_ERR_DAEMON',
+  /** The requester may not do this (a rule of docs/security.md refused it). errno EACCES. */
+  PERMISSION: 'VALE_ERR_PERMISSION',
   /** A system call failed; `cause` holds the OS error. */
   SYSTEM: 'VALE_ERR_SYSTEM',
 } as const;
@@ -49,6 +51,7 @@ const ERRNO: Record<ErrorCode, string> = {
   VALE_ERR_PROTOCOL: 'EPROTO',
   VALE_ERR_NOT_SUPPORTED: 'EOPNOTSUPP',
   VALE_ERR_DAEMON: 'ECONNREFUSED',
+  VALE_ERR_PERMISSION: 'EACCES',
   VALE_ERR_SYSTEM: 'EIO',
 };
 

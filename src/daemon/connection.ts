@@ -4,28 +4,24 @@
  * closes (the client exited, crashed or was killed) every port it opened is
  * released at once and its shared memory unmapped.
  *
+ * Requests are dispatched through the handler table (handlers.ts) after their
+ * arguments are checked against src/control/requests.ts and the requester's
+ * credentials (SO_PEERCRED, taken once at connect) against the request's access.
+ *
  * Faults stay here. A malformed message gets one VALE_ERR_PROTOCOL reply and
  * the connection is closed; a failing request gets an error reply with the
  * request's id; neither touches other connections or ports.
  */
 
 import type { Socket } from 'node:net';
+import { type Args, checkArgs, isRequestName, REQUESTS, type Replies } from '../control/requests.js';
+import { encodeJson, encodeSignal, MAX_REQUEST, MessageReader, MSG_KICK, MSG_WAKE } from '../control/wire.js';
 import { ErrorCodes, ValeError } from '../core/errors.js';
-import { parseAssignment, SETTINGS } from '../core/settings.js';
 import { ShmPortServer } from '../ports/shm/shm-server.js';
 import { DEFAULT_RING_CONFIG, type RingConfig } from '../ring/layout.js';
-import { countersToObject } from '../switch/counters.js';
 import type { VPort } from '../switch/vport.js';
-import { peerPid } from '../sys/index.js';
-import {
-  encodeJson,
-  encodeSignal,
-  MAX_REQUEST,
-  MessageReader,
-  MSG_KICK,
-  MSG_WAKE,
-  PROTOCOL_VERSION,
-} from './protocol.js';
+import { peerCred } from '../sys/index.js';
+import { HANDLERS } from './handlers.js';
 import type { Daemon } from './server.js';
 
 type Request = Record<string, unknown>;
@@ -33,20 +29,27 @@ type Request = Record<string, unknown>;
 export class Connection {
   readonly id: number;
   readonly pid: number;
+  /** The requester's user and group, from the kernel (SO_PEERCRED). */
+  readonly uid: number;
+  readonly gid: number;
+  /** The first request, hello, was answered. */
+  greeted = false;
   private readonly socket: Socket;
   private readonly daemon: Daemon;
   private readonly reader: MessageReader;
   private readonly ports = new Map<number, ShmPortServer>();
   private readonly wakeMsgs = new Map<number, Buffer>();
   private nextHandle = 1;
-  private greeted = false;
   private closed = false;
 
   constructor(daemon: Daemon, socket: Socket, id: number) {
     this.daemon = daemon;
     this.socket = socket;
     this.id = id;
-    this.pid = peerPid(socket);
+    const cred = peerCred(socket);
+    this.pid = cred.pid;
+    this.uid = cred.uid;
+    this.gid = cred.gid;
     this.reader = new MessageReader(MAX_REQUEST, {
       json: (m) => this.onRequest(m),
       signal: (type, handle) => this.onSignal(type, handle),
@@ -101,9 +104,6 @@ export class Connection {
     }
     let result: unknown;
     try {
-      if (!this.greeted && m.op !== 'hello') {
-        throw new ValeError(ErrorCodes.PROTOCOL, "the first request must be 'hello'");
-      }
       result = this.dispatch(m);
     } catch (e) {
       this.replyError(id, e);
@@ -124,6 +124,21 @@ export class Connection {
     this.socket.write(encodeJson({ id, ok: true, result }));
   }
 
+  /** Checks the request's name, order, access and arguments, then runs its handler. */
+  private dispatch(m: Request): unknown {
+    const op = m.op;
+    if (!isRequestName(op)) throw new ValeError(ErrorCodes.INVALID_ARG, `unknown request '${String(op)}'`);
+    if (!this.greeted && op !== 'hello') throw new ValeError(ErrorCodes.PROTOCOL, "the first request must be 'hello'");
+    if (REQUESTS[op].access === 'owner' && !this.daemon.isOwner(this.uid)) {
+      throw new ValeError(
+        ErrorCodes.PERMISSION,
+        `'${op}' is for root or the daemon's owner (uid ${this.daemon.uid}); uid ${this.uid} may list, read counters and open ports (docs/security.md)`,
+      );
+    }
+    const handler = HANDLERS[op] as (cx: { daemon: Daemon; conn: Connection }, a: unknown) => unknown;
+    return handler({ daemon: this.daemon, conn: this }, checkArgs(op, m));
+  }
+
   private replyError(id: number, e: unknown): void {
     const err =
       e instanceof ValeError ? e : new ValeError(ErrorCodes.SYSTEM, `internal error: ${(e as Error).message}`);
@@ -131,107 +146,18 @@ export class Connection {
     if (err.code === ErrorCodes.PROTOCOL) this.close();
   }
 
-  private dispatch(m: Request): unknown {
+  /** The `open` request: builds port `a.name` in the memfd the client handed over. */
+  openPort(a: Args<'open'>): Replies['open'] {
     const d = this.daemon;
-    switch (m.op) {
-      case 'hello': {
-        if (m.version !== PROTOCOL_VERSION) {
-          throw new ValeError(
-            ErrorCodes.PROTOCOL,
-            `protocol version ${String(m.version)} not supported (daemon speaks ${PROTOCOL_VERSION})`,
-          );
-        }
-        this.greeted = true;
-        return { version: PROTOCOL_VERSION, pid: process.pid, dir: d.paths.dir };
-      }
-      case 'open':
-        return this.open(m);
-      case 'close': {
-        const h = intArg(m, 'handle');
-        const p = this.ports.get(h);
-        if (p === undefined) throw new ValeError(ErrorCodes.NOT_FOUND, `no open port with handle ${h}`);
-        this.closePort(h, p);
-        return {};
-      }
-      case 'list':
-        return { ports: d.listPorts() };
-      case 'stats':
-        return d.stats();
-      case 'mac': {
-        const sw = d.host.getSwitch(strArg(m, 'switch'));
-        if (sw === undefined) throw new ValeError(ErrorCodes.NOT_FOUND, `no switch named ${String(m.switch)}`);
-        return { switch: sw.name, entries: sw.macEntries() };
-      }
-      case 'port': {
-        const vp = d.findPort(strArg(m, 'name'));
-        return { ...d.describePort(vp), counters: countersToObject(vp.counters) };
-      }
-      case 'sysctl': {
-        const s = d.host.settings;
-        if (typeof m.set === 'string') {
-          const { name, value } = parseAssignment(m.set);
-          s.set(name, value);
-          d.settingsChanged();
-          return { [name]: s.get(name) };
-        }
-        if (typeof m.name === 'string') return { [m.name]: s.get(m.name) };
-        return { settings: s.all(), specs: SETTINGS };
-      }
-      case 'attach': {
-        const name = strArg(m, 'name');
-        if (name.includes('=')) return d.attachQemu(name); // SWITCH:PORT=SPEC: a QEMU socket back-end
-        if (!d.persistent.has(name)) return d.attachTap(name, m.offload !== false);
-        const vp = d.persistent.attach(name);
-        d.portsChanged();
-        return { name: vp.name, index: vp.index };
-      }
-      case 'detach': {
-        const name = strArg(m, 'name');
-        if (d.hasQemu(name)) return d.detachQemu(name);
-        if (!d.persistent.has(name)) return d.detachTap(name);
-        d.persistent.detach(name);
-        d.portsChanged();
-        return { name };
-      }
-      case 'newif': {
-        const r = d.persistent.create(strArg(m, 'name'), ringArgs(m));
-        d.portsChanged();
-        return r;
-      }
-      case 'delif':
-        d.persistent.destroy(strArg(m, 'name'));
-        d.portsChanged();
-        return {};
-      case 'persistent':
-        return { ports: d.persistent.list() };
-      case 'geometry': {
-        // the rings a port must be opened with: a persistent port's, fixed at its creation
-        const name = strArg(m, 'name');
-        return d.persistent.has(name) ? (d.persistent.list().find((p) => p.attached === name) ?? null) : null;
-      }
-      case 'taps':
-        return { taps: d.listTaps() };
-      case 'qemus':
-        return { qemus: d.listQemus() };
-      case 'shutdown':
-        setImmediate(() => void d.stop(`shutdown requested by pid ${this.pid}`));
-        return {};
-      default:
-        throw new ValeError(ErrorCodes.INVALID_ARG, `unknown request '${String(m.op)}'`);
-    }
-  }
-
-  private open(m: Request): unknown {
-    const d = this.daemon;
-    const name = strArg(m, 'name');
+    const name = a.name;
     const cfg: RingConfig = {
-      txRings: optInt(m, 'txRings', DEFAULT_RING_CONFIG.txRings),
-      rxRings: optInt(m, 'rxRings', DEFAULT_RING_CONFIG.rxRings),
-      txSlots: optInt(m, 'txSlots', Math.min(DEFAULT_RING_CONFIG.txSlots, d.host.settings.maxBuffers)),
-      rxSlots: optInt(m, 'rxSlots', Math.min(DEFAULT_RING_CONFIG.rxSlots, d.host.settings.maxBuffers)),
+      txRings: a.txRings ?? DEFAULT_RING_CONFIG.txRings,
+      rxRings: a.rxRings ?? DEFAULT_RING_CONFIG.rxRings,
+      txSlots: a.txSlots ?? Math.min(DEFAULT_RING_CONFIG.txSlots, d.host.settings.maxBuffers),
+      rxSlots: a.rxSlots ?? Math.min(DEFAULT_RING_CONFIG.rxSlots, d.host.settings.maxBuffers),
     };
-    const fd = intArg(m, 'fd');
-    const vnetHdrLen = optInt(m, 'vnetHdrLen', 0);
+    const fd = a.fd;
+    const vnetHdrLen = a.vnetHdrLen ?? 0;
     const forced = d.persistent.beginOpen(name);
     if (
       forced !== undefined &&
@@ -275,6 +201,13 @@ export class Connection {
     };
   }
 
+  /** The `close` request: closes this connection's port `handle`. */
+  closeHandle(handle: number): void {
+    const p = this.ports.get(handle);
+    if (p === undefined) throw new ValeError(ErrorCodes.NOT_FOUND, `no open port with handle ${handle}`);
+    this.closePort(handle, p);
+  }
+
   private closePort(handle: number, p: ShmPortServer): void {
     this.ports.delete(handle);
     this.wakeMsgs.delete(handle);
@@ -305,29 +238,4 @@ export class Connection {
     for (const [h, p] of this.ports) this.closePort(h, p);
     this.daemon.connectionClosed(this);
   }
-}
-
-function strArg(m: Request, k: string): string {
-  const v = m[k];
-  if (typeof v !== 'string') throw new ValeError(ErrorCodes.INVALID_ARG, `'${k}' must be a string`);
-  return v;
-}
-
-function intArg(m: Request, k: string): number {
-  const v = m[k];
-  if (typeof v !== 'number' || !Number.isSafeInteger(v)) {
-    throw new ValeError(ErrorCodes.INVALID_ARG, `'${k}' must be an integer`);
-  }
-  return v;
-}
-
-function optInt(m: Request, k: string, dflt: number): number {
-  return m[k] === undefined ? dflt : intArg(m, k);
-}
-
-/** Optional ring geometry fields of a request (txRings, rxRings, txSlots, rxSlots). */
-function ringArgs(m: Request): Partial<RingConfig> {
-  const out: Partial<RingConfig> = {};
-  for (const k of ['txRings', 'rxRings', 'txSlots', 'rxSlots'] as const) if (m[k] !== undefined) out[k] = intArg(m, k);
-  return out;
 }

@@ -14,12 +14,14 @@
 
 import { chmodSync, chownSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
+import { ensureRunDir, type RunPaths, runPaths } from '../control/paths.js';
+import type { AdapterInfo, PortInfo, StatsSnapshot } from '../control/types.js';
 import { ErrorCodes, ValeError } from '../core/errors.js';
 import { SETTINGS, type SettingsInit } from '../core/settings.js';
-import type { AdapterInfo } from '../ports/adapter.js';
-import { QemuPort } from '../ports/qemu/qemu-port.js';
-import { TapPort, type TapStats } from '../ports/tap/tap-port.js';
-import { type VdeClientInfo, VdeServer } from '../ports/vde/vde-server.js';
+import type { Adapter, AttachContext } from '../ports/adapter.js';
+import { findKind, parseAttach } from '../ports/kinds.js';
+import { TapPort } from '../ports/tap/tap-port.js';
+import { VdeServer } from '../ports/vde/vde-server.js';
 import { countersToObject } from '../switch/counters.js';
 import { ValeHost } from '../switch/host.js';
 import { parsePortName } from '../switch/name.js';
@@ -27,9 +29,10 @@ import type { VPort } from '../switch/vport.js';
 import { type FileLock, lockFile } from '../sys/index.js';
 import { BusyPoll } from './busy-poll.js';
 import { Connection } from './connection.js';
-import { ensureRunDir, type RunPaths, runPaths } from './paths.js';
 import { PersistentPorts } from './persistent.js';
 import { Scheduler } from './scheduler.js';
+
+export type { PortInfo };
 
 export interface DaemonOptions {
   /** Run directory (default: paths.runDir()). */
@@ -47,21 +50,6 @@ export interface DaemonOptions {
   vde?: Array<{ dir: string; switchName: string; mode?: number }>;
 }
 
-export interface PortInfo {
-  name: string;
-  switch: string | null;
-  bridgeIndex: number;
-  index: number;
-  kind: string;
-  txRings: number;
-  rxRings: number;
-  txSlots: number;
-  rxSlots: number;
-  memsize: number;
-  /** Bytes of virtio-net header in front of each frame (12 for a TAP with offloads). */
-  vnetHdrLen: number;
-}
-
 export class Daemon {
   readonly host: ValeHost;
   readonly scheduler: Scheduler;
@@ -73,12 +61,14 @@ export class Daemon {
   readonly stopped: Promise<void>;
   private readonly opts: DaemonOptions;
   private readonly conns = new Set<Connection>();
-  /** TAP interfaces attached with `uvale ctl -a`, by interface name; they keep the daemon up. */
-  private readonly taps = new Map<string, TapPort>();
+  /** Every adapter (TAP, QEMU, VDE, ... ports), by port name; they keep the daemon up. */
+  private readonly adapterMap = new Map<string, Adapter>();
+  /** Attaches still waiting for their adapter to listen or dial, by port name. */
+  private readonly attaching = new Set<string>();
   /** VDE directories served (--vde); they keep the daemon up. */
   private readonly vdes: VdeServer[] = [];
-  /** QEMU socket ports attached with `uvale ctl -a SWITCH:PORT=SPEC`, by port name; they keep the daemon up. */
-  private readonly qemus = new Map<string, QemuPort>();
+  /** The uid the daemon runs as: with root, its owner (docs/security.md). */
+  readonly uid: number = process.getuid?.() ?? 0;
   private server: Server | null = null;
   private lock: FileLock | null = null;
   private nextConn = 1;
@@ -140,7 +130,7 @@ export class Daemon {
             switchName: v.switchName,
             mode,
             log: (line) => this.log(line),
-            onPortsChanged: () => this.portsChanged(),
+            onAdapter: (a, up) => (up ? this.addAdapter(a) : this.removeAdapter(a)),
           }),
         );
       }
@@ -162,11 +152,9 @@ export class Daemon {
       c.event({ event: 'shutdown', reason });
       c.close();
     }
-    for (const t of this.taps.values()) t.close();
-    this.taps.clear();
     for (const v of this.vdes.splice(0)) await v.close();
-    for (const q of this.qemus.values()) q.close();
-    this.qemus.clear();
+    for (const a of [...this.adapterMap.values()]) a.close();
+    this.adapterMap.clear();
     const server = this.server;
     this.server = null;
     if (server !== null) await new Promise<void>((r) => server.close(() => r()));
@@ -199,90 +187,113 @@ export class Daemon {
     this.checkIdle();
   }
 
-  /** Attaches the TAP interface IFNAME as port SWITCH:IFNAME (vale-ctl -a), creating the tap if needed. */
-  attachTap(name: string, offload = true): TapStats & { index: number } {
-    const ifname = name.slice(name.indexOf(':') + 1);
-    const old = this.taps.get(ifname);
-    if (old !== undefined) {
-      throw new ValeError(ErrorCodes.BUSY, `interface ${ifname} is already attached (as ${old.name})`);
-    }
-    const tap = TapPort.attach(this.host, name, {
-      offload,
-      onTraffic: this.busyPoll.kick,
-      log: (line) => this.log(line),
-      onGone: (t) => {
-        if (this.taps.get(t.ifname) === t) this.taps.delete(t.ifname);
-        this.portsChanged();
-      },
-    });
-    this.taps.set(tap.ifname, tap);
-    this.log(
-      `attached ${tap.created ? 'new' : 'existing'} tap ${tap.ifname} as ${tap.name}${offload ? '' : ' (no offloads)'}`,
-    );
-    this.portsChanged();
-    return { ...tap.stats(), index: tap.vport.index };
-  }
-
-  /** Detaches a TAP attached with attachTap (vale-ctl -d); a tap the daemon created goes away. */
-  detachTap(name: string): TapStats {
-    const tap = [...this.taps.values()].find((t) => t.name === name || t.ifname === name);
-    if (tap === undefined) throw new ValeError(ErrorCodes.NOT_FOUND, `no interface attached as ${name}`);
-    const st = tap.stats();
-    this.taps.delete(tap.ifname);
-    tap.close();
-    this.log(`detached tap ${tap.ifname} from ${tap.name}`);
-    this.portsChanged();
-    return st;
+  /** Root and the daemon's own user may act on the host with the daemon's privileges. */
+  isOwner(uid: number): boolean {
+    return uid === 0 || uid === this.uid;
   }
 
   /**
-   * Attaches a QEMU socket back-end: "SWITCH:PORT=SPEC" (grammar in
-   * src/ports/qemu/spec.ts). Resolves once it listens, is bound, or dials.
+   * Attaches `text` ("SWITCH:PORT[=KIND:ARGS]", src/ports/kinds.ts): a
+   * persistent port PORT, else the TAP interface PORT (created if absent), or
+   * an adapter of KIND. Resolves once the adapter listens, is bound or dials.
    */
-  async attachQemu(nameSpec: string): Promise<AdapterInfo & { index: number }> {
-    const q = QemuPort.attach(this.host, nameSpec, { log: (line) => this.log(line) });
-    this.qemus.set(q.name, q);
-    this.log(`attached QEMU ${q.spec.text} as ${q.name}`);
-    this.portsChanged();
-    try {
-      await q.ready;
-    } catch (e) {
-      if (this.qemus.get(q.name) === q) this.qemus.delete(q.name);
+  async attach(
+    text: string,
+    opts: { offload?: boolean } = {},
+  ): Promise<{
+    name: string;
+    index: number;
+    kind: string;
+    adapter: AdapterInfo | null;
+  }> {
+    const req = parseAttach(text);
+    if (req.kind === null && this.persistent.has(req.name)) {
+      const vp = this.persistent.attach(req.name);
       this.portsChanged();
-      throw e;
+      return { name: vp.name, index: vp.index, kind: 'persistent', adapter: null };
     }
-    return { ...q.info(), index: q.vport.index };
+    if (this.adapterMap.has(req.name) || this.attaching.has(req.name)) {
+      throw new ValeError(ErrorCodes.BUSY, `port ${req.name} already exists (attached); detach it first`);
+    }
+    const ctx: AttachContext = {
+      host: this.host,
+      log: (line) => this.log(line),
+      onTraffic: this.busyPoll.kick,
+      onGone: (a, reason) => {
+        this.log(`${a.name} detached itself: ${reason}`);
+        this.removeAdapter(a);
+      },
+    };
+    let a: Adapter;
+    this.attaching.add(req.name);
+    try {
+      if (req.kind === null) {
+        a = TapPort.attach(this.host, req.name, {
+          offload: opts.offload !== false,
+          onTraffic: ctx.onTraffic,
+          log: ctx.log,
+          onGone: (t, reason) => ctx.onGone(t, reason),
+        });
+      } else {
+        a = await (findKind(req.kind) as NonNullable<ReturnType<typeof findKind>>).attach(
+          ctx,
+          req.name,
+          req.spec as string,
+        );
+      }
+    } finally {
+      this.attaching.delete(req.name);
+    }
+    if (this.stopping) {
+      a.close();
+      throw new ValeError(ErrorCodes.DAEMON, 'the daemon is stopping');
+    }
+    this.addAdapter(a);
+    const info = a.info();
+    this.log(`attached ${info.kind} ${info.spec} as ${a.name}${opts.offload === false ? ' (no offloads)' : ''}`);
+    return { name: a.name, index: a.vport.index, kind: a.kind, adapter: info };
   }
 
-  hasQemu(name: string): boolean {
-    return this.qemus.has(name);
+  /** Detaches port `name` (SWITCH:PORT, or a TAP's interface name): an adapter or a persistent port. */
+  detach(name: string): { name: string; adapter: AdapterInfo | null } {
+    const a =
+      this.adapterMap.get(name) ??
+      [...this.adapterMap.values()].find((x) => x.kind === 'tap' && x.info().spec === name);
+    if (a !== undefined) {
+      if (a.kind === 'vde') {
+        throw new ValeError(ErrorCodes.BUSY, `${a.name} is a VDE client's port; it goes when the client leaves`);
+      }
+      const info = a.info();
+      a.close();
+      this.removeAdapter(a);
+      this.log(`detached ${info.kind} ${info.spec} from ${a.name}`);
+      return { name: a.name, adapter: info };
+    }
+    if (this.persistent.has(name)) {
+      this.persistent.detach(name);
+      this.portsChanged();
+      return { name, adapter: null };
+    }
+    throw new ValeError(ErrorCodes.NOT_FOUND, `nothing is attached as ${name}`);
   }
 
-  /** Detaches a QEMU port attached with attachQemu (vale-ctl -d SWITCH:PORT). */
-  detachQemu(name: string): AdapterInfo {
-    const q = this.qemus.get(name);
-    if (q === undefined) throw new ValeError(ErrorCodes.NOT_FOUND, `no QEMU port attached as ${name}`);
-    const st = q.info();
-    this.qemus.delete(name);
-    q.close();
-    this.log(`detached QEMU port ${name}`);
+  /** Every adapter, or those of one kind, with its switch port number, by port name. */
+  adapters(kind?: string): Array<AdapterInfo & { index: number }> {
+    const out: Array<AdapterInfo & { index: number }> = [];
+    for (const a of this.adapterMap.values()) {
+      if (kind === undefined || a.kind === kind) out.push({ ...a.info(), index: a.vport.index });
+    }
+    return out.sort((x, y) => x.name.localeCompare(y.name));
+  }
+
+  private addAdapter(a: Adapter): void {
+    this.adapterMap.set(a.name, a);
     this.portsChanged();
-    return st;
   }
 
-  /** Attached QEMU ports with their adapter counters. */
-  listQemus(): AdapterInfo[] {
-    return [...this.qemus.values()].map((q) => q.info());
-  }
-
-  /** VDE clients joined through --vde directories, with their adapter counters. */
-  listVde(): VdeClientInfo[] {
-    return this.vdes.flatMap((v) => v.list());
-  }
-
-  /** Attached TAPs with their adapter counters. */
-  listTaps(): TapStats[] {
-    return [...this.taps.values()].map((t) => t.stats());
+  private removeAdapter(a: Adapter): void {
+    if (this.adapterMap.get(a.name) === a) this.adapterMap.delete(a.name);
+    this.portsChanged();
   }
 
   findPort(name: string): VPort {
@@ -319,7 +330,7 @@ export class Daemon {
   }
 
   /** Switches, ports and counters in one snapshot (for top and ctl). */
-  stats(): unknown {
+  stats(): StatsSnapshot {
     const sws = this.host.listSwitches().sort((a, b) => a.index - b.index);
     return {
       time: Date.now(),
@@ -353,9 +364,9 @@ export class Daemon {
   private idle(): boolean {
     return (
       this.conns.size === 0 &&
-      this.taps.size === 0 &&
+      this.adapterMap.size === 0 &&
+      this.attaching.size === 0 &&
       this.vdes.length === 0 &&
-      this.qemus.size === 0 &&
       this.persistent.size === 0 &&
       this.host.listSwitches().length === 0
     );

@@ -22,7 +22,7 @@
  */
 
 import { ErrorCodes, ValeError } from '../core/errors.js';
-import { MAX_FRAME } from '../ring/layout.js';
+import { MAX_FRAME } from '../core/limits.js';
 import { cksumUpdate16, cksumUpdate32, setIpv4HeaderChecksum, setL4Checksum4, setL4Checksum6 } from './checksum.js';
 import {
   ETHER_HDR_LEN,

@@ -11,44 +11,14 @@
  * vhost-user port's negotiated features) goes in `extra`.
  */
 
+import type { AdapterCounters, AdapterInfo } from '../control/types.js';
 import type { ValeHost } from '../switch/host.js';
 import type { VPort } from '../switch/vport.js';
 
-/** The statistics every adapter keeps, with these names and meanings. */
-export interface AdapterCounters {
-  /** Frames and bytes from the peer handed to the switch. */
-  inFrames: number;
-  inBytes: number;
-  /** Frames and bytes from the switch written to the peer. */
-  outFrames: number;
-  outBytes: number;
-  /** Frames from the peer the adapter dropped (malformed, too long, no TX room). */
-  inDrops: number;
-  /** Frames for the peer the adapter dropped (no peer, refused by the peer's transport). */
-  outDrops: number;
-  /** I/O and protocol errors (each may have dropped a connection or a frame). */
-  errors: number;
-}
+export type { AdapterCounters, AdapterInfo };
 
 export function zeroAdapterCounters(): AdapterCounters {
   return { inFrames: 0, inBytes: 0, outFrames: 0, outBytes: 0, inDrops: 0, outDrops: 0, errors: 0 };
-}
-
-/** A snapshot of one adapter, as `uvale ctl --adapters` and the `adapters` request show it. */
-export interface AdapterInfo {
-  /** The switch port, "SWITCH:PORT". */
-  name: string;
-  /** The kind, as written in an attach spec ("tap", "stream", "dgram", "socket", "vde", ...). */
-  kind: string;
-  /** What it is attached to, in the kind's own words (an interface, a spec, a client path). */
-  spec: string;
-  /** "up", or what it waits for ("listening", "connecting", "down"). */
-  state: string;
-  counters: AdapterCounters;
-  /** Kind-specific facts and counters. */
-  extra: Record<string, string | number | boolean>;
-  /** The last error the adapter met, or ''. */
-  lastError: string;
 }
 
 export interface Adapter {

@@ -51,6 +51,7 @@ import type { NetmapRing } from '../ring/netmap-ring.js';
 import type { OpenOptions, ValeHost } from '../switch/host.js';
 import type { VPort } from '../switch/vport.js';
 import { closeFd, describeErrno, EAGAIN, EINTR, type FdWatch, watchReadable } from '../sys/index.js';
+import type { AdapterCounters } from './adapter.js';
 import { FrameIo } from './frame-io.js';
 import { LocalPort } from './local/local-port.js';
 import { RxDrain } from './rx-drain.js';
@@ -243,6 +244,19 @@ export abstract class FdPort {
   }
 
   /** The switch-side port (counters, index); valid while attached. */
+  /** The adapter counters (src/control/types.ts names); `inDrops` as the transport counts them. */
+  protected adapterCounters(inDrops: number): AdapterCounters {
+    return {
+      inFrames: this.inFrames,
+      inBytes: this.inBytes,
+      outFrames: this.outFrames,
+      outBytes: this.outBytes,
+      inDrops,
+      outDrops: this.outDrops,
+      errors: this.inErrors,
+    };
+  }
+
   get vport(): VPort {
     return this.vp;
   }

@@ -122,10 +122,8 @@ export const NS_RFRAGS_SHIFT = 8;
 export const MAX_RINGS = 16;
 export const MAX_SLOTS = 4096;
 export const MAX_FRAGS = 64;
-/** Frames shorter than an Ethernet header are dropped (netmap's lookup does the same). */
-export const MIN_FRAME = 14;
-/** Longest frame carried as a fragment chain (slot lengths are u16, totals too). */
-export const MAX_FRAME = 65535;
+/** The frame limits, from src/core/limits.ts. */
+export { MAX_FRAME, MIN_FRAME } from '../core/limits.js';
 
 /** Ring geometry of a port, as asked for when it is created. */
 export interface RingConfig {

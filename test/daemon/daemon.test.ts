@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { connect } from 'node:net';
 import { after, test } from 'node:test';
-import { encodeJson } from '../../src/daemon/protocol.js';
+import { encodeJson } from '../../src/control/wire.js';
 import {
   connectPort,
   Daemon,
@@ -134,7 +134,7 @@ test('bad names and exceeded limits are reported by the daemon with their codes'
       });
     }
     const c0 = await DaemonClient.connect({ dir });
-    await assert.rejects(c0.request('open', { name: 'vale-x:h', fd: 0, vnetHdrLen: 'twelve' }), (e) =>
+    await assert.rejects(c0.requestUntyped('open', { name: 'vale-x:h', fd: 0, vnetHdrLen: 'twelve' }), (e) =>
       isValeError(e, ErrorCodes.INVALID_ARG),
     );
     c0.close();
@@ -146,7 +146,7 @@ test('bad names and exceeded limits are reported by the daemon with their codes'
     });
     await assert.rejects(connectPort('vale-x:0', { dir }), (e) => isValeError(e, ErrorCodes.BUSY));
     const c = await DaemonClient.connect({ dir });
-    await c.request('sysctl', { set: 'dev.netmap.max_ports=3' });
+    await c.request('sysctl-set', { set: 'dev.netmap.max_ports=3' });
     const third = await connectPort('vale-x:2', { dir });
     for (const x of [...p, third]) x.close();
     c.close();

@@ -19,7 +19,7 @@ test('a persistent port keeps its number and rings, and receives only while open
   await d.start();
   try {
     const c = await DaemonClient.connect({ dir });
-    const req = (op: string, args: Record<string, unknown> = {}) => c.request(op, args);
+    const req = (op: string, args: Record<string, unknown> = {}) => c.requestUntyped(op, args);
     const fails = async (p: Promise<unknown>, code: string) => assert.rejects(p, (e) => isValeError(e, code as never));
 
     assert.deepEqual(await req('newif', { name: 'p0', txSlots: 256, rxSlots: 256 }), {
@@ -34,7 +34,12 @@ test('a persistent port keeps its number and rings, and receives only while open
     await fails(req('newif', { name: 'p0' }), ErrorCodes.EXISTS);
     await fails(req('newif', { name: 'vale0' }), ErrorCodes.INVALID_NAME);
     await fails(req('newif', { name: 'p1', txSlots: 4096 }), ErrorCodes.LIMIT);
-    assert.deepEqual(await req('attach', { name: 'vale-p:p0' }), { name: 'vale-p:p0', index: 0 });
+    assert.deepEqual(await req('attach', { name: 'vale-p:p0' }), {
+      name: 'vale-p:p0',
+      index: 0,
+      kind: 'persistent',
+      adapter: null,
+    });
     await fails(req('attach', { name: 'vale-p:p0' }), ErrorCodes.BUSY);
     await fails(req('delif', { name: 'p0' }), ErrorCodes.BUSY);
 
@@ -72,7 +77,7 @@ test('a persistent port keeps its number and rings, and receives only while open
     // no client and no port open, but a persistent port: the auto daemon stays
     await new Promise((r) => setTimeout(r, 400));
     const c2 = await DaemonClient.connect({ dir, autostart: false });
-    assert.deepEqual(await c2.request('detach', { name: 'vale-p:p0' }), { name: 'vale-p:p0' });
+    assert.deepEqual(await c2.request('detach', { name: 'vale-p:p0' }), { name: 'vale-p:p0', adapter: null });
     await c2.request('delif', { name: 'p0' });
     await assert.rejects(c2.request('delif', { name: 'p0' }), (e) => isValeError(e, ErrorCodes.NOT_FOUND));
     c2.close();

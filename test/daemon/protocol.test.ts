@@ -2,7 +2,7 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { encodeJson, encodeSignal, MessageReader, MSG_KICK, MSG_WAKE } from '../../src/daemon/protocol.js';
+import { encodeJson, encodeSignal, MessageReader, MSG_KICK, MSG_WAKE } from '../../src/control/wire.js';
 import { ErrorCodes, isValeError } from '../../src/index.js';
 
 function collect(max = 1024) {

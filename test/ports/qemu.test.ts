@@ -541,10 +541,17 @@ describe('QEMU ports through the daemon (uvale ctl -a / -d)', { timeout: 60_000 
       await until(() => got.frames.length === 1, 3000, 'the frame through the daemon');
       assert.equal(seqOf(got.frames[0] as Buffer), 2);
       const list = await uvale(['ctl', '--dir', dir, '--json']);
-      const kinds = (JSON.parse(list.stdout) as Array<{ name: string; kind: string }>).map(
-        (x) => `${x.name}/${x.kind}`,
-      );
+      const listing = JSON.parse(list.stdout) as {
+        ports: Array<{ name: string; kind: string }>;
+        adapters: Array<{ name: string; kind: string; state: string }>;
+      };
+      const kinds = listing.ports.map((x) => `${x.name}/${x.kind}`);
       assert.deepEqual(kinds.sort(), ['vale0:p/shm', 'vale0:vm/qemu']);
+      assert.deepEqual(
+        listing.adapters.map((x) => `${x.name}/${x.kind}/${x.state}`),
+        ['vale0:vm/stream/up'],
+        'ctl --json lists the adapter with its kind',
+      );
       const qs = await uvale(['ctl', '--dir', dir, '--qemu']);
       assert.match(qs.stdout, /^PORT +SPEC +MODE/);
       assert.match(qs.stdout, new RegExp(`vale0:vm +stream:unix:${tmp}/${rel} +listen +yes +1 +1 +1 +0 +0 +0 +-`));

@@ -52,7 +52,7 @@ function tapEnv(): TapEnv {
   const endpoints = new Map<string, ValeHost>();
   const taps: TapPort[] = [];
   const settle = async (): Promise<void> => {
-    const sum = (): number => taps.reduce((s, t) => s + t.stats().readFrames + t.stats().writeFrames, 0);
+    const sum = (): number => taps.reduce((s, t) => s + t.info().counters.inFrames + t.info().counters.outFrames, 0);
     let last = -1;
     const end = Date.now() + 1000;
     while (Date.now() < end) {
@@ -131,7 +131,7 @@ if (skip !== null) {
       assert.equal(t.attached, false);
       assert.equal(linkExists(n), false, 'the tap the adapter created went away with its fd');
       assert.deepEqual(host.listSwitches(), []);
-      assert.equal(t.stats().readFrames, 0, 'stats stay readable after close');
+      assert.equal(t.info().counters.inFrames, 0, 'stats stay readable after close');
       // and the name can be attached again
       const t2 = TapPort.attach(host, `vale0:${n}`);
       t2.close();
@@ -216,7 +216,7 @@ if (skip !== null) {
           Array.from({ length: 10 }, (_, i) => frame(BROADCAST, macN(1), { seq: i })),
         );
         p.txsync();
-        await until(() => t.stats().writeDrops === 10, 2000, '10 write drops');
+        await until(() => t.info().counters.outDrops === 10, 2000, '10 write drops');
         assert.equal(t.vport.counters[C_RX_PACKETS], 10, 'the switch delivered them to the port');
         assert.equal(logs.length, 1, `one log line for the error, not one per frame: ${logs.join(' | ')}`);
         assert.match(logs[0] as string, /EIO/);
@@ -255,15 +255,15 @@ if (skip !== null) {
         }
         await env.settle();
         for (const t of env.taps) {
-          const s = t.stats();
-          assert.equal(s.readFrames, t.vport.counters[C_TX_PACKETS], `${t.name}: frames read = frames sent in`);
+          const s = t.info().counters;
+          assert.equal(s.inFrames, t.vport.counters[C_TX_PACKETS], `${t.name}: frames read = frames sent in`);
           assert.equal(
-            s.writeFrames + s.writeDrops,
+            s.outFrames + s.outDrops,
             t.vport.counters[C_RX_PACKETS],
             `${t.name}: written + dropped = delivered`,
           );
-          assert.equal(s.writeDrops, 0);
-          assert.equal(s.readFrames, 600, `${t.name}: 10 rounds of 60 frames each way`);
+          assert.equal(s.outDrops, 0);
+          assert.equal(s.inFrames, 600, `${t.name}: 10 rounds of 60 frames each way`);
         }
       } finally {
         for (const p of opened) p.close();

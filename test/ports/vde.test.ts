@@ -198,9 +198,9 @@ describe('VDE switch: vde_plug clients', { skip: noPlug }, () => {
     let nm: NetmapPort | null = null;
     try {
       const a = env.plug(`vde://${env.vdeDir}`);
-      await until(() => env.d.listVde().length === 1, 5000, 'a to join'); // a is vde1
+      await until(() => env.d.adapters('vde').length === 1, 5000, 'a to join'); // a is vde1
       const b = env.plug(env.vdeDir); // a bare directory means vde://
-      await until(() => env.d.listVde().length === 2, 5000, 'b to join');
+      await until(() => env.d.adapters('vde').length === 2, 5000, 'b to join');
       assert.deepEqual(
         env.d
           .listPorts()
@@ -240,11 +240,11 @@ describe('VDE switch: vde_plug clients', { skip: noPlug }, () => {
       await sleep(50);
       assert.equal(b.frames.length, 0);
       assert.equal(nm.counters().rxPackets, 3);
-      const st = env.d.listVde();
+      const st = env.d.adapters('vde');
       assert.equal(st[0]?.name, 'vale0:vde1');
-      assert.equal(st[0]?.recvFrames, 3);
-      assert.equal(st[0]?.sendFrames, 2);
-      assert.match(st[0]?.description ?? '', /^vdeplug: /);
+      assert.equal(st[0]?.counters.inFrames, 3);
+      assert.equal(st[0]?.counters.outFrames, 2);
+      assert.match(String(st[0]?.extra.description ?? ''), /^vdeplug: /);
     } finally {
       nm?.close();
       await env.done();
@@ -258,9 +258,9 @@ describe('VDE switch: vde_plug clients', { skip: noPlug }, () => {
     const env = await vdeEnv();
     try {
       const a = env.plug();
-      await until(() => env.d.listVde().length === 1, 5000, 'a to join'); // a is vde1
+      await until(() => env.d.adapters('vde').length === 1, 5000, 'a to join'); // a is vde1
       const b = env.plug();
-      await until(() => env.d.listVde().length === 2, 5000, 'b to join');
+      await until(() => env.d.adapters('vde').length === 2, 5000, 'b to join');
       const total = 2000;
       const got: Buffer[] = [];
       for (let i = 0; i < total; ) {
@@ -279,9 +279,9 @@ describe('VDE switch: vde_plug clients', { skip: noPlug }, () => {
         got.map(seqOf),
         Array.from({ length: total }, (_, i) => i),
       );
-      const st = env.d.listVde();
-      assert.equal(st[0]?.runts, 0);
-      assert.equal(st[1]?.sendFrames, total);
+      const st = env.d.adapters('vde');
+      assert.equal(st[0]?.extra.runts, 0);
+      assert.equal(st[1]?.counters.outFrames, total);
     } finally {
       await env.done();
     }
@@ -291,9 +291,9 @@ describe('VDE switch: vde_plug clients', { skip: noPlug }, () => {
     const env = await vdeEnv();
     try {
       const a = env.plug();
-      await until(() => env.d.listVde().length === 1, 5000, 'a to join'); // a is vde1
+      await until(() => env.d.adapters('vde').length === 1, 5000, 'a to join'); // a is vde1
       const b = env.plug();
-      await until(() => env.d.listVde().length === 2, 5000, 'b to join');
+      await until(() => env.d.adapters('vde').length === 2, 5000, 'b to join');
       const ctlPath = join(env.vdeDir, 'ctl');
       const attempt = (bytes: Buffer, end: boolean): Promise<number> =>
         new Promise((resolve, reject) => {
@@ -328,7 +328,7 @@ describe('VDE switch: vde_plug clients', { skip: noPlug }, () => {
       assert.match(log, /refused a client .*\.nobody.*ENOENT/);
       assert.match(log, /asked for port 2, which is in use/);
       // the plugs never noticed
-      assert.equal(env.d.listVde().length, 2);
+      assert.equal(env.d.adapters('vde').length, 2);
       const f = frame(BROADCAST, macN(7), { seq: 9 });
       a.send(f);
       assert.ok(eq((await b.recv(1))[0], f));
@@ -342,19 +342,19 @@ describe('VDE switch: vde_plug clients', { skip: noPlug }, () => {
     let raw: { fd: number; ctl: import('node:net').Socket } | null = null;
     try {
       const b = env.plug();
-      await until(() => env.d.listVde().length === 1, 5000, 'a vde_plug to join');
+      await until(() => env.d.adapters('vde').length === 1, 5000, 'a vde_plug to join');
       raw = await rawClient(env.vdeDir, 'rt');
-      await until(() => env.d.listVde().length === 2, 5000, 'the raw client to join');
+      await until(() => env.d.adapters('vde').length === 2, 5000, 'the raw client to join');
       const big = new Uint8Array(70000);
       assert.equal(dgramSend(raw.fd, big, 10), 10);
       assert.equal(dgramSend(raw.fd, big, 70000), 70000);
       const f = frame(BROADCAST, macN(8), { seq: 11, len: 64 });
       assert.equal(dgramSend(raw.fd, f, f.length), f.length);
       assert.deepEqual((await b.recv(1)).map(seqOf), [11]);
-      const st = env.d.listVde().find((s) => s.description === 'raw rt');
-      assert.equal(st?.runts, 1);
-      assert.equal(st?.oversized, 1);
-      assert.equal(st?.recvFrames, 1);
+      const st = env.d.adapters('vde').find((s) => s.extra.description === 'raw rt');
+      assert.equal(st?.extra.runts, 1);
+      assert.equal(st?.extra.oversized, 1);
+      assert.equal(st?.counters.inFrames, 1);
       // and the other way: a frame from b arrives as one datagram
       const g = frame(BROADCAST, macN(9), { seq: 12, len: 1514 });
       b.send(g);
@@ -383,7 +383,7 @@ describe('VDE switch: vde_plug clients', { skip: noPlug }, () => {
     let nm: NetmapPort | null = null;
     try {
       raw = await rawClient(env.vdeDir, 'slow');
-      await until(() => env.d.listVde().length === 1, 5000, 'the raw client to join');
+      await until(() => env.d.adapters('vde').length === 1, 5000, 'the raw client to join');
       nm = await connectPort('vale0:nm', { dir: env.run, autostart: false });
       const total = 6000; // 9 MB: more than a 2 MiB socket queue and a 1024-slot ring hold
       for (let seq = 0; seq < total; ) {
@@ -398,7 +398,11 @@ describe('VDE switch: vde_plug clients', { skip: noPlug }, () => {
       }
       const vde1 = env.d.findPort('vale0:vde1');
       const dropped = (): number => countersToObject(vde1.counters).dropRxFull;
-      await until(() => (env.d.listVde()[0]?.sendStalls ?? 0) > 0 && dropped() > 0, 5000, 'a stall and drops');
+      await until(
+        () => Number(env.d.adapters('vde')[0]?.extra.sendStalls ?? 0) > 0 && dropped() > 0,
+        5000,
+        'a stall and drops',
+      );
       // now read: what the socket queue and the RX ring held arrives in order
       const buf = new Uint8Array(2048);
       const seqs: number[] = [];
@@ -415,7 +419,7 @@ describe('VDE switch: vde_plug clients', { skip: noPlug }, () => {
       }
       assert.equal(seqs.length + dropped(), total);
       for (let i = 1; i < seqs.length; i++) assert.ok((seqs[i] as number) > (seqs[i - 1] as number), 'in order');
-      assert.equal(env.d.listVde()[0]?.sendDrops, 0, 'the adapter itself dropped nothing');
+      assert.equal(env.d.adapters('vde')[0]?.counters.outDrops, 0, 'the adapter itself dropped nothing');
     } finally {
       nm?.close();
       raw?.ctl.destroy();
@@ -428,11 +432,11 @@ describe('VDE switch: vde_plug clients', { skip: noPlug }, () => {
     const env = await vdeEnv();
     try {
       const a = env.plug();
-      await until(() => env.d.listVde().length === 1, 5000, 'a to join'); // a is vde1
+      await until(() => env.d.adapters('vde').length === 1, 5000, 'a to join'); // a is vde1
       const b = env.plug();
-      await until(() => env.d.listVde().length === 2, 5000, 'b to join');
+      await until(() => env.d.adapters('vde').length === 2, 5000, 'b to join');
       await a.stop();
-      await until(() => env.d.listVde().length === 1, 5000, "a's port to go");
+      await until(() => env.d.adapters('vde').length === 1, 5000, "a's port to go");
       assert.deepEqual(
         env.d.listPorts().map((p) => p.name),
         ['vale0:vde2'],
@@ -442,12 +446,12 @@ describe('VDE switch: vde_plug clients', { skip: noPlug }, () => {
       await b.stop();
       await until(() => env.d.listPorts().length === 0, 5000, "b's port to go");
       const c = env.plug();
-      await until(() => env.d.listVde().length === 1, 5000, 'a new plug to join');
-      assert.equal(env.d.listVde()[0]?.name, 'vale0:vde1');
+      await until(() => env.d.adapters('vde').length === 1, 5000, 'a new plug to join');
+      assert.equal(env.d.adapters('vde')[0]?.name, 'vale0:vde1');
       // vde://DIR[N] asks for port N
       env.plug(`vde://${env.vdeDir}[5]`);
-      await until(() => env.d.listVde().length === 2, 5000, 'a plug asking for port 5 to join');
-      assert.equal(env.d.listVde()[1]?.name, 'vale0:vde5');
+      await until(() => env.d.adapters('vde').length === 2, 5000, 'a plug asking for port 5 to join');
+      assert.equal(env.d.adapters('vde')[1]?.name, 'vale0:vde5');
       await c.stop();
     } finally {
       await env.done();
@@ -518,10 +522,10 @@ describe('VDE switch: QEMU -netdev vde', { skip: noPlug || noQemu }, () => {
         { stdio: ['ignore', 'ignore', 'pipe'] },
       );
       qemu.stderr?.on('data', (d) => (qerr += d));
-      await until(() => env.d.listVde().length === 1, 10000, 'QEMU to join').catch((e) => {
+      await until(() => env.d.adapters('vde').length === 1, 10000, 'QEMU to join').catch((e) => {
         throw new Error(`${(e as Error).message}; QEMU said: ${qerr}`);
       });
-      assert.match(env.d.listVde()[0]?.description ?? '', /^QEMU/);
+      assert.match(String(env.d.adapters('vde')[0]?.extra.description ?? ''), /^QEMU/);
       nm = await connectPort('vale0:nm', { dir: env.run, autostart: false });
       // QEMU → uvale (a jumbo frame too: QEMU's vde netdev carries it whole)
       const f1 = frame(BROADCAST, macN(1), { seq: 1, len: 60 });
@@ -539,7 +543,7 @@ describe('VDE switch: QEMU -netdev vde', { skip: noPlug || noQemu }, () => {
       assert.ok(eq(got[0], f3));
       qemu.kill('SIGTERM');
       await exited(qemu, 5000);
-      await until(() => env.d.listVde().length === 0, 5000, "QEMU's port to go");
+      await until(() => env.d.adapters('vde').length === 0, 5000, "QEMU's port to go");
     } finally {
       nm?.close();
       udp.close();
@@ -560,7 +564,7 @@ describe('VdeJoin: uvale as a VDE client', () => {
       const a = openPort('vale0:a', { host: h1 });
       const b = openPort('vale1:b', { host: h2 });
       try {
-        assert.equal(srv.list()[0]?.name, 'vale0:vde1');
+        assert.equal(srv.ports()[0]?.name, 'vale0:vde1');
         const f = frame(BROADCAST, macN(1), { seq: 5 });
         put(a, [f]);
         a.txsync();
@@ -643,8 +647,8 @@ portCompliance('VDE links (VdeJoin ⇄ VdeServer)', async () => {
   const settle = async (): Promise<void> => {
     const sum = (): number => {
       let n = 0;
-      for (const ep of endpoints.values()) n += ep.join.stats().recvFrames + ep.join.stats().sendFrames;
-      for (const c of srv.list()) n += c.recvFrames + c.sendFrames;
+      for (const ep of endpoints.values()) n += ep.join.info().counters.inFrames + ep.join.info().counters.outFrames;
+      for (const c of srv.ports()) n += c.info().counters.inFrames + c.info().counters.outFrames;
       return n;
     };
     let last = -1;

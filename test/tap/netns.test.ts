@@ -182,7 +182,7 @@ if (skip !== null) {
 
     test('the TAPs are ports of kind tap on the switch', async () => {
       const r = await net.ctl('--json');
-      const ports = JSON.parse(r.stdout) as Array<{ name: string; kind: string }>;
+      const { ports } = JSON.parse(r.stdout) as { ports: Array<{ name: string; kind: string }> };
       assert.deepEqual(
         ports.map((p) => [p.name, p.kind]),
         [h1, h2, h3].map((h) => [h.port, 'tap']),
@@ -351,7 +351,9 @@ if (skip !== null) {
       const h2: NetHost = { ns, tap, addr: `${SUBNET}.2`, port: '' };
       await ping(h1, h2.addr);
       await ping(h2, h1.addr);
-      const ports = JSON.parse((await net.ctl('--json')).stdout) as Array<{ name: string; kind: string }>;
+      const { ports } = JSON.parse((await net.ctl('--json')).stdout) as {
+        ports: Array<{ name: string; kind: string }>;
+      };
       assert.deepEqual(
         ports.map((p) => p.kind).sort(),
         ['tap', 'vde'],

@@ -15,9 +15,9 @@
  * re-initialise is reported by the next sync here.
  */
 
+import { type ConnectOptions, DaemonClient } from '../../control/client.js';
+import { encodeSignal, MSG_KICK } from '../../control/wire.js';
 import { ErrorCodes, ValeError } from '../../core/errors.js';
-import { type ConnectOptions, DaemonClient } from '../../daemon/client.js';
-import { encodeSignal, MSG_KICK } from '../../daemon/protocol.js';
 import { Arena } from '../../ring/arena.js';
 import {
   DEFAULT_RING_CONFIG,

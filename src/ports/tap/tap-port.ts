@@ -55,6 +55,7 @@ import {
   TUN_F_TSO4,
   TUN_F_TSO6,
 } from '../../sys/index.js';
+import type { Adapter, AdapterInfo } from '../adapter.js';
 import { checkFdPortSizes, DEFAULT_BURST, FdPort, WRITE_DROP, WRITE_FATAL, type WriteAction } from '../fd-port.js';
 import { READ_MAX, READ_SLOTS } from '../frame-io.js';
 import type { LocalPort } from '../local/local-port.js';
@@ -76,24 +77,6 @@ export interface TapAttachOptions extends Partial<Pick<RingConfig, 'txSlots' | '
   onTraffic?: () => void;
 }
 
-/** What the adapter counted, besides the switch port's own counters. */
-export interface TapStats {
-  name: string;
-  ifname: string;
-  /** The adapter created the interface (it goes away with the attachment). */
-  created: boolean;
-  /** Frames and bytes read from the tap (sent into the switch). */
-  readFrames: number;
-  readBytes: number;
-  /** Frames and bytes written to the tap (delivered by the switch). */
-  writeFrames: number;
-  writeBytes: number;
-  /** Frames from the switch the kernel refused (interface down, malformed). */
-  writeDrops: number;
-  /** Reads that failed with an error other than EAGAIN (the tap stayed attached). */
-  readErrors: number;
-}
-
 /** What /sys/class/net says an interface name is, in this network namespace. */
 export type InterfaceKind = 'absent' | 'tap' | 'tun' | 'other';
 
@@ -113,7 +96,7 @@ export function interfaceKind(ifname: string): InterfaceKind {
   return (flags & IFF_TAP) !== 0 ? 'tap' : 'tun';
 }
 
-export class TapPort extends FdPort {
+export class TapPort extends FdPort implements Adapter {
   /** The interface, e.g. "tap0". */
   readonly ifname: string;
   readonly created: boolean;
@@ -194,17 +177,17 @@ export class TapPort extends FdPort {
     }
   }
 
-  stats(): TapStats {
+  readonly kind = 'tap';
+
+  info(): AdapterInfo {
     return {
       name: this.name,
-      ifname: this.ifname,
-      created: this.created,
-      readFrames: this.inFrames,
-      readBytes: this.inBytes,
-      writeFrames: this.outFrames,
-      writeBytes: this.outBytes,
-      writeDrops: this.outDrops,
-      readErrors: this.inErrors,
+      kind: 'tap',
+      spec: this.ifname,
+      state: this.attached ? 'up' : 'down',
+      counters: this.adapterCounters(0),
+      extra: { ifname: this.ifname, created: this.created, vnetHdrLen: this.vport.hdrLen },
+      lastError: '',
     };
   }
 

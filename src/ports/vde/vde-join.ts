@@ -20,8 +20,9 @@ import { ErrorCodes, ValeError } from '../../core/errors.js';
 import { unlinkQuiet } from '../../core/fs.js';
 import type { ValeHost } from '../../switch/host.js';
 import { closeFd, decodeSockaddrUn, dgramConnect, openUnixDgram, SOCKADDR_UN_LEN } from '../../sys/index.js';
+import type { AdapterInfo } from '../adapter.js';
 import { encodeRequest } from './protocol.js';
-import { VdePort, type VdePortStats } from './vde-port.js';
+import { VdePort } from './vde-port.js';
 
 export interface VdeJoinOptions {
   /** Port number to ask the switch for (0 = any). */
@@ -57,8 +58,8 @@ export class VdeJoin {
     return this.port.name;
   }
 
-  stats(): VdePortStats {
-    return this.port.stats();
+  info(): AdapterInfo {
+    return this.port.info();
   }
 
   /** Leaves the switch: closes the port and the control stream. Safe to call twice. */

@@ -42,6 +42,7 @@ import {
   ENOBUFS,
   openUnixDgram,
 } from '../../sys/index.js';
+import type { Adapter, AdapterInfo } from '../adapter.js';
 import {
   checkFdPortSizes,
   DEFAULT_BURST,
@@ -84,29 +85,7 @@ export interface VdePortOptions {
   log?: (line: string) => void;
 }
 
-/** What the adapter counted, besides the switch port's counters. */
-export interface VdePortStats {
-  name: string;
-  clientPath: string;
-  path: string;
-  /** Datagrams and bytes received from the client (sent into the switch). */
-  recvFrames: number;
-  recvBytes: number;
-  /** Frames and bytes sent to the client (delivered by the switch). */
-  sendFrames: number;
-  sendBytes: number;
-  /** Datagrams from the client shorter than 14 bytes / longer than MAX_FRAME, dropped. */
-  runts: number;
-  oversized: number;
-  /** Frames to the client dropped because its socket refused them (gone, or another error). */
-  sendDrops: number;
-  /** Times the client's queue was full (the drain waited). */
-  sendStalls: number;
-  /** recv errors other than EAGAIN. */
-  recvErrors: number;
-}
-
-export class VdePort extends FdPort {
+export class VdePort extends FdPort implements Adapter {
   readonly clientPath: string;
   readonly path: string;
   private readonly onGone: ((port: VdePort, reason: string) => void) | undefined;
@@ -176,20 +155,25 @@ export class VdePort extends FdPort {
     }
   }
 
-  stats(): VdePortStats {
+  readonly kind = 'vde';
+  /** What the client said of itself when it joined (vde_plug's description), if known. */
+  description = '';
+
+  info(): AdapterInfo {
     return {
       name: this.name,
-      clientPath: this.clientPath,
-      path: this.path,
-      recvFrames: this.inFrames,
-      recvBytes: this.inBytes,
-      sendFrames: this.outFrames,
-      sendBytes: this.outBytes,
-      runts: this.runts,
-      oversized: this.oversized,
-      sendDrops: this.outDrops,
-      sendStalls: this.outStalls,
-      recvErrors: this.inErrors,
+      kind: 'vde',
+      spec: this.clientPath,
+      state: this.attached ? 'up' : 'down',
+      counters: this.adapterCounters(this.runts + this.oversized),
+      extra: {
+        path: this.path,
+        description: this.description,
+        runts: this.runts,
+        oversized: this.oversized,
+        sendStalls: this.outStalls,
+      },
+      lastError: '',
     };
   }
 

@@ -29,8 +29,9 @@ import { unlinkQuiet } from '../../core/fs.js';
 import type { ValeHost } from '../../switch/host.js';
 import { parsePortName } from '../../switch/name.js';
 import { encodeSockaddrUn, SUN_PATH_LEN } from '../../sys/index.js';
+import type { Adapter } from '../adapter.js';
 import { parseRequest, REQUEST_FIXED_LEN, REQUEST_MAX_LEN, VDE_MAGIC } from './protocol.js';
-import { VdePort, type VdePortStats } from './vde-port.js';
+import { VdePort } from './vde-port.js';
 
 /** How long a client may take to send its request. */
 const HANDSHAKE_MS = 5000;
@@ -46,15 +47,9 @@ export interface VdeServerOptions {
   mode?: number;
   /** Datagrams read per wake-up per port (default 256). */
   burst?: number;
-  /** Called when a port appears or goes. */
-  onPortsChanged?: () => void;
+  /** Called when a client's port appears (up) or goes (the daemon's adapter registry hangs here). */
+  onAdapter?: (port: Adapter, up: boolean) => void;
   log?: (line: string) => void;
-}
-
-/** A client that joined: its port and what it said about itself. */
-export interface VdeClientInfo extends VdePortStats {
-  index: number;
-  description: string;
 }
 
 interface Client {
@@ -182,14 +177,10 @@ export class VdeServer {
     return n;
   }
 
-  /** Every client with a port, by port name. */
-  list(): VdeClientInfo[] {
-    const out: VdeClientInfo[] = [];
-    for (const c of this.clients) {
-      if (c.port?.attached) {
-        out.push({ ...c.port.stats(), index: c.port.vport.index, description: c.description });
-      }
-    }
+  /** Every client's port, by port name. */
+  ports(): VdePort[] {
+    const out: VdePort[] = [];
+    for (const c of this.clients) if (c.port?.attached) out.push(c.port);
     return out.sort((a, b) => a.name.localeCompare(b.name));
   }
 
@@ -271,11 +262,12 @@ export class VdeServer {
       this.refuse(c, `${who}: ${(e as Error).message}`);
       return;
     }
+    port.description = req.description;
     c.port = port;
     c.number = n;
     c.sock.write(encodeSockaddrUn(bindPath));
     this.log(`vde: ${who} joined as ${name} (port ${port.vport.index})`);
-    this.opts.onPortsChanged?.();
+    this.opts.onAdapter?.(port, true);
   }
 
   /** A number is used by one of our clients, or its name by any port of the switch. */
@@ -305,7 +297,7 @@ export class VdeServer {
         this.log(`vde: closing ${port.name}: ${(e as Error).message}`);
       }
       if (was && why !== null) this.log(`vde: ${port.name} left: ${why}`);
-      this.opts.onPortsChanged?.();
+      this.opts.onAdapter?.(port, false);
     }
   }
 }

@@ -9,8 +9,8 @@
  */
 
 import { parseArgs } from 'node:util';
+import { DaemonClient } from '../../control/client.js';
 import { ErrorCodes, ValeError } from '../../core/errors.js';
-import { DaemonClient } from '../../daemon/client.js';
 import { connectPort } from '../../index.js';
 import type { NetmapPort } from '../../ports/port.js';
 import { parsePortName } from '../../switch/name.js';

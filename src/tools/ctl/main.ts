@@ -7,12 +7,10 @@
  */
 
 import { parseArgs } from 'node:util';
+import { DaemonClient } from '../../control/client.js';
+import type { AdapterInfo } from '../../control/types.js';
 import { ErrorCodes, ValeError } from '../../core/errors.js';
-import { DaemonClient } from '../../daemon/client.js';
-import type { PortInfo } from '../../daemon/server.js';
-import type { AdapterInfo } from '../../ports/adapter.js';
-import { absoluteUnixPath } from '../../ports/qemu/spec.js';
-import type { MacTableEntry } from '../../switch/vale-switch.js';
+import { absolutizeAttach, specForms } from '../../ports/kinds.js';
 import { table } from '../common/format.js';
 import { parseRingConfig } from '../common/ring-config.js';
 
@@ -46,14 +44,38 @@ Inspects the switches of a running daemon (netmap's vale-ctl).
                      started with server=on and redials after it restarts. Streams carry a
                      4-byte big-endian length before each frame; UDP one frame per datagram.
                      e.g. uvale ctl -a vale0:vm1=stream:unix:/run/vm1.sock
-  -d SWITCH:IF       detach it (a TAP that -a created goes away; a QEMU port: -d SWITCH:PORT)
+                     every kind's forms: ${specForms().join(' | ')}
+  -d SWITCH:IF       detach it (a TAP that -a created goes away; an adapter: -d SWITCH:PORT)
   --mac SWITCH       print the learning table of SWITCH (bucket, MAC, port)
   --stats [NAME]     print the counters of every port, or of NAME
+  --adapters [KIND]  list the adapters (TAP, QEMU, VDE, ... ports), or those of KIND: kind, spec,
+                     state, frames each way, drops, errors, last error
   --qemu             list the QEMU ports: spec, connection, frames each way, drops, last error
   --shutdown         stop the daemon (its ports are closed)
   --json             print JSON instead of text
   --dir DIR          run directory of the daemon
   -h, --help         this text`;
+
+/** The kinds of QEMU's socket back-ends (--qemu). */
+const QEMU_KINDS = new Set(['stream', 'socket', 'dgram']);
+
+function adapterTable(list: readonly AdapterInfo[]): string {
+  return table([
+    ['PORT', 'KIND', 'SPEC', 'STATE', 'IN', 'OUT', 'IN_DROP', 'OUT_DROP', 'ERRORS', 'LAST_ERROR'],
+    ...list.map((a) => [
+      a.name,
+      a.kind,
+      a.spec,
+      a.state,
+      String(a.counters.inFrames),
+      String(a.counters.outFrames),
+      String(a.counters.inDrops),
+      String(a.counters.outDrops),
+      String(a.counters.errors),
+      a.lastError === '' ? '-' : a.lastError,
+    ]),
+  ]);
+}
 
 export async function run(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -69,6 +91,7 @@ export async function run(argv: string[]): Promise<number> {
       mac: { type: 'string' },
       stats: { type: 'boolean' },
       qemu: { type: 'boolean' },
+      adapters: { type: 'boolean' },
       shutdown: { type: 'boolean' },
       json: { type: 'boolean' },
       'no-offload': { type: 'boolean' },
@@ -91,7 +114,14 @@ export async function run(argv: string[]): Promise<number> {
     const named = values.l ?? values.g ?? values.mac ?? values.d ?? values.r;
     if (e instanceof ValeError && e.code === ErrorCodes.DAEMON && named === undefined) {
       // no daemon: no switches, nothing to list
-      if (values.json) process.stdout.write(values.stats ? '{"switches":[]}\n' : '[]\n');
+      if (values.json) {
+        const empty = values.stats
+          ? { switches: [] }
+          : values.qemu || values.adapters
+            ? []
+            : { ports: [], adapters: [] };
+        process.stdout.write(`${JSON.stringify(empty)}\n`);
+      }
       return 0;
     }
     throw e;
@@ -104,27 +134,24 @@ export async function run(argv: string[]): Promise<number> {
       await client.request('shutdown');
       print('daemon stopping', {});
     } else if (values.n !== undefined) {
-      const r = (await client.request('newif', { name: values.n, ...parseRingConfig(values.C) })) as Record<
-        string,
-        unknown
-      >;
+      const r = await client.request('newif', { name: values.n, ...parseRingConfig(values.C) });
       print(`${values.n} created: ${r.txRings}x${r.txSlots} TX, ${r.rxRings}x${r.rxSlots} RX slots`, r);
     } else if (values.r !== undefined) {
       await client.request('delif', { name: values.r });
       print(`${values.r} destroyed`, { name: values.r });
     } else if (values.a !== undefined) {
-      const name = absoluteUnixPath(values.a, process.cwd()); // a QEMU unix socket path is the daemon's
+      const name = absolutizeAttach(values.a, process.cwd()); // a relative path is the requester's, not the daemon's
       const off = values['no-offload'] ? { offload: false } : {};
-      const r = (await client.request('attach', { name, ...off })) as { name: string; index: number };
+      const r = await client.request('attach', { name, ...off });
       print(`${r.name} attached, port_idx ${r.index}`, r);
     } else if (values.d !== undefined) {
-      const r = (await client.request('detach', { name: values.d })) as { name: string };
+      const r = await client.request('detach', { name: values.d });
       print(`${r.name} detached`, r);
     } else if (values.l !== undefined) {
-      const p = (await client.request('port', { name: values.l })) as PortInfo;
+      const p = await client.request('port', { name: values.l });
       print(`bridge_idx: ${p.bridgeIndex}\nport_idx: ${p.index}`, { bridge_idx: p.bridgeIndex, port_idx: p.index });
     } else if (values.g !== undefined) {
-      const p = (await client.request('port', { name: values.g })) as PortInfo;
+      const p = await client.request('port', { name: values.g });
       const info = {
         memsize: p.memsize,
         tx_slots: p.txSlots,
@@ -141,10 +168,11 @@ export async function run(argv: string[]): Promise<number> {
         info,
       );
     } else if (values.qemu) {
-      const r = (await client.request('qemus')) as { qemus: AdapterInfo[] };
+      const r = await client.request('adapters');
+      const qemus = r.adapters.filter((a) => QEMU_KINDS.has(a.kind));
       const rows = [
         ['PORT', 'SPEC', 'MODE', 'UP', 'CONNECTS', 'IN', 'OUT', 'NOPEER', 'TXDROP', 'BAD', 'LAST_ERROR'],
-        ...r.qemus.map((q) => [
+        ...qemus.map((q) => [
           q.name,
           q.spec,
           String(q.extra.mode),
@@ -158,30 +186,36 @@ export async function run(argv: string[]): Promise<number> {
           q.lastError === '' ? '-' : q.lastError,
         ]),
       ];
-      print(r.qemus.length > 0 ? table(rows) : '', r.qemus);
+      print(qemus.length > 0 ? table(rows) : '', qemus);
+    } else if (values.adapters) {
+      const kind = positionals[0];
+      const r = await client.request('adapters', kind !== undefined ? { kind } : {});
+      print(r.adapters.length > 0 ? adapterTable(r.adapters) : '', r.adapters);
     } else if (values.mac !== undefined) {
-      const r = (await client.request('mac', { switch: values.mac })) as { entries: MacTableEntry[] };
+      const r = await client.request('mac', { switch: values.mac });
       const rows = [
         ['BUCKET', 'MAC', 'PORT_IDX', 'PORT'],
         ...r.entries.map((e) => [String(e.bucket), e.mac, String(e.port), e.portName]),
       ];
       print(table(rows), r.entries);
     } else if (values.stats) {
-      const st = (await client.request('stats')) as {
-        switches: Array<{ ports: Array<PortInfo & { counters: Record<string, number> }> }>;
-      };
+      const st = await client.request('stats');
       let ports = st.switches.flatMap((s) => s.ports);
       const want = positionals[0];
       if (want !== undefined) {
         ports = ports.filter((p) => p.name === want);
         if (ports.length === 0) throw new ValeError(ErrorCodes.NOT_FOUND, `no port named ${want}`);
       }
-      const keys = ports.length > 0 ? Object.keys((ports[0] as { counters: object }).counters) : [];
+      const keys = ports.length > 0 ? Object.keys(ports[0]?.counters ?? {}) : [];
       const rows = [['PORT', ...keys], ...ports.map((p) => [p.name, ...keys.map((k) => String(p.counters[k]))])];
       print(table(rows), want !== undefined ? ports[0] : st);
     } else {
-      const r = (await client.request('list')) as { ports: PortInfo[] };
-      print(r.ports.map((p) => `${p.name} bridge_idx ${p.bridgeIndex} port_idx ${p.index}`).join('\n'), r.ports);
+      const r = await client.request('list');
+      const a = values.json ? await client.request('adapters') : { adapters: [] };
+      print(r.ports.map((p) => `${p.name} bridge_idx ${p.bridgeIndex} port_idx ${p.index}`).join('\n'), {
+        ports: r.ports,
+        adapters: a.adapters,
+      });
     }
     return 0;
   } finally {

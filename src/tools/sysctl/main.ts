@@ -6,8 +6,7 @@
  */
 
 import { parseArgs } from 'node:util';
-import type { SettingSpec } from '../../core/settings.js';
-import { DaemonClient } from '../../daemon/client.js';
+import { DaemonClient } from '../../control/client.js';
 
 export const USAGE = `usage: uvale sysctl [options] [-a | name[=value] ...]
 
@@ -52,7 +51,7 @@ export async function run(argv: string[]): Promise<number> {
   }
   const client = await DaemonClient.connect(values.dir !== undefined ? { dir: values.dir } : {});
   try {
-    const all = (await client.request('sysctl', {})) as { settings: Record<string, number>; specs: SettingSpec[] };
+    const all = await client.request('sysctl');
     const desc = new Map(all.specs.map((s) => [s.name, s.description]));
     const out: Record<string, number> = {};
     const lines: string[] = [];
@@ -64,14 +63,12 @@ export async function run(argv: string[]): Promise<number> {
     if (values.all) for (const [k, v] of Object.entries(all.settings)) show(k, v);
     for (const p of positionals) {
       if (p.includes('=')) {
-        const name = p.slice(0, p.indexOf('=')).trim();
-        const old = (await client.request('sysctl', { name })) as Record<string, number>;
-        const now = (await client.request('sysctl', { set: p })) as Record<string, number>;
-        out[name] = now[name] as number;
-        lines.push(values.n ? String(now[name]) : `${name}: ${old[name]} -> ${now[name]}`);
+        const r = await client.request('sysctl-set', { set: p });
+        out[r.name] = r.value;
+        lines.push(values.n ? String(r.value) : `${r.name}: ${r.old} -> ${r.value}`);
       } else {
-        const r = (await client.request('sysctl', { name: p })) as Record<string, number>;
-        show(p, r[p] as number);
+        const r = await client.request('sysctl', { name: p });
+        show(p, r.settings[p] as number);
       }
     }
     process.stdout.write(values.json ? `${JSON.stringify(out)}\n` : `${lines.join('\n')}\n`);

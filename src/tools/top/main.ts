@@ -6,9 +6,9 @@
  */
 
 import { parseArgs } from 'node:util';
+import { DaemonClient } from '../../control/client.js';
+import type { StatsSnapshot } from '../../control/types.js';
 import { ErrorCodes, ValeError } from '../../core/errors.js';
-import { DaemonClient } from '../../daemon/client.js';
-import type { PortInfo } from '../../daemon/server.js';
 import { norm, table } from '../common/format.js';
 
 export const USAGE = `usage: uvale top [options]
@@ -24,15 +24,7 @@ Shows every switch and port of the daemon with rates, refreshed each interval.
 Columns: RX = frames the switch delivered to the port, TX = frames the port
 sent; DROP = frames lost at the port (RX ring full, runts, no destination).`;
 
-interface Sample {
-  time: number;
-  switches: Array<{
-    name: string;
-    index: number;
-    macs: number;
-    ports: Array<PortInfo & { counters: Record<string, number> }>;
-  }>;
-}
+type Sample = StatsSnapshot;
 
 const DROPS = ['dropRxFull', 'dropRunt', 'dropNoDest', 'dropFrags'];
 
@@ -110,10 +102,10 @@ export async function run(argv: string[]): Promise<number> {
   }
   try {
     // rates need two samples: the first one only primes them
-    let prev = (await client.request('stats')) as Sample;
+    let prev = await client.request('stats');
     for (let i = 0; i < count && !stop; i++) {
       await new Promise((r) => setTimeout(r, delay * 1000));
-      const cur = (await client.request('stats')) as Sample;
+      const cur = await client.request('stats');
       const { text, json } = render(prev, cur);
       const when = new Date(cur.time).toLocaleTimeString();
       if (values.json) process.stdout.write(`${JSON.stringify(json)}\n`);

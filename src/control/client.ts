@@ -15,7 +15,8 @@ import { connect, type Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { ErrorCodes, errorFromJSON, ValeError } from '../core/errors.js';
 import { ensureRunDir, type RunPaths, runPaths } from './paths.js';
-import { encodeJson, MAX_REPLY, MessageReader, MSG_WAKE, PROTOCOL_VERSION } from './protocol.js';
+import type { Args, Replies, RequestName } from './requests.js';
+import { encodeJson, MAX_REPLY, MessageReader, MSG_WAKE, PROTOCOL_VERSION } from './wire.js';
 
 export interface ConnectOptions {
   /** Run directory (default: paths.runDir()). */
@@ -26,6 +27,9 @@ export interface ConnectOptions {
   timeoutMs?: number;
 }
 
+/** A request's arguments: optional when every field of its schema is. */
+type ArgsTuple<K extends RequestName> = Record<string, never> extends Args<K> ? [Args<K>?] : [Args<K>];
+
 interface Pending {
   resolve: (v: unknown) => void;
   reject: (e: unknown) => void;
@@ -35,6 +39,8 @@ export class DaemonClient {
   readonly paths: RunPaths;
   /** The daemon's pid (from its hello reply). */
   daemonPid = 0;
+  /** The uid the daemon runs as (from its hello reply). */
+  daemonUid = -1;
   private readonly socket: Socket;
   private readonly pending = new Map<number, Pending>();
   private readonly wakeHandlers = new Map<number, () => void>();
@@ -72,8 +78,9 @@ export class DaemonClient {
       try {
         const socket = await dial(paths.socket);
         const c = new DaemonClient(paths, socket);
-        const hello = (await c.request('hello', { version: PROTOCOL_VERSION })) as { pid: number };
+        const hello = await c.request('hello', { version: PROTOCOL_VERSION });
         c.daemonPid = hello.pid;
+        c.daemonUid = hello.uid;
         return c;
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code;
@@ -94,14 +101,22 @@ export class DaemonClient {
     }
   }
 
-  /** Sends a request and resolves with its result (or rejects with the daemon's error). */
-  request(op: string, args: Record<string, unknown> = {}): Promise<unknown> {
+  /** Sends a request and resolves with its result (or rejects with the daemon's error); see requests.ts. */
+  request<K extends RequestName>(op: K, ...args: ArgsTuple<K>): Promise<Replies[K]> {
     if (this.dead) return Promise.reject(this.dead);
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
-      this.socket.write(encodeJson({ ...args, id, op }));
+      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
+      this.socket.write(encodeJson({ ...(args[0] ?? {}), id, op }));
     });
+  }
+
+  /**
+   * Sends any request, unchecked here: for tests of the daemon's own checks
+   * (malformed arguments, unknown requests). Programs use request().
+   */
+  requestUntyped(op: string, args: Record<string, unknown> = {}): Promise<unknown> {
+    return (this.request as (op: string, a: Record<string, unknown>) => Promise<unknown>)(op, args);
   }
 
   /** Sends a pre-encoded signal (a KICK); dropped if the daemon is gone. */
