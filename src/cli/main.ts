@@ -29,6 +29,9 @@ export function usage(): string {
 
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
+  if (cmd === 'help' && rest[0] !== undefined && COMMANDS.has(rest[0])) {
+    return main([rest[0], '--help']); // `uvale help pkt-gen` is `uvale pkt-gen --help`
+  }
   if (cmd === undefined || cmd === '-h' || cmd === '--help' || cmd === 'help') {
     process.stdout.write(`${usage()}\n`);
     return cmd === undefined ? 2 : 0;

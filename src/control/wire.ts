@@ -67,6 +67,11 @@ export class MessageReader {
     this.sink = sink;
   }
 
+  /** Bytes of an incomplete message held (0 between messages). */
+  get pending(): number {
+    return this.buf.length;
+  }
+
   feed(chunk: Buffer): void {
     this.buf = this.buf.length === 0 ? chunk : Buffer.concat([this.buf, chunk]);
     let off = 0;

@@ -79,6 +79,13 @@ export const SETTINGS: readonly SettingSpec[] = [
     description:
       'microseconds the daemon keeps polling after a TAP moved frames, instead of sleeping (as net.core.busy_poll); trades CPU for latency',
   },
+  {
+    name: 'uvale.max_clients_per_user',
+    default: 64,
+    min: 1,
+    max: 65536,
+    description: 'control connections one user may hold open to the daemon at once',
+  },
 ];
 
 const SPEC_BY_NAME = new Map(SETTINGS.map((s) => [s.name, s]));
@@ -90,7 +97,8 @@ export type SettingName =
   | 'dev.netmap.max_ports'
   | 'dev.netmap.max_buffers'
   | 'dev.netmap.buf_size'
-  | 'uvale.busy_poll';
+  | 'uvale.busy_poll'
+  | 'uvale.max_clients_per_user';
 
 export type SettingsInit = Partial<Record<string, number>>;
 
@@ -103,6 +111,7 @@ export class Settings {
   maxPorts = 16;
   maxBuffers = 1024;
   busyPoll = 0;
+  maxClientsPerUser = 64;
   readonly bufSize = 2048;
   private readonly listeners: Array<(name: string, value: number) => void> = [];
 
@@ -140,6 +149,8 @@ export class Settings {
         return this.bufSize;
       case 'uvale.busy_poll':
         return this.busyPoll;
+      case 'uvale.max_clients_per_user':
+        return this.maxClientsPerUser;
     }
   }
 
@@ -175,6 +186,9 @@ export class Settings {
         break;
       case 'uvale.busy_poll':
         this.busyPoll = value;
+        break;
+      case 'uvale.max_clients_per_user':
+        this.maxClientsPerUser = value;
         break;
     }
     for (const l of this.listeners) l(name, value);

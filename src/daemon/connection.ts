@@ -8,6 +8,12 @@
  * arguments are checked against src/control/requests.ts and the requester's
  * credentials (SO_PEERCRED, taken once at connect) against the request's access.
  *
+ * A client that does not read hurts only itself: while replies it has not
+ * read pile up past OUT_LIMIT its requests are not read either, and a WAKE it
+ * has not read yet is never queued twice for one port (one pending wake per
+ * port is all a client can need). A client must say hello within
+ * HELLO_TIMEOUT_MS and finish any message it starts within STALL_TIMEOUT_MS.
+ *
  * Faults stay here. A malformed message gets one VALE_ERR_PROTOCOL reply and
  * the connection is closed; a failing request gets an error reply with the
  * request's id; neither touches other connections or ports.
@@ -20,11 +26,20 @@ import { ErrorCodes, ValeError } from '../core/errors.js';
 import { ShmPortServer } from '../ports/shm/shm-server.js';
 import { DEFAULT_RING_CONFIG, type RingConfig } from '../ring/layout.js';
 import type { VPort } from '../switch/vport.js';
-import { peerCred } from '../sys/index.js';
+import { closeFd, peerCred, peerPidfd } from '../sys/index.js';
 import { HANDLERS } from './handlers.js';
 import type { Daemon } from './server.js';
 
 type Request = Record<string, unknown>;
+
+/** Time a new connection has to send its hello. */
+export const HELLO_TIMEOUT_MS = 5000;
+/** Time a started message may take to arrive whole. */
+export const STALL_TIMEOUT_MS = 10000;
+/** Time a closed connection's client has to read what was sent before it is cut off. */
+export const CLOSE_GRACE_MS = 1000;
+/** Reply bytes a client may leave unread before the daemon stops reading its requests. */
+export const OUT_LIMIT = 1 << 20;
 
 export class Connection {
   readonly id: number;
@@ -32,6 +47,8 @@ export class Connection {
   /** The requester's user and group, from the kernel (SO_PEERCRED). */
   readonly uid: number;
   readonly gid: number;
+  /** The client process itself (SO_PEERPIDFD), or -1: its memfds are taken through it (src/sys/pidfd.ts). */
+  private readonly pidfd: number;
   /** The first request, hello, was answered. */
   greeted = false;
   private readonly socket: Socket;
@@ -39,8 +56,13 @@ export class Connection {
   private readonly reader: MessageReader;
   private readonly ports = new Map<number, ShmPortServer>();
   private readonly wakeMsgs = new Map<number, Buffer>();
+  /** Ports whose WAKE waits for the client to read what was sent before. */
+  private readonly deferredWakes = new Set<number>();
   private nextHandle = 1;
   private closed = false;
+  private timer: NodeJS.Timeout | null = null;
+  /** The incomplete message in the reader started arriving then (0: none). */
+  private partialSince = 0;
 
   constructor(daemon: Daemon, socket: Socket, id: number) {
     this.daemon = daemon;
@@ -50,6 +72,7 @@ export class Connection {
     this.pid = cred.pid;
     this.uid = cred.uid;
     this.gid = cred.gid;
+    this.pidfd = peerPidfd(socket);
     this.reader = new MessageReader(MAX_REQUEST, {
       json: (m) => this.onRequest(m),
       signal: (type, handle) => this.onSignal(type, handle),
@@ -60,10 +83,52 @@ export class Connection {
         this.reader.feed(chunk);
       } catch (e) {
         this.fail(e);
+        return;
       }
+      if (this.reader.pending === 0) this.partialSince = 0;
+      else if (this.partialSince === 0) this.partialSince = Date.now();
+      if (socket.writableLength > OUT_LIMIT) socket.pause(); // it reads its replies first
+    });
+    socket.on('drain', () => {
+      if (this.closed) return;
+      for (const h of this.deferredWakes) this.socket.write(this.wakeMsg(h));
+      this.deferredWakes.clear();
+      socket.resume();
     });
     socket.on('error', () => this.cleanup());
     socket.on('close', () => this.cleanup());
+    this.timer = setTimeout(() => this.watchdog(), HELLO_TIMEOUT_MS);
+    this.timer.unref();
+  }
+
+  /** Closes a connection that never said hello, or that stalls in the middle of a message. */
+  private watchdog(): void {
+    this.timer = null;
+    if (this.closed) return;
+    if (!this.greeted) {
+      this.fail(new ValeError(ErrorCodes.PROTOCOL, `no hello within ${HELLO_TIMEOUT_MS} ms`));
+      return;
+    }
+    if (this.partialSince !== 0 && Date.now() - this.partialSince >= STALL_TIMEOUT_MS) {
+      this.fail(
+        new ValeError(
+          ErrorCodes.PROTOCOL,
+          `a message stalled for ${STALL_TIMEOUT_MS} ms (${this.reader.pending} bytes)`,
+        ),
+      );
+      return;
+    }
+    this.timer = setTimeout(() => this.watchdog(), STALL_TIMEOUT_MS / 4);
+    this.timer.unref();
+  }
+
+  private wakeMsg(handle: number): Buffer {
+    let m = this.wakeMsgs.get(handle);
+    if (m === undefined) {
+      m = encodeSignal(MSG_WAKE, handle);
+      this.wakeMsgs.set(handle, m);
+    }
+    return m;
   }
 
   get portCount(): number {
@@ -73,12 +138,12 @@ export class Connection {
   /** ShmPeer: tells the client one of its ports changed. */
   wake(handle: number): void {
     if (this.closed) return;
-    let m = this.wakeMsgs.get(handle);
-    if (m === undefined) {
-      m = encodeSignal(MSG_WAKE, handle);
-      this.wakeMsgs.set(handle, m);
+    if (this.socket.writableNeedDrain) {
+      // the client has not read what was sent before: one WAKE per port waits for it
+      this.deferredWakes.add(handle);
+      return;
     }
-    this.socket.write(m);
+    this.socket.write(this.wakeMsg(handle));
   }
 
   /** Sends an unsolicited event (e.g. the daemon shutting down). */
@@ -86,8 +151,10 @@ export class Connection {
     if (!this.closed) this.socket.write(encodeJson(obj));
   }
 
+  /** Ends the connection; a client that does not read its end is cut off after CLOSE_GRACE_MS. */
   close(): void {
     this.socket.end();
+    setTimeout(() => this.socket.destroy(), CLOSE_GRACE_MS).unref();
     this.cleanup();
   }
 
@@ -178,7 +245,15 @@ export class Connection {
     };
     let server: ShmPortServer;
     try {
-      server = ShmPortServer.open(d.host, name, { ...cfg, vnetHdrLen }, handle, this, { pid: this.pid, fd }, refuse);
+      server = ShmPortServer.open(
+        d.host,
+        name,
+        { ...cfg, vnetHdrLen },
+        handle,
+        this,
+        { pid: this.pid, fd, pidfd: this.pidfd },
+        refuse,
+      );
     } catch (e) {
       if (forced !== undefined) d.persistent.restore(name);
       throw e;
@@ -211,6 +286,7 @@ export class Connection {
   private closePort(handle: number, p: ShmPortServer): void {
     this.ports.delete(handle);
     this.wakeMsgs.delete(handle);
+    this.deferredWakes.delete(handle);
     this.daemon.scheduler.remove(p);
     // frames the client handed over with txsync() are sent, as netmap's txsync would have
     if (p.txPending()) {
@@ -225,17 +301,32 @@ export class Connection {
     this.daemon.portsChanged();
   }
 
+  /** Ends a connection the daemon will not serve, saying why; it was never counted. */
+  refuse(err: ValeError): void {
+    this.closed = true;
+    if (this.timer !== null) clearTimeout(this.timer);
+    if (this.pidfd >= 0) closeFd(this.pidfd);
+    this.socket.end(encodeJson({ id: null, ok: false, error: err.toJSON() }));
+    setTimeout(() => this.socket.destroy(), CLOSE_GRACE_MS).unref();
+  }
+
   private fail(e: unknown): void {
     const err = e instanceof ValeError ? e : new ValeError(ErrorCodes.PROTOCOL, String(e));
-    this.daemon.log(`client pid ${this.pid}: ${err.message}; disconnecting it`);
-    if (!this.closed) this.socket.end(encodeJson({ id: null, ok: false, error: err.toJSON() }));
+    this.daemon.logLimited(err.message, `client pid ${this.pid} uid ${this.uid}: ${err.message}; disconnecting it`);
+    if (!this.closed) {
+      this.socket.end(encodeJson({ id: null, ok: false, error: err.toJSON() }));
+      setTimeout(() => this.socket.destroy(), CLOSE_GRACE_MS).unref();
+    }
     this.cleanup();
   }
 
   private cleanup(): void {
     if (this.closed) return;
     this.closed = true;
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.deferredWakes.clear();
     for (const [h, p] of this.ports) this.closePort(h, p);
+    if (this.pidfd >= 0) closeFd(this.pidfd);
     this.daemon.connectionClosed(this);
   }
 }

@@ -13,6 +13,7 @@
  * its creator.
  */
 
+import type { PersistentInfo } from '../control/types.js';
 import { ErrorCodes, ValeError } from '../core/errors.js';
 import { DEFAULT_RING_CONFIG, MAX_SLOTS, type RingConfig } from '../ring/layout.js';
 import type { ValeHost } from '../switch/host.js';
@@ -30,15 +31,7 @@ interface Entry {
   open: VPort | null;
 }
 
-export interface PersistentInfo {
-  name: string;
-  attached: string | null;
-  open: boolean;
-  txRings: number;
-  rxRings: number;
-  txSlots: number;
-  rxSlots: number;
-}
+export type { PersistentInfo };
 
 export class PersistentPorts {
   private readonly host: ValeHost;

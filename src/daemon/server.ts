@@ -34,6 +34,16 @@ import { Scheduler } from './scheduler.js';
 
 export type { PortInfo };
 
+/** logLimited(): at most LOG_BURST lines of one reason per LOG_WINDOW_MS. */
+const LOG_BURST = 5;
+const LOG_WINDOW_MS = 10_000;
+
+/** `s` with control characters (newlines included) written as \xNN, so one event stays one line. */
+export function escapeControl(s: string): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it escapes
+  return s.replace(/[\x00-\x1f\x7f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}
+
 export interface DaemonOptions {
   /** Run directory (default: paths.runDir()). */
   dir?: string;
@@ -69,6 +79,7 @@ export class Daemon {
   private readonly vdes: VdeServer[] = [];
   /** The uid the daemon runs as: with root, its owner (docs/security.md). */
   readonly uid: number = process.getuid?.() ?? 0;
+  private readonly logRates = new Map<string, { since: number; count: number; dropped: number }>();
   private server: Server | null = null;
   private lock: FileLock | null = null;
   private nextConn = 1;
@@ -89,9 +100,28 @@ export class Daemon {
     });
   }
 
+  /** Writes one log line; control characters (from names, paths and messages users chose) are escaped. */
   log(line: string): void {
-    if (this.opts.log) this.opts.log(line);
-    else process.stderr.write(`${new Date().toISOString()} uvale daemon[${process.pid}]: ${line}\n`);
+    const safe = escapeControl(line);
+    if (this.opts.log) this.opts.log(safe);
+    else process.stderr.write(`${new Date().toISOString()} uvale daemon[${process.pid}]: ${safe}\n`);
+  }
+
+  /**
+   * Logs `line` unless lines of the same `reason` came LOG_BURST times in the
+   * last LOG_WINDOW_MS; how many were left out is said when the window ends.
+   */
+  logLimited(reason: string, line: string): void {
+    const now = Date.now();
+    let r = this.logRates.get(reason);
+    if (r === undefined || now - r.since >= LOG_WINDOW_MS) {
+      if (r !== undefined && r.dropped > 0) this.log(`${r.dropped} more lines like this were left out: ${reason}`);
+      if (this.logRates.size > 1000) this.logRates.clear(); // bounded, whatever reasons clients make up
+      r = { since: now, count: 0, dropped: 0 };
+      this.logRates.set(reason, r);
+    }
+    if (++r.count <= LOG_BURST) this.log(line);
+    else r.dropped++;
   }
 
   async start(): Promise<void> {
@@ -352,8 +382,20 @@ export class Daemon {
     try {
       c = new Connection(this, s, this.nextConn++);
     } catch (e) {
-      this.log(`rejected a client: ${(e as Error).message}`);
+      this.logLimited('rejected a client', `rejected a client: ${(e as Error).message}`);
       s.destroy();
+      return;
+    }
+    const max = this.host.settings.maxClientsPerUser;
+    let mine = 0;
+    for (const o of this.conns) if (o.uid === c.uid) mine++;
+    if (mine >= max) {
+      const err = new ValeError(
+        ErrorCodes.LIMIT,
+        `uid ${c.uid} has ${mine} connections to the daemon already; raise uvale.max_clients_per_user (${max})`,
+      );
+      this.logLimited('connection limit', `refused a connection of pid ${c.pid}: ${err.message}`);
+      c.refuse(err);
       return;
     }
     this.conns.add(c);

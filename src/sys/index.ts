@@ -6,6 +6,7 @@
 export { describeErrno, type FdWatch, fdRead, fdWrite, isFatalErrno, watchReadable } from './fdio.js';
 export { type FutexTarget, type FutexWaitResult, futexWait, futexWake } from './futex.js';
 export { EAGAIN, EINTR, ENOBUFS, errnoName } from './libc.js';
+export { peerPidfd, takeFd } from './pidfd.js';
 export { type FileLock, lockFile, type PeerCred, peerCred, peerPid, releaseMapping } from './process.js';
 export {
   checkSealed,

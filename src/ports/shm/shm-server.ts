@@ -32,7 +32,7 @@ import { initRegion, type Region } from '../../ring/region.js';
 import type { ValeHost } from '../../switch/host.js';
 import { txsyncPort } from '../../switch/vale-switch.js';
 import type { VPort } from '../../switch/vport.js';
-import { checkSealed, closeFd, type Mapping, mapShared, openProcFd } from '../../sys/index.js';
+import { checkSealed, closeFd, type Mapping, mapShared, openProcFd, takeFd } from '../../sys/index.js';
 
 export interface ShmPeer {
   /** Sends a WAKE for `handle` to the client. */
@@ -72,13 +72,17 @@ export class ShmPortServer {
     cfg: RingConfig & { vnetHdrLen?: number },
     handle: number,
     peer: ShmPeer,
-    client: { pid: number; fd: number },
+    client: { pid: number; fd: number; pidfd?: number },
     share: (vp: VPort) => void,
   ): ShmPortServer {
     let mapping: Mapping | null = null;
     let fd = -1;
     const makeRegion = (geometry: Region['geometry'], full: string): Region => {
-      fd = openProcFd(client.pid, client.fd);
+      // through the client's pidfd when the kernel gave one: a reused pid can never be opened
+      fd =
+        client.pidfd !== undefined && client.pidfd >= 0
+          ? takeFd(client.pidfd, client.fd)
+          : openProcFd(client.pid, client.fd);
       checkSealed(fd, geometry.size);
       mapping = mapShared(fd, geometry.size);
       return initRegion(new Arena(mapping.buffer), 0, geometry, full);
