@@ -240,7 +240,7 @@ export class Connection {
     const refuse = (vp: VPort): void => {
       throw new ValeError(
         ErrorCodes.BUSY,
-        `port ${vp.name} is already open by another process; a port's memory is private to one client`,
+        `port ${vp.name} is already open by ${this.daemon.holderOf(vp, this.pid)}; a port's memory is private to one client`,
       );
     };
     let server: ShmPortServer;
@@ -274,6 +274,12 @@ export class Connection {
       rxSlots: g.rxSlots,
       size: g.size,
     };
+  }
+
+  /** True when this connection has `vp` open. */
+  holds(vp: VPort): boolean {
+    for (const p of this.ports.values()) if (p.vp === vp) return true;
+    return false;
   }
 
   /** The `close` request: closes this connection's port `handle`. */

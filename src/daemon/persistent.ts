@@ -123,15 +123,18 @@ export class PersistentPorts {
     const e = this.attachedEntry(full);
     if (e === undefined) return undefined;
     if (e.open !== null || e.placeholder === null) {
-      throw new ValeError(ErrorCodes.BUSY, `port ${full} is already open by another process`);
+      throw new ValeError(ErrorCodes.BUSY, `port ${full} is already open (a port has one client at a time)`);
     }
     this.host.detachPort(e.placeholder, true);
     return e.cfg;
   }
 
+  /** A client opened it: its port continues the placeholder's counters, as a NIC keeps its own. */
   opened(full: string, vp: VPort): void {
     const e = this.attachedEntry(full);
-    if (e !== undefined) e.open = vp;
+    if (e === undefined) return;
+    e.open = vp;
+    if (e.placeholder !== null) vp.counters.set(e.placeholder.counters);
   }
 
   /** The open failed: the placeholder takes its number back. */
@@ -146,6 +149,7 @@ export class PersistentPorts {
     for (const e of this.entries.values()) {
       if (e.open !== vp) continue;
       e.open = null;
+      e.placeholder?.counters.set(vp.counters); // kept for the next client and for ctl --stats
       this.host.detachPort(vp, true);
       this.reattach(e);
       return true;

@@ -326,6 +326,15 @@ export class Daemon {
     this.portsChanged();
   }
 
+  /** Who holds `vp`, in words for an error to the process `askingPid`. */
+  holderOf(vp: VPort, askingPid: number): string {
+    for (const c of this.conns) {
+      if (c.holds(vp)) return c.pid === askingPid ? `this process (pid ${c.pid})` : `pid ${c.pid}`;
+    }
+    const a = this.adapterMap.get(vp.name);
+    return a !== undefined ? `the daemon (a ${a.kind} port)` : `another client (kind ${vp.kind})`;
+  }
+
   findPort(name: string): VPort {
     const pn = parsePortName(name);
     const vp = this.host.getSwitch(pn.bridge)?.find(pn.port);

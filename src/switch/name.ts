@@ -46,6 +46,9 @@ export function isValeName(name: string): boolean {
 
 export function parsePortName(name: string): PortName {
   if (typeof name !== 'string' || name.length === 0) throw invalid(String(name), 'empty');
+  if (name.startsWith('netmap:')) {
+    throw invalid(name, `drop the 'netmap:' prefix: uvale names VALE ports only, as '${name.slice(7)}'`);
+  }
   if (!name.startsWith(VALE_PREFIX)) {
     throw invalid(name, `must start with '${VALE_PREFIX}' (vale[bdg:][port], e.g. vale-a:1)`);
   }
@@ -57,6 +60,12 @@ export function parsePortName(name: string): PortName {
   if (colon < 0) return { full: name, bridge: DEFAULT_SWITCH, port: name };
   const port = name.slice(colon + 1);
   if (port.length === 0) throw invalid(name, "nothing after ':' (the port name is missing)");
+  if (port.includes('/')) {
+    throw invalid(
+      name,
+      `'/' is not allowed in a port name: netmap's monitor ports (${name.slice(0, name.indexOf('/'))}/r, /t, /rt) are not in uvale yet`,
+    );
+  }
   return { full: name, bridge: name.slice(0, colon), port };
 }
 

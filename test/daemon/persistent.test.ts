@@ -54,7 +54,11 @@ test('a persistent port keeps its number and rings, and receives only while open
     assert.deepEqual(drain(p), [], 'nothing was delivered while it was closed');
     send(x, [frame(BROADCAST, macN(1), { seq: 2 })]);
     assert.deepEqual((await receive(p, 1)).map(seqOf), [2]);
-    await assert.rejects(connectPort('vale-p:p0', { dir }), (e) => isValeError(e, ErrorCodes.BUSY));
+    await assert.rejects(connectPort('vale-p:p0', { dir }), (e) => {
+      assert.ok(isValeError(e, ErrorCodes.BUSY));
+      assert.match((e as Error).message, /already open \(a port has one client at a time\)/);
+      return true;
+    });
     await fails(req('detach', { name: 'vale-p:p0' }), ErrorCodes.BUSY);
 
     // closed: the placeholder takes the number back and the switch stays
@@ -68,9 +72,13 @@ test('a persistent port keeps its number and rings, and receives only while open
         ['vale-p:x', 1, 'shm'],
       ],
     );
-    // reopened: still port 0
+    // its counters stay, as a NIC's do: 1 frame received while open
+    const st = (await c.request('port', { name: 'vale-p:p0' })).counters;
+    assert.equal(st.rxPackets, 1, 'the persistent port kept its counters after its client closed');
+    // reopened: still port 0, and the counters go on from there
     const p2 = await connectPort('vale-p:p0', { dir });
     assert.equal(p2.portIndex, 0);
+    assert.equal((await c.request('port', { name: 'vale-p:p0' })).counters.rxPackets, 1);
     p2.close();
     x.close();
     c.close();

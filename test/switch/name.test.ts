@@ -4,7 +4,7 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ErrorCodes, openPort, parsePortName, ValeHost } from '../../src/index.js';
+import { ErrorCodes, isValeError, openPort, parsePortName, ValeHost } from '../../src/index.js';
 import { isValeName, parseSwitchName } from '../../src/switch/name.js';
 import { assertCode } from '../helpers/vale.js';
 
@@ -107,4 +107,15 @@ test('parseSwitchName', () => {
   for (const bad of ['val0', 'vale0:a', 'vale 0', 'vale1234567890', '', 'VALE']) {
     assertCode(() => parseSwitchName(bad), ErrorCodes.INVALID_NAME);
   }
+});
+
+test("netmap's prefix and monitor syntax are refused with what to write instead", () => {
+  assert.throws(
+    () => parsePortName('netmap:vale-a:1'),
+    (e: unknown) => isValeError(e, ErrorCodes.INVALID_NAME) && /drop the 'netmap:' prefix.*'vale-a:1'/.test(String(e)),
+  );
+  assert.throws(
+    () => parsePortName('vale-a:1/r'),
+    (e: unknown) => isValeError(e, ErrorCodes.INVALID_NAME) && /monitor ports \(vale-a:1\/r, \/t, \/rt\)/.test(String(e)),
+  );
 });

@@ -63,7 +63,8 @@ test('every command answers --help with its usage, exit 0', async () => {
   const top = await uvale(['--help']);
   assert.equal(top.code, 0);
   for (const cmd of ['pkt-gen', 'tcpdump', 'ctl', 'sysctl', 'top', 'bridge', 'daemon'])
-    assert.match(top.stdout, new RegExp(`\\b${cmd}\\b`));  const help = await uvale(['help', 'pkt-gen']);
+    assert.match(top.stdout, new RegExp(`\\b${cmd}\\b`));
+  const help = await uvale(['help', 'pkt-gen']);
   assert.equal(help.code, 0);
   assert.match(help.stdout, /^usage: uvale pkt-gen/, 'uvale help CMD is CMD --help');
 });
