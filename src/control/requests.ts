@@ -75,7 +75,7 @@ export interface Replies {
   persistent: { ports: PersistentInfo[] };
   geometry: PersistentInfo | null;
   sysctl: SettingsReply;
-  'sysctl-set': { name: string; old: number; value: number };
+  'sysctl-set': { name: string; old: number; value: number; note?: string };
   attach: { name: string; index: number; kind: string; adapter: AdapterInfo | null };
   detach: { name: string; adapter: AdapterInfo | null };
   newif: PersistentInfo;

@@ -40,7 +40,8 @@ export const SETTINGS: readonly SettingSpec[] = [
     default: 0,
     min: 0,
     max: 1000,
-    description: 'non-zero enables diagnostics on stderr (learned MACs, ring errors, drops)',
+    description:
+      'diagnostics in the log: 1 switch and port life and ring errors, 2 also every MAC learned (0: none)',
   },
   {
     name: 'dev.netmap.max_bridges',

@@ -63,7 +63,8 @@ export const HANDLERS: { readonly [K in RequestName]: Handler<K> } = {
     const old = s.get(name);
     s.set(name, value);
     daemon.settingsChanged();
-    return { name, old, value: s.get(name) };
+    const note = limitNote(daemon, name, value);
+    return note === undefined ? { name, old, value } : { name, old, value, note };
   },
   attach: ({ daemon }, a) => daemon.attach(a.name, { offload: a.offload !== false }),
   detach: ({ daemon }, a) => daemon.detach(a.name),
@@ -83,3 +84,16 @@ export const HANDLERS: { readonly [K in RequestName]: Handler<K> } = {
     return {};
   },
 };
+
+/** What a lowered limit means for what exists already (nothing is closed; new ones are refused). */
+function limitNote(daemon: Daemon, name: string, value: number): string | undefined {
+  const sws = daemon.host.listSwitches();
+  if (name === 'dev.netmap.max_bridges' && sws.length > value) {
+    return `${sws.length} switches exist: they stay; no new switch until fewer than ${value} remain`;
+  }
+  if (name === 'dev.netmap.max_ports') {
+    const over = sws.filter((sw) => sw.list().length > value).map((sw) => sw.name);
+    if (over.length > 0) return `${over.join(', ')} have more than ${value} ports: they stay; no new port there until fewer remain`;
+  }
+  return undefined;
+}
