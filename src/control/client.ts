@@ -84,6 +84,12 @@ export class DaemonClient {
         return c;
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code;
+        if (code === 'EACCES' || code === 'EPERM') {
+          throw new ValeError(
+            ErrorCodes.PERMISSION,
+            `no access to the uvale daemon's socket ${paths.socket}: run as the daemon's user or root, or ask for a daemon started with 'uvale daemon --group GROUP' that you are a member of`,
+          );
+        }
         const absent = code === 'ENOENT' || code === 'ECONNREFUSED';
         if (!absent) throw e instanceof ValeError ? e : new ValeError(ErrorCodes.DAEMON, (e as Error).message);
         if (opts.autostart === false) {

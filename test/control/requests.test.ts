@@ -108,3 +108,26 @@ test('a second user reaching a --group socket may list and open ports, not act a
     await d.stop();
   }
 });
+
+test('a user who cannot reach the socket is told why and how, with a non-zero exit', async (t) => {
+  const user = testUser('uvale-t2');
+  if (typeof user === 'string') {
+    t.skip(user);
+    return;
+  }
+  const tmp = tempRunDir('noaccess');
+  cleanups.push(tmp.cleanup);
+  const d = new Daemon({ dir: tmp.dir, log: () => {} });
+  await d.start();
+  try {
+    for (const args of [['ctl'], ['ctl', '-a', 'vale0:uvt2tap'], ['ctl', '--stats']]) {
+      const r = await uvaleAs(user, args, { UVALE_RUN_DIR: tmp.dir });
+      assert.equal(r.code, 1, `${args.join(' ')}: ${r.stdout}${r.stderr}`);
+      assert.match(r.stderr, /VALE_ERR_PERMISSION/);
+      assert.match(r.stderr, /--group/);
+    }
+    assert.deepEqual(d.adapters(), []);
+  } finally {
+    await d.stop();
+  }
+});
