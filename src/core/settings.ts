@@ -40,8 +40,7 @@ export const SETTINGS: readonly SettingSpec[] = [
     default: 0,
     min: 0,
     max: 1000,
-    description:
-      'diagnostics in the log: 1 switch and port life and ring errors, 2 also every MAC learned (0: none)',
+    description: 'diagnostics in the log: 1 switch and port life and ring errors, 2 also every MAC learned (0: none)',
   },
   {
     name: 'dev.netmap.max_bridges',

@@ -93,7 +93,8 @@ function limitNote(daemon: Daemon, name: string, value: number): string | undefi
   }
   if (name === 'dev.netmap.max_ports') {
     const over = sws.filter((sw) => sw.list().length > value).map((sw) => sw.name);
-    if (over.length > 0) return `${over.join(', ')} have more than ${value} ports: they stay; no new port there until fewer remain`;
+    if (over.length > 0)
+      return `${over.join(', ')} have more than ${value} ports: they stay; no new port there until fewer remain`;
   }
   return undefined;
 }

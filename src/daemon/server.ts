@@ -29,6 +29,8 @@ import type { VPort } from '../switch/vport.js';
 import { type FileLock, lockFile } from '../sys/index.js';
 import { BusyPoll } from './busy-poll.js';
 import { Connection } from './connection.js';
+import { type HttpDoor, startHttp } from './http.js';
+import { daemonMetrics } from './metrics.js';
 import { PersistentPorts } from './persistent.js';
 import { Scheduler } from './scheduler.js';
 
@@ -56,6 +58,8 @@ export interface DaemonOptions {
   group?: number;
   /** Where diagnostics go (default: stderr with a timestamp). */
   log?: (line: string) => void;
+  /** Serve /metrics and the live page on [ADDR:]PORT (src/daemon/http.ts); off by default. */
+  http?: string;
   /** VDE switch directories to serve (vde_plug vde:///DIR joins SWITCH as port SWITCH:vdeN); see src/ports/vde. */
   vde?: Array<{ dir: string; switchName: string; mode?: number }>;
 }
@@ -79,6 +83,8 @@ export class Daemon {
   private readonly vdes: VdeServer[] = [];
   /** The uid the daemon runs as: with root, its owner (docs/security.md). */
   readonly uid: number = process.getuid?.() ?? 0;
+  /** The HTTP door (--http), if any. */
+  http: HttpDoor | null = null;
   private readonly logRates = new Map<string, { since: number; count: number; dropped: number }>();
   private server: Server | null = null;
   private lock: FileLock | null = null;
@@ -168,6 +174,21 @@ export class Daemon {
       await this.stop(`cannot serve VDE: ${(e as Error).message}`);
       throw e;
     }
+    if (this.opts.http !== undefined) {
+      try {
+        this.http = await startHttp(this.opts.http, daemonMetrics(this), {
+          stats: () => this.stats(),
+          adapters: () => this.adapters(),
+          macs: (name) => this.host.getSwitch(name)?.macEntries() ?? [],
+        });
+      } catch (e) {
+        await this.stop(`cannot serve HTTP: ${(e as Error).message}`);
+        throw e;
+      }
+      this.log(
+        `serving metrics and the live view on http://${this.opts.http.includes(':') ? this.opts.http : `127.0.0.1:${this.opts.http}`}/`,
+      );
+    }
     this.log(`serving ${this.paths.socket}`);
     this.checkIdle();
   }
@@ -182,6 +203,8 @@ export class Daemon {
       c.event({ event: 'shutdown', reason });
       c.close();
     }
+    await this.http?.close();
+    this.http = null;
     for (const v of this.vdes.splice(0)) await v.close();
     for (const a of [...this.adapterMap.values()]) a.close();
     this.adapterMap.clear();

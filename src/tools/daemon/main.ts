@@ -26,6 +26,8 @@ options:
   --vde DIR[:SWITCH]   also act as a vde_switch on DIR (DIR/ctl): each VDE client
                        (vde_plug vde:///DIR, qemu -netdev vde,sock=DIR) becomes port
                        SWITCH:vdeN (SWITCH default vale0) while it is connected (repeatable)
+  --http [ADDR:]PORT   serve Prometheus metrics at /metrics and a live view of the switches
+                       at / (ADDR default 127.0.0.1; read-only, GET only)
   -h, --help           this text
 
 Stop it with SIGINT or SIGTERM.`;
@@ -40,6 +42,7 @@ export async function run(argv: string[]): Promise<number> {
       auto: { type: 'boolean' },
       'idle-ms': { type: 'string' },
       vde: { type: 'string', multiple: true },
+      http: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -64,6 +67,7 @@ export async function run(argv: string[]): Promise<number> {
     idleMs,
     ...(values.group !== undefined ? { group: groupId(values.group) } : {}),
     ...(values.vde !== undefined ? { vde: values.vde.map(parseVdeSpec) } : {}),
+    ...(values.http !== undefined ? { http: values.http } : {}),
   });
   await d.start();
   const stop = (sig: string) => () => void d.stop(`signal ${sig}`);
