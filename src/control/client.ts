@@ -10,7 +10,7 @@
  */
 
 import { spawn } from 'node:child_process';
-import { closeSync, openSync } from 'node:fs';
+import { closeSync, constants, openSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { ErrorCodes, errorFromJSON, ValeError } from '../core/errors.js';
@@ -200,8 +200,13 @@ function dial(path: string): Promise<Socket> {
 function startDaemon(paths: RunPaths): void {
   ensureRunDir(paths.dir);
   const bin = fileURLToPath(new URL('../../../bin/uvale', import.meta.url));
-  const log = openSync(paths.log, 'a', 0o600);
-  const child = spawn(process.execPath, [bin, 'daemon', '--auto', '--dir', paths.dir], {
+  // never through a planted link; the daemon's own --log FILE is opened the same way (src/daemon/log.ts)
+  const log = openSync(
+    paths.log,
+    constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW,
+    0o600,
+  );
+  const child = spawn(process.execPath, [bin, 'daemon', '--auto', '--dir', paths.dir, '--log', paths.log], {
     detached: true,
     stdio: ['ignore', log, log],
   });

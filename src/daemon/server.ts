@@ -30,6 +30,7 @@ import { type FileLock, lockFile } from '../sys/index.js';
 import { BusyPoll } from './busy-poll.js';
 import { Connection } from './connection.js';
 import { type HttpDoor, startHttp } from './http.js';
+import { DaemonLog, type LogFormat, type LogLevel } from './log.js';
 import { daemonMetrics } from './metrics.js';
 import { PersistentPorts } from './persistent.js';
 import { Scheduler } from './scheduler.js';
@@ -56,8 +57,12 @@ export interface DaemonOptions {
   settings?: SettingsInit;
   /** Grant this group id access to the socket (mode 0660). */
   group?: number;
-  /** Where diagnostics go (default: stderr with a timestamp). */
+  /** Where diagnostics go (default: the log, see log.ts); tests collect the lines here. */
   log?: (line: string) => void;
+  /** Log file (default stderr); SIGHUP reopens it (reopenLog). */
+  logFile?: string;
+  /** 'text' (default) or 'json', one object per line. */
+  logFormat?: LogFormat;
   /** Serve /metrics and the live page on [ADDR:]PORT (src/daemon/http.ts); off by default. */
   http?: string;
   /** VDE switch directories to serve (vde_plug vde:///DIR joins SWITCH as port SWITCH:vdeN); see src/ports/vde. */
@@ -85,6 +90,7 @@ export class Daemon {
   readonly uid: number = process.getuid?.() ?? 0;
   /** The HTTP door (--http), if any. */
   http: HttpDoor | null = null;
+  private readonly logger: DaemonLog;
   private readonly logRates = new Map<string, { since: number; count: number; dropped: number }>();
   private server: Server | null = null;
   private lock: FileLock | null = null;
@@ -96,6 +102,7 @@ export class Daemon {
   constructor(opts: DaemonOptions = {}) {
     this.opts = opts;
     this.paths = runPaths(opts.dir);
+    this.logger = new DaemonLog(opts.log === undefined ? opts.logFile : undefined, opts.logFormat ?? 'text');
     this.host = new ValeHost({ ...loadSettings(this.paths.settings), ...(opts.settings ?? {}) });
     this.host.log = (line) => this.log(line);
     this.persistent = new PersistentPorts(this.host);
@@ -107,10 +114,20 @@ export class Daemon {
   }
 
   /** Writes one log line; control characters (from names, paths and messages users chose) are escaped. */
-  log(line: string): void {
+  log(line: string, level: LogLevel = 'info'): void {
     const safe = escapeControl(line);
     if (this.opts.log) this.opts.log(safe);
-    else process.stderr.write(`${new Date().toISOString()} uvale daemon[${process.pid}]: ${safe}\n`);
+    else this.logger.write(level, safe);
+  }
+
+  /** Opens the log file anew (SIGHUP; after logrotate moved it). */
+  reopenLog(): void {
+    try {
+      this.logger.reopen();
+      this.log('log reopened');
+    } catch (e) {
+      this.log(`cannot reopen the log: ${(e as Error).message}`, 'error');
+    }
   }
 
   /**
@@ -126,7 +143,7 @@ export class Daemon {
       r = { since: now, count: 0, dropped: 0 };
       this.logRates.set(reason, r);
     }
-    if (++r.count <= LOG_BURST) this.log(line);
+    if (++r.count <= LOG_BURST) this.log(line, 'warn');
     else r.dropped++;
   }
 
@@ -218,6 +235,7 @@ export class Daemon {
     }
     this.lock?.release();
     this.lock = null;
+    this.logger.close();
     this.resolveStopped();
     return this.stopped;
   }

@@ -116,6 +116,7 @@ test("netmap's prefix and monitor syntax are refused with what to write instead"
   );
   assert.throws(
     () => parsePortName('vale-a:1/r'),
-    (e: unknown) => isValeError(e, ErrorCodes.INVALID_NAME) && /monitor ports \(vale-a:1\/r, \/t, \/rt\)/.test(String(e)),
+    (e: unknown) =>
+      isValeError(e, ErrorCodes.INVALID_NAME) && /monitor ports \(vale-a:1\/r, \/t, \/rt\)/.test(String(e)),
   );
 });

@@ -26,6 +26,8 @@ options:
   --vde DIR[:SWITCH]   also act as a vde_switch on DIR (DIR/ctl): each VDE client
                        (vde_plug vde:///DIR, qemu -netdev vde,sock=DIR) becomes port
                        SWITCH:vdeN (SWITCH default vale0) while it is connected (repeatable)
+  --log FILE           write the log to FILE (default stderr); SIGHUP reopens it (logrotate)
+  --log-format FORMAT  text (default) or json (one object per line: time, level, pid, msg)
   --http [ADDR:]PORT   serve Prometheus metrics at /metrics and a live view of the switches
                        at / (ADDR default 127.0.0.1; read-only, GET only)
   -h, --help           this text
@@ -43,6 +45,8 @@ export async function run(argv: string[]): Promise<number> {
       'idle-ms': { type: 'string' },
       vde: { type: 'string', multiple: true },
       http: { type: 'string' },
+      log: { type: 'string' },
+      'log-format': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -60,7 +64,13 @@ export async function run(argv: string[]): Promise<number> {
   if (!Number.isInteger(idleMs) || idleMs < 0) {
     throw new ValeError(ErrorCodes.INVALID_ARG, `--idle-ms must be a non-negative integer`);
   }
+  const logFormat = values['log-format'] ?? 'text';
+  if (logFormat !== 'text' && logFormat !== 'json') {
+    throw new ValeError(ErrorCodes.INVALID_ARG, `--log-format is text or json, not '${logFormat}'`);
+  }
   const d = new Daemon({
+    logFormat,
+    ...(values.log !== undefined ? { logFile: values.log } : {}),
     ...(values.dir !== undefined ? { dir: values.dir } : {}),
     settings,
     autoExit: values.auto === true,
@@ -73,6 +83,7 @@ export async function run(argv: string[]): Promise<number> {
   const stop = (sig: string) => () => void d.stop(`signal ${sig}`);
   process.once('SIGINT', stop('SIGINT'));
   process.once('SIGTERM', stop('SIGTERM'));
+  process.on('SIGHUP', () => d.reopenLog()); // logrotate's postrotate
   await d.stopped;
   return 0;
 }
