@@ -34,6 +34,11 @@ export const TOOLS: readonly Tool[] = [
     load: () => import('./tcpdump/main.js'),
   },
   {
+    name: 'apply',
+    summary: 'set the daemon up from a YAML or JSON file (settings, persistent ports, attachments)',
+    load: () => import('./apply/main.js'),
+  },
+  {
     name: 'bridge',
     summary: "forward frames both ways between two ports (netmap's bridge)",
     load: () => import('./bridge/main.js'),

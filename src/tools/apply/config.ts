@@ -1,0 +1,123 @@
+/*
+ * The configuration file of `uvale apply` (YAML, or JSON which is YAML too):
+ *
+ *   settings:                      # any dev.netmap.* / uvale.* setting
+ *     dev.netmap.max_ports: 32
+ *   persistent:                    # ports made with `uvale ctl -n`
+ *     - name: p0
+ *       txSlots: 256               # optional: txSlots, rxSlots, txRings, rxRings
+ *   attach:                        # what `uvale ctl -a` attaches, one entry each
+ *     - vale0:p0                   #   a persistent port
+ *     - vale0:tap0                 #   a TAP (created if absent), with offloads
+ *     - { port: vale0:tap1, offload: false }
+ *     - vale0:vm1=stream:unix:/run/vm1.sock   # any adapter kind
+ *
+ * parseConfig() checks the whole file against this shape and the attach
+ * grammar before anything is applied, and names the line of every mistake.
+ */
+
+import { isMap, isSeq, LineCounter, type Node, parseDocument } from 'yaml';
+import { ErrorCodes, ValeError } from '../../core/errors.js';
+import { SETTINGS } from '../../core/settings.js';
+import { parseAttach } from '../../ports/kinds.js';
+
+export interface PersistentSpec {
+  name: string;
+  txSlots?: number;
+  rxSlots?: number;
+  txRings?: number;
+  rxRings?: number;
+}
+
+export interface AttachSpec {
+  /** "SWITCH:PORT[=KIND:ARGS]", as `uvale ctl -a` takes it. */
+  port: string;
+  /** For a TAP: offloads (default true). */
+  offload: boolean;
+}
+
+export interface Config {
+  settings: Record<string, number>;
+  persistent: PersistentSpec[];
+  attach: AttachSpec[];
+}
+
+const TOP = ['settings', 'persistent', 'attach'];
+const RING_KEYS = ['txSlots', 'rxSlots', 'txRings', 'rxRings'] as const;
+
+/** Parses and checks `text` (from `file`, for messages); throws INVALID_ARG naming the line. */
+export function parseConfig(text: string, file: string): Config {
+  const lc = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lc, uniqueKeys: true });
+  const at = (n: Node | null | undefined): string => {
+    const off = n?.range?.[0];
+    return off === undefined ? file : `${file}:${lc.linePos(off).line}`;
+  };
+  const bad = (n: Node | null | undefined, why: string): ValeError =>
+    new ValeError(ErrorCodes.INVALID_ARG, `${at(n)}: ${why}`);
+  if (doc.errors.length > 0) {
+    const e = doc.errors[0] as { message: string; linePos?: Array<{ line: number }> };
+    throw new ValeError(ErrorCodes.INVALID_ARG, `${file}:${e.linePos?.[0]?.line ?? '?'}: ${e.message.split('\n')[0]}`);
+  }
+  const out: Config = { settings: {}, persistent: [], attach: [] };
+  const root = doc.contents;
+  if (root === null) return out;
+  if (!isMap(root)) throw bad(root as Node, 'the file must be a mapping with settings, persistent and attach');
+  for (const item of root.items) {
+    const key = String((item.key as { value?: unknown }).value);
+    const val = item.value as Node | null;
+    if (!TOP.includes(key)) throw bad(item.key as Node, `unknown section '${key}' (sections: ${TOP.join(', ')})`);
+    if (key === 'settings') {
+      if (!isMap(val)) throw bad(val, 'settings is a mapping of NAME: VALUE');
+      for (const s of val.items) {
+        const name = String((s.key as { value?: unknown }).value);
+        const v = (s.value as { value?: unknown } | null)?.value;
+        const spec = SETTINGS.find((x) => x.name === name);
+        if (spec === undefined) throw bad(s.key as Node, `unknown setting '${name}'`);
+        if (typeof v !== 'number' || !Number.isInteger(v) || v < spec.min || v > spec.max) {
+          throw bad(s.value as Node, `${name} must be an integer from ${spec.min} to ${spec.max}`);
+        }
+        if (spec.readonly && v !== spec.default) throw bad(s.value as Node, `${name} is read-only (${spec.default})`);
+        out.settings[name] = v;
+      }
+    } else if (key === 'persistent') {
+      if (!isSeq(val)) throw bad(val, 'persistent is a list of {name, txSlots?, rxSlots?, txRings?, rxRings?}');
+      for (const p of val.items as Node[]) {
+        const o = (p as { toJSON(): unknown }).toJSON() as Record<string, unknown>;
+        if (!isMap(p) || typeof o.name !== 'string') throw bad(p, 'a persistent port needs a name');
+        const spec: PersistentSpec = { name: o.name };
+        for (const [k, v] of Object.entries(o)) {
+          if (k === 'name') continue;
+          if (!(RING_KEYS as readonly string[]).includes(k))
+            throw bad(p, `unknown key '${k}' of persistent port ${o.name}`);
+          if (typeof v !== 'number' || !Number.isInteger(v)) throw bad(p, `${k} of ${o.name} must be an integer`);
+          spec[k as (typeof RING_KEYS)[number]] = v;
+        }
+        out.persistent.push(spec);
+      }
+    } else {
+      if (!isSeq(val)) throw bad(val, 'attach is a list of SWITCH:PORT[=KIND:ARGS] or {port, offload}');
+      for (const a of val.items as Node[]) {
+        const o = (a as { toJSON(): unknown }).toJSON();
+        const spec: AttachSpec =
+          typeof o === 'string'
+            ? { port: o, offload: true }
+            : o !== null && typeof o === 'object' && typeof (o as { port?: unknown }).port === 'string'
+              ? { port: (o as { port: string }).port, offload: (o as { offload?: unknown }).offload !== false }
+              : (() => {
+                  throw bad(a, 'an attach entry is SWITCH:PORT[=KIND:ARGS] or {port: ..., offload: false}');
+                })();
+        try {
+          parseAttach(spec.port);
+        } catch (e) {
+          throw bad(a, (e as Error).message);
+        }
+        if (out.attach.some((x) => x.port.split('=')[0] === spec.port.split('=')[0])) {
+          throw bad(a, `${spec.port.split('=')[0]} is attached twice`);
+        }
+        out.attach.push(spec);
+      }
+    }
+  }
+  return out;
+}

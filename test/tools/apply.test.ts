@@ -1,0 +1,103 @@
+/*
+ * `uvale apply`: a file brings the daemon to its state, twice changes nothing,
+ * a changed file does only the difference, --export round-trips, and mistakes
+ * name their line before anything changes.
+ */
+
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { Daemon } from '../../src/daemon/server.js';
+import { parseConfig } from '../../src/tools/apply/config.js';
+import { exportConfig, plan } from '../../src/tools/apply/plan.js';
+import { tempRunDir, uvale } from '../helpers/daemon.js';
+
+const cleanups: Array<() => void | Promise<void>> = [];
+after(async () => {
+  for (const c of cleanups.reverse()) await c();
+});
+
+test('mistakes are refused with their line, before anything is applied', () => {
+  const bad = (text: string, re: RegExp): void => assert.throws(() => parseConfig(text, 'f.yaml'), re, text);
+  bad(
+    'settings:\n  dev.netmap.max_ports: 999\n',
+    /^.*f\.yaml:2: dev\.netmap\.max_ports must be an integer from 1 to 252/,
+  );
+  bad('settings:\n  dev.netmap.nope: 1\n', /f\.yaml:2: unknown setting 'dev\.netmap\.nope'/);
+  bad('swiches: {}\n', /f\.yaml:1: unknown section 'swiches'/);
+  bad('attach:\n  - vale0:a\n  - eth0\n', /f\.yaml:3: .*must start with 'vale'/);
+  bad('attach:\n  - vale0:a=bogus:x\n', /f\.yaml:2: unknown port kind 'bogus'/);
+  bad('attach:\n  - vale0:a\n  - vale0:a=stream:tcp:h:1\n', /f\.yaml:3: vale0:a is attached twice/);
+  bad('persistent:\n  - { name: p0, txSlots: many }\n', /f\.yaml:2: txSlots of p0 must be an integer/);
+  bad('a: [1\n', /f\.yaml:\d+: /);
+  assert.deepEqual(parseConfig('', 'f'), { settings: {}, persistent: [], attach: [] });
+});
+
+test('apply, apply again (nothing), apply a changed file with --prune (the difference), export round-trips', async (t) => {
+  if (process.getuid?.() !== 0) {
+    t.skip('attaching a TAP needs root');
+    return;
+  }
+  const tmp = tempRunDir('apply');
+  cleanups.push(tmp.cleanup);
+  const d = new Daemon({ dir: tmp.dir, log: () => {} });
+  await d.start();
+  cleanups.push(() => d.stop());
+  const file = join(tmp.dir, 'uvale.yaml');
+  const sock = join(tmp.dir, 'vm1.sock');
+  writeFileSync(
+    file,
+    `settings:\n  dev.netmap.max_ports: 20\npersistent:\n  - { name: pa0, txSlots: 256, rxSlots: 256 }\nattach:\n  - vale-ap:pa0\n  - { port: vale-ap:uvapt0, offload: false }\n  - vale-ap:vm1=stream:unix:${sock}\n`,
+  );
+  const env = { UVALE_RUN_DIR: tmp.dir };
+  const r1 = await uvale(['apply', file], { env });
+  assert.equal(r1.code, 0, r1.stderr);
+  assert.deepEqual(r1.stdout.trim().split('\n'), [
+    'uvale sysctl dev.netmap.max_ports=20',
+    'uvale ctl -n pa0',
+    'uvale ctl -a vale-ap:pa0',
+    'uvale ctl -a vale-ap:uvapt0 --no-offload',
+    `uvale ctl -a vale-ap:vm1=stream:unix:${sock}`,
+  ]);
+  assert.equal(d.host.settings.maxPorts, 20);
+  assert.deepEqual(
+    d.adapters().map((a) => [a.name, a.kind]),
+    [
+      ['vale-ap:uvapt0', 'tap'],
+      ['vale-ap:vm1', 'stream'],
+    ],
+  );
+  const r2 = await uvale(['apply', file], { env });
+  assert.equal(r2.stdout, 'nothing to do: the daemon runs this configuration\n');
+
+  const exported = await uvale(['apply', '--export'], { env });
+  assert.equal(exported.code, 0, exported.stderr);
+  const cur = {
+    settings: d.host.settings.all(),
+    persistent: d.persistent.list(),
+    adapters: d.adapters(),
+  };
+  assert.deepEqual(plan(cur, parseConfig(exported.stdout, 'export')), [], 'the export applies as nothing to do');
+  assert.deepEqual(exportConfig(cur).attach.length, 3);
+
+  writeFileSync(
+    file,
+    `settings:\n  dev.netmap.max_ports: 20\npersistent:\n  - { name: pa0, txSlots: 256, rxSlots: 256 }\nattach:\n  - vale-ap:pa0\n  - vale-ap:uvapt0\n`,
+  );
+  const r3 = await uvale(['apply', '--prune', file], { env });
+  assert.equal(r3.code, 0, r3.stderr);
+  assert.deepEqual(r3.stdout.trim().split('\n'), [
+    'uvale ctl -d vale-ap:uvapt0',
+    'uvale ctl -d vale-ap:vm1',
+    'uvale ctl -a vale-ap:uvapt0',
+  ]);
+  assert.deepEqual(
+    d.adapters().map((a) => [a.name, a.extra.vnetHdrLen]),
+    [['vale-ap:uvapt0', 12]],
+    'the TAP now has offloads; the QEMU port is gone',
+  );
+  const r4 = await uvale(['apply', '--prune', '--dry-run', file], { env });
+  assert.match(r4.stdout, /nothing to do/);
+  await uvale(['ctl', '-d', 'vale-ap:uvapt0'], { env });
+});
