@@ -80,6 +80,13 @@ export const SETTINGS: readonly SettingSpec[] = [
       'microseconds the daemon keeps polling after a TAP moved frames, instead of sleeping (as net.core.busy_poll); trades CPU for latency',
   },
   {
+    name: 'uvale.mac_ageing',
+    default: 0,
+    min: 0,
+    max: 1_000_000,
+    description: 'seconds after which a MAC not seen again is forgotten (0: never, as VALE)',
+  },
+  {
     name: 'uvale.max_clients_per_user',
     default: 64,
     min: 1,
@@ -98,6 +105,7 @@ export type SettingName =
   | 'dev.netmap.max_buffers'
   | 'dev.netmap.buf_size'
   | 'uvale.busy_poll'
+  | 'uvale.mac_ageing'
   | 'uvale.max_clients_per_user';
 
 export type SettingsInit = Partial<Record<string, number>>;
@@ -112,6 +120,7 @@ export class Settings {
   maxBuffers = 1024;
   busyPoll = 0;
   maxClientsPerUser = 64;
+  macAgeing = 0;
   readonly bufSize = 2048;
   private readonly listeners: Array<(name: string, value: number) => void> = [];
 
@@ -151,6 +160,8 @@ export class Settings {
         return this.busyPoll;
       case 'uvale.max_clients_per_user':
         return this.maxClientsPerUser;
+      case 'uvale.mac_ageing':
+        return this.macAgeing;
     }
   }
 
@@ -189,6 +200,9 @@ export class Settings {
         break;
       case 'uvale.max_clients_per_user':
         this.maxClientsPerUser = value;
+        break;
+      case 'uvale.mac_ageing':
+        this.macAgeing = value;
         break;
     }
     for (const l of this.listeners) l(name, value);

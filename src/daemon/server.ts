@@ -417,7 +417,7 @@ export class Daemon {
       switches: sws.map((sw) => ({
         name: sw.name,
         index: sw.index,
-        macs: sw.macTable.entries().length,
+        macs: sw.macEntries().length,
         ports: sw.list().map((vp) => ({ ...this.describePort(vp), counters: countersToObject(vp.counters) })),
       })),
     };

@@ -110,7 +110,7 @@ export interface ForwardTarget {
   lookupMode: number;
   lookupFn: LookupFn | null;
   /** `dev.netmap.bridge`, read once per txsync; `dev.netmap.verbose` once per batch. */
-  readonly settings: { readonly bridge: number; readonly verbose: number };
+  readonly settings: { readonly bridge: number; readonly verbose: number; readonly macAgeing: number };
   /** Diagnostics (learned MACs at verbose >= 2). */
   readonly log: (line: string) => void;
 }
@@ -229,12 +229,17 @@ export class Forwarder {
     const u16 = arena.u16;
     const mode = sw.lookupMode;
     const verbose = sw.settings.verbose;
+    // MAC ageing (uvale.mac_ageing, 0 = never, VALE's way): entries carry the second they were
+    // last learnt; a steady source is re-learnt once per batch (lastSB = -1 never matches)
+    const ageing = sw.settings.macAgeing;
+    const now = ageing > 0 ? (performance.now() / 1000) | 0 : 0;
     let lastSA = src.lastSA;
-    let lastSB = src.lastSB;
+    let lastSB = ageing > 0 ? -1 : src.lastSB;
     const table = sw.macTable;
     const tabA = table.a;
     const tabB = table.b;
     const tabPort = table.port;
+    const tabStamp = table.stamp;
     let numDsts = 0;
     // the last unicast destination looked up and its queue (-1: no destination),
     // valid until the table changes
@@ -277,6 +282,7 @@ export class Forwarder {
           tabA[h] = sa;
           tabB[h] = sb | VALID_B;
           tabPort[h] = me;
+          tabStamp[h] = now;
           lastSA = sa;
           lastSB = sb;
           lastDB = -1;
@@ -294,7 +300,9 @@ export class Forwarder {
             q = lastQ;
           } else {
             const h = rthash(da, db);
-            if (tabA[h] === da && tabB[h] === (db | VALID_B)) dst = tabPort[h];
+            if (tabA[h] === da && tabB[h] === (db | VALID_B) && (ageing === 0 || now - tabStamp[h] <= ageing)) {
+              dst = tabPort[h];
+            }
             lastDA = da;
             lastDB = db;
           }

@@ -1,8 +1,10 @@
 /*
  * VALE's learning table: 1024 direct-mapped buckets indexed by rthash() of the
  * MAC, each holding one {MAC, port}. A new MAC in a bucket overwrites the old
- * one (no chaining, no ageing: VALE's "XXX expire ?"), so two MACs that collide
- * take turns, and the loser's frames are flooded as unknown unicast.
+ * one (no chaining), so two MACs that collide take turns, and the loser's frames
+ * are flooded as unknown unicast. Ageing is off by default, as in VALE ("XXX
+ * expire ?"); with uvale.mac_ageing = N an entry not learnt again for N seconds
+ * is not used (forward.ts checks its stamp on lookup) and not listed.
  *
  * Struct-of-arrays in typed arrays; the forwarder reads a/b/port directly. A
  * bucket is empty until written: `b` carries a valid bit (VALID_B), so the
@@ -27,6 +29,8 @@ export class MacTable {
   readonly b = new Int32Array(HASH_SIZE);
   /** Port index of the MAC. */
   readonly port = new Int32Array(HASH_SIZE);
+  /** The second (of a monotonic clock) the MAC was last learnt, for ageing. */
+  readonly stamp = new Uint32Array(HASH_SIZE);
 
   clear(): void {
     this.a.fill(0);
@@ -41,11 +45,14 @@ export class MacTable {
     }
   }
 
-  entries(): MacEntry[] {
+  /** The entries in use; with `ageing` seconds, those learnt again within that time. */
+  entries(ageing = 0): MacEntry[] {
     const out: MacEntry[] = [];
+    const now = (performance.now() / 1000) | 0;
     for (let i = 0; i < HASH_SIZE; i++) {
       const b = this.b[i];
-      if (b !== 0) out.push({ bucket: i, mac: formatMac(this.a[i], b & 0xffff), port: this.port[i] });
+      if (b !== 0 && (ageing === 0 || now - (this.stamp[i] as number) <= ageing))
+        out.push({ bucket: i, mac: formatMac(this.a[i], b & 0xffff), port: this.port[i] });
     }
     return out;
   }

@@ -200,7 +200,7 @@ export class ValeSwitch implements ForwardTarget, PortSwitch {
 
   /** The learning table, bucket order, with port names. */
   macEntries(): MacTableEntry[] {
-    return this.macTable.entries().map((e) => ({
+    return this.macTable.entries(this.settings.macAgeing).map((e) => ({
       mac: e.mac,
       port: e.port,
       portName: this.ports[e.port]?.name ?? '?',
