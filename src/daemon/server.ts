@@ -284,7 +284,7 @@ export class Daemon {
       return { name: vp.name, index: vp.index, kind: 'persistent', adapter: null };
     }
     if (this.adapterMap.has(req.name) || this.attaching.has(req.name)) {
-      throw new ValeError(ErrorCodes.BUSY, `port ${req.name} already exists (attached); detach it first`);
+      throw new ValeError(ErrorCodes.BUSY, `port ${req.name} already exists: it is already attached; detach it first`);
     }
     const ctx: AttachContext = {
       host: this.host,

@@ -17,6 +17,8 @@ test('defaults are the seed’s limits and netmap’s batch', () => {
     'dev.netmap.max_buffers': 1024,
     'dev.netmap.buf_size': 2048,
     'uvale.busy_poll': 0,
+    'uvale.mac_ageing': 0,
+    'uvale.max_clients_per_user': 64,
   });
   for (const spec of SETTINGS) {
     assert.equal(s.get(spec.name), spec.default, spec.name);
