@@ -39,16 +39,25 @@ export interface RunState {
   stopped: boolean;
   /** Lines for stderr (sequence errors, ping reports). */
   log: (line: string) => void;
+  /** rx: performance.now() of the first and the last batch received (0 = none yet). */
+  firstAt: number;
+  lastAt: number;
+  /** tx: slots per frame (-F); 1 = as many as the length needs. */
+  frags: number;
+  /** tx: leave the buffers as they are (-r: pkt-gen sends whatever they hold). */
+  rubbish: boolean;
+  /** rx: called with every complete frame's last slot (-X). */
+  dump: ((u8: Uint8Array, off: number, len: number) => void) | null;
 }
 
 const yieldNow = (): Promise<void> => new Promise((r) => setImmediate(r));
 
-function writeFrame(ring: NetmapRing, slot: number, src: Uint8Array, len: number): number {
-  // copies `len` bytes of src into consecutive slots from `slot`; returns the slot after the last
+function writeFrame(ring: NetmapRing, slot: number, src: Uint8Array, len: number, chunk = NM_BUF_SIZE): number {
+  // copies `len` bytes of src into consecutive slots of `chunk` bytes from `slot`; returns the slot after the last
   let off = 0;
   let s = slot;
   for (;;) {
-    const n = Math.min(NM_BUF_SIZE, len - off);
+    const n = Math.min(chunk, len - off);
     ring.u8.set(src.subarray(off, off + n), ring.buf(s));
     ring.setLen(s, n);
     off += n;
@@ -65,11 +74,11 @@ export async function tx(st: RunState, seq: boolean): Promise<void> {
   const ring = port.txRings[0] as NetmapRing;
   const hl = st.hdrLen;
   const fixedLen = frame.length;
-  const multi = fixedLen + hl > NM_BUF_SIZE || st.lenRange !== null;
-  const copyEach = multi || seq || frame.varies;
+  const multi = fixedLen + hl > NM_BUF_SIZE || st.lenRange !== null || st.frags > 1;
+  const copyEach = !st.rubbish && (multi || seq || frame.varies);
   // with -H, the slots get header + frame: a zeroed header in front of a copy of the frame
   const wire = hl === 0 ? frame.bytes : new Uint8Array(hl + frame.bytes.length);
-  if (!copyEach) {
+  if (!copyEach && !st.rubbish) {
     // pkt-gen's fast path: every buffer holds the frame; per packet only len changes
     const b = frame.bytes;
     for (let s = 0; s < ring.numSlots; s++) {
@@ -78,7 +87,7 @@ export async function tx(st: RunState, seq: boolean): Promise<void> {
       ring.setFlags(s, 0);
     }
   }
-  const slotsPer = Math.ceil(((st.lenRange ? st.lenRange[1] : fixedLen) + hl) / NM_BUF_SIZE);
+  const slotsPer = Math.max(st.frags, Math.ceil(((st.lenRange ? st.lenRange[1] : fixedLen) + hl) / NM_BUF_SIZE));
   let sent = 0;
   let seqNo = 0;
   let lastYield = performance.now();
@@ -131,7 +140,7 @@ export async function tx(st: RunState, seq: boolean): Promise<void> {
         if (frame.varies) frame.advance();
         if (seq) writeTxSeq(frame.bytes, seqNo++, len);
         if (hl !== 0) wire.set(frame.bytes.subarray(0, len), hl);
-        const next = writeFrame(ring, cur, wire, len + hl);
+        const next = writeFrame(ring, cur, wire, len + hl, Math.min(NM_BUF_SIZE, Math.ceil((len + hl) / st.frags)));
         space -= (next - cur + ring.numSlots) % ring.numSlots || ring.numSlots;
         cur = next;
         bytes += len;
@@ -165,6 +174,8 @@ export async function rx(st: RunState, seq: boolean): Promise<void> {
       continue;
     }
     lastTraffic = performance.now();
+    if (st.firstAt === 0) st.firstAt = lastTraffic;
+    st.lastAt = lastTraffic;
     for (const ring of port.rxRings) {
       let cur = ring.cur;
       const tail = ring.tail;
@@ -180,6 +191,7 @@ export async function rx(st: RunState, seq: boolean): Promise<void> {
         if ((ring.flags(cur) & NS_MOREFRAG) === 0) {
           pkts++;
           bytes -= hl;
+          if (st.dump !== null) st.dump(ring.u8, ring.buf(cur), len);
           if (seq) {
             const v = readRxSeq(ring.u8, len - hl, ring.buf(cur) + hl);
             if (v !== undefined) {
