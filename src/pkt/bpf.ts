@@ -178,7 +178,13 @@ export class BpfProgram {
             }
             if (at > 0xffffffff || at + size > caplen) return 0;
             const o = off + at;
-            if (size === 4) v = ((buf[o] as number) * 0x1000000 + ((buf[o + 1] as number) << 16) + ((buf[o + 2] as number) << 8) + (buf[o + 3] as number)) >>> 0;
+            if (size === 4)
+              v =
+                ((buf[o] as number) * 0x1000000 +
+                  ((buf[o + 1] as number) << 16) +
+                  ((buf[o + 2] as number) << 8) +
+                  (buf[o + 3] as number)) >>>
+                0;
             else if (size === 2) v = ((buf[o] as number) << 8) | (buf[o + 1] as number);
             else v = buf[o] as number;
             if (mode === MSH) v = (v & 0x0f) << 2;

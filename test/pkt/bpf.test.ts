@@ -58,7 +58,9 @@ const EXPRS = [
   'ip6 dst host ff02::1 or ip6 multicast',
 ];
 
-test('the interpreter keeps exactly the frames tcpdump keeps, for every expression', { skip: which('tcpdump') === undefined && 'tcpdump not installed' }, async () => {
+test('the interpreter keeps exactly the frames tcpdump keeps, for every expression', {
+  skip: which('tcpdump') === undefined && 'tcpdump not installed',
+}, async () => {
   const frames = corpus();
   const dir = mkdtempSync(join(tmpdir(), 'uvale-bpf-'));
   try {

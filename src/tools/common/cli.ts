@@ -18,7 +18,9 @@ export class UsageError extends Error {
 }
 
 /** parseArgs (strict) with usage errors a user can read; throws UsageError. */
-export function parseToolArgs<T extends ParseArgsConfig>(config: T): ReturnType<typeof parseArgs<T & { tokens: true }>> {
+export function parseToolArgs<T extends ParseArgsConfig>(
+  config: T,
+): ReturnType<typeof parseArgs<T & { tokens: true }>> {
   let parsed: ReturnType<typeof parseArgs<T & { tokens: true }>>;
   try {
     parsed = parseArgs({ ...config, tokens: true as const });
@@ -58,7 +60,13 @@ function parserMessage(e: Error & { code?: string }): string {
 }
 
 /** A value checked after parsing: an integer in [min, max] or a UsageError. */
-export function intArg(v: string | undefined, name: string, dflt: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
+export function intArg(
+  v: string | undefined,
+  name: string,
+  dflt: number,
+  min: number,
+  max = Number.MAX_SAFE_INTEGER,
+): number {
   if (v === undefined) return dflt;
   const n = /^\s*[-+]?\d+\s*$/.test(v) ? Number(v) : Number.NaN;
   if (!Number.isInteger(n) || n < min || n > max) {

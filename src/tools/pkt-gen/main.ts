@@ -74,6 +74,16 @@ const BURSTS: Record<string, number> = { tx: 512, rx: 512, txseq: 512, rxseq: 51
 
 const int = intArg;
 
+/** Syncs until the switch has consumed every TX slot (tail one behind head), for at most a second. */
+async function drainTx(port: NetmapPort): Promise<void> {
+  const until = performance.now() + 1000;
+  for (;;) {
+    port.txsync();
+    if (port.txRings.every((r) => r.space() === r.numSlots - 1) || performance.now() > until) return;
+    await new Promise((r) => setTimeout(r, 1));
+  }
+}
+
 export function run(argv: string[]): Promise<number> {
   return runTool('pkt-gen', () => pktgen(argv));
 }
@@ -208,6 +218,7 @@ async function pktgen(argv: string[]): Promise<number> {
   if (values.X && sending && pcap === null) {
     process.stderr.write(`${hexDump(frame.bytes, 0, frame.length, { ascii: true, indent: '' })}\n`);
   }
+  const drops0 = port.counters(); // from the open: frames lost during -w count too
   if (waitSec > 0) await new Promise((r) => setTimeout(r, waitSec * 1000));
 
   const totals: Counts = { pkts: 0, bytes: 0, events: 0 };
@@ -228,10 +239,11 @@ async function pktgen(argv: string[]): Promise<number> {
     lastAt: 0,
     frags,
     rubbish: values.r === true,
-    dump: values.X ? (u8, off, len) => void process.stderr.write(`${hexDump(u8, off, len, { ascii: true, indent: '' })}\n`) : null,
+    dump: values.X
+      ? (u8, off, len) => void process.stderr.write(`${hexDump(u8, off, len, { ascii: true, indent: '' })}\n`)
+      : null,
   };
   if (pcap !== null && rate > 0) st.burst = Math.max(1, Math.min(burst, Math.floor(rate / 300)));
-  const drops0 = port.counters();
   const framing = values.B ? 24 : 0;
   const history: number[] = [];
   let drops1 = drops0;
@@ -263,6 +275,9 @@ async function pktgen(argv: string[]): Promise<number> {
     else if (func === 'rxseq') await rx(st, true);
     else if (func === 'ping') await ping(st);
     else await pong(st);
+    // as netmap's sender does at the end: wait until the switch has taken every slot, so the
+    // drop counters read below include the last frames
+    if (sending || func === 'pong') await drainTx(port);
   } finally {
     clearInterval(timer);
     process.off('SIGINT', onSignal);

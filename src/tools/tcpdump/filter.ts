@@ -9,7 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { BpfProgram, parseBpfDecimal } from '../../pkt/bpf.js';
 import { UsageError } from '../common/cli.js';
 
-export function compileFilter(expr: string, tcpdump = process.env.UVALE_TCPDUMP ?? 'tcpdump'): BpfProgram {
+export function compileFilter(expr: string, tcpdump = 'tcpdump'): BpfProgram {
   const r = spawnSync(tcpdump, ['-y', 'EN10MB', '-ddd', '--', expr], { encoding: 'utf8', timeout: 10000 });
   if (r.error !== undefined) {
     const code = (r.error as NodeJS.ErrnoException).code;

@@ -102,7 +102,8 @@ async function tcpdump(argv: string[]): Promise<number> {
     );
   }
   const tflag = values.t?.length ?? 0;
-  if (tflag === 3 || tflag > 4) throw new UsageError('-t, -tt and -tttt are supported (no time stamp, epoch seconds, date and time)');
+  if (tflag === 3 || tflag > 4)
+    throw new UsageError('-t, -tt and -tttt are supported (no time stamp, epoch seconds, date and time)');
   const stampOf = stampFormatter(tflag);
   const verbose = (values.v?.length ?? 0) > 0;
   const filter: BpfProgram | null = positionals.length > 0 ? compileFilter(positionals.join(' ')) : null;

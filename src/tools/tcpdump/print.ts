@@ -72,7 +72,9 @@ function ipv4Fields(b: Uint8Array, o: number, cap: number): string | null {
 
 function ipv6Fields(b: Uint8Array, o: number, cap: number): string | null {
   if (cap < 40) return null;
-  const w = (((b[o] as number) << 24) | ((b[o + 1] as number) << 16) | ((b[o + 2] as number) << 8) | (b[o + 3] as number)) >>> 0;
+  const w =
+    (((b[o] as number) << 24) | ((b[o + 1] as number) << 16) | ((b[o + 2] as number) << 8) | (b[o + 3] as number)) >>>
+    0;
   const cls = (w >>> 20) & 0xff;
   const flow = w & 0xfffff;
   const plen = ((b[o + 4] as number) << 8) | (b[o + 5] as number);
