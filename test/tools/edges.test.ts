@@ -28,7 +28,7 @@ function runDir(tag: string): string {
 }
 const has = (cmd: string): boolean => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
 const sh = (dir: string, script: string, timeout = 30000) =>
-  spawnSync('bash', ['-c', `cd "$UVALE_RUN_DIR" && ${script}`], {
+  spawnSync('bash', ['-c', `cd "$UVALE_RUN_DIR" || exit 1; ${script}`], {
     env: { ...process.env, UVALE_RUN_DIR: dir, U: `${process.execPath} ${BIN}` },
     encoding: 'utf8',
     timeout,
