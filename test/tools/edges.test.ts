@@ -11,6 +11,7 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { after, test } from 'node:test';
 import { PcapReader, PcapWriter } from '../../src/pkt/pcap.js';
+import { render } from '../../src/tools/top/main.js';
 import { BIN, exited, tempRunDir, uvale, waitPort } from '../helpers/daemon.js';
 import { corpus } from '../pkt/corpus.js';
 
@@ -279,4 +280,44 @@ test('pkt-gen: -P replays a pcap, -F splits frames, -X dumps, -p/-c/-a are accep
       assert.match(tx.stderr, /^0x0000: {2}ffff ffff ffff 0000 0000 0000 0800 4510/m);
     }
   }
+});
+
+test('top: columns stay put whatever the values; JSON rates are whole numbers', () => {
+  const port = (name: string, c: Record<string, number>) => ({
+    name,
+    switch: 'vale-a',
+    bridgeIndex: 0,
+    index: 0,
+    kind: 'shm',
+    txRings: 1,
+    rxRings: 1,
+    txSlots: 1024,
+    rxSlots: 1024,
+    memsize: 0,
+    vnetHdrLen: 0,
+    counters: c,
+  });
+  const sample = (time: number, rx: number, drops: number) => ({
+    time,
+    switches: [
+      {
+        name: 'vale-a',
+        index: 0,
+        macs: 1,
+        ports: [port('vale-a:0', { rxPackets: rx, rxBytes: rx * 60, dropRxFull: drops })],
+      },
+    ],
+  });
+  const base = sample(0, 0, 0);
+  const small = render(base, sample(3000, 1, 0));
+  const big = render(base, sample(3000, 123456789, 987654321));
+  // numbers are right-aligned in fixed widths: columns end where their headings end, whatever the values
+  const ends = (text: string) => text.split('\n').map((l) => l.length);
+  assert.deepEqual(ends(small.text), ends(big.text), `${small.text}\n${big.text}`);
+  assert.equal(ends(big.text)[0], ends(big.text)[2]);
+  const j = (small.json as { ports: Array<Record<string, number>> }).ports[0] as Record<string, number>;
+  assert.equal(j.rxPps, 0); // 1/3 pps: no invented decimals
+  assert.equal(j.rxBps, 160);
+  for (const v of Object.values((big.json as { ports: Array<Record<string, unknown>> }).ports[0] ?? {}))
+    if (typeof v === 'number') assert.ok(Number.isInteger(v), String(v));
 });
