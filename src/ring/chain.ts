@@ -58,16 +58,23 @@ function copyIn(u8: Uint8Array, to: number, src: Uint8Array, start: number, end:
 }
 
 /** Copies src[start, end) into the buffers from `slot` on as one chain; returns the slot after it. */
-export function writeChain(ring: NetmapRing, slot: number, src: Uint8Array, start: number, end: number): number {
+export function writeChain(
+  ring: NetmapRing,
+  slot: number,
+  src: Uint8Array,
+  start: number,
+  end: number,
+  chunk = NM_BUF_SIZE,
+): number {
   const u8 = ring.u8;
   const n = ring.numSlots;
   let s = slot;
   let off = start;
-  while (end - off > NM_BUF_SIZE) {
-    copyIn(u8, ring.buf(s), src, off, off + NM_BUF_SIZE);
-    ring.setLen(s, NM_BUF_SIZE);
+  while (end - off > chunk) {
+    copyIn(u8, ring.buf(s), src, off, off + chunk);
+    ring.setLen(s, chunk);
     ring.setFlags(s, NS_MOREFRAG);
-    off += NM_BUF_SIZE;
+    off += chunk;
     s = s + 1 === n ? 0 : s + 1;
   }
   copyIn(u8, ring.buf(s), src, off, end);

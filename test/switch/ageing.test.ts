@@ -22,7 +22,16 @@ function trio(ageing: number) {
     send(b, [frame(macN(1), macN(2))]);
     return [drain(a).length, drain(c).length];
   };
-  return { host, a, b, c, probe, close: () => [a, b, c].forEach((p) => p.close()) };
+  return {
+    host,
+    a,
+    b,
+    c,
+    probe,
+    close: () => {
+      for (const p of [a, b, c]) p.close();
+    },
+  };
 }
 
 test('an entry not learnt again within uvale.mac_ageing seconds is flooded to; a steady source is kept', async () => {

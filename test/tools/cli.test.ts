@@ -81,7 +81,7 @@ test('bad input gets a clear error and a non-zero exit', async () => {
     [['sysctl', 'dev.netmap.bridge=0'], /dev\.netmap\.bridge must be an integer from 1 to 1024/],
     [['sysctl', 'dev.netmap.nope'], /unknown setting 'dev\.netmap\.nope'/],
     [['ctl', '-l', 'vale-zz:0'], /no port named vale-zz:0|no uvale daemon/],
-    [['pkt-gen', '--bogus'], /Unknown option '--bogus'/],
+    [['pkt-gen', '--bogus'], /unknown option '--bogus'/],
     [['pkt-gen', '-i', 'vale-a:0', '-H', '11'], /-H must be 0, 10 or 12/],
     [['pkt-gen', '-i', 'vale-a:0', '-f', 'ping', '-H', '12'], /-H is for tx, txseq, rx and rxseq, not ping/],
     [['pkt-gen', '-i', 'vale-a:0', '-C', '0'], /-C takes 1 to 4 positive integers/],

@@ -40,6 +40,15 @@ export interface RunState {
   stopped: boolean;
   /** Lines for stderr (sequence errors, ping reports). */
   log: (line: string) => void;
+  /** rx: performance.now() of the first and the last batch received (0 = none yet). */
+  firstAt: number;
+  lastAt: number;
+  /** tx: slots per frame (-F); 1 = as many as the length needs. */
+  frags: number;
+  /** tx: leave the buffers as they are (-r: pkt-gen sends whatever they hold). */
+  rubbish: boolean;
+  /** rx: called with every complete frame's last slot (-X). */
+  dump: ((u8: Uint8Array, off: number, len: number) => void) | null;
 }
 
 const yieldNow = (): Promise<void> => new Promise((r) => setImmediate(r));
@@ -50,11 +59,11 @@ export async function tx(st: RunState, seq: boolean): Promise<void> {
   const ring = port.txRings[0] as NetmapRing;
   const hl = st.hdrLen;
   const fixedLen = frame.length;
-  const multi = fixedLen + hl > NM_BUF_SIZE || st.lenRange !== null;
-  const copyEach = multi || seq || frame.varies;
+  const multi = fixedLen + hl > NM_BUF_SIZE || st.lenRange !== null || st.frags > 1;
+  const copyEach = !st.rubbish && (multi || seq || frame.varies);
   // with -H, the slots get header + frame: a zeroed header in front of a copy of the frame
   const wire = hl === 0 ? frame.bytes : new Uint8Array(hl + frame.bytes.length);
-  if (!copyEach) {
+  if (!copyEach && !st.rubbish) {
     // pkt-gen's fast path: every buffer holds the frame; per packet only len changes
     const b = frame.bytes;
     for (let s = 0; s < ring.numSlots; s++) {
@@ -63,7 +72,7 @@ export async function tx(st: RunState, seq: boolean): Promise<void> {
       ring.setFlags(s, 0);
     }
   }
-  const slotsPer = Math.ceil(((st.lenRange ? st.lenRange[1] : fixedLen) + hl) / NM_BUF_SIZE);
+  const slotsPer = Math.max(st.frags, Math.ceil(((st.lenRange ? st.lenRange[1] : fixedLen) + hl) / NM_BUF_SIZE));
   let sent = 0;
   let seqNo = 0;
   let lastYield = performance.now();
@@ -116,7 +125,7 @@ export async function tx(st: RunState, seq: boolean): Promise<void> {
         if (frame.varies) frame.advance();
         if (seq) writeTxSeq(frame.bytes, seqNo++, len);
         if (hl !== 0) wire.set(frame.bytes.subarray(0, len), hl);
-        const next = writeChain(ring, cur, wire, 0, len + hl);
+        const next = writeChain(ring, cur, wire, 0, len + hl, Math.min(NM_BUF_SIZE, Math.ceil((len + hl) / st.frags)));
         space -= (next - cur + ring.numSlots) % ring.numSlots || ring.numSlots;
         cur = next;
         bytes += len;
@@ -150,6 +159,8 @@ export async function rx(st: RunState, seq: boolean): Promise<void> {
       continue;
     }
     lastTraffic = performance.now();
+    if (st.firstAt === 0) st.firstAt = lastTraffic;
+    st.lastAt = lastTraffic;
     for (const ring of port.rxRings) {
       let cur = ring.cur;
       const tail = ring.tail;
@@ -165,6 +176,7 @@ export async function rx(st: RunState, seq: boolean): Promise<void> {
         if ((ring.flags(cur) & NS_MOREFRAG) === 0) {
           pkts++;
           bytes -= hl;
+          if (st.dump !== null) st.dump(ring.u8, ring.buf(cur), len);
           if (seq) {
             const v = readRxSeq(ring.u8, len - hl, ring.buf(cur) + hl);
             if (v !== undefined) {

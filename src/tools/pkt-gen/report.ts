@@ -51,3 +51,43 @@ export function summary(msg: string, c: Counts, seconds: number, normalize: bool
     `Speed: ${norm(pps, normalize)}pps Bandwidth: ${norm(bw, normalize)}bps (raw ${norm(raw, normalize)}bps). Average batch: ${abs.toFixed(2)} pkts`
   );
 }
+
+/** The port's drop counters that a summary shows, with their words. */
+const DROP_WORDS: Array<[string, string]> = [
+  ['dropRxFull', 'RX ring full'],
+  ['dropNoDest', 'no destination'],
+  ['dropRunt', 'runt'],
+  ['dropFrags', 'over 64 slots'],
+  ['badSlots', 'bad slots'],
+  ['truncated', 'cut chains'],
+  ['dropOffload', 'offload'],
+];
+
+/**
+ * `Dropped at PORT: N frames (RX ring full N, ...)`: what the port's counters
+ * (in the port's memory, as `ctl --stats` reads them) grew by during the run.
+ */
+export function dropLine(port: string, before: object, after: object): string {
+  const b = before as Record<string, number>;
+  const a = after as Record<string, number>;
+  let total = 0;
+  const parts: string[] = [];
+  for (const [k, words] of DROP_WORDS) {
+    const d = (a[k] ?? 0) - (b[k] ?? 0);
+    if (d > 0) {
+      total += k === 'badSlots' ? 0 : d; // a bad slot is also counted as a runt
+      parts.push(`${words} ${d}`);
+    }
+  }
+  return `Dropped at ${port}: ${total} frames${parts.length > 0 ? ` (${parts.join(', ')})` : ''}`;
+}
+
+/** pkt-gen -A: `[avg/std X/Y pps]` over the last 15 reports (keeps them in `history`). */
+export function ppsStats(history: number[], pps: number, normalize: boolean): string {
+  history.push(pps);
+  if (history.length > 15) history.shift();
+  const n = history.length;
+  const avg = history.reduce((s, v) => s + v, 0) / n;
+  const std = Math.sqrt(history.reduce((s, v) => s + (v - avg) * (v - avg), 0) / n);
+  return `[avg/std ${norm(avg, normalize)}/${norm(std, normalize)}pps]`;
+}

@@ -5,20 +5,25 @@
  * tcpdump, tshark and Wireshark read. `-r` prints a pcap file instead.
  *
  * Lines are built per batch and written with one write, so printing keeps up
- * as well as a terminal allows; frames the port could not take while we
- * printed are counted as dropped, as tcpdump reports kernel drops.
+ * as well as a terminal allows; frames the switch could not put in the capture
+ * port's RX ring while we printed are counted and reported as drops at that
+ * port. A filter expression is compiled by libpcap (filter.ts) and run as
+ * classic BPF on every frame. The output file is opened before the port, and
+ * the port is closed on every way out.
  */
 
-import { parseArgs } from 'node:util';
-import { ErrorCodes, ValeError } from '../../core/errors.js';
-import { connectPort } from '../../index.js';
-import { Decoder, formatTimestamp, hexDump } from '../../pkt/decode.js';
+import type { BpfProgram } from '../../pkt/bpf.js';
+import { Decoder, hexDump } from '../../pkt/decode.js';
 import { nowTimestamp, PcapReader, PcapWriter } from '../../pkt/pcap.js';
 import type { NetmapPort } from '../../ports/port.js';
 import { ChainReader } from '../../ring/chain.js';
 import { MAX_FRAGS, NM_BUF_SIZE, NS_MOREFRAG } from '../../ring/layout.js';
+import { intArg, onEarlyExit, parseToolArgs, runTool, UsageError } from '../common/cli.js';
+import { compileFilter } from './filter.js';
+import { listPorts, openPort } from './ports.js';
+import { stampFormatter, verboseIp } from './print.js';
 
-export const USAGE = `usage: uvale tcpdump [options] -i PORT | -r FILE
+export const USAGE = `usage: uvale tcpdump [options] -i PORT | -r FILE | -D  [EXPRESSION]
 
 Captures the frames a switch port receives (the switch floods broadcast and
 unknown destinations to every port, so a capture port sees those).
@@ -26,30 +31,55 @@ unknown destinations to every port, so a capture port sees those).
   -i PORT        port to capture on, vale[bdg:][port] (e.g. vale-a:1)
   -r FILE        read frames from a pcap file instead
   -w FILE        write frames to a pcap file (- for stdout) instead of printing
-  -c COUNT       exit after COUNT frames
+  -D             list the ports of the daemon that -i accepts
+  -c COUNT       exit after COUNT frames (counted after the filter)
   -n             do not resolve addresses (uvale never does; accepted for tcpdump's -n)
   -e             print the link-level header (MAC addresses, ethertype)
+  -v             print the IP header's fields too (tos, ttl, id, offset, flags,
+                 proto, length; IPv6: class, flowlabel, hlim, next-header,
+                 payload length); -vv is the same
+  -t             no time stamp; -tt seconds since 1970; -tttt date and time
   -x             print each frame in hex, without its link header (-xx: with it)
   -X             like -x with an ASCII column
   -s SNAPLEN     bytes kept per frame in -w files (default 262144)
   -q             print less protocol detail
+  -Q DIR         only inout (the default): a port's own frames need a monitor
+                 (netmap's /r /t /rt ports), which uvale does not have yet
   --dir DIR      run directory of the daemon
-  -h, --help     this text`;
+  -h, --help     this text
 
-export async function run(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
+EXPRESSION is a pcap-filter(7) expression (e.g. 'udp port 53'); it is compiled
+by libpcap through the installed tcpdump ('tcpdump -ddd') and run here as
+classic BPF. For anything uvale tcpdump does not print (other -v details, -A,
+protocol options), pipe the capture to the real tcpdump:
+  uvale tcpdump -i vale-a:1 -w - | tcpdump -r - -vv
+
+Drops at the end are frames the switch could not put in the capture port's
+RX ring while the capture was busy (the port's dropRxFull counter).`;
+
+export function run(argv: string[]): Promise<number> {
+  return runTool('tcpdump', () => tcpdump(argv));
+}
+
+async function tcpdump(argv: string[]): Promise<number> {
+  const { values, positionals } = parseToolArgs({
     args: argv,
+    allowPositionals: true,
     options: {
       i: { type: 'string', short: 'i' },
       r: { type: 'string', short: 'r' },
       w: { type: 'string', short: 'w' },
       c: { type: 'string', short: 'c' },
+      D: { type: 'boolean', short: 'D' },
       n: { type: 'boolean', short: 'n', multiple: true },
       e: { type: 'boolean', short: 'e' },
+      v: { type: 'boolean', short: 'v', multiple: true },
+      t: { type: 'boolean', short: 't', multiple: true },
       x: { type: 'boolean', short: 'x', multiple: true },
       X: { type: 'boolean', short: 'X', multiple: true },
       s: { type: 'string', short: 's' },
       q: { type: 'boolean', short: 'q' },
+      Q: { type: 'string', short: 'Q' },
       dir: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -58,19 +88,33 @@ export async function run(argv: string[]): Promise<number> {
     process.stdout.write(`${USAGE}\n`);
     return 0;
   }
-  const count = values.c === undefined ? 0 : Number(values.c);
-  if (!Number.isInteger(count) || count < 0)
-    throw new ValeError(ErrorCodes.INVALID_ARG, `-c must be a positive integer`);
-  const snaplen = values.s === undefined ? 262144 : Number(values.s);
-  if (!Number.isInteger(snaplen) || snaplen < 1 || snaplen > 262144) {
-    throw new ValeError(ErrorCodes.INVALID_ARG, '-s must be from 1 to 262144');
+  const dirOpt = values.dir !== undefined ? { dir: values.dir } : {};
+  if (values.D) {
+    process.stdout.write(await listPorts(dirOpt));
+    return 0;
   }
+  const count = intArg(values.c, '-c', 0, 0);
+  const snaplen = intArg(values.s, '-s', 262144, 1, 262144);
+  if (values.Q !== undefined && values.Q !== 'inout') {
+    if (values.Q !== 'in' && values.Q !== 'out') throw new UsageError(`-Q takes in, out or inout, not '${values.Q}'`);
+    throw new UsageError(
+      `-Q ${values.Q} needs a monitor port (netmap's vale-a:1/r or /t), which uvale does not have yet; ` +
+        'a capture port sees what the switch delivers to it (-Q inout)',
+    );
+  }
+  const tflag = values.t?.length ?? 0;
+  if (tflag === 3 || tflag > 4)
+    throw new UsageError('-t, -tt and -tttt are supported (no time stamp, epoch seconds, date and time)');
+  const stampOf = stampFormatter(tflag);
+  const verbose = (values.v?.length ?? 0) > 0;
+  const filter: BpfProgram | null = positionals.length > 0 ? compileFilter(positionals.join(' ')) : null;
   const hex = (values.x?.length ?? 0) + (values.X?.length ?? 0);
   const ascii = (values.X?.length ?? 0) > 0;
   const decoder = new Decoder({ link: values.e === true, suppressDefaultPrint: hex > 0 });
   const format = (sec: number, frac: number, buf: Uint8Array, off: number, caplen: number, len: number): string => {
     const r = decoder.decodeFull(buf, off, caplen, len);
-    let line = `${formatTimestamp(sec, frac)} ${r.text}`;
+    const text = verbose ? verboseIp(r.text, buf, off, caplen, values.e === true) : r.text;
+    let line = `${stampOf(sec, frac)}${text}`;
     if (hex > 0) {
       const skip = hex >= 2 ? 0 : r.linkHeaderLength;
       if (caplen - skip > 0) line += `\n${hexDump(buf, off + skip, caplen - skip, { ascii })}`;
@@ -79,11 +123,12 @@ export async function run(argv: string[]): Promise<number> {
   };
 
   if (values.r !== undefined) {
-    if (values.i !== undefined) throw new ValeError(ErrorCodes.INVALID_ARG, 'give -i or -r, not both');
+    if (values.i !== undefined) throw new UsageError('give -i or -r, not both');
     const reader = PcapReader.fromFile(values.r);
     const out: string[] = [];
     let n = 0;
     for (let rec = reader.next(); rec !== undefined; rec = reader.next()) {
+      if (filter !== null && filter.run(rec.data, 0, rec.caplen, rec.origLen) === 0) continue;
       out.push(format(rec.tsSec, rec.tsFrac, rec.data, 0, rec.caplen, rec.origLen));
       if (++n === count) break;
       if (out.length >= 256) process.stdout.write(`${out.splice(0).join('\n')}\n`);
@@ -91,20 +136,26 @@ export async function run(argv: string[]): Promise<number> {
     if (out.length > 0) process.stdout.write(`${out.join('\n')}\n`);
     return 0;
   }
-  if (values.i === undefined) {
-    process.stderr.write(`uvale tcpdump: -i PORT or -r FILE is required\n\n${USAGE}\n`);
-    return 2;
-  }
+  if (values.i === undefined) throw new UsageError('-i PORT, -r FILE or -D is required');
 
-  const port: NetmapPort = await connectPort(values.i, values.dir !== undefined ? { dir: values.dir } : {});
+  // the file first: a path that cannot be written fails before any port exists
   const writer =
     values.w === undefined
       ? null
       : values.w === '-'
         ? PcapWriter.toStream(process.stdout, { snaplen })
         : PcapWriter.open(values.w, { snaplen });
+  let port: NetmapPort;
+  try {
+    writer?.flush(); // the file header now: a file that cannot be written (EIO, ENOSPC) fails here
+    port = await openPort(values.i, dirOpt);
+  } catch (e) {
+    await writer?.close();
+    throw e;
+  }
+  const forget = onEarlyExit(() => port.close());
   process.stderr.write(
-    `tcpdump: ${writer === null ? 'verbose output suppressed, use -v[v]... for full protocol decode\n' : ''}` +
+    `tcpdump: ${writer === null && !verbose ? 'verbose output suppressed, use -v[v]... for full protocol decode\n' : ''}` +
       `listening on ${port.name}, link-type EN10MB (Ethernet), snapshot length ${snaplen} bytes\n`,
   );
   let stop = false;
@@ -115,6 +166,8 @@ export async function run(argv: string[]): Promise<number> {
   process.once('SIGTERM', onSignal);
   const dropsAtStart = port.counters().dropRxFull;
   let captured = 0;
+  let received = 0;
+  let dropped = 0;
   // a frame spread over several slots (NS_MOREFRAG) is gathered here
   const chain = new ChainReader();
   const gathered = new Uint8Array(MAX_FRAGS * NM_BUF_SIZE);
@@ -145,9 +198,12 @@ export async function run(argv: string[]): Promise<number> {
             next = chain.next;
           }
           const cap = Math.min(total, snaplen);
-          if (writer !== null) writer.write(buf, start, cap, ts, total);
-          else out.push(format(ts.sec, ts.frac, buf, start, cap, total));
-          captured++;
+          received++;
+          if (filter === null || filter.run(buf, start, cap, total) !== 0) {
+            if (writer !== null) writer.write(buf, start, cap, ts, total);
+            else out.push(format(ts.sec, ts.frac, buf, start, cap, total));
+            captured++;
+          }
           s = next;
         }
         ring.head = s;
@@ -159,12 +215,14 @@ export async function run(argv: string[]): Promise<number> {
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
-    const dropped = port.counters().dropRxFull - dropsAtStart;
+    dropped = port.counters().dropRxFull - dropsAtStart;
     port.close();
+    forget();
     await writer?.close();
-    process.stderr.write(
-      `${captured} packets captured\n${captured} packets received by filter\n${dropped} packets dropped by kernel\n`,
-    );
   }
+  process.stderr.write(
+    `${captured} packets captured\n${received} packets received by filter\n` +
+      `${dropped} packets dropped at ${port.name} (its RX ring was full)\n`,
+  );
   return 0;
 }

@@ -2,14 +2,15 @@
  * `uvale top`: a live view of the switches and their ports, refreshed every
  * interval from the daemon's counters: packet and bit rates each way and drop
  * rates. On a terminal it redraws in place; otherwise (or with -n) it prints
- * one block per sample, for logs and scripts.
+ * one block per sample, for logs and scripts. Number columns have fixed
+ * widths and are right-aligned, so a redraw does not shift them; JSON rates
+ * are whole frames and bits per second.
  */
 
-import { parseArgs } from 'node:util';
 import { DaemonClient } from '../../control/client.js';
 import type { StatsSnapshot } from '../../control/types.js';
-import { ErrorCodes, ValeError } from '../../core/errors.js';
-import { norm, table } from '../common/format.js';
+import { onEarlyExit, parseToolArgs, runTool, UsageError } from '../common/cli.js';
+import { norm } from '../common/format.js';
 
 export const USAGE = `usage: uvale top [options]
 
@@ -28,14 +29,25 @@ type Sample = StatsSnapshot;
 
 const DROPS = ['dropRxFull', 'dropRunt', 'dropNoDest', 'dropFrags'];
 
+/** Widths of the number columns: norm() prints at most '999.999 T' (9), counts up to 12 digits. */
+const NUM_W = 10;
+const COUNT_W = 12;
+const HEAD = ['IDX', 'KIND', 'RX pps', 'RX bps', 'TX pps', 'TX bps', 'DROP/s', 'DROPS'];
+const WIDTHS = [4, 8, NUM_W, NUM_W, NUM_W, NUM_W, NUM_W, COUNT_W];
+
+function row(name: string, nameW: number, cells: string[]): string {
+  return `${name.padEnd(nameW)}${cells.map((c, i) => (i === 1 ? `  ${c.padEnd(WIDTHS[i] as number)}` : c.padStart((WIDTHS[i] as number) + 2))).join('')}`.trimEnd();
+}
+
 export function render(prev: Sample, cur: Sample): { text: string; json: unknown } {
   const dt = (cur.time - prev.time) / 1000;
   const before = new Map<string, Record<string, number>>();
   for (const s of prev.switches) for (const p of s.ports) before.set(p.name, p.counters);
-  const rows: string[][] = [['PORT', 'IDX', 'KIND', 'RX pps', 'RX bps', 'TX pps', 'TX bps', 'DROP/s', 'DROPS']];
+  const rows: Array<[string, string[]] | [string]> = [];
   const json: Array<Record<string, unknown>> = [];
   for (const s of cur.switches) {
     rows.push([`${s.name} (switch ${s.index}, ${s.ports.length} ports, ${s.macs} MACs)`]);
+
     for (const p of s.ports) {
       const c = p.counters;
       const b = before.get(p.name);
@@ -44,33 +56,44 @@ export function render(prev: Sample, cur: Sample): { text: string; json: unknown
       const dropRate = DROPS.reduce((a, k) => a + rate(k), 0);
       const r = {
         name: p.name,
-        rxPps: rate('rxPackets'),
-        rxBps: rate('rxBytes') * 8,
-        txPps: rate('txPackets'),
-        txBps: rate('txBytes') * 8,
-        dropPps: dropRate,
+        rxPps: Math.round(rate('rxPackets')),
+        rxBps: Math.round(rate('rxBytes') * 8),
+        txPps: Math.round(rate('txPackets')),
+        txBps: Math.round(rate('txBytes') * 8),
+        dropPps: Math.round(dropRate),
         drops,
       };
       json.push(r);
       rows.push([
         `  ${p.name}`,
-        String(p.index),
-        p.kind,
-        norm(r.rxPps),
-        norm(r.rxBps),
-        norm(r.txPps),
-        norm(r.txBps),
-        norm(r.dropPps),
-        String(drops),
+        [
+          String(p.index),
+          p.kind,
+          norm(r.rxPps),
+          norm(r.rxBps),
+          norm(r.txPps),
+          norm(r.txBps),
+          norm(r.dropPps),
+          String(drops),
+        ],
       ]);
     }
   }
   if (cur.switches.length === 0) rows.push(['(no switches)']);
-  return { text: table(rows), json: { time: cur.time, ports: json } };
+  // the name column fits the longest port name, at least 24: it changes only when ports come and go
+  const nameW = Math.max(24, ...rows.filter((r) => r.length === 2).map((r) => r[0].length)) + 2;
+  const text = [row('PORT', nameW, HEAD), ...rows.map((r) => (r.length === 2 ? row(r[0], nameW, r[1]) : r[0]))].join(
+    '\n',
+  );
+  return { text, json: { time: cur.time, ports: json } };
 }
 
-export async function run(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
+export function run(argv: string[]): Promise<number> {
+  return runTool('top', () => top(argv));
+}
+
+async function top(argv: string[]): Promise<number> {
+  const { values } = parseToolArgs({
     args: argv,
     options: {
       delay: { type: 'string', short: 'd' },
@@ -85,14 +108,18 @@ export async function run(argv: string[]): Promise<number> {
     return 0;
   }
   const delay = Number(values.delay ?? '1');
-  if (!(delay > 0)) throw new ValeError(ErrorCodes.INVALID_ARG, '--delay must be a positive number of seconds');
+  if (!(delay > 0 && delay <= 86400))
+    throw new UsageError(`-d must be a number of seconds from 0 to 86400, got '${values.delay}'`);
   const count = values.count === undefined ? Number.POSITIVE_INFINITY : Number(values.count);
-  if (!(count >= 1)) throw new ValeError(ErrorCodes.INVALID_ARG, '--count must be at least 1');
+  if (!(Number.isInteger(count) || count === Number.POSITIVE_INFINITY) || !(count >= 1)) {
+    throw new UsageError(`-n must be a whole number of samples, at least 1, got '${values.count}'`);
+  }
   const client = await DaemonClient.connect({
     ...(values.dir !== undefined ? { dir: values.dir } : {}),
     autostart: false,
   });
   const tty = process.stdout.isTTY === true && values.json !== true && values.count === undefined;
+  const forget = onEarlyExit(() => client.close());
   let stop = false;
   if (tty && process.stdin.isTTY) {
     process.stdin.setRawMode(true);
@@ -120,5 +147,6 @@ export async function run(argv: string[]): Promise<number> {
       process.stdin.pause();
     }
     client.close();
+    forget();
   }
 }
