@@ -3,8 +3,8 @@
  * only place that does. See README.md in this folder.
  */
 
-export { describeErrno, type FdWatch, fdRead, fdWrite, isFatalErrno, watchReadable } from './fdio.js';
 export { createEventfd, eventfdDrain, eventfdSignal } from './eventfd.js';
+export { describeErrno, type FdWatch, fdRead, fdWrite, isFatalErrno, watchReadable } from './fdio.js';
 export { type FutexTarget, type FutexWaitResult, futexWait, futexWake } from './futex.js';
 export { EAGAIN, EINTR, ENOBUFS, errnoName } from './libc.js';
 export { type FdRangeMapping, mapFdRange } from './map-fd.js';

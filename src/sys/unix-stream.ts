@@ -241,7 +241,7 @@ export function streamSendFds(fd: number, buf: Uint8Array, n: number, fds: reado
     dv.setBigUint64(CONTROL, BigInt(16 + fds.length * 4), true);
     dv.setInt32(CONTROL + 8, SOL_SOCKET, true);
     dv.setInt32(CONTROL + 12, SCM_RIGHTS, true);
-    fds.forEach((f, i) => dv.setInt32(CONTROL + 16 + 4 * i, f, true));
+    for (let i = 0; i < fds.length; i++) dv.setInt32(CONTROL + 16 + 4 * i, fds[i]!, true);
   }
   scratch!.set(buf.subarray(0, n), DATA);
   const r = sl().sendmsg(fd, scratchPtr, MSG_DONTWAIT | MSG_NOSIGNAL);
