@@ -218,7 +218,7 @@ export function decodeMessage(h: Header, payload: Uint8Array, fds: number[]): Me
       if (h.size !== 0 && h.size !== 8) need(0);
       return { kind: 'none', request, needReply, fds };
     case 'u64':
-      need(8, request === Req.SET_LOG_BASE || request === Req.SEND_RARP);
+      need(8, request !== Req.SET_LOG_BASE); // SET_LOG_BASE carries {size u64, offset u64}
       return { kind: 'u64', request, needReply, fds, value: dv.getBigUint64(0, true) };
     case 'state':
       need(8);
