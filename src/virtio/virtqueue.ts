@@ -269,6 +269,21 @@ export class SplitQueue {
     return BROKEN;
   }
 
+  private markAvail = 0;
+  private markUsed = 0;
+
+  /** Remembers where taking and pushing stand, for rollback(). */
+  mark(): void {
+    this.markAvail = this.lastAvail;
+    this.markUsed = this.usedShadow;
+  }
+
+  /** Forgets every chain taken and every entry pushed since mark() (nothing published in between). */
+  rollback(): void {
+    this.lastAvail = this.markAvail;
+    this.usedShadow = this.markUsed;
+  }
+
   /** Puts back the last chain taken (none of it was used): it will be returned again. */
   unget(): void {
     this.lastAvail = (this.lastAvail - 1) & 0xffff;

@@ -91,8 +91,13 @@ export class VhostUserBackend {
   memory: GuestMemory | null = null;
   private mappings: FdRangeMapping[] = [];
   readonly rings: RingState[] = Array.from({ length: NUM_RINGS }, () => new RingState());
-  /** Called when a ring starts or stops (the adapter (un)watches its kick fd). */
+  /** Called when a ring starts or stops or is enabled (the adapter (un)watches its kick fd). */
   onRingChange: (index: number) => void = () => {};
+  /**
+   * Called right before a ring's kick fd is closed: the adapter drops its watch on it first (libuv may not
+   * watch a closed fd, and the number is reused by the next fd opened).
+   */
+  onKickClosing: (index: number) => void = () => {};
 
   constructor(private readonly map: RegionMapper = mapFdRange) {}
 
@@ -226,6 +231,7 @@ export class VhostUserBackend {
         const fd = noFd ? -1 : msg.fds[0]!;
         msg.fds.length = 0;
         if (r === Req.SET_VRING_KICK) {
+          if (ring.kickFd >= 0) this.onKickClosing(index);
           closeFd(ring.kickFd);
           ring.kickFd = fd;
           ring.polling = noFd;
@@ -345,6 +351,7 @@ export class VhostUserBackend {
   private stopRing(i: number): void {
     const ring = this.rings[i]!;
     ring.queue = null;
+    if (ring.kickFd >= 0) this.onKickClosing(i);
     ring.kickFd = closeFd(ring.kickFd);
     ring.polling = false;
     this.onRingChange(i);
@@ -355,6 +362,7 @@ export class VhostUserBackend {
     for (let i = 0; i < NUM_RINGS; i++) {
       const ring = this.rings[i]!;
       ring.queue = null;
+      if (ring.kickFd >= 0) this.onKickClosing(i);
       ring.kickFd = closeFd(ring.kickFd);
       ring.callFd = closeFd(ring.callFd);
       ring.errFd = closeFd(ring.errFd);
