@@ -346,7 +346,10 @@ export class VhostUserPort implements Adapter {
     while (budget-- > 0) {
       const id = q.nextChain();
       if (id === EMPTY) break;
-      if (id === BROKEN) return this.broken(q, TXQ);
+      if (id === BROKEN) {
+        this.broken(q, TXQ);
+        return;
+      }
       const len = q.readBytes - HDR;
       if (!enabled || len <= 0 || len > MAX_FRAME) {
         if (enabled) this.st.inDrops++;
@@ -419,7 +422,10 @@ export class VhostUserPort implements Adapter {
       buf.fill(0, 0, HDR);
       const total = HDR + len;
       const r = this.toGuest(q, buf, total, mrg);
-      if (r === BROKEN) return this.broken(q, RXQ);
+      if (r === BROKEN) {
+        this.broken(q, RXQ);
+        return;
+      }
       if (r === EMPTY) {
         starved = true;
         break;
