@@ -27,7 +27,7 @@ export function parseVhostSpec(spec: string): string {
 }
 
 async function attach(ctx: AttachContext, name: string, spec: string): Promise<Adapter> {
-  return VhostUserPort.attach(ctx.host, name, parseVhostSpec(spec), { log: ctx.log });
+  return VhostUserPort.attach(ctx.host, name, parseVhostSpec(spec), { log: ctx.log, onTraffic: ctx.onTraffic });
 }
 
 export const VHOST_USER_KIND: AdapterKind = {

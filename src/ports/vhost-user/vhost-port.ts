@@ -64,6 +64,8 @@ const MAX_FRAME_SLOTS = chainSlots(MAX_FRAME);
 
 export interface VhostAttachOptions {
   log?: (line: string) => void;
+  /** Called after a burst moved frames (the daemon's busy polling hangs here). */
+  onTraffic?: () => void;
   txSlots?: number;
   rxSlots?: number;
 }
@@ -79,6 +81,7 @@ export class VhostUserPort implements Adapter {
   private readonly writer: ChainWriter;
   private readonly chain = new ChainReader();
   private readonly log: (line: string) => void;
+  private readonly onTraffic: () => void;
   private pub: number;
   private listenFd: number;
   private listenWatch: FdWatch | null = null;
@@ -116,6 +119,7 @@ export class VhostUserPort implements Adapter {
     this.name = lp.name;
     this.path = path;
     this.log = opts.log ?? (() => {});
+    this.onTraffic = opts.onTraffic ?? (() => {});
     this.tx = lp.txRings[0] as NetmapRing;
     this.rx = lp.rxRings[0] as NetmapRing;
     this.writer = new ChainWriter(this.tx);
@@ -381,8 +385,10 @@ export class VhostUserPort implements Adapter {
       this.st.inBytes += len;
       q.pushUsed(id, 0);
     }
+    const moved = this.pub !== this.tx.head;
     this.flushTx(lp);
     if (q.publishUsed()) this.call(TXQ);
+    if (moved) this.onTraffic();
     q.setKicks(true);
     if (q.pending() !== 0) this.scheduleTx();
   }
