@@ -26,9 +26,13 @@
  * that connection only: its memory is unmapped, its fds closed, the reason
  * logged and counted, and the port listens again.
  *
+ * A ring set up without a kick fd (the no-fd bit of SET_VRING_KICK) is driven
+ * by a 1 ms timer instead.
+ *
  * Not yet: `connect` mode, offloads (CSUM/TSO features, the port's virtio-net
- * header), multiqueue, busy polling, and a zero-copy-free RX path (frames are
- * gathered into a scratch buffer before the scatter into guest buffers).
+ * header), multiqueue, the daemon's busy polling, and a one-copy RX path
+ * (frames are gathered into a scratch buffer before the scatter into guest
+ * buffers).
  */
 
 import { rmSync } from 'node:fs';
@@ -61,6 +65,8 @@ const RXQ = 0;
 const TXQ = 1;
 const HDR = 12;
 const MAX_FRAME_SLOTS = chainSlots(MAX_FRAME);
+/** Period of the timer that drives rings without a kick fd. */
+const POLL_MS = 1;
 
 export interface VhostAttachOptions {
   log?: (line: string) => void;
@@ -98,6 +104,8 @@ export class VhostUserPort implements Adapter {
     (e) => this.log(`${this.name}: internal error: ${(e as Error).message}`),
   );
   private txScheduled = false;
+  /** Drives rings set up without a kick fd (SET_VRING_KICK with the no-fd bit): every POLL_MS. */
+  private pollTimer: NodeJS.Timeout | null = null;
   private readonly st = {
     connects: 0,
     disconnects: 0,
@@ -273,6 +281,7 @@ export class VhostUserPort implements Adapter {
     for (const f of this.reader.takeFds()) closeFd(f);
     this.backend?.close(); // unwatches kicks (onKickClosing), closes fds, unmaps guest memory
     this.backend = null;
+    this.updatePolling();
     this.connFd = closeFd(this.connFd);
   }
 
@@ -296,6 +305,25 @@ export class VhostUserPort implements Adapter {
       ring.queue.setKicks(true);
       if (i === TXQ) this.scheduleTx();
       else this.drainer.request();
+    }
+    this.updatePolling();
+  }
+
+  /** Starts or stops the timer for rings that have no kick fd. */
+  private updatePolling(): void {
+    const b = this.backend;
+    const any = b !== null && b.rings.some((r) => r.queue !== null && r.polling);
+    if (any && this.pollTimer === null) {
+      this.pollTimer = setInterval(() => {
+        const bb = this.backend;
+        if (bb === null) return;
+        if (bb.ring(TXQ).polling) this.processTx();
+        if (bb.ring(RXQ).polling) this.drainer.request();
+      }, POLL_MS);
+      this.pollTimer.unref?.();
+    } else if (!any && this.pollTimer !== null) {
+      clearInterval(this.pollTimer);
+      this.pollTimer = null;
     }
   }
 

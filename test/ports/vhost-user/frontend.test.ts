@@ -164,3 +164,52 @@ test('a hand-made front-end: EVENT_IDX, mergeable RX into 256-byte buffers, a 30
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('a ring set up without a kick fd (polling) is driven by the port itself', { timeout: 20_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'uvale-vu-fe-'));
+  const sock = join(dir, 'vm.sock');
+  const host = new ValeHost();
+  const port = VhostUserPort.attach(host, 'vale-vpl:vm', sock);
+  const np = openPort('vale-vpl:np', { host });
+  const memfd = createMemfd('uvale-test-guest', MB, { seals: 0 });
+  const mem = mapFdRange(memfd, MB, 0);
+  const dv = new DataView(mem.bytes.buffer, mem.bytes.byteOffset, MB);
+  const c = streamConnect(sock);
+  const req = (r: number, payload: Uint8Array, fds: number[] = []) => {
+    const m = encodeRequest(r, payload);
+    assert.equal(fds.length > 0 ? streamSendFds(c, m, m.length, fds) : streamSend(c, m, m.length), m.length);
+  };
+  try {
+    req(Req.SET_FEATURES, le([8, bit(Feature.F_VERSION_1)]));
+    req(Req.SET_MEM_TABLE, le([4, 1], [4, 0], [8, 0], [8, MB], [8, UVA], [8, 0]), [memfd]);
+    const i = 1;
+    req(Req.SET_VRING_NUM, le([4, i], [4, NUM]));
+    req(
+      Req.SET_VRING_ADDR,
+      le([4, i], [4, 0], [8, UVA + R[i]!.desc], [8, UVA + R[i]!.used], [8, UVA + R[i]!.avail], [8, 0]),
+    );
+    req(Req.SET_VRING_KICK, le([8, i | 0x100]));
+    await tick(50);
+    const f = frame('02:00:00:00:00:0b', '02:00:00:00:00:0a', { len: 200, seq: 3 });
+    mem.bytes.fill(0, TXBUF, TXBUF + 12);
+    mem.bytes.set(f, TXBUF + 12);
+    const o = R[i]!.desc;
+    dv.setBigUint64(o, BigInt(TXBUF), true);
+    dv.setUint32(o + 8, 12 + f.length, true);
+    dv.setUint16(R[i]!.avail + 4, 0, true);
+    dv.setUint16(R[i]!.avail + 2, 1, true); // no kick: the port must find it
+    const back = await receive(np, 1, 2000);
+    assert.deepEqual(
+      back.map((x) => Buffer.from(x)),
+      [Buffer.from(f)],
+    );
+  } finally {
+    closeFd(c);
+    await tick();
+    port.close();
+    np.close();
+    mem.unmap();
+    closeFd(memfd);
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
