@@ -312,7 +312,7 @@ export class VhostUserPort implements Adapter {
   /** Starts or stops the timer for rings that have no kick fd. */
   private updatePolling(): void {
     const b = this.backend;
-    const any = b !== null && b.rings.some((r) => r.queue !== null && r.polling);
+    const any = b?.rings.some((r) => r.queue !== null && r.polling) === true;
     if (any && this.pollTimer === null) {
       this.pollTimer = setInterval(() => {
         const bb = this.backend;
