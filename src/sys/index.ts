@@ -3,9 +3,11 @@
  * only place that does. See README.md in this folder.
  */
 
+export { createEventfd, eventfdDrain, eventfdSignal } from './eventfd.js';
 export { describeErrno, type FdWatch, fdRead, fdWrite, isFatalErrno, watchReadable } from './fdio.js';
 export { type FutexTarget, type FutexWaitResult, futexWait, futexWake } from './futex.js';
 export { EAGAIN, EINTR, ENOBUFS, errnoName } from './libc.js';
+export { type FdRangeMapping, mapFdRange } from './map-fd.js';
 export { peerPidfd, takeFd } from './pidfd.js';
 export { type FileLock, lockFile, type PeerCred, peerCred, peerPid, releaseMapping } from './process.js';
 export {
@@ -57,3 +59,13 @@ export {
   SUN_PATH_LEN,
   type UnixDgramOptions,
 } from './unix-dgram.js';
+export {
+  MAX_FDS,
+  MAX_IO,
+  streamAccept,
+  streamConnect,
+  streamListen,
+  streamRecv,
+  streamSend,
+  streamSendFds,
+} from './unix-stream.js';

@@ -1,0 +1,532 @@
+/*
+ * A vhost-user port: `uvale ctl -a SW:PORT=vhost-user:/path/sock`. uvale
+ * listens on the unix socket (mode 0600), one front-end (QEMU, DPDK's
+ * virtio-user) at a time; the front-end shares guest memory and its two
+ * virtqueues (./backend.ts), and frames move by copying between guest
+ * buffers and the port's netmap slots.
+ *
+ *   guest → switch  (virtqueue 1, the guest's TX) on a kick, every available
+ *                   chain (at most the queue size per turn, then the next turn)
+ *                   is copied, without its 12-byte virtio-net header, into TX
+ *                   slots (NS_MOREFRAG chains beyond 2048 bytes), returned to
+ *                   the used ring, then one txsync and one used-ring publish
+ *                   for the burst; the guest is called if it asked.
+ *   switch → guest  (virtqueue 0) the port's onRx queues a drain (../rx-drain.ts):
+ *                   each frame in the RX ring gets a zeroed header with
+ *                   num_buffers and is copied into as many of the guest's
+ *                   receive chains as it needs (mergeable RX buffers); one
+ *                   publish per drain. With no buffer left, frames wait in
+ *                   the RX ring (the switch drops and counts when it is full)
+ *                   and kicks are asked for, so the guest's next buffers
+ *                   restart the drain.
+ *
+ * Kicks are eventfds watched in the event loop (../../sys/fdio.ts); with
+ * EVENT_IDX, kicks are re-armed after each burst and the ring checked once
+ * more. A protocol error, a broken ring or a front-end that hangs up ends
+ * that connection only: its memory is unmapped, its fds closed, the reason
+ * logged and counted, and the port listens again.
+ *
+ * A ring set up without a kick fd (the no-fd bit of SET_VRING_KICK) is driven
+ * by a 1 ms timer instead.
+ *
+ * Not yet: `connect` mode, offloads (CSUM/TSO features, the port's virtio-net
+ * header), multiqueue, the daemon's busy polling, and a one-copy RX path
+ * (frames are gathered into a scratch buffer before the scatter into guest
+ * buffers).
+ */
+
+import { rmSync } from 'node:fs';
+import { ErrorCodes, ValeError } from '../../core/errors.js';
+import { ChainReader, ChainWriter, chainSlots } from '../../ring/chain.js';
+import { MAX_FRAME } from '../../ring/layout.js';
+import type { NetmapRing } from '../../ring/netmap-ring.js';
+import type { ValeHost } from '../../switch/host.js';
+import type { VPort } from '../../switch/vport.js';
+import {
+  closeFd,
+  EAGAIN,
+  eventfdDrain,
+  eventfdSignal,
+  type FdWatch,
+  streamAccept,
+  streamListen,
+  streamRecv,
+  streamSend,
+  watchReadable,
+} from '../../sys/index.js';
+import { BROKEN, EMPTY, type SplitQueue } from '../../virtio/index.js';
+import type { Adapter, AdapterInfo } from '../adapter.js';
+import { LocalPort } from '../local/local-port.js';
+import { RxDrain } from '../rx-drain.js';
+import { NUM_RINGS, VhostUserBackend } from './backend.js';
+import { Feature, MAX_PAYLOAD, MessageReader } from './protocol.js';
+
+const RXQ = 0;
+const TXQ = 1;
+const HDR = 12;
+const MAX_FRAME_SLOTS = chainSlots(MAX_FRAME);
+/** Period of the timer that drives rings without a kick fd. */
+const POLL_MS = 1;
+
+export interface VhostAttachOptions {
+  log?: (line: string) => void;
+  /** Called after a burst moved frames (the daemon's busy polling hangs here). */
+  onTraffic?: () => void;
+  txSlots?: number;
+  rxSlots?: number;
+}
+
+export class VhostUserPort implements Adapter {
+  readonly name: string;
+  readonly kind = 'vhost-user';
+  readonly path: string;
+  private lp: LocalPort | null;
+  private readonly vp: VPort;
+  private readonly tx: NetmapRing;
+  private readonly rx: NetmapRing;
+  private readonly writer: ChainWriter;
+  private readonly chain = new ChainReader();
+  private readonly log: (line: string) => void;
+  private readonly onTraffic: () => void;
+  private pub: number;
+  private listenFd: number;
+  private listenWatch: FdWatch | null = null;
+  private connFd = -1;
+  private connWatch: FdWatch | null = null;
+  private backend: VhostUserBackend | null = null;
+  private reader = new MessageReader();
+  private readonly kickWatch: (FdWatch | null)[] = new Array(NUM_RINGS).fill(null);
+  private readonly inBuf = new Uint8Array(MAX_PAYLOAD + 16);
+  private readonly inFds = new Int32Array(17);
+  private readonly scratch = new Uint8Array(HDR + MAX_FRAME);
+  private readonly drainer = new RxDrain(
+    () => this.drainRx(),
+    (e) => this.log(`${this.name}: internal error: ${(e as Error).message}`),
+  );
+  private txScheduled = false;
+  /** Drives rings set up without a kick fd (SET_VRING_KICK with the no-fd bit): every POLL_MS. */
+  private pollTimer: NodeJS.Timeout | null = null;
+  private readonly st = {
+    connects: 0,
+    disconnects: 0,
+    inFrames: 0,
+    inBytes: 0,
+    outFrames: 0,
+    outBytes: 0,
+    inDrops: 0,
+    outDrops: 0,
+    errors: 0,
+    kicks: 0,
+    calls: 0,
+    lastError: '',
+  };
+
+  private constructor(lp: LocalPort, path: string, opts: VhostAttachOptions) {
+    this.lp = lp;
+    this.vp = lp.vport;
+    this.name = lp.name;
+    this.path = path;
+    this.log = opts.log ?? (() => {});
+    this.onTraffic = opts.onTraffic ?? (() => {});
+    this.tx = lp.txRings[0] as NetmapRing;
+    this.rx = lp.rxRings[0] as NetmapRing;
+    this.writer = new ChainWriter(this.tx);
+    this.pub = this.tx.cur;
+    this.listenFd = streamListen(path, 0o600);
+    this.listenWatch = watchReadable(
+      this.listenFd,
+      () => this.accept(),
+      (s) => this.log(`${this.name}: listening socket error ${s}`),
+    );
+  }
+
+  /** Attaches SWITCH:PORT as a vhost-user port listening at `path` (which must not exist). */
+  static attach(host: ValeHost, name: string, path: string, opts: VhostAttachOptions = {}): VhostUserPort {
+    const txSlots = opts.txSlots ?? Math.min(1024, host.settings.maxBuffers);
+    if (txSlots <= MAX_FRAME_SLOTS) {
+      throw new ValeError(ErrorCodes.LIMIT, `a vhost-user port needs more than ${MAX_FRAME_SLOTS} TX slots`);
+    }
+    const vp = host.acquire(name, {
+      kind: 'vhost-user',
+      txRings: 1,
+      rxRings: 1,
+      txSlots,
+      ...(opts.rxSlots !== undefined ? { rxSlots: opts.rxSlots } : {}),
+      share: (p) => {
+        throw new ValeError(ErrorCodes.BUSY, `port ${p.name} already exists (kind ${p.kind}); detach it first`);
+      },
+    });
+    const lp = new LocalPort(host, vp);
+    let port: VhostUserPort;
+    try {
+      port = new VhostUserPort(lp, path, opts);
+    } catch (e) {
+      lp.close();
+      throw e;
+    }
+    vp.onRx = port.drainer.request;
+    return port;
+  }
+
+  get vport(): VPort {
+    return this.vp;
+  }
+
+  get connected(): boolean {
+    return this.connFd >= 0;
+  }
+
+  info(): AdapterInfo {
+    const st = this.st;
+    const b = this.backend;
+    return {
+      name: this.name,
+      kind: this.kind,
+      spec: `vhost-user:${this.path}`,
+      state: this.connected ? 'up' : 'listening',
+      counters: {
+        inFrames: st.inFrames,
+        inBytes: st.inBytes,
+        outFrames: st.outFrames,
+        outBytes: st.outBytes,
+        inDrops: st.inDrops,
+        outDrops: st.outDrops,
+        errors: st.errors,
+      },
+      extra: {
+        connects: st.connects,
+        disconnects: st.disconnects,
+        kicks: st.kicks,
+        calls: st.calls,
+        features: b === null ? '0' : `0x${b.features.toString(16)}`,
+        queueSizes: b === null ? '' : b.rings.map((r) => r.num).join(','),
+      },
+      lastError: st.lastError,
+    };
+  }
+
+  close(): void {
+    const lp = this.lp;
+    if (lp === null) return;
+    this.lp = null;
+    this.vp.onRx = null;
+    this.drainer.cancel();
+    this.disconnect('');
+    this.listenWatch?.close();
+    this.listenWatch = null;
+    this.listenFd = closeFd(this.listenFd);
+    rmSync(this.path, { force: true });
+    lp.close();
+  }
+
+  // ---- connection and messages ------------------------------------------------------------
+
+  private accept(): void {
+    const fd = streamAccept(this.listenFd);
+    if (fd < 0) return;
+    if (this.connFd >= 0) {
+      closeFd(fd); // one front-end at a time
+      return;
+    }
+    this.connFd = fd;
+    this.st.connects++;
+    const b = new VhostUserBackend();
+    b.onRingChange = (i) => this.ringChanged(i);
+    b.onKickClosing = (i) => this.unwatchKick(i);
+    this.backend = b;
+    this.reader = new MessageReader();
+    this.connWatch = watchReadable(
+      fd,
+      () => this.readMessages(),
+      (s) => this.disconnect(`socket error ${s}`),
+    );
+  }
+
+  private readMessages(): void {
+    const b = this.backend;
+    if (b === null) return;
+    try {
+      for (;;) {
+        const want = this.reader.want;
+        const n = streamRecv(this.connFd, this.inBuf, want, this.inFds);
+        if (n === -EAGAIN) return;
+        if (n <= 0) {
+          this.disconnect(n === 0 ? 'front-end closed the connection' : `recvmsg: errno ${-n}`);
+          return;
+        }
+        this.reader.push(this.inBuf.subarray(0, n), this.inFds.subarray(1, 1 + this.inFds[0]!));
+        for (let m = this.reader.next(); m !== null; m = this.reader.next()) {
+          const reply = b.handle(m);
+          if (reply !== null && streamSend(this.connFd, reply, reply.length) !== reply.length) {
+            this.disconnect('reply not sent in one write');
+            return;
+          }
+        }
+      }
+    } catch (e) {
+      this.st.errors++;
+      this.disconnect((e as Error).message);
+    }
+  }
+
+  private disconnect(reason: string): void {
+    if (this.connFd < 0) return;
+    if (reason !== '') {
+      this.st.lastError = reason;
+      this.log(`${this.name}: vhost-user connection ended: ${reason}`);
+    }
+    this.st.disconnects++;
+    this.connWatch?.close();
+    this.connWatch = null;
+    for (const f of this.reader.takeFds()) closeFd(f);
+    this.backend?.close(); // unwatches kicks (onKickClosing), closes fds, unmaps guest memory
+    this.backend = null;
+    this.updatePolling();
+    this.connFd = closeFd(this.connFd);
+  }
+
+  private unwatchKick(i: number): void {
+    this.kickWatch[i]?.close();
+    this.kickWatch[i] = null;
+  }
+
+  private ringChanged(i: number): void {
+    const ring = this.backend?.ring(i);
+    if (ring === undefined) return;
+    if (ring.queue !== null && ring.kickFd >= 0 && this.kickWatch[i] === null) {
+      const fd = ring.kickFd;
+      this.kickWatch[i] = watchReadable(
+        fd,
+        () => this.kicked(i, fd),
+        (s) => this.disconnect(`kick fd error ${s}`),
+      );
+    }
+    if (ring.queue !== null && ring.enabled) {
+      ring.queue.setKicks(true);
+      if (i === TXQ) this.scheduleTx();
+      else this.drainer.request();
+    }
+    this.updatePolling();
+  }
+
+  /** Starts or stops the timer for rings that have no kick fd. */
+  private updatePolling(): void {
+    const b = this.backend;
+    const any = b?.rings.some((r) => r.queue !== null && r.polling) === true;
+    if (any && this.pollTimer === null) {
+      this.pollTimer = setInterval(() => {
+        const bb = this.backend;
+        if (bb === null) return;
+        if (bb.ring(TXQ).polling) this.processTx();
+        if (bb.ring(RXQ).polling) this.drainer.request();
+      }, POLL_MS);
+      this.pollTimer.unref?.();
+    } else if (!any && this.pollTimer !== null) {
+      clearInterval(this.pollTimer);
+      this.pollTimer = null;
+    }
+  }
+
+  private kicked(i: number, fd: number): void {
+    eventfdDrain(fd);
+    this.st.kicks++;
+    if (i === TXQ) this.processTx();
+    else this.drainer.request();
+  }
+
+  private scheduleTx(): void {
+    if (this.txScheduled) return;
+    this.txScheduled = true;
+    setImmediate(() => {
+      this.txScheduled = false;
+      this.processTx();
+    });
+  }
+
+  private broken(q: SplitQueue, i: number): void {
+    this.st.errors++;
+    this.disconnect(`virtqueue ${i}: ${q.error}`);
+  }
+
+  private call(i: number): void {
+    const fd = this.backend?.ring(i).callFd ?? -1;
+    if (fd >= 0) {
+      eventfdSignal(fd);
+      this.st.calls++;
+    }
+  }
+
+  // ---- guest → switch ---------------------------------------------------------------------
+
+  private room(): number {
+    const n = this.tx.numSlots;
+    let s = this.tx.tail - this.pub;
+    if (s < 0) s += n;
+    return s;
+  }
+
+  private processTx(): void {
+    const b = this.backend;
+    const lp = this.lp;
+    if (b === null || lp === null) return;
+    const ring = b.ring(TXQ);
+    const q = ring.queue;
+    if (q === null) return;
+    const enabled = ring.enabled;
+    const w = this.writer;
+    let budget = q.num;
+    while (budget-- > 0) {
+      const id = q.nextChain();
+      if (id === EMPTY) break;
+      if (id === BROKEN) {
+        this.broken(q, TXQ);
+        return;
+      }
+      const len = q.readBytes - HDR;
+      if (!enabled || len <= 0 || len > MAX_FRAME) {
+        if (enabled) this.st.inDrops++;
+        q.pushUsed(id, 0);
+        continue;
+      }
+      const need = chainSlots(len);
+      if (this.room() < need) this.flushTx(lp);
+      if (this.room() < need) {
+        this.st.inDrops++;
+        q.pushUsed(id, 0);
+        continue;
+      }
+      w.begin(this.pub);
+      let skip = HDR;
+      for (let s = 0; s < q.readable; s++) {
+        const seg = q.segBytes[s]!;
+        const off = q.segOff[s]!;
+        const l = q.segLen[s]!;
+        if (skip >= l) {
+          skip -= l;
+          continue;
+        }
+        w.append(seg, off + skip, off + l);
+        skip = 0;
+      }
+      this.pub = w.end();
+      this.st.inFrames++;
+      this.st.inBytes += len;
+      q.pushUsed(id, 0);
+    }
+    const moved = this.pub !== this.tx.head;
+    this.flushTx(lp);
+    if (q.publishUsed()) this.call(TXQ);
+    if (moved) this.onTraffic();
+    q.setKicks(true);
+    if (q.pending() !== 0) this.scheduleTx();
+  }
+
+  private flushTx(lp: LocalPort): void {
+    if (this.pub === this.tx.head) return;
+    this.tx.head = this.tx.cur = this.pub;
+    lp.txsync();
+  }
+
+  // ---- switch → guest ---------------------------------------------------------------------
+
+  private drainRx(): void {
+    const lp = this.lp;
+    if (lp === null) return;
+    lp.rxsync();
+    const rx = this.rx;
+    const tail = rx.tail;
+    let cur = rx.cur;
+    if (cur === tail) return;
+    const chain = this.chain;
+    const ring = this.backend?.ring(RXQ);
+    const q = ring?.queue ?? null;
+    if (q === null || !ring!.enabled) {
+      let frames = 0;
+      for (let i = cur; chain.walk(rx, i, tail); i = chain.next) frames++;
+      this.st.outDrops += frames;
+      rx.head = rx.cur = tail;
+      lp.rxsync();
+      return;
+    }
+    const mrg = this.backend!.has(Feature.NET_F_MRG_RXBUF);
+    const buf = this.scratch;
+    let starved = false;
+    while (chain.walk(rx, cur, tail)) {
+      const len = chain.gather(rx, cur, chain.slots, buf, HDR);
+      buf.fill(0, 0, HDR);
+      const total = HDR + len;
+      const r = this.toGuest(q, buf, total, mrg);
+      if (r === BROKEN) {
+        this.broken(q, RXQ);
+        return;
+      }
+      if (r === EMPTY) {
+        starved = true;
+        break;
+      }
+      if (r === 0) this.st.outDrops++;
+      else {
+        this.st.outFrames++;
+        this.st.outBytes += len;
+      }
+      cur = chain.next;
+    }
+    rx.head = rx.cur = cur;
+    lp.rxsync();
+    if (q.publishUsed()) this.call(RXQ);
+    if (starved) {
+      q.setKicks(true);
+      if (q.pending() > 0) this.drainer.request();
+    }
+  }
+
+  /**
+   * Copies buf[0, total) (header then frame) into the guest's receive chains. @returns 1 when delivered, 0 when
+   * dropped (too big for the buffers, or for one chain without MRG_RXBUF), EMPTY when the guest has no buffers
+   * (nothing taken), BROKEN.
+   */
+  private toGuest(q: SplitQueue, buf: Uint8Array, total: number, mrg: boolean): number {
+    let pos = 0;
+    let used = 0;
+    let hdrSeg: Uint8Array | null = null;
+    let hdrOff = 0;
+    q.mark();
+    while (pos < total) {
+      const id = q.nextChain();
+      if (id === BROKEN) return BROKEN;
+      if (id === EMPTY) {
+        // Out of buffers (maybe mid-frame): give back what this frame took; it waits for the next buffers.
+        q.rollback();
+        return EMPTY;
+      }
+      if (q.readable !== 0 || (!mrg && q.writeBytes < total) || (pos === 0 && q.segLen[0]! < HDR)) {
+        // A chain we cannot use (readable parts, too small without MRG_RXBUF, header split): the frame is dropped.
+        q.pushUsed(id, 0);
+        return 0;
+      }
+      let wrote = 0;
+      for (let s = 0; s < q.segs && pos < total; s++) {
+        const seg = q.segBytes[s]!;
+        const off = q.segOff[s]!;
+        const k = Math.min(q.segLen[s]!, total - pos);
+        if (pos === 0 && k >= HDR) {
+          hdrSeg = seg;
+          hdrOff = off;
+        }
+        seg.set(buf.subarray(pos, pos + k), off);
+        pos += k;
+        wrote += k;
+      }
+      q.pushUsed(id, wrote);
+      used++;
+      if (!mrg) break;
+    }
+    if (pos < total) return 0;
+    // num_buffers, little-endian, at offset 10 of the header.
+    if (hdrSeg !== null) {
+      hdrSeg[hdrOff + 10] = used & 0xff;
+      hdrSeg[hdrOff + 11] = used >> 8;
+    }
+    return 1;
+  }
+}
