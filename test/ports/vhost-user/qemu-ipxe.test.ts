@@ -63,7 +63,7 @@ test('QEMU (iPXE under TCG) on a vhost-user port: its DHCP discover reaches the 
   qemu.stderr!.on('data', (d: Buffer) => (out += d));
   try {
     const got = await receive(np, 1, 60_000);
-    assert.equal(got.length, 1, `no frame from the guest; qemu: ${out.slice(-1000)}; port: ${logs.join(' | ')}`);
+    assert.ok(got.length >= 1, `no frame from the guest; qemu: ${out.slice(-1000)}; port: ${logs.join(' | ')}`);
     const f = got[0]!;
     assert.equal(Buffer.from(f.subarray(0, 6)).toString('hex'), 'ffffffffffff', 'broadcast');
     assert.equal(Buffer.from(f.subarray(6, 12)).toString('hex'), MAC.replaceAll(':', ''), "the guest's MAC");
