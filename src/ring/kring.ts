@@ -15,6 +15,11 @@
  *   RX: the switch appends at hwtail; the user consumes [head, tail) and
  *       advances head to release; rxsync sets hwcur = head.
  *
+ * Everything the switch relies on (slot count, offsets, buffer count) comes
+ * from the region's geometry, which the switch computed itself; values in
+ * port memory (head, cur, sync head, slots) are read once, checked, and only
+ * the checked copy is used.
+ *
  * Every sync first runs the prologue: head and cur must lie, circularly, in
  * [hwcur, hwtail] with head <= cur. Anything else re-initialises this ring
  * (head = cur = hwcur, tail = hwtail, bad slots fixed) and reports the error to
@@ -31,7 +36,6 @@ import {
   RING_HEAD,
   RING_HWCUR,
   RING_HWTAIL,
-  RING_NUM_SLOTS,
   RING_SYNC_HEAD,
   RING_TAIL,
   SLOT_SIZE,
@@ -70,7 +74,8 @@ export class KRing {
     this.slotsW = (base + RING_HDR_SIZE) >>> 2;
     this.isTx = index < g.txRings;
     this.ringId = this.isTx ? index : index - g.txRings;
-    this.numSlots = this.u32[this.hdrW + (RING_NUM_SLOTS >>> 2)] as number;
+    // from the switch's own geometry, never read back from port memory the client can write
+    this.numSlots = this.isTx ? g.txSlots : g.rxSlots;
     this.lim = this.numSlots - 1;
     this.bufsBase = region.base + g.bufsOfs;
     this.numBufs = g.numBufs;

@@ -31,7 +31,9 @@ export const C_RING_ERRORS = 10;
  * port with another header length (switch/offload.ts), once per such port.
  */
 export const C_DROP_OFFLOAD = 11;
-export const NUM_COUNTERS = 12; // at most layout.IF_COUNTERS_MAX
+/** Frames from this port longer than MAX_FRAME (65535 bytes, virtio-net header not counted). */
+export const C_DROP_OVERSIZE = 12;
+export const NUM_COUNTERS = 13; // at most layout.IF_COUNTERS_MAX
 
 export const COUNTER_NAMES = [
   'txPackets',
@@ -46,6 +48,7 @@ export const COUNTER_NAMES = [
   'truncated',
   'ringErrors',
   'dropOffload',
+  'dropOversize',
 ] as const;
 
 export type CounterName = (typeof COUNTER_NAMES)[number];

@@ -44,6 +44,7 @@ import type { CopyFn } from '../ring/arena.js';
 import type { KRing } from '../ring/kring.js';
 import {
   MAX_FRAGS,
+  MAX_FRAME,
   MIN_FRAME,
   NM_BUF_SIZE,
   NM_RESERVED_BUFS,
@@ -57,6 +58,7 @@ import {
 import {
   C_BAD_SLOTS,
   C_DROP_FRAGS,
+  C_DROP_OVERSIZE,
   C_DROP_NO_DEST,
   C_DROP_OFFLOAD,
   C_DROP_RUNT,
@@ -155,6 +157,10 @@ export class Forwarder {
     let skipping = false;
     let badSlots = 0;
     let dropFrags = 0;
+    let dropOversize = 0;
+    // a frame may not exceed MAX_FRAME bytes past the port's virtio-net header
+    const maxChain = MAX_FRAME + src.hdrLen;
+    let chainBytes = 0;
     for (let j = kr.hwcur; j !== head; j = j === lim ? 0 : j + 1) {
       const w = slotsW + (j << SLOT_SHIFT_W);
       const bi = u32[w];
@@ -172,10 +178,12 @@ export class Forwarder {
       ftOff[n] = bufsBase + bi * NM_BUF_SIZE;
       ftLen[n] = len;
       n++;
+      chainBytes += len;
       if (fl !== 0) {
         if (frags === MAX_FRAGS) {
           n -= MAX_FRAGS;
           frags = 1;
+          chainBytes = 0;
           skipping = true;
           dropFrags++;
         } else {
@@ -183,6 +191,15 @@ export class Forwarder {
         }
         continue;
       }
+      if (chainBytes > maxChain) {
+        // longer than any port may be handed (a QEMU stream peer would cut its link): dropped whole
+        n -= frags;
+        frags = 1;
+        chainBytes = 0;
+        dropOversize++;
+        continue;
+      }
+      chainBytes = 0;
       ftFrags[n - frags] = frags;
       frags = 1;
       if (n >= batch) {
@@ -191,13 +208,19 @@ export class Forwarder {
       }
     }
     if (frags > 1) {
-      // the sync ended inside a chain: forward what there is, cut short
-      ftFrags[n - frags + 1] = frags - 1;
+      // the sync ended inside a chain: forward what there is, cut short (or drop it, if too long)
       src.counters[C_TRUNCATED] += 1;
+      if (chainBytes > maxChain) {
+        n -= frags - 1;
+        dropOversize++;
+      } else {
+        ftFrags[n - frags + 1] = frags - 1;
+      }
     }
     if (n > 0) this.flush(src, n, ringNr);
     if (badSlots !== 0) src.counters[C_BAD_SLOTS] += badSlots;
     if (dropFrags !== 0) src.counters[C_DROP_FRAGS] += dropFrags;
+    if (dropOversize !== 0) src.counters[C_DROP_OVERSIZE] += dropOversize;
     kr.reclaim(head);
   }
 
