@@ -12,7 +12,7 @@
  * until SIGINT/SIGTERM or a shutdown request.
  */
 
-import { chmodSync, chownSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, closeSync, constants, openSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { ensureRunDir, type RunPaths, runPaths } from '../control/paths.js';
 import type { AdapterInfo, PortInfo, StatsSnapshot } from '../control/types.js';
@@ -148,8 +148,21 @@ export class Daemon {
   }
 
   async start(): Promise<void> {
-    ensureRunDir(this.paths.dir);
-    const lock = lockFile(this.paths.lock);
+    ensureRunDir(this.paths.dir, this.opts.group);
+    let lock: FileLock | null;
+    try {
+      lock = lockFile(this.paths.lock);
+    } catch (e) {
+      const code = ((e as { cause?: NodeJS.ErrnoException }).cause ?? (e as NodeJS.ErrnoException)).code;
+      if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') {
+        throw new ValeError(
+          ErrorCodes.PERMISSION,
+          `cannot write in run directory ${this.paths.dir}: run as its owner or root, or use your own (UVALE_RUN_DIR=...)`,
+          { cause: e },
+        );
+      }
+      throw e;
+    }
     if (lock === null) {
       throw new ValeError(ErrorCodes.BUSY, `another uvale daemon already serves ${this.paths.dir}`);
     }
@@ -243,7 +256,16 @@ export class Daemon {
   /** Keeps the settings in the run directory, so a later daemon starts with them. */
   settingsChanged(): void {
     try {
-      writeFileSync(this.paths.settings, `${JSON.stringify(this.host.settings.all(), null, 2)}\n`, { mode: 0o600 });
+      const fd = openSync(
+        this.paths.settings,
+        constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW,
+        0o600,
+      );
+      try {
+        writeFileSync(fd, `${JSON.stringify(this.host.settings.all(), null, 2)}\n`);
+      } finally {
+        closeSync(fd);
+      }
     } catch (e) {
       this.log(`cannot save settings to ${this.paths.settings}: ${(e as Error).message}`);
     }
@@ -484,7 +506,12 @@ export class Daemon {
 function loadSettings(path: string): SettingsInit {
   let o: unknown;
   try {
-    o = JSON.parse(readFileSync(path, 'utf8'));
+    const fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+    try {
+      o = JSON.parse(readFileSync(fd, 'utf8'));
+    } finally {
+      closeSync(fd);
+    }
   } catch {
     return {};
   }

@@ -11,7 +11,7 @@
  *                     while the shared memory itself is let go.
  */
 
-import { closeSync, ftruncateSync, openSync, writeSync } from 'node:fs';
+import { closeSync, constants, ftruncateSync, openSync, writeSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { ErrorCodes, ValeError } from '../core/errors.js';
 import { EWOULDBLOCK, errno, fromNodeError, koffi, MAP_FAILED, sysError, throwErrno } from './libc.js';
@@ -74,8 +74,12 @@ const LOCK_UN = 8;
 export function lockFile(path: string): FileLock | null {
   let fd: number;
   try {
-    fd = openSync(path, 'a+', 0o600);
+    // never through a link someone planted: O_NOFOLLOW refuses it (ELOOP) instead of truncating its target
+    fd = openSync(path, constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW, 0o600);
   } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ELOOP') {
+      throw new ValeError(ErrorCodes.PERMISSION, `${path} is a symbolic link; uvale never follows one there (remove it)`);
+    }
     throw fromNodeError('open', e, path);
   }
   if (fns().flock(fd, LOCK_EX | LOCK_NB) < 0) {
