@@ -128,9 +128,11 @@ test('pkt-gen rx times from its first frame to its last, not the wait before nor
   const m = /^Received 300 packets 18000 bytes \d+ events 60 bytes each in ([\d.]+) seconds\.$/m.exec(out);
   assert.ok(m, out);
   const secs = Number(m[1]);
-  assert.ok(secs >= 0.2 && secs < 0.7, `300 frames at 1000 pps took ${secs} s by rx's clock`);
+  // the 1 s wait before the first frame or -W's idle second would each add a second or more;
+  // the generator itself may run slow on a busy machine, so only those are ruled out
+  assert.ok(secs >= 0.2 && secs < 1.2, `300 frames at 1000 pps took ${secs} s by rx's clock`);
   const speed = /^Speed: ([\d.]+) Kpps/m.exec(out);
-  assert.ok(speed && Number(speed[1]) > 0.7 && Number(speed[1]) < 1.5, out);
+  assert.ok(speed && Number(speed[1]) > 0.25 && Number(speed[1]) < 1.6, out);
 });
 
 test('summaries show the port’s drops: tx refused by the switch, rx ring full, ping without pong', async () => {
