@@ -54,7 +54,8 @@ export function ensureRunDir(dir: string, group?: number): void {
     throw runDirError(dir, 'cannot create', e);
   }
   const st = lstatSync(dir);
-  if (!st.isDirectory()) throw new ValeError(ErrorCodes.SYSTEM, `run directory ${dir} is not a directory (or is a link)`);
+  if (!st.isDirectory())
+    throw new ValeError(ErrorCodes.SYSTEM, `run directory ${dir} is not a directory (or is a link)`);
   const uid = typeof process.getuid === 'function' ? process.getuid() : st.uid;
   if (st.uid !== uid) {
     throw new ValeError(

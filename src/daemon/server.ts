@@ -503,7 +503,7 @@ export class Daemon {
 }
 
 /** Settings saved by an earlier daemon of this directory; unreadable or invalid entries are ignored. */
-function loadSettings(path: string): SettingsInit {
+export function loadSettings(path: string): SettingsInit {
   let o: unknown;
   try {
     const fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);

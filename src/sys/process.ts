@@ -78,7 +78,10 @@ export function lockFile(path: string): FileLock | null {
     fd = openSync(path, constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW, 0o600);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ELOOP') {
-      throw new ValeError(ErrorCodes.PERMISSION, `${path} is a symbolic link; uvale never follows one there (remove it)`);
+      throw new ValeError(
+        ErrorCodes.PERMISSION,
+        `${path} is a symbolic link; uvale never follows one there (remove it)`,
+      );
     }
     throw fromNodeError('open', e, path);
   }

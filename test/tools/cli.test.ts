@@ -8,7 +8,9 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, test } from 'node:test';
+import { SETTINGS } from '../../src/core/settings.js';
 import { BIN, exited, tempRunDir, uvale, waitPort } from '../helpers/daemon.js';
 
 const cleanups: Array<() => void> = [];
@@ -214,14 +216,14 @@ test('tcpdump -w writes pcap that the real tcpdump and tshark read', async (t) =
 test('ctl, sysctl and top show the live daemon', async () => {
   const dir = runDir('ctl');
   const env = { ...process.env, UVALE_RUN_DIR: dir };
+  const rx = spawn(process.execPath, [BIN, 'pkt-gen', '-i', 'vale-c:1', '-f', 'rx'], { env, stdio: 'ignore' });
+  await waitPort(dir, 'vale-c:1'); // so the receiver is port 0 and the sender port 1 (and a daemon runs)
   const set = await uvale(['sysctl', 'dev.netmap.bridge=64'], { env });
   assert.equal(set.code, 0, set.stderr);
   assert.equal(set.stdout, 'dev.netmap.bridge: 1024 -> 64\n');
   const all = await uvale(['sysctl', '-a'], { env });
   assert.match(all.stdout, /^dev\.netmap\.bridge: 64$/m);
   assert.match(all.stdout, /^dev\.netmap\.max_ports: 16$/m);
-  const rx = spawn(process.execPath, [BIN, 'pkt-gen', '-i', 'vale-c:1', '-f', 'rx'], { env, stdio: 'ignore' });
-  await waitPort(dir, 'vale-c:1'); // so the receiver is port 0 and the sender port 1
   const tx = spawn(
     process.execPath,
     [BIN, 'pkt-gen', '-i', 'vale-c:0', '-f', 'tx', '-R', '10000', '-S', '02:00:00:00:00:07'],
@@ -261,4 +263,44 @@ test('ctl, sysctl and top show the live daemon', async () => {
   const again = await uvale(['sysctl', '-n', 'dev.netmap.bridge'], { env });
   assert.equal(again.stdout, '64\n');
   assert.ok(readFileSync(`${dir}/sysctl.json`, 'utf8').includes('"dev.netmap.bridge": 64'));
+});
+
+test('with no daemon: listings say so and exit 0, actions fail with VALE_ERR_DAEMON, nothing is started', async () => {
+  const dir = runDir('nodaemon');
+  const env = { UVALE_RUN_DIR: dir };
+  for (const args of [['ctl'], ['ctl', '--stats'], ['top', '-n', '1', '-d', '0.1'], ['sysctl', '-a']]) {
+    const r = await uvale(args, { env });
+    assert.equal(r.code, 0, args.join(' '));
+    assert.match(r.stderr, /no uvale daemon runs in /, args.join(' '));
+  }
+  assert.match((await uvale(['sysctl', 'dev.netmap.bridge'], { env })).stdout, /^dev\.netmap\.bridge: 1024$/m);
+  for (const args of [
+    ['ctl', '--shutdown'],
+    ['sysctl', 'dev.netmap.bridge=10'],
+    ['ctl', '-d', 'vale0:x'],
+  ]) {
+    const r = await uvale(args, { env });
+    assert.equal(r.code, 1, args.join(' '));
+    assert.match(r.stderr, /no uvale daemon runs in .*\[VALE_ERR_DAEMON\]/, args.join(' '));
+  }
+  assert.equal(existsSync(join(dir, 'uvale.sock')), false, 'no daemon was started');
+});
+
+test("netmap users' command lines get told what differs, with usage errors (exit 2)", async () => {
+  const cases: Array<[string[], RegExp]> = [
+    [['ctl', '-h', 'eth0'], /'-h eth0' attaches a NIC with its host stack; uvale has no NICs/],
+    [['ctl', '-x'], /unknown option '-x'/],
+    [['ctl', '-l'], /option -l needs a value/],
+    [['sysctl', 'dev.netmap.bridge', '=', '10'], /write NAME=VALUE as one word/],
+  ];
+  for (const [args, re] of cases) {
+    const r = await uvale(args);
+    assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr, re);
+  }
+  const help = (await uvale(['sysctl', '--help'])).stdout;
+  for (const s of SETTINGS)
+    assert.match(help, new RegExp(s.name.replaceAll('.', '\\.')), `sysctl --help lists ${s.name}`);
+  const pg = await uvale(['pkt-gen', '-i', 'netmap:vale-a:1', '-f', 'rx']);
+  assert.match(pg.stderr, /drop the 'netmap:' prefix/);
 });

@@ -6,11 +6,12 @@
  * otherwise with none running there is nothing to show.
  */
 
-import { parseArgs } from 'node:util';
 import { DaemonClient } from '../../control/client.js';
 import type { AdapterInfo } from '../../control/types.js';
 import { ErrorCodes, ValeError } from '../../core/errors.js';
 import { absolutizeAttach, specForms } from '../../ports/kinds.js';
+import { parseToolArgs, runTool, UsageError } from '../common/cli.js';
+import { connectForAction, connectForListing } from '../common/daemon.js';
 import { table } from '../common/format.js';
 import { parseRingConfig } from '../common/ring-config.js';
 
@@ -77,8 +78,19 @@ function adapterTable(list: readonly AdapterInfo[]): string {
   ]);
 }
 
-export async function run(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
+export function run(argv: string[]): Promise<number> {
+  return runTool('ctl', () => ctl(argv));
+}
+
+async function ctl(argv: string[]): Promise<number> {
+  const h = argv.indexOf('-h');
+  if (h >= 0 && argv[h + 1] !== undefined && !argv[h + 1]?.startsWith('-')) {
+    // vale-ctl's -h NAME: attach NAME together with its host stack
+    throw new UsageError(
+      `vale-ctl's '-h ${argv[h + 1]}' attaches a NIC with its host stack; uvale has no NICs: attach a TAP interface instead (uvale ctl -a ${argv[h + 1]}), which the host stack uses`,
+    );
+  }
+  const { values, positionals } = parseToolArgs({
     args: argv,
     options: {
       l: { type: 'string', short: 'l' },
@@ -104,16 +116,15 @@ export async function run(argv: string[]): Promise<number> {
     process.stdout.write(`${USAGE}\n`);
     return 0;
   }
+  const named = values.l ?? values.g ?? values.mac ?? values.d ?? values.r;
+  const listing = named === undefined && !values.shutdown && values.a === undefined && values.n === undefined;
   let client: DaemonClient;
-  try {
-    client = await DaemonClient.connect({
-      ...(values.dir !== undefined ? { dir: values.dir } : {}),
-      autostart: values.a !== undefined || values.n !== undefined,
-    });
-  } catch (e) {
-    const named = values.l ?? values.g ?? values.mac ?? values.d ?? values.r;
-    if (e instanceof ValeError && e.code === ErrorCodes.DAEMON && named === undefined) {
-      // no daemon: no switches, nothing to list
+  if (values.a !== undefined || values.n !== undefined) {
+    // they create something, as vale-ctl does: a daemon is started if none runs
+    client = await DaemonClient.connect(values.dir !== undefined ? { dir: values.dir } : {});
+  } else if (listing) {
+    const c = await connectForListing('ctl', values.dir);
+    if (c === null) {
       if (values.json) {
         const empty = values.stats
           ? { switches: [] }
@@ -124,7 +135,9 @@ export async function run(argv: string[]): Promise<number> {
       }
       return 0;
     }
-    throw e;
+    client = c;
+  } else {
+    client = await connectForAction(values.dir, values.shutdown ? 'stop' : 'act on');
   }
   const print = (text: string, json: unknown): void => {
     process.stdout.write(values.json ? `${JSON.stringify(json)}\n` : text.length > 0 ? `${text}\n` : '');

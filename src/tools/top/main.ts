@@ -7,9 +7,9 @@
  * are whole frames and bits per second.
  */
 
-import { DaemonClient } from '../../control/client.js';
 import type { StatsSnapshot } from '../../control/types.js';
 import { onEarlyExit, parseToolArgs, runTool, UsageError } from '../common/cli.js';
+import { connectForListing } from '../common/daemon.js';
 import { norm } from '../common/format.js';
 
 export const USAGE = `usage: uvale top [options]
@@ -114,10 +114,8 @@ async function top(argv: string[]): Promise<number> {
   if (!(Number.isInteger(count) || count === Number.POSITIVE_INFINITY) || !(count >= 1)) {
     throw new UsageError(`-n must be a whole number of samples, at least 1, got '${values.count}'`);
   }
-  const client = await DaemonClient.connect({
-    ...(values.dir !== undefined ? { dir: values.dir } : {}),
-    autostart: false,
-  });
+  const client = await connectForListing('top', values.dir);
+  if (client === null) return 0;
   const tty = process.stdout.isTTY === true && values.json !== true && values.count === undefined;
   const forget = onEarlyExit(() => client.close());
   let stop = false;
