@@ -49,7 +49,7 @@ test('frames read through FrameIo.place() cross the switch and come back whole f
   // sizes that make 1-slot frames, chains of full buffers, and chains that wrap the 128-slot rings
   for (let round = 0; round < 12; round++) {
     const sent: Buffer[] = [];
-    for (const len of [60, 2048, 2049, 9014, 65550, 4096, 1514, 20000]) {
+    for (const len of [60, 2048, 2049, 9014, 65535, 4096, 1514, 20000]) {
       if (tx.space() < 34) break;
       const f = pattern(len, seed++);
       // as an adapter does: read into readTarget(cur), then place()

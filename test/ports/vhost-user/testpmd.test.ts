@@ -90,7 +90,13 @@ test('testpmd io loop: frames of 60 to 1514 bytes cross switch → guest → swi
   const s = setup('vio');
   const pmd = testpmd(s.sock, ['--forward-mode=io', '--port-topology=loop']);
   try {
-    await until(() => ringsUp(s.port), 30_000, 'testpmd to set the rings up', pmd.out);
+    // the rings, then testpmd's forwarding loop: frames sent before it starts may be reset away
+    await until(
+      () => ringsUp(s.port) && /Port statistics/.test(pmd.out()),
+      30_000,
+      'testpmd to set the rings up and start forwarding',
+      pmd.out,
+    );
     await new Promise((r) => setTimeout(r, 300));
     const sizes = [60, 61, 64, 100, 128, 256, 511, 512, 1000, 1023, 1024, 1500, 1514];
     const sent: Uint8Array[] = [];
