@@ -97,7 +97,7 @@ export function checkArgs<K extends RequestName>(op: K, m: Record<string, unknow
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(m)) {
     if (k === 'id' || k === 'op') continue;
-    const f = schema[k];
+    const f = Object.hasOwn(schema, k) ? schema[k] : undefined; // never an inherited name (constructor, toString)
     if (f === undefined) throw new ValeError(ErrorCodes.INVALID_ARG, `'${op}' takes no argument '${k}'`);
     out[k] = v;
   }

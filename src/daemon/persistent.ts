@@ -125,7 +125,7 @@ export class PersistentPorts {
     if (e.open !== null || e.placeholder === null) {
       throw new ValeError(ErrorCodes.BUSY, `port ${full} is already open (a port has one client at a time)`);
     }
-    this.host.detachPort(e.placeholder, true);
+    this.host.detachPort(e.placeholder, true, true); // the client takes its number and its MACs
     return e.cfg;
   }
 
@@ -150,7 +150,7 @@ export class PersistentPorts {
       if (e.open !== vp) continue;
       e.open = null;
       e.placeholder?.counters.set(vp.counters); // kept for the next client and for ctl --stats
-      this.host.detachPort(vp, true);
+      this.host.detachPort(vp, true, true); // the placeholder takes its number and MACs back
       this.reattach(e);
       return true;
     }

@@ -38,7 +38,9 @@ import {
   RING_HWTAIL,
   RING_SYNC_HEAD,
   RING_TAIL,
-  SLOT_SIZE,
+  SLOT_BUF_IDX_W,
+  SLOT_LEN_H,
+  SLOT_SHIFT_W,
 } from './layout.js';
 import type { Region } from './region.js';
 
@@ -100,8 +102,8 @@ export class KRing {
   prologue(remote = false): number {
     const u32 = this.u32;
     const n = this.numSlots;
-    const head = u32[this.hdrW + (remote ? RING_SYNC_HEAD >>> 2 : 0)] as number;
-    const cur = u32[this.hdrW + 1] as number;
+    const head = u32[this.hdrW + ((remote ? RING_SYNC_HEAD : RING_HEAD) >>> 2)] as number;
+    const cur = u32[this.hdrW + (RING_CUR >>> 2)] as number;
     if (head >= n || (!remote && cur >= n)) return -1;
     const hwcur = this.hwcur;
     let span = this.hwtail - hwcur;
@@ -125,13 +127,13 @@ export class KRing {
     u32[this.hdrW + (RING_TAIL >>> 2)] = this.hwtail;
     u32[this.hdrW + (RING_ERRORS >>> 2)] = this.errors;
     for (let s = 0; s < this.numSlots; s++) {
-      const w = this.slotsW + s * (SLOT_SIZE >>> 2);
-      const idx = u32[w] as number;
+      const w = this.slotsW + (s << SLOT_SHIFT_W);
+      const idx = u32[w + SLOT_BUF_IDX_W] as number;
       if (idx < NM_RESERVED_BUFS || idx >= this.numBufs) {
-        u32[w] = 0;
-        u16[(w << 1) + 2] = 0;
-      } else if ((u16[(w << 1) + 2] as number) > NM_BUF_SIZE) {
-        u16[(w << 1) + 2] = 0;
+        u32[w + SLOT_BUF_IDX_W] = 0;
+        u16[(w << 1) + SLOT_LEN_H] = 0;
+      } else if ((u16[(w << 1) + SLOT_LEN_H] as number) > NM_BUF_SIZE) {
+        u16[(w << 1) + SLOT_LEN_H] = 0;
       }
     }
   }

@@ -158,9 +158,10 @@ export class Forwarder {
     let badSlots = 0;
     let dropFrags = 0;
     let dropOversize = 0;
-    // a frame may not exceed MAX_FRAME bytes past the port's virtio-net header
+    // a frame may not exceed MAX_FRAME bytes past the port's virtio-net header; only a chain of
+    // more slots than maxChain / NM_BUF_SIZE can, so only those are added up (oversize())
     const maxChain = MAX_FRAME + src.hdrLen;
-    let chainBytes = 0;
+    const sureSlots = (maxChain / NM_BUF_SIZE) | 0;
     for (let j = kr.hwcur; j !== head; j = j === lim ? 0 : j + 1) {
       const w = slotsW + (j << SLOT_SHIFT_W);
       const bi = u32[w];
@@ -178,12 +179,10 @@ export class Forwarder {
       ftOff[n] = bufsBase + bi * NM_BUF_SIZE;
       ftLen[n] = len;
       n++;
-      chainBytes += len;
       if (fl !== 0) {
         if (frags === MAX_FRAGS) {
           n -= MAX_FRAGS;
           frags = 1;
-          chainBytes = 0;
           skipping = true;
           dropFrags++;
         } else {
@@ -191,15 +190,13 @@ export class Forwarder {
         }
         continue;
       }
-      if (chainBytes > maxChain) {
+      if (frags > sureSlots && oversize(ftLen, n - frags, n, maxChain)) {
         // longer than any port may be handed (a QEMU stream peer would cut its link): dropped whole
         n -= frags;
         frags = 1;
-        chainBytes = 0;
         dropOversize++;
         continue;
       }
-      chainBytes = 0;
       ftFrags[n - frags] = frags;
       frags = 1;
       if (n >= batch) {
@@ -210,7 +207,7 @@ export class Forwarder {
     if (frags > 1) {
       // the sync ended inside a chain: forward what there is, cut short (or drop it, if too long)
       src.counters[C_TRUNCATED] += 1;
-      if (chainBytes > maxChain) {
+      if (frags - 1 > sureSlots && oversize(ftLen, n - frags + 1, n, maxChain)) {
         n -= frags - 1;
         dropOversize++;
       } else {
@@ -574,4 +571,11 @@ function copyFrame(
   } else {
     dU8.set(sU8.subarray(so, so + len), doff);
   }
+}
+
+/** The slot lengths ftLen[from, to) of one chain add up to more than `max` bytes. */
+function oversize(ftLen: Int32Array, from: number, to: number, max: number): boolean {
+  let t = 0;
+  for (let k = from; k < to; k++) t += ftLen[k] as number;
+  return t > max;
 }

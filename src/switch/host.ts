@@ -119,13 +119,14 @@ export class ValeHost {
   /**
    * Takes `port` off its switch whatever its references (vale-ctl -d). Unless
    * `keepSwitch`, a switch left without ports is destroyed with its table;
-   * with it, the next port attached gets the number just freed.
+   * with it, the next port attached gets the number just freed, and with
+   * `keepMacs` the MACs learnt on it stay (a persistent port changing hands).
    */
-  detachPort(port: VPort, keepSwitch = false): void {
+  detachPort(port: VPort, keepSwitch = false, keepMacs = false): void {
     const sw = port.sw;
     if (sw === null) return;
     this.debug(1, `detached port ${port.name} (port ${port.index} of ${sw.name})`);
-    sw.detach(port);
+    sw.detach(port, keepMacs);
     const vs = this.switches.get(sw.name);
     if (!keepSwitch && vs !== undefined && vs.activePorts === 0) {
       this.switches.delete(sw.name);

@@ -151,8 +151,12 @@ export class ValeSwitch implements ForwardTarget, PortSwitch {
     return index;
   }
 
-  /** Takes `port` off the switch; its MACs are forgotten so a reused number does not inherit them. */
-  detach(port: VPort): void {
+  /**
+   * Takes `port` off the switch; its MACs are forgotten so a reused number does
+   * not inherit them, unless `keepMacs` (a persistent port changing hands keeps
+   * its number, so its entries stay true).
+   */
+  detach(port: VPort, keepMacs = false): void {
     const index = port.index;
     if (index < 0 || this.ports[index] !== port) return;
     if (this.fwd.busy) throw new ValeError(ErrorCodes.BUSY, 'cannot detach a port during a forwarding pass');
@@ -168,7 +172,7 @@ export class ValeSwitch implements ForwardTarget, PortSwitch {
     }
     this.activePorts = lim;
     this.ports[index] = null;
-    this.macTable.forgetPort(index);
+    if (!keepMacs) this.macTable.forgetPort(index);
     port.index = -1;
     port.sw = null;
   }

@@ -19,7 +19,7 @@ import { NUM_COUNTERS } from './counters.js';
 export interface PortSwitch {
   readonly name: string;
   txsync(port: VPort): number;
-  detach(port: VPort): void;
+  detach(port: VPort, keepMacs?: boolean): void;
 }
 
 export class VPort {

@@ -54,6 +54,8 @@ test('a persistent port keeps its number and rings, and receives only while open
     assert.deepEqual(drain(p), [], 'nothing was delivered while it was closed');
     send(x, [frame(BROADCAST, macN(1), { seq: 2 })]);
     assert.deepEqual((await receive(p, 1)).map(seqOf), [2]);
+    send(p, [frame(BROADCAST, macN(5), { seq: 3 })]); // p's MAC is learnt
+    await receive(x, 1);
     await assert.rejects(connectPort('vale-p:p0', { dir }), (e) => {
       assert.ok(isValeError(e, ErrorCodes.BUSY));
       assert.match((e as Error).message, /already open \(a port has one client at a time\)/);
@@ -75,6 +77,12 @@ test('a persistent port keeps its number and rings, and receives only while open
     // its counters stay, as a NIC's do: 1 frame received while open
     const st = (await c.request('port', { name: 'vale-p:p0' })).counters;
     assert.equal(st.rxPackets, 1, 'the persistent port kept its counters after its client closed');
+    // and its MACs, as a NIC's neighbours keep theirs (p sent from macN(5) while open)
+    const macs = (await c.request('mac', { switch: 'vale-p' })).entries;
+    assert.ok(
+      macs.some((m) => m.portName === 'vale-p:p0' && m.mac === macN(5)),
+      `the MAC learnt on the persistent port stays: ${JSON.stringify(macs)}`,
+    );
     // reopened: still port 0, and the counters go on from there
     const p2 = await connectPort('vale-p:p0', { dir });
     assert.equal(p2.portIndex, 0);

@@ -73,6 +73,7 @@ test('apply, apply again (nothing), apply a changed file with --prune (the diffe
 
   const exported = await uvale(['apply', '--export'], { env });
   assert.equal(exported.code, 0, exported.stderr);
+  assert.equal((await uvale(['ctl', '--export'], { env })).stdout, exported.stdout, 'ctl --export is the same');
   const cur = {
     settings: d.host.settings.all(),
     persistent: d.persistent.list(),

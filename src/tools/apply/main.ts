@@ -32,7 +32,7 @@ from what runs is applied: applying a file twice changes nothing.
 
   --dry-run    print the steps, change nothing
   --prune      also detach adapters and delete persistent ports FILE does not name
-  --export     print the running state in this format (to start a FILE from)
+  --export     print the running state in this format (to start a FILE from; also uvale ctl --export)
   --dir DIR    run directory of the daemon
   -h, --help   this text`;
 

@@ -6,10 +6,12 @@
  * otherwise with none running there is nothing to show.
  */
 
+import { stringify } from 'yaml';
 import { DaemonClient } from '../../control/client.js';
 import type { AdapterInfo } from '../../control/types.js';
 import { ErrorCodes, ValeError } from '../../core/errors.js';
 import { absolutizeAttach, specForms } from '../../ports/kinds.js';
+import { exportConfig } from '../apply/plan.js';
 import { parseToolArgs, runTool, UsageError } from '../common/cli.js';
 import { connectForAction, connectForListing } from '../common/daemon.js';
 import { table } from '../common/format.js';
@@ -52,6 +54,7 @@ Inspects the switches of a running daemon (netmap's vale-ctl).
   --adapters [KIND]  list the adapters (TAP, QEMU, VDE, ... ports), or those of KIND: kind, spec,
                      state, frames each way, drops, errors, last error
   --qemu             list the QEMU ports: spec, connection, frames each way, drops, last error
+  --export           print the running state as a file for uvale apply (YAML)
   --shutdown         stop the daemon (its ports are closed)
   --json             print JSON instead of text
   --dir DIR          run directory of the daemon
@@ -104,6 +107,7 @@ async function ctl(argv: string[]): Promise<number> {
       stats: { type: 'boolean' },
       qemu: { type: 'boolean' },
       adapters: { type: 'boolean' },
+      export: { type: 'boolean' },
       shutdown: { type: 'boolean' },
       json: { type: 'boolean' },
       'no-offload': { type: 'boolean' },
@@ -200,6 +204,15 @@ async function ctl(argv: string[]): Promise<number> {
         ]),
       ];
       print(qemus.length > 0 ? table(rows) : '', qemus);
+    } else if (values.export) {
+      const [st, pers, ad] = await Promise.all([
+        client.request('sysctl'),
+        client.request('persistent'),
+        client.request('adapters'),
+      ]);
+      process.stdout.write(
+        stringify(exportConfig({ settings: st.settings, persistent: pers.ports, adapters: ad.adapters })),
+      );
     } else if (values.adapters) {
       const kind = positionals[0];
       const r = await client.request('adapters', kind !== undefined ? { kind } : {});
