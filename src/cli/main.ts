@@ -6,6 +6,7 @@
  */
 
 import { isValeError } from '../core/errors.js';
+import { exitQuietlyOnClosedPipe } from '../tools/common/cli.js';
 import { TOOLS, type Tool } from '../tools/index.js';
 
 const COMMANDS = new Map<string, Tool>(TOOLS.map((t) => [t.name, t]));
@@ -28,6 +29,7 @@ export function usage(): string {
 }
 
 export async function main(argv: string[]): Promise<number> {
+  exitQuietlyOnClosedPipe(); // `uvale --help | head -1`, `uvale ctl | head`: a closed pipe ends quietly, status 0
   const [cmd, ...rest] = argv;
   if (cmd === 'help' && rest[0] !== undefined && COMMANDS.has(rest[0])) {
     return main([rest[0], '--help']); // `uvale help pkt-gen` is `uvale pkt-gen --help`
@@ -54,6 +56,7 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`uvale ${cmd}: ${e.message} [${e.code}]\n`);
       return 1;
     }
+    // daemon and apply still call node's parseArgs directly; the other tools throw UsageError (runTool)
     const code = (e as { code?: unknown }).code;
     if (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS_')) {
       // a usage mistake: say what and where to look, exit 2 as getopt-based tools do

@@ -9,6 +9,8 @@
 
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { PcapReader, PcapWriter } from '../../src/pkt/pcap.js';
 import { render } from '../../src/tools/top/main.js';
@@ -57,7 +59,7 @@ test('tcpdump -w to a path it cannot write exits 1 with its prefix and errno, ho
   }
 });
 
-test('a closed pipe ends tcpdump and top quietly and releases the port', (t) => {
+test('a closed pipe ends tcpdump, top and uvale itself quietly and releases the port', (t) => {
   const dir = runDir('pipe');
   const traffic = '$U pkt-gen -i vale-p:0 -f tx -n 400 -R 200 >/dev/null 2>&1';
   const r = sh(
@@ -80,6 +82,12 @@ test('a closed pipe ends tcpdump and top quietly and releases the port', (t) => 
   assert.match(top.stdout, /^PORT +IDX +KIND/);
   assert.match(top.stdout, /status 0/);
   assert.doesNotMatch(top.stderr, /EPIPE|Unhandled/);
+  // the dispatcher and the tools still on node's parseArgs (daemon) write to a pipe already closed
+  for (const args of ['--help', 'daemon --help']) {
+    const c = sh(dir, `(sleep 0.5; $U ${args}; echo "status $?" >&2) | true`);
+    assert.match(c.stderr, /^status 0$/m, `${args}: ${c.stderr}`);
+    assert.doesNotMatch(c.stderr, /EPIPE|Unhandled/, args);
+  }
 });
 
 test('usage mistakes exit 2 in the tool’s words, never the parser’s', async () => {
@@ -104,6 +112,13 @@ test('usage mistakes exit 2 in the tool’s words, never the parser’s', async 
     [['top', 'extra'], /^uvale top: unexpected argument 'extra'/],
     [['bridge', '-i', 'vale-x:1'], /^uvale bridge: two ports are needed/],
     [['bridge', '-i', 'vale-x:1', '-i', 'vale-y:1', '-b', '0'], /^uvale bridge: -b must be an integer from 1 to 8192/],
+    [['ctl', '-x'], /^uvale ctl: unknown option '-x'\nSee 'uvale ctl --help'\.$/m],
+    [['ctl', '-l'], /^uvale ctl: option -l needs a value/],
+    [['ctl', 'vale-u:1'], /^uvale ctl: unexpected argument 'vale-u:1'/],
+    [['ctl', '--stats', 'vale-u:1', 'vale-u:2'], /^uvale ctl: unexpected argument 'vale-u:2'/],
+    [['ctl', '-n', 'pu', '-C', 'abc'], /^uvale ctl: -C takes 1 to 4 positive integers/],
+    [['sysctl', 'dev.netmap.bridge', '=', '10'], /^uvale sysctl: write NAME=VALUE as one word, without spaces/],
+    [['sysctl', '-x'], /^uvale sysctl: unknown option '-x'/],
   ];
   for (const [args, re] of cases) {
     const r = await uvale(args, { env, timeoutMs: 15000 });
@@ -111,6 +126,7 @@ test('usage mistakes exit 2 in the tool’s words, never the parser’s', async 
     assert.match(r.stderr, re, args.join(' '));
     assert.doesNotMatch(r.stderr, /'-- "|Option '-|ERR_PARSE_ARGS|<value>/, args.join(' '));
   }
+  assert.equal(existsSync(join(dir, 'uvale.sock')), false, 'a usage mistake started a daemon');
 });
 
 test('pkt-gen rx times from its first frame to its last, not the wait before nor -W’s idle second', async () => {

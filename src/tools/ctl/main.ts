@@ -120,6 +120,10 @@ async function ctl(argv: string[]): Promise<number> {
     process.stdout.write(`${USAGE}\n`);
     return 0;
   }
+  // as vale-ctl: a word that is no option's value is a mistake; only --adapters KIND and --stats NAME take one
+  const stray = positionals.slice(values.adapters || values.stats ? 1 : 0);
+  if (stray.length > 0) throw new UsageError(`unexpected argument '${stray[0]}'`);
+  const ringConfig = parseRingConfig(values.C); // checked before a daemon is reached (or started by -n)
   const named = values.l ?? values.g ?? values.mac ?? values.d ?? values.r;
   const listing = named === undefined && !values.shutdown && values.a === undefined && values.n === undefined;
   let client: DaemonClient;
@@ -151,7 +155,7 @@ async function ctl(argv: string[]): Promise<number> {
       await client.request('shutdown');
       print('daemon stopping', {});
     } else if (values.n !== undefined) {
-      const r = await client.request('newif', { name: values.n, ...parseRingConfig(values.C) });
+      const r = await client.request('newif', { name: values.n, ...ringConfig });
       print(`${values.n} created: ${r.txRings}x${r.txSlots} TX, ${r.rxRings}x${r.rxSlots} RX slots`, r);
     } else if (values.r !== undefined) {
       await client.request('delif', { name: values.r });

@@ -190,12 +190,7 @@ async function pktgen(argv: string[]): Promise<number> {
   }
   if (hdrLen !== 0 && values.P !== undefined) throw new UsageError('-H and -P together are not supported');
   const pcap: Replay | null = values.P !== undefined ? loadPcap(values.P) : null;
-  let ringConfig: ReturnType<typeof parseRingConfig>;
-  try {
-    ringConfig = parseRingConfig(values.C);
-  } catch (e) {
-    throw new UsageError((e as Error).message);
-  }
+  const ringConfig = parseRingConfig(values.C);
   const log = (line: string): void => void process.stderr.write(`${stamp()} main_thread [0] ${line}\n`);
 
   const port: NetmapPort = await connectPort(values.i, {
