@@ -12,7 +12,7 @@ import { stringify } from 'yaml';
 import { DaemonClient } from '../../control/client.js';
 import { ErrorCodes, ValeError } from '../../core/errors.js';
 import { parseConfig } from './config.js';
-import { exportConfig, plan, type RunningState, type Step } from './plan.js';
+import { exportConfig, plan, runningState, type Step } from './plan.js';
 
 export const USAGE = `usage: uvale apply [--dry-run] [--prune] FILE | uvale apply --export
 
@@ -73,11 +73,6 @@ async function perform(c: DaemonClient, s: Step): Promise<void> {
   }
 }
 
-async function running(c: DaemonClient): Promise<RunningState> {
-  const [st, pers, ad] = await Promise.all([c.request('sysctl'), c.request('persistent'), c.request('adapters')]);
-  return { settings: st.settings, persistent: pers.ports, adapters: ad.adapters };
-}
-
 export async function run(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
@@ -98,7 +93,7 @@ export async function run(argv: string[]): Promise<number> {
   if (values.export) {
     const c = await DaemonClient.connect({ ...dir, autostart: false });
     try {
-      process.stdout.write(stringify(exportConfig(await running(c))));
+      process.stdout.write(stringify(exportConfig(await runningState(c))));
       return 0;
     } finally {
       c.close();
@@ -118,7 +113,7 @@ export async function run(argv: string[]): Promise<number> {
   const want = parseConfig(text, file); // all checked before anything changes
   const c = await DaemonClient.connect(dir);
   try {
-    const steps = plan(await running(c), want, values.prune === true);
+    const steps = plan(await runningState(c), want, values.prune === true);
     if (steps.length === 0) {
       process.stdout.write('nothing to do: the daemon runs this configuration\n');
       return 0;

@@ -7,6 +7,7 @@
  * exportConfig() is the other way round: the running state as a file.
  */
 
+import type { DaemonClient } from '../../control/client.js';
 import type { AdapterInfo, PersistentInfo } from '../../control/types.js';
 import { SETTINGS } from '../../core/settings.js';
 import type { AttachSpec, Config } from './config.js';
@@ -89,4 +90,10 @@ export function exportConfig(cur: RunningState): Config {
     ...cur.adapters.filter((a) => a.kind !== 'vde').map(attachOf),
   ];
   return { settings, persistent, attach };
+}
+
+/** What the daemon behind `c` runs now: settings, persistent ports, adapters. */
+export async function runningState(c: DaemonClient): Promise<RunningState> {
+  const [st, pers, ad] = await Promise.all([c.request('sysctl'), c.request('persistent'), c.request('adapters')]);
+  return { settings: st.settings, persistent: pers.ports, adapters: ad.adapters };
 }

@@ -11,7 +11,7 @@ import { DaemonClient } from '../../control/client.js';
 import type { AdapterInfo } from '../../control/types.js';
 import { ErrorCodes, ValeError } from '../../core/errors.js';
 import { absolutizeAttach, specForms } from '../../ports/kinds.js';
-import { exportConfig } from '../apply/plan.js';
+import { exportConfig, runningState } from '../apply/plan.js';
 import { parseToolArgs, runTool, UsageError } from '../common/cli.js';
 import { connectForAction, connectForListing } from '../common/daemon.js';
 import { table } from '../common/format.js';
@@ -209,14 +209,7 @@ async function ctl(argv: string[]): Promise<number> {
       ];
       print(qemus.length > 0 ? table(rows) : '', qemus);
     } else if (values.export) {
-      const [st, pers, ad] = await Promise.all([
-        client.request('sysctl'),
-        client.request('persistent'),
-        client.request('adapters'),
-      ]);
-      process.stdout.write(
-        stringify(exportConfig({ settings: st.settings, persistent: pers.ports, adapters: ad.adapters })),
-      );
+      process.stdout.write(stringify(exportConfig(await runningState(client))));
     } else if (values.adapters) {
       const kind = positionals[0];
       const r = await client.request('adapters', kind !== undefined ? { kind } : {});
