@@ -54,3 +54,16 @@ export interface AdapterKind {
   /** Builds the adapter for port `name`; resolves once it listens, is bound, or dials. */
   attach(ctx: AttachContext, name: string, spec: string): Promise<Adapter>;
 }
+
+/** The common counters out of an adapter's own counter record (which may hold more fields). */
+export function adapterCounters(st: AdapterCounters): AdapterCounters {
+  return {
+    inFrames: st.inFrames,
+    inBytes: st.inBytes,
+    outFrames: st.outFrames,
+    outBytes: st.outBytes,
+    inDrops: st.inDrops,
+    outDrops: st.outDrops,
+    errors: st.errors,
+  };
+}

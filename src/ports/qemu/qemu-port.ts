@@ -32,8 +32,9 @@ import { MAX_FRAME } from '../../ring/layout.js';
 import type { NetmapRing } from '../../ring/netmap-ring.js';
 import type { ValeHost } from '../../switch/host.js';
 import type { VPort } from '../../switch/vport.js';
-import type { Adapter, AdapterInfo } from '../adapter.js';
-import { LocalPort } from '../local/local-port.js';
+import { type Adapter, type AdapterInfo, adapterCounters } from '../adapter.js';
+import { startAdapterPort } from '../adapter-port.js';
+import type { LocalPort } from '../local/local-port.js';
 import { RxDrain } from '../rx-drain.js';
 import { DgramLink } from './dgram-link.js';
 import type { FrameSink } from './framing.js';
@@ -135,26 +136,13 @@ export class QemuPort implements LinkOwner, Adapter {
         `a QEMU port needs more than ${MAX_FRAME_SLOTS} TX slots (one 64 KB frame), it would get ${txSlots}; raise dev.netmap.max_buffers`,
       );
     }
-    const vp = host.acquire(parts.name, {
-      kind: 'qemu',
-      txRings: 1,
-      rxRings: 1,
-      txSlots,
-      ...(opts.rxSlots !== undefined ? { rxSlots: opts.rxSlots } : {}),
-      share: (p) => {
-        throw new ValeError(ErrorCodes.BUSY, `port ${p.name} already exists (kind ${p.kind}); detach it first`);
-      },
-    });
-    const lp = new LocalPort(host, vp);
-    let q: QemuPort;
-    try {
-      q = new QemuPort(lp, spec, opts);
-    } catch (e) {
-      lp.close();
-      throw e;
-    }
-    vp.onRx = q.onRx;
-    return q;
+    return startAdapterPort(
+      host,
+      parts.name,
+      { kind: 'qemu', txSlots, ...(opts.rxSlots !== undefined ? { rxSlots: opts.rxSlots } : {}) },
+      (lp) => new QemuPort(lp, spec, opts),
+      (q) => q.onRx,
+    );
   }
 
   get attached(): boolean {
@@ -189,15 +177,7 @@ export class QemuPort implements LinkOwner, Adapter {
       kind: this.spec.qemu,
       spec: this.spec.text,
       state: this.connected ? 'up' : this.mode === 'connect' ? 'connecting' : 'listening',
-      counters: {
-        inFrames: st.inFrames,
-        inBytes: st.inBytes,
-        outFrames: st.outFrames,
-        outBytes: st.outBytes,
-        inDrops: st.inDrops,
-        outDrops: st.outDrops,
-        errors: st.errors,
-      },
+      counters: adapterCounters(st),
       extra: { mode: this.mode, connects: st.connects, disconnects: st.disconnects, refused: st.refused },
       lastError: st.lastError,
     };

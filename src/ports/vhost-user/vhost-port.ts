@@ -55,8 +55,9 @@ import {
   watchReadable,
 } from '../../sys/index.js';
 import { BROKEN, EMPTY, type SplitQueue } from '../../virtio/index.js';
-import type { Adapter, AdapterInfo } from '../adapter.js';
-import { LocalPort } from '../local/local-port.js';
+import { type Adapter, type AdapterInfo, adapterCounters } from '../adapter.js';
+import { startAdapterPort } from '../adapter-port.js';
+import type { LocalPort } from '../local/local-port.js';
 import { RxDrain } from '../rx-drain.js';
 import { NUM_RINGS, VhostUserBackend } from './backend.js';
 import { Feature, MAX_PAYLOAD, MessageReader } from './protocol.js';
@@ -146,26 +147,13 @@ export class VhostUserPort implements Adapter {
     if (txSlots <= MAX_FRAME_SLOTS) {
       throw new ValeError(ErrorCodes.LIMIT, `a vhost-user port needs more than ${MAX_FRAME_SLOTS} TX slots`);
     }
-    const vp = host.acquire(name, {
-      kind: 'vhost-user',
-      txRings: 1,
-      rxRings: 1,
-      txSlots,
-      ...(opts.rxSlots !== undefined ? { rxSlots: opts.rxSlots } : {}),
-      share: (p) => {
-        throw new ValeError(ErrorCodes.BUSY, `port ${p.name} already exists (kind ${p.kind}); detach it first`);
-      },
-    });
-    const lp = new LocalPort(host, vp);
-    let port: VhostUserPort;
-    try {
-      port = new VhostUserPort(lp, path, opts);
-    } catch (e) {
-      lp.close();
-      throw e;
-    }
-    vp.onRx = port.drainer.request;
-    return port;
+    return startAdapterPort(
+      host,
+      name,
+      { kind: 'vhost-user', txSlots, ...(opts.rxSlots !== undefined ? { rxSlots: opts.rxSlots } : {}) },
+      (lp) => new VhostUserPort(lp, path, opts),
+      (port) => port.drainer.request,
+    );
   }
 
   get vport(): VPort {
@@ -184,15 +172,7 @@ export class VhostUserPort implements Adapter {
       kind: this.kind,
       spec: `vhost-user:${this.path}`,
       state: this.connected ? 'up' : 'listening',
-      counters: {
-        inFrames: st.inFrames,
-        inBytes: st.inBytes,
-        outFrames: st.outFrames,
-        outBytes: st.outBytes,
-        inDrops: st.inDrops,
-        outDrops: st.outDrops,
-        errors: st.errors,
-      },
+      counters: adapterCounters(st),
       extra: {
         connects: st.connects,
         disconnects: st.disconnects,
