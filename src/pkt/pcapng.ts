@@ -172,7 +172,7 @@ export class PcapngReader implements Iterable<PcapngRecord> {
       if (code === 9 && olen >= 1 && o + 5 <= end) {
         const r = this.#b[o + 4];
         const exp = BigInt(r & 0x7f);
-        if (exp > 63n) throw bad('if_tsresol out of range');
+        if (exp > 63n) this.#fail('if_tsresol out of range');
         return (r & 0x80) !== 0 ? 1n << exp : 10n ** exp;
       }
       o += 4 + ((olen + 3) & ~3);

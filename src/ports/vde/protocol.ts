@@ -74,7 +74,7 @@ export function encodeRequest(path: string, opts: { port?: number; description?:
   const b = Buffer.alloc(REQUEST_FIXED_LEN + desc.length);
   b.writeUInt32LE(VDE_MAGIC, 0);
   b.writeUInt32LE(VDE_VERSION, 4);
-  b.writeUInt32LE(REQ_NEW_CONTROL + ((opts.port ?? 0) << 8), 8);
+  b.writeUInt32LE((REQ_NEW_CONTROL + ((opts.port ?? 0) << 8)) >>> 0, 8);
   b.writeUInt16LE(1, 12);
   const p = Buffer.from(path, 'utf8');
   if (p.length >= 108) throw new RangeError(`path too long: ${p.length} bytes`);

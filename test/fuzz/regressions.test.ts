@@ -1,0 +1,33 @@
+/*
+ * Bugs the fuzz properties found, each pinned by the smallest case fast-check
+ * shrank it to (docs/reliability.md lists them with their seeds).
+ */
+
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { ErrorCodes, ValeError } from '../../src/core/errors.js';
+import { PcapngReader } from '../../src/pkt/pcapng.js';
+import { encodeRequest, parseRequest } from '../../src/ports/vde/protocol.js';
+
+test('fuzz: a VDE join request for port 0x800000 or above encodes (type field past 2^31)', () => {
+  // vde/join: encodeRequest computed port << 8 as a signed 32-bit int and writeUInt32LE threw
+  for (const port of [0x7fffff, 0x800000, 0xffffff]) {
+    const r = parseRequest(encodeRequest('/tmp/vde.ctl', { port }));
+    assert.deepEqual(r, { port, path: '/tmp/vde.ctl', description: '' });
+  }
+});
+
+test('fuzz: pcapng reader stays at the end after an if_tsresol out of range, as after every other error', () => {
+  // pcapng/reader, seed 1412738998: an IDB whose if_tsresol is 10^64 threw, but the reader then
+  // went on parsing the next block instead of ending, unlike every other malformed block
+  const bytes = Uint8Array.from([
+    10, 13, 13, 10, 0, 0, 0, 28, 26, 43, 60, 77, 0, 1, 0, 0, 255, 255, 255, 255, 255, 255, 255, 255, 0, 0, 0, 28, 0, 0,
+    0, 1, 0, 0, 0, 28, 0, 1, 0, 0, 0, 0, 0, 0, 0, 9, 0, 1, 64, 0, 0, 0, 0, 0, 0, 28, 10,
+  ]);
+  const r = new PcapngReader(bytes);
+  assert.throws(
+    () => r.next(),
+    (e: unknown) => e instanceof ValeError && e.code === ErrorCodes.PROTOCOL && /if_tsresol/.test(e.message),
+  );
+  assert.equal(r.next(), undefined);
+});
