@@ -80,6 +80,11 @@ function setup(tag: string) {
   return { dir, sock, host, port, np, logs };
 }
 
+/** Waits for the rings, then for testpmd's forwarding loop (its stats lines): frames sent before it may be reset away. */
+function forwarding(port: VhostUserPort, out: () => string): Promise<void> {
+  return until(() => ringsUp(port) && /Port statistics/.test(out()), 30_000, 'testpmd to start forwarding', out);
+}
+
 const ringsUp = (p: VhostUserPort) =>
   p.connected && p.info().extra?.queueSizes !== '' && p.info().extra?.queueSizes !== '0,0';
 
@@ -90,13 +95,7 @@ test('testpmd io loop: frames of 60 to 1514 bytes cross switch → guest → swi
   const s = setup('vio');
   const pmd = testpmd(s.sock, ['--forward-mode=io', '--port-topology=loop']);
   try {
-    // the rings, then testpmd's forwarding loop: frames sent before it starts may be reset away
-    await until(
-      () => ringsUp(s.port) && /Port statistics/.test(pmd.out()),
-      30_000,
-      'testpmd to set the rings up and start forwarding',
-      pmd.out,
-    );
+    await forwarding(s.port, pmd.out);
     await new Promise((r) => setTimeout(r, 300));
     const sizes = [60, 61, 64, 100, 128, 256, 511, 512, 1000, 1023, 1024, 1500, 1514];
     const sent: Uint8Array[] = [];
@@ -159,12 +158,7 @@ test('testpmd io loop under load: 20 000 frames in bursts, none corrupted, the r
   const s = setup('vld');
   const pmd = testpmd(s.sock, ['--forward-mode=io', '--port-topology=loop']);
   try {
-    await until(
-      () => ringsUp(s.port) && /Port statistics/.test(pmd.out()),
-      30_000,
-      'testpmd to set the rings up and start forwarding',
-      pmd.out,
-    );
+    await forwarding(s.port, pmd.out);
     await new Promise((r) => setTimeout(r, 300));
     const sent = new Map<string, number>();
     const key = (f: Uint8Array) => Buffer.from(f).toString('hex');
