@@ -20,6 +20,8 @@ export interface RunPaths {
   log: string;
   /** Settings kept across daemon restarts (uvale sysctl name=value). */
   settings: string;
+  /** users/UID/: where a user other than the daemon's owner may have uvale listen (docs/security.md). */
+  users: string;
 }
 
 export function runDir(env: NodeJS.ProcessEnv = process.env): string {
@@ -37,6 +39,7 @@ export function runPaths(dir: string = runDir()): RunPaths {
     lock: join(dir, 'uvale.lock'),
     log: join(dir, 'uvale.log'),
     settings: join(dir, 'sysctl.json'),
+    users: join(dir, 'users'),
   };
 }
 

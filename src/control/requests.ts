@@ -8,10 +8,13 @@
  *
  * Access, decided per request from the requester's credentials (SO_PEERCRED):
  *   'any'    anyone who can reach the socket (listings, counters, settings read)
- *   'client' anyone who can reach the socket, on its own ports (open, close)
+ *   'client' anyone who can reach the socket, on its own ports and the switches
+ *            it may use (open, close; attach and detach only sockets in its
+ *            own directory; its switches' owner and group): the handler
+ *            decides with the daemon's switch records (src/daemon/access.ts)
  *   'owner'  root or the daemon's own user: whatever changes the switches for
  *            everyone or acts on the host with the daemon's privileges
- *            (attach, detach, persistent ports, settings, shutdown)
+ *            (persistent ports, settings, shutdown)
  * See docs/security.md.
  */
 
@@ -25,6 +28,7 @@ import type {
   PortStats,
   SettingsReply,
   StatsSnapshot,
+  SwitchInfo,
 } from './types.js';
 
 /** An argument's type; a leading '?' makes it optional. */
@@ -46,14 +50,16 @@ export const REQUESTS = {
   list: { access: 'any', args: {} },
   stats: { access: 'any', args: {} },
   port: { access: 'any', args: { name: 'string' } },
-  mac: { access: 'any', args: { switch: 'string' } },
+  mac: { access: 'client', args: { switch: 'string' } },
+  switches: { access: 'any', args: {} },
+  'switch-owner': { access: 'client', args: { switch: 'string', uid: '?int', gid: '?int', release: '?bool' } },
   adapters: { access: 'any', args: { kind: '?string' } },
   persistent: { access: 'any', args: {} },
   geometry: { access: 'any', args: { name: 'string' } },
   sysctl: { access: 'any', args: { name: '?string' } },
   'sysctl-set': { access: 'owner', args: { set: 'string' } },
-  attach: { access: 'owner', args: { name: 'string', offload: '?bool' } },
-  detach: { access: 'owner', args: { name: 'string' } },
+  attach: { access: 'client', args: { name: 'string', offload: '?bool' } },
+  detach: { access: 'client', args: { name: 'string' } },
   newif: { access: 'owner', args: { name: 'string', ...RING_ARGS } },
   delif: { access: 'owner', args: { name: 'string' } },
   shutdown: { access: 'owner', args: {} },
@@ -71,6 +77,8 @@ export interface Replies {
   stats: StatsSnapshot;
   port: PortStats;
   mac: { switch: string; entries: MacEntry[] };
+  switches: { switches: SwitchInfo[] };
+  'switch-owner': { owner: SwitchInfo | null };
   adapters: { adapters: Array<AdapterInfo & { index: number }> };
   persistent: { ports: PersistentInfo[] };
   geometry: PersistentInfo | null;

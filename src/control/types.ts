@@ -34,6 +34,19 @@ export interface SwitchStats {
   ports: PortStats[];
 }
 
+/** A switch (or a name claimed for one) and who owns it (docs/security.md). */
+export interface SwitchInfo {
+  switch: string;
+  /** The switch's number, or -1 for a claimed name with no switch yet. */
+  index: number;
+  ports: number;
+  /** The owner's uid, and the group the switch is shared with (null: none). */
+  uid: number;
+  gid: number | null;
+  /** Kept without ports (uvale ctl --owner). */
+  claimed: boolean;
+}
+
 export interface StatsSnapshot {
   /** Milliseconds since the epoch when the snapshot was taken. */
   time: number;

@@ -93,6 +93,20 @@ export const SETTINGS: readonly SettingSpec[] = [
     max: 65536,
     description: 'control connections one user may hold open to the daemon at once',
   },
+  {
+    name: 'uvale.max_ports_per_user',
+    default: 64,
+    min: 0,
+    max: 65536,
+    description: "ports one user other than root and the daemon's owner may hold (opened or attached)",
+  },
+  {
+    name: 'uvale.max_switches_per_user',
+    default: 4,
+    min: 0,
+    max: 65536,
+    description: "switches one user other than root and the daemon's owner may own (made or claimed)",
+  },
 ];
 
 const SPEC_BY_NAME = new Map(SETTINGS.map((s) => [s.name, s]));
@@ -106,7 +120,9 @@ export type SettingName =
   | 'dev.netmap.buf_size'
   | 'uvale.busy_poll'
   | 'uvale.mac_ageing'
-  | 'uvale.max_clients_per_user';
+  | 'uvale.max_clients_per_user'
+  | 'uvale.max_ports_per_user'
+  | 'uvale.max_switches_per_user';
 
 export type SettingsInit = Partial<Record<string, number>>;
 
@@ -120,6 +136,8 @@ export class Settings {
   maxBuffers = 1024;
   busyPoll = 0;
   maxClientsPerUser = 64;
+  maxPortsPerUser = 64;
+  maxSwitchesPerUser = 4;
   macAgeing = 0;
   readonly bufSize = 2048;
   private readonly listeners: Array<(name: string, value: number) => void> = [];
@@ -160,6 +178,10 @@ export class Settings {
         return this.busyPoll;
       case 'uvale.max_clients_per_user':
         return this.maxClientsPerUser;
+      case 'uvale.max_ports_per_user':
+        return this.maxPortsPerUser;
+      case 'uvale.max_switches_per_user':
+        return this.maxSwitchesPerUser;
       case 'uvale.mac_ageing':
         return this.macAgeing;
     }
@@ -200,6 +222,12 @@ export class Settings {
         break;
       case 'uvale.max_clients_per_user':
         this.maxClientsPerUser = value;
+        break;
+      case 'uvale.max_ports_per_user':
+        this.maxPortsPerUser = value;
+        break;
+      case 'uvale.max_switches_per_user':
+        this.maxSwitchesPerUser = value;
         break;
       case 'uvale.mac_ageing':
         this.macAgeing = value;

@@ -25,8 +25,10 @@ import { encodeJson, encodeSignal, MAX_REQUEST, MessageReader, MSG_KICK, MSG_WAK
 import { ErrorCodes, ValeError } from '../core/errors.js';
 import { ShmPortServer } from '../ports/shm/shm-server.js';
 import { DEFAULT_RING_CONFIG, type RingConfig } from '../ring/layout.js';
+import { parsePortName } from '../switch/name.js';
 import type { VPort } from '../switch/vport.js';
-import { closeFd, peerCred, peerPidfd } from '../sys/index.js';
+import { closeFd, peerCred, peerGroups, peerPidfd } from '../sys/index.js';
+import type { Requester } from './access.js';
 import { HANDLERS } from './handlers.js';
 import type { Daemon } from './server.js';
 
@@ -41,12 +43,14 @@ export const CLOSE_GRACE_MS = 1000;
 /** Reply bytes a client may leave unread before the daemon stops reading its requests. */
 export const OUT_LIMIT = 1 << 20;
 
-export class Connection {
+export class Connection implements Requester {
   readonly id: number;
   readonly pid: number;
   /** The requester's user and group, from the kernel (SO_PEERCRED). */
   readonly uid: number;
   readonly gid: number;
+  /** Its supplementary groups (SO_PEERGROUPS): a switch shared with one of them is open to it. */
+  readonly groups: readonly number[];
   /** The client process itself (SO_PEERPIDFD), or -1: its memfds are taken through it (src/sys/pidfd.ts). */
   private readonly pidfd: number;
   /** The first request, hello, was answered. */
@@ -72,6 +76,7 @@ export class Connection {
     this.pid = cred.pid;
     this.uid = cred.uid;
     this.gid = cred.gid;
+    this.groups = peerGroups(socket);
     this.pidfd = peerPidfd(socket);
     this.reader = new MessageReader(MAX_REQUEST, {
       json: (m) => this.onRequest(m),
@@ -199,7 +204,7 @@ export class Connection {
     if (REQUESTS[op].access === 'owner' && !this.daemon.isOwner(this.uid)) {
       throw new ValeError(
         ErrorCodes.PERMISSION,
-        `'${op}' is for root or the daemon's owner (uid ${this.daemon.uid}); uid ${this.uid} may list, read counters and open ports (docs/security.md)`,
+        `'${op}' is for root or the daemon's owner (uid ${this.daemon.uid}); uid ${this.uid} may list, read counters, and open and attach ports on the switches it may use (docs/security.md)`,
       );
     }
     const handler = HANDLERS[op] as (cx: { daemon: Daemon; conn: Connection }, a: unknown) => unknown;
@@ -225,6 +230,8 @@ export class Connection {
     };
     const fd = a.fd;
     const vnetHdrLen = a.vnetHdrLen ?? 0;
+    d.checkPortLimit(this);
+    d.access.enter(this, parsePortName(name).bridge, `open ${name}`); // its owner, or a group it shares
     const forced = d.persistent.beginOpen(name);
     if (
       forced !== undefined &&

@@ -10,6 +10,7 @@ import { PROTOCOL_VERSION } from '../control/wire.js';
 import { ErrorCodes, ValeError } from '../core/errors.js';
 import { parseAssignment, SETTINGS } from '../core/settings.js';
 import { countersToObject } from '../switch/counters.js';
+import { parseSwitchName } from '../switch/name.js';
 import type { Connection } from './connection.js';
 import type { Daemon } from './server.js';
 
@@ -42,10 +43,28 @@ export const HANDLERS: { readonly [K in RequestName]: Handler<K> } = {
     const vp = daemon.findPort(a.name);
     return { ...daemon.describePort(vp), counters: countersToObject(vp.counters) };
   },
-  mac: ({ daemon }, a) => {
+  mac: ({ daemon, conn }, a) => {
     const sw = daemon.host.getSwitch(a.switch);
     if (sw === undefined) throw new ValeError(ErrorCodes.NOT_FOUND, `no switch named ${a.switch}`);
+    daemon.access.check(conn, sw.name, 'read its learning table');
     return { switch: sw.name, entries: sw.macEntries() };
+  },
+  switches: ({ daemon }) => ({ switches: daemon.switches() }),
+  'switch-owner': ({ daemon, conn }, a) => {
+    const name = parseSwitchName(a.switch);
+    if (a.release === true) {
+      if (a.uid !== undefined || a.gid !== undefined) {
+        throw new ValeError(ErrorCodes.INVALID_ARG, "'release' takes no 'uid' or 'gid'");
+      }
+      daemon.access.release(conn, name);
+    } else {
+      const gid = a.gid === undefined ? undefined : a.gid < 0 ? null : a.gid;
+      const o = daemon.access.claim(conn, name, a.uid, gid);
+      daemon.log(
+        `switch ${name} claimed for uid ${o.uid}${o.gid !== null ? `, shared with gid ${o.gid}` : ''} by uid ${conn.uid}`,
+      );
+    }
+    return { owner: daemon.switches().find((s) => s.switch === name) ?? null };
   },
   adapters: ({ daemon }, a) => ({ adapters: daemon.adapters(a.kind) }),
   persistent: ({ daemon }) => ({ ports: daemon.persistent.list() }),
@@ -66,8 +85,8 @@ export const HANDLERS: { readonly [K in RequestName]: Handler<K> } = {
     const note = limitNote(daemon, name, value);
     return note === undefined ? { name, old, value } : { name, old, value, note };
   },
-  attach: ({ daemon }, a) => daemon.attach(a.name, { offload: a.offload !== false }),
-  detach: ({ daemon }, a) => daemon.detach(a.name),
+  attach: ({ daemon, conn }, a) => daemon.attach(a.name, { offload: a.offload !== false }, conn),
+  detach: ({ daemon, conn }, a) => daemon.detach(a.name, conn),
   newif: ({ daemon }, a) => {
     const { name, ...ring } = a;
     const r = daemon.persistent.create(name, ring);

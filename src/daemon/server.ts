@@ -15,7 +15,7 @@
 import { chmodSync, chownSync, closeSync, constants, openSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { ensureRunDir, type RunPaths, runPaths } from '../control/paths.js';
-import type { AdapterInfo, PortInfo, StatsSnapshot } from '../control/types.js';
+import type { AdapterInfo, PortInfo, StatsSnapshot, SwitchInfo } from '../control/types.js';
 import { ErrorCodes, ValeError } from '../core/errors.js';
 import { SETTINGS, type SettingsInit } from '../core/settings.js';
 import type { Adapter, AttachContext } from '../ports/adapter.js';
@@ -27,6 +27,7 @@ import { ValeHost } from '../switch/host.js';
 import { parsePortName } from '../switch/name.js';
 import type { VPort } from '../switch/vport.js';
 import { type FileLock, lockFile } from '../sys/index.js';
+import { type Requester, SwitchAccess } from './access.js';
 import { BusyPoll } from './busy-poll.js';
 import { Connection } from './connection.js';
 import { type HttpDoor, startHttp } from './http.js';
@@ -34,6 +35,7 @@ import { DaemonLog, type LogFormat, type LogLevel } from './log.js';
 import { daemonMetrics } from './metrics.js';
 import { PersistentPorts } from './persistent.js';
 import { Scheduler } from './scheduler.js';
+import { checkInUserDir, userDir } from './user-dirs.js';
 
 export type { PortInfo };
 
@@ -82,12 +84,18 @@ export class Daemon {
   private readonly conns = new Set<Connection>();
   /** Every adapter (TAP, QEMU, VDE, ... ports), by port name; they keep the daemon up. */
   private readonly adapterMap = new Map<string, Adapter>();
-  /** Attaches still waiting for their adapter to listen or dial, by port name. */
-  private readonly attaching = new Set<string>();
+  /** Who attached each adapter (uid), by port name. */
+  private readonly adapterUids = new Map<string, number>();
+  /** Attaches still waiting for their adapter to listen or dial: the requester's uid by port name. */
+  private readonly attaching = new Map<string, number>();
   /** VDE directories served (--vde); they keep the daemon up. */
   private readonly vdes: VdeServer[] = [];
   /** The uid the daemon runs as: with root, its owner (docs/security.md). */
   readonly uid: number = process.getuid?.() ?? 0;
+  /** Who owns which switch (access.ts). */
+  readonly access: SwitchAccess;
+  /** The daemon itself, as a requester (its own attaches, the embedded API). */
+  private readonly self: Requester = { uid: this.uid, gid: process.getgid?.() ?? 0, groups: [] };
   /** The HTTP door (--http), if any. */
   http: HttpDoor | null = null;
   private readonly logger: DaemonLog;
@@ -106,6 +114,12 @@ export class Daemon {
     this.host = new ValeHost({ ...loadSettings(this.paths.settings), ...(opts.settings ?? {}) });
     this.host.log = (line) => this.log(line);
     this.persistent = new PersistentPorts(this.host);
+    this.access = new SwitchAccess({
+      exists: (name) => this.host.getSwitch(name) !== undefined,
+      isAdmin: (uid) => this.isOwner(uid),
+      daemonUid: this.uid,
+      maxSwitches: () => this.host.settings.maxSwitchesPerUser,
+    });
     this.busyPoll = new BusyPoll(() => this.host.settings.busyPoll);
     this.scheduler = new Scheduler((p, e) => this.log(`port ${p.vp.name}: ${(e as Error).message}`));
     this.stopped = new Promise((r) => {
@@ -285,14 +299,40 @@ export class Daemon {
     return uid === 0 || uid === this.uid;
   }
 
+  /** Ports `uid` holds: opened by its connections, attached by it (or being attached). */
+  portsOf(uid: number): number {
+    let n = 0;
+    for (const c of this.conns) if (c.uid === uid) n += c.portCount;
+    for (const u of this.adapterUids.values()) if (u === uid) n++;
+    for (const u of this.attaching.values()) if (u === uid) n++;
+    return n;
+  }
+
+  /** Throws LIMIT if `r` (not root, not the daemon's owner) holds uvale.max_ports_per_user ports. */
+  checkPortLimit(r: Requester): void {
+    if (this.isOwner(r.uid)) return;
+    const max = this.host.settings.maxPortsPerUser;
+    const have = this.portsOf(r.uid);
+    if (have >= max) {
+      throw new ValeError(
+        ErrorCodes.LIMIT,
+        `uid ${r.uid} holds ${have} ports already; the limit is uvale.max_ports_per_user (${max})`,
+      );
+    }
+  }
+
   /**
    * Attaches `text` ("SWITCH:PORT[=KIND:ARGS]", src/ports/kinds.ts): a
    * persistent port PORT, else the TAP interface PORT (created if absent), or
    * an adapter of KIND. Resolves once the adapter listens, is bound or dials.
+   * `by` is who asks: root and the daemon's owner may attach anything; anyone
+   * else only a socket uvale listens at in users/UID/, on a switch they may use
+   * (docs/security.md).
    */
   async attach(
     text: string,
     opts: { offload?: boolean } = {},
+    by: Requester = this.self,
   ): Promise<{
     name: string;
     index: number;
@@ -300,6 +340,18 @@ export class Daemon {
     adapter: AdapterInfo | null;
   }> {
     const req = parseAttach(text);
+    if (!this.isOwner(by.uid)) {
+      const path = req.kind === null ? null : (findKind(req.kind)?.listenPath?.(req.spec as string) ?? null);
+      if (path === null) {
+        throw new ValeError(
+          ErrorCodes.PERMISSION,
+          `uid ${by.uid} may attach only a socket uvale listens at in its own directory (${this.paths.users}/${by.uid}/NAME: ${req.switchName}:PORT=vhost-user:PATH or =stream:unix:PATH); TAP interfaces, persistent ports, addresses and dialing are for root or the daemon's owner (docs/security.md)`,
+        );
+      }
+      checkInUserDir(path, userDir(this.paths.users, by.uid), by.uid);
+      this.checkPortLimit(by);
+    }
+    this.access.enter(by, req.switchName, `attach ${req.name}`);
     if (req.kind === null && this.persistent.has(req.name)) {
       const vp = this.persistent.attach(req.name);
       this.portsChanged();
@@ -308,8 +360,11 @@ export class Daemon {
     if (this.adapterMap.has(req.name) || this.attaching.has(req.name)) {
       throw new ValeError(ErrorCodes.BUSY, `port ${req.name} already exists: it is already attached; detach it first`);
     }
+    const owner = this.access.ownerOf(req.switchName);
+    const shared = owner?.gid ?? null;
     const ctx: AttachContext = {
       host: this.host,
+      socketAccess: { uid: by.uid, gid: shared ?? by.gid, mode: shared !== null ? 0o660 : 0o600 },
       log: (line) => this.log(line),
       onTraffic: this.busyPoll.kick,
       onGone: (a, reason) => {
@@ -318,7 +373,7 @@ export class Daemon {
       },
     };
     let a: Adapter;
-    this.attaching.add(req.name);
+    this.attaching.set(req.name, by.uid);
     try {
       if (req.kind === null) {
         a = TapPort.attach(this.host, req.name, {
@@ -341,17 +396,29 @@ export class Daemon {
       a.close();
       throw new ValeError(ErrorCodes.DAEMON, 'the daemon is stopping');
     }
-    this.addAdapter(a);
+    this.addAdapter(a, by.uid);
     const info = a.info();
-    this.log(`attached ${info.kind} ${info.spec} as ${a.name}${opts.offload === false ? ' (no offloads)' : ''}`);
+    this.log(
+      `attached ${info.kind} ${info.spec} as ${a.name}${opts.offload === false ? ' (no offloads)' : ''} for uid ${by.uid}`,
+    );
     return { name: a.name, index: a.vport.index, kind: a.kind, adapter: info };
   }
 
-  /** Detaches port `name` (SWITCH:PORT, or a TAP's interface name): an adapter or a persistent port. */
-  detach(name: string): { name: string; adapter: AdapterInfo | null } {
+  /**
+   * Detaches port `name` (SWITCH:PORT, or a TAP's interface name): an adapter
+   * or a persistent port. Root and the daemon's owner may detach anything;
+   * anyone else only the adapters it attached.
+   */
+  detach(name: string, by: Requester = this.self): { name: string; adapter: AdapterInfo | null } {
     const a =
       this.adapterMap.get(name) ??
       [...this.adapterMap.values()].find((x) => x.kind === 'tap' && x.info().spec === name);
+    if (!this.isOwner(by.uid) && (a === undefined || this.adapterUids.get(a.name) !== by.uid)) {
+      throw new ValeError(
+        ErrorCodes.PERMISSION,
+        `uid ${by.uid} may detach only the adapters it attached; ${name} is not one (docs/security.md)`,
+      );
+    }
     if (a !== undefined) {
       if (a.kind === 'vde') {
         throw new ValeError(ErrorCodes.BUSY, `${a.name} is a VDE client's port; it goes when the client leaves`);
@@ -379,13 +446,17 @@ export class Daemon {
     return out.sort((x, y) => x.name.localeCompare(y.name));
   }
 
-  private addAdapter(a: Adapter): void {
+  private addAdapter(a: Adapter, uid = this.uid): void {
     this.adapterMap.set(a.name, a);
+    this.adapterUids.set(a.name, uid);
     this.portsChanged();
   }
 
   private removeAdapter(a: Adapter): void {
-    if (this.adapterMap.get(a.name) === a) this.adapterMap.delete(a.name);
+    if (this.adapterMap.get(a.name) === a) {
+      this.adapterMap.delete(a.name);
+      this.adapterUids.delete(a.name);
+    }
     this.portsChanged();
   }
 
@@ -421,6 +492,27 @@ export class Daemon {
       memsize: g.size,
       vnetHdrLen: vp.hdrLen,
     };
+  }
+
+  /** Every switch and claimed name, with its owner and group (`uvale ctl --switches`). */
+  switches(): SwitchInfo[] {
+    const out = new Map<string, SwitchInfo>();
+    for (const sw of this.host.listSwitches()) {
+      const o = this.access.ownerOf(sw.name);
+      out.set(sw.name, {
+        switch: sw.name,
+        index: sw.index,
+        ports: sw.list().length,
+        uid: o?.uid ?? this.uid,
+        gid: o?.gid ?? null,
+        claimed: o?.claimed ?? false,
+      });
+    }
+    for (const c of this.access.list()) {
+      if (!out.has(c.switch))
+        out.set(c.switch, { switch: c.switch, index: -1, ports: 0, uid: c.uid, gid: c.gid, claimed: c.claimed });
+    }
+    return [...out.values()].sort((x, y) => x.switch.localeCompare(y.switch));
   }
 
   /** Every port, by switch index then port number (vale-ctl's listing order). */

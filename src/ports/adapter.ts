@@ -40,6 +40,14 @@ export interface AttachContext {
   onTraffic: () => void;
   /** Called once if the adapter detaches itself (its peer or interface vanished for good). */
   onGone: (a: Adapter, reason: string) => void;
+  /** Owner, group and mode of a socket file the adapter creates (the requester's, shared with the switch's group). */
+  socketAccess: SocketAccess;
+}
+
+export interface SocketAccess {
+  uid: number;
+  gid: number;
+  mode: number;
 }
 
 export interface AdapterKind {
@@ -51,6 +59,13 @@ export interface AdapterKind {
   validate(spec: string): void;
   /** Makes relative paths in `spec` absolute against the requester's `cwd`. */
   absolutize?(spec: string, cwd: string): string;
+  /**
+   * The unix socket path the adapter would create and listen at, if that is
+   * all `spec` names on the host (no address, no dialing, no interface);
+   * otherwise null. Users other than the daemon's owner may attach only such
+   * specs, in their own directory (docs/security.md).
+   */
+  listenPath?(spec: string): string | null;
   /** Builds the adapter for port `name`; resolves once it listens, is bound, or dials. */
   attach(ctx: AttachContext, name: string, spec: string): Promise<Adapter>;
 }

@@ -9,7 +9,7 @@ export { type FutexTarget, type FutexWaitResult, futexWait, futexWake } from './
 export { EAGAIN, EINTR, ENOBUFS, errnoName } from './libc.js';
 export { type FdRangeMapping, mapFdRange } from './map-fd.js';
 export { peerPidfd, takeFd } from './pidfd.js';
-export { type FileLock, lockFile, type PeerCred, peerCred, peerPid, releaseMapping } from './process.js';
+export { type FileLock, lockFile, type PeerCred, peerCred, peerGroups, peerPid, releaseMapping } from './process.js';
 export {
   checkSealed,
   closeFd,

@@ -4,6 +4,8 @@
  *   peerCred(socket)  the pid/uid/gid of the process at the other end of a
  *                     unix socket (SO_PEERCRED), so a client cannot claim to be
  *                     another process when it hands the daemon an fd number.
+ *   peerGroups(socket) its supplementary groups (SO_PEERGROUPS), as they were
+ *                     when it connected.
  *   lockFile(path)    an exclusive flock on a file, released by the kernel
  *                     when the holder dies however it dies; null if held.
  *   releaseMapping(m) replaces a shared mapping with private zero pages at the
@@ -39,6 +41,9 @@ function fns(): Extra {
 
 const SOL_SOCKET = 1;
 const SO_PEERCRED = 17;
+const SO_PEERGROUPS = 59;
+/** NGROUPS_MAX on Linux. */
+const MAX_GROUPS = 65536;
 
 export interface PeerCred {
   pid: number;
@@ -55,6 +60,28 @@ export function peerCred(socket: Socket): PeerCred {
   if (fns().getsockopt(fd, SOL_SOCKET, SO_PEERCRED, val, len) < 0) throwErrno('getsockopt', 'SO_PEERCRED');
   const dv = new DataView(val.buffer);
   return { pid: dv.getInt32(0, true), uid: dv.getUint32(4, true), gid: dv.getUint32(8, true) };
+}
+
+/** The supplementary group ids of the peer of a connected unix socket (SO_PEERGROUPS, Linux 4.13). */
+export function peerGroups(socket: Socket): number[] {
+  const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
+  if (typeof fd !== 'number' || fd < 0) throw new ValeError(ErrorCodes.SYSTEM, 'socket has no file descriptor');
+  let size = 64 * 4;
+  for (;;) {
+    const val = new Uint8Array(size);
+    const len = new Uint32Array([size]);
+    if (fns().getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, val, len) === 0) {
+      const n = Math.min(len[0] as number, size) >>> 2;
+      const dv = new DataView(val.buffer);
+      const out: number[] = [];
+      for (let i = 0; i < n; i++) out.push(dv.getUint32(i * 4, true));
+      return out;
+    }
+    // ERANGE: len holds the size needed
+    const need = len[0] as number;
+    if (need <= size || need > MAX_GROUPS * 4) throwErrno('getsockopt', 'SO_PEERGROUPS');
+    size = need;
+  }
 }
 
 export function peerPid(socket: Socket): number {

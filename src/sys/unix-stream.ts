@@ -3,8 +3,8 @@
  * which Node's net module cannot receive. vhost-user needs them: QEMU and
  * DPDK send guest memory and eventfds as ancillary data on a stream socket.
  *
- * streamListen binds and listens (non-blocking, close-on-exec, mode set
- * before listen() so no peer can connect while it is wider); streamAccept
+ * streamListen binds and listens (non-blocking, close-on-exec, owner and mode
+ * set before listen() so no peer can connect while it is wider); streamAccept
  * takes one connection (accept4, non-blocking, close-on-exec) or returns
  * -errno; streamConnect dials. streamRecv reads bytes with recvmsg and
  * collects the fds that came with them into a caller's Int32Array (count in
@@ -23,7 +23,7 @@
  * Readiness comes from fdio.ts's watchReadable.
  */
 
-import { chmodSync } from 'node:fs';
+import { chmodSync, lchownSync } from 'node:fs';
 import { ErrorCodes, ValeError } from '../core/errors.js';
 import { checkFd, errno, fromNodeError, koffi, libc, MAP_FAILED, sysError, throwErrno } from './libc.js';
 import { closeFd } from './shm.js';
@@ -133,12 +133,13 @@ function newSocket(): number {
  * A listening stream socket at `path` (which must not exist), mode `mode` (default 0600) set before listen().
  * @throws ValeError INVALID_ARG for a bad path; SYSTEM when a call fails (EADDRINUSE). No fd leaks.
  */
-export function streamListen(path: string, mode = 0o600, backlog = 16): number {
+export function streamListen(path: string, mode = 0o600, backlog = 16, owner?: { uid: number; gid: number }): number {
   const addr = encodeSockaddrUn(path);
   const fd = newSocket();
   try {
     if (sl().bind(fd, addr, SOCKADDR_UN_LEN) < 0) throwErrno('bind', path);
     try {
+      if (owner !== undefined) lchownSync(path, owner.uid, owner.gid);
       chmodSync(path, mode);
     } catch (e) {
       throw fromNodeError('chmod', e, path);

@@ -19,6 +19,8 @@ test('defaults are the seed’s limits and netmap’s batch', () => {
     'uvale.busy_poll': 0,
     'uvale.mac_ageing': 0,
     'uvale.max_clients_per_user': 64,
+    'uvale.max_ports_per_user': 64,
+    'uvale.max_switches_per_user': 4,
   });
   for (const spec of SETTINGS) {
     assert.equal(s.get(spec.name), spec.default, spec.name);

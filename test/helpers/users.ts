@@ -54,3 +54,25 @@ export function uvaleAs(
     });
   });
 }
+
+/** The group `name` (created if absent) with `members` in it as a supplementary group; its gid, or a reason. */
+export function testGroup(name: string, members: readonly TestUser[]): number | string {
+  if (process.getuid?.() !== 0) return 'needs root to create a group';
+  try {
+    execFileSync('getent', ['group', name], { stdio: 'ignore' });
+  } catch {
+    try {
+      execFileSync('groupadd', [name], { stdio: 'ignore' });
+    } catch (e) {
+      return `groupadd ${name} failed: ${(e as Error).message}`;
+    }
+  }
+  for (const m of members) {
+    try {
+      execFileSync('usermod', ['-a', '-G', name, m.name], { stdio: 'ignore' });
+    } catch (e) {
+      return `usermod -a -G ${name} ${m.name} failed: ${(e as Error).message}`;
+    }
+  }
+  return Number(execFileSync('getent', ['group', name], { encoding: 'utf8' }).split(':')[2]);
+}

@@ -32,7 +32,7 @@ import { MAX_FRAME } from '../../ring/layout.js';
 import type { NetmapRing } from '../../ring/netmap-ring.js';
 import type { ValeHost } from '../../switch/host.js';
 import type { VPort } from '../../switch/vport.js';
-import { type Adapter, type AdapterInfo, adapterCounters } from '../adapter.js';
+import { type Adapter, type AdapterInfo, adapterCounters, type SocketAccess } from '../adapter.js';
 import { startAdapterPort } from '../adapter-port.js';
 import type { LocalPort } from '../local/local-port.js';
 import { RxDrain } from '../rx-drain.js';
@@ -50,6 +50,8 @@ export interface QemuAttachOptions {
   rxSlots?: number;
   /** Diagnostics: connections made and lost, with reasons. */
   log?: (line: string) => void;
+  /** Owner, group and mode of a unix socket uvale listens at (default: the daemon's, 0600). */
+  socketAccess?: SocketAccess;
 }
 
 export class QemuPort implements LinkOwner, Adapter {
@@ -99,7 +101,7 @@ export class QemuPort implements LinkOwner, Adapter {
     this.rx = lp.rxRings[0] as NetmapRing;
     this.writer = new ChainWriter(this.tx);
     this.pub = this.tx.cur;
-    this.link = spec.kind === 'dgram' ? new DgramLink(this, spec) : new StreamLink(this, spec);
+    this.link = spec.kind === 'dgram' ? new DgramLink(this, spec) : new StreamLink(this, spec, opts.socketAccess);
     this.ready = new Promise<void>((resolve, reject) => {
       this.settleReady = (e) => {
         this.settleReady = null;

@@ -11,10 +11,11 @@
  * 'drain' wakes it.
  */
 
-import { lstatSync } from 'node:fs';
 import { createServer, connect as netConnect, type Server, type Socket } from 'node:net';
 import { ErrorCodes, ValeError } from '../../core/errors.js';
 import { unlinkQuiet } from '../../core/fs.js';
+import type { SocketAccess } from '../adapter.js';
+import { clearSocketPath, grantSocket } from '../socket-file.js';
 import { StreamDeframer } from './framing.js';
 import { type LinkOwner, type QemuLink, where } from './link.js';
 import type { QemuSpec } from './spec.js';
@@ -38,9 +39,12 @@ export class StreamLink implements QemuLink {
   private redialMs = REDIAL_MIN_MS;
   private closed = false;
 
-  constructor(owner: LinkOwner, spec: StreamSpec) {
+  private readonly access: SocketAccess | undefined;
+
+  constructor(owner: LinkOwner, spec: StreamSpec, access?: SocketAccess) {
     this.owner = owner;
     this.spec = spec;
+    this.access = access;
   }
 
   get mode(): string {
@@ -90,19 +94,26 @@ export class StreamLink implements QemuLink {
     this.unlinkPath = null;
   }
 
-  private listen(): Promise<void> {
+  private async listen(): Promise<void> {
+    const spec = this.spec;
+    if ('path' in spec) {
+      try {
+        await clearSocketPath(spec.path);
+      } catch (e) {
+        this.owner.log(`${this.owner.name}: ${(e as Error).message}; detaching`);
+        this.owner.fail(e as Error);
+        throw e;
+      }
+      if (this.closed) return; // detached meanwhile
+    }
+    return this.listenNow();
+  }
+
+  private listenNow(): Promise<void> {
     const spec = this.spec;
     const owner = this.owner;
     const server = createServer({ noDelay: true }, (s) => this.accepted(s));
     this.server = server;
-    if ('path' in spec) {
-      // a socket file left by an earlier run would make listen() fail: remove it, but never another kind of file
-      try {
-        if (lstatSync(spec.path).isSocket()) unlinkQuiet(spec.path);
-      } catch {
-        // absent
-      }
-    }
     return new Promise<void>((resolve, reject) => {
       server.once('error', (e) => {
         const why = `cannot listen on ${where(spec)}: ${(e as Error).message}`;
@@ -120,7 +131,16 @@ export class StreamLink implements QemuLink {
         }
         server.removeAllListeners('error');
         server.on('error', (e) => owner.log(`${owner.name}: listener: ${(e as Error).message}`));
-        if ('path' in spec) this.unlinkPath = spec.path;
+        if ('path' in spec) {
+          this.unlinkPath = spec.path;
+          try {
+            grantSocket(spec.path, this.access);
+          } catch (e) {
+            owner.fail(e as Error);
+            reject(e);
+            return;
+          }
+        }
         owner.log(`${owner.name}: listening on ${where(spec)}`);
         resolve();
       };

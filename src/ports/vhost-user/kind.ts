@@ -7,6 +7,7 @@
 import { resolve } from 'node:path';
 import { ErrorCodes, ValeError } from '../../core/errors.js';
 import type { Adapter, AdapterKind, AttachContext } from '../adapter.js';
+import { clearSocketPath } from '../socket-file.js';
 import { VhostUserPort } from './vhost-port.js';
 
 const PREFIX = 'vhost-user:';
@@ -27,7 +28,13 @@ export function parseVhostSpec(spec: string): string {
 }
 
 async function attach(ctx: AttachContext, name: string, spec: string): Promise<Adapter> {
-  return VhostUserPort.attach(ctx.host, name, parseVhostSpec(spec), { log: ctx.log, onTraffic: ctx.onTraffic });
+  const path = parseVhostSpec(spec);
+  await clearSocketPath(path); // a stale socket goes; a live one or another file is refused
+  return VhostUserPort.attach(ctx.host, name, path, {
+    log: ctx.log,
+    onTraffic: ctx.onTraffic,
+    socketAccess: ctx.socketAccess,
+  });
 }
 
 export const VHOST_USER_KIND: AdapterKind = {
@@ -38,5 +45,6 @@ export const VHOST_USER_KIND: AdapterKind = {
     const p = spec.slice(PREFIX.length);
     return spec.startsWith(PREFIX) && p !== '' && !p.startsWith('/') ? `${PREFIX}${resolve(cwd, p)}` : spec;
   },
+  listenPath: parseVhostSpec,
   attach,
 };

@@ -55,7 +55,7 @@ import {
   watchReadable,
 } from '../../sys/index.js';
 import { BROKEN, EMPTY, type SplitQueue } from '../../virtio/index.js';
-import { type Adapter, type AdapterInfo, adapterCounters } from '../adapter.js';
+import { type Adapter, type AdapterInfo, adapterCounters, type SocketAccess } from '../adapter.js';
 import { startAdapterPort } from '../adapter-port.js';
 import type { LocalPort } from '../local/local-port.js';
 import { RxDrain } from '../rx-drain.js';
@@ -75,6 +75,8 @@ export interface VhostAttachOptions {
   onTraffic?: () => void;
   txSlots?: number;
   rxSlots?: number;
+  /** Owner, group and mode of the socket (default: the daemon's, 0600). */
+  socketAccess?: SocketAccess;
 }
 
 export class VhostUserPort implements Adapter {
@@ -133,7 +135,8 @@ export class VhostUserPort implements Adapter {
     this.rx = lp.rxRings[0] as NetmapRing;
     this.writer = new ChainWriter(this.tx);
     this.pub = this.tx.cur;
-    this.listenFd = streamListen(path, 0o600);
+    const a = opts.socketAccess;
+    this.listenFd = streamListen(path, a?.mode ?? 0o600, 16, a);
     this.listenWatch = watchReadable(
       this.listenFd,
       () => this.accept(),

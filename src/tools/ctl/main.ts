@@ -15,6 +15,7 @@ import { exportConfig, runningState } from '../apply/plan.js';
 import { parseToolArgs, runTool, UsageError } from '../common/cli.js';
 import { connectForAction, connectForListing } from '../common/daemon.js';
 import { table } from '../common/format.js';
+import { groupId, groupName, userId, userName } from '../common/groups.js';
 import { parseRingConfig } from '../common/ring-config.js';
 
 export const USAGE = `usage: uvale ctl [options] [-l NAME | -g NAME | -n IF | -r IF | -a SW:IF[=SPEC] | -d SW:IF | --mac SWITCH | --stats [NAME]]
@@ -50,6 +51,12 @@ Inspects the switches of a running daemon (netmap's vale-ctl).
                      every kind's forms: ${specForms().join(' | ')}
   -d SWITCH:IF       detach it (a TAP that -a created goes away; an adapter: -d SWITCH:PORT)
   --mac SWITCH       print the learning table of SWITCH (bucket, MAC, port)
+  --switches         list the switches and claimed names: index, ports, owner, group
+  --owner SWITCH=[USER][:GROUP]  claim SWITCH (made now or later) for USER (default: you),
+                     shared with GROUP (whose members may open, attach and monitor there);
+                     SWITCH=:GROUP shares a switch you own, SWITCH=: shares it with nobody.
+                     Only root and the daemon's owner may give a switch to someone else
+  --disown SWITCH    end a claim: the switch is nobody's once its last port goes
   --stats [NAME]     print the counters of every port, or of NAME
   --adapters [KIND]  list the adapters (TAP, QEMU, VDE, ... ports), or those of KIND: kind, spec,
                      state, frames each way, drops, errors, last error
@@ -81,6 +88,22 @@ function adapterTable(list: readonly AdapterInfo[]): string {
   ]);
 }
 
+/** "SWITCH=[USER][:GROUP]" → the switch-owner request's arguments (names read from /etc/passwd and /etc/group). */
+function parseOwner(text: string): { switch: string; uid?: number; gid?: number } {
+  const eq = text.indexOf('=');
+  if (eq <= 0) throw new UsageError(`--owner takes SWITCH=[USER][:GROUP], got '${text}'`);
+  const sw = text.slice(0, eq);
+  const rest = text.slice(eq + 1);
+  const colon = rest.indexOf(':');
+  const user = colon < 0 ? rest : rest.slice(0, colon);
+  const group = colon < 0 ? undefined : rest.slice(colon + 1);
+  return {
+    switch: sw,
+    ...(user !== '' ? { uid: userId(user) } : {}),
+    ...(group !== undefined ? { gid: group === '' ? -1 : groupId(group) } : {}),
+  };
+}
+
 export function run(argv: string[]): Promise<number> {
   return runTool('ctl', () => ctl(argv));
 }
@@ -104,6 +127,9 @@ async function ctl(argv: string[]): Promise<number> {
       r: { type: 'string', short: 'r' },
       C: { type: 'string', short: 'C' },
       mac: { type: 'string' },
+      switches: { type: 'boolean' },
+      owner: { type: 'string' },
+      disown: { type: 'string' },
       stats: { type: 'boolean' },
       qemu: { type: 'boolean' },
       adapters: { type: 'boolean' },
@@ -124,7 +150,7 @@ async function ctl(argv: string[]): Promise<number> {
   const stray = positionals.slice(values.adapters || values.stats ? 1 : 0);
   if (stray.length > 0) throw new UsageError(`unexpected argument '${stray[0]}'`);
   const ringConfig = parseRingConfig(values.C); // checked before a daemon is reached (or started by -n)
-  const named = values.l ?? values.g ?? values.mac ?? values.d ?? values.r;
+  const named = values.l ?? values.g ?? values.mac ?? values.d ?? values.r ?? values.owner ?? values.disown;
   const listing = named === undefined && !values.shutdown && values.a === undefined && values.n === undefined;
   let client: DaemonClient;
   if (values.a !== undefined || values.n !== undefined) {
@@ -214,6 +240,30 @@ async function ctl(argv: string[]): Promise<number> {
       const kind = positionals[0];
       const r = await client.request('adapters', kind !== undefined ? { kind } : {});
       print(r.adapters.length > 0 ? adapterTable(r.adapters) : '', r.adapters);
+    } else if (values.owner !== undefined) {
+      const r = await client.request('switch-owner', parseOwner(values.owner));
+      const o = r.owner;
+      print(
+        o === null ? '' : `${o.switch}: owner ${userName(o.uid)}${o.gid !== null ? `, group ${groupName(o.gid)}` : ''}`,
+        o,
+      );
+    } else if (values.disown !== undefined) {
+      const r = await client.request('switch-owner', { switch: values.disown, release: true });
+      print(`${values.disown}: no longer claimed${r.owner !== null ? ` (it stays while it has ports)` : ''}`, r.owner);
+    } else if (values.switches) {
+      const r = await client.request('switches');
+      const rows = [
+        ['SWITCH', 'INDEX', 'PORTS', 'OWNER', 'GROUP', 'CLAIMED'],
+        ...r.switches.map((w) => [
+          w.switch,
+          w.index < 0 ? '-' : String(w.index),
+          String(w.ports),
+          userName(w.uid),
+          w.gid === null ? '-' : groupName(w.gid),
+          w.claimed ? 'yes' : 'no',
+        ]),
+      ];
+      print(r.switches.length > 0 ? table(rows) : '', r.switches);
     } else if (values.mac !== undefined) {
       const r = await client.request('mac', { switch: values.mac });
       const rows = [
