@@ -87,6 +87,14 @@ export const SETTINGS: readonly SettingSpec[] = [
     description: 'seconds after which a MAC not seen again is forgotten (0: never, as VALE)',
   },
   {
+    name: 'uvale.vxlan_ageing',
+    default: 300,
+    min: 0,
+    max: 1_000_000,
+    description:
+      'seconds after which a tunnel port forgets a learned MAC → remote entry (0: never; 300 as Linux vxlan)',
+  },
+  {
     name: 'uvale.max_clients_per_user',
     default: 64,
     min: 1,
@@ -106,6 +114,7 @@ export type SettingName =
   | 'dev.netmap.buf_size'
   | 'uvale.busy_poll'
   | 'uvale.mac_ageing'
+  | 'uvale.vxlan_ageing'
   | 'uvale.max_clients_per_user';
 
 export type SettingsInit = Partial<Record<string, number>>;
@@ -121,6 +130,7 @@ export class Settings {
   busyPoll = 0;
   maxClientsPerUser = 64;
   macAgeing = 0;
+  vxlanAgeing = 300;
   readonly bufSize = 2048;
   private readonly listeners: Array<(name: string, value: number) => void> = [];
 
@@ -162,6 +172,8 @@ export class Settings {
         return this.maxClientsPerUser;
       case 'uvale.mac_ageing':
         return this.macAgeing;
+      case 'uvale.vxlan_ageing':
+        return this.vxlanAgeing;
     }
   }
 
@@ -203,6 +215,9 @@ export class Settings {
         break;
       case 'uvale.mac_ageing':
         this.macAgeing = value;
+        break;
+      case 'uvale.vxlan_ageing':
+        this.vxlanAgeing = value;
         break;
     }
     for (const l of this.listeners) l(name, value);
