@@ -11,13 +11,14 @@
  *   'client' anyone who can reach the socket, on its own ports (open, close)
  *   'owner'  root or the daemon's own user: whatever changes the switches for
  *            everyone or acts on the host with the daemon's privileges
- *            (attach, detach, persistent ports, settings, shutdown)
+ *            (attach, detach, persistent ports, settings, fdb entries, shutdown)
  * See docs/security.md.
  */
 
 import { ErrorCodes, ValeError } from '../core/errors.js';
 import type {
   AdapterInfo,
+  FdbInfo,
   MacEntry,
   OpenReply,
   PersistentInfo,
@@ -48,6 +49,8 @@ export const REQUESTS = {
   port: { access: 'any', args: { name: 'string' } },
   mac: { access: 'any', args: { switch: 'string' } },
   adapters: { access: 'any', args: { kind: '?string' } },
+  fdb: { access: 'any', args: { name: 'string' } },
+  'fdb-set': { access: 'owner', args: { name: 'string', mac: 'string', remote: '?string' } },
   persistent: { access: 'any', args: {} },
   geometry: { access: 'any', args: { name: 'string' } },
   sysctl: { access: 'any', args: { name: '?string' } },
@@ -72,6 +75,9 @@ export interface Replies {
   port: PortStats;
   mac: { switch: string; entries: MacEntry[] };
   adapters: { adapters: Array<AdapterInfo & { index: number }> };
+  fdb: { name: string; entries: FdbInfo[] };
+  /** The entry added, or null once deleted (no `remote`). */
+  'fdb-set': { name: string; entry: FdbInfo | null };
   persistent: { ports: PersistentInfo[] };
   geometry: PersistentInfo | null;
   sysctl: SettingsReply;
