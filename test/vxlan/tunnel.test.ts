@@ -171,6 +171,7 @@ describe('three uvale VTEPs on loopback (IPv4, default port 4789)', () => {
     await to(s, good(43));
     await to(s, good(42, 0x08, 13));
     await to(stranger, good(42));
+    await to(s, good(42, 0x08, 3000));
     await until(
       () => {
         const e = c.tun.info().extra;
@@ -179,17 +180,18 @@ describe('three uvale VTEPs on loopback (IPv4, default port 4789)', () => {
             (e.dropFlags as number) +
             (e.dropVni as number) +
             (e.dropRunt as number) +
-            (e.dropUnknownRemote as number) ===
-          5
+            (e.dropUnknownRemote as number) +
+            (e.dropOversize as number) ===
+          6
         );
       },
       2000,
-      'five drops',
+      'six drops',
     );
     const e = c.tun.info().extra;
     assert.deepEqual([e.dropTruncated, e.dropFlags, e.dropVni, e.dropRunt, e.dropUnknownRemote], [1, 1, 1, 1, 1]);
     const after = c.tun.info();
-    assert.equal(after.counters.inDrops, before.counters.inDrops + 5);
+    assert.equal(after.counters.inDrops, before.counters.inDrops + 6);
     assert.equal(after.counters.inFrames, before.counters.inFrames);
     assert.equal(
       c.tun.fdbList().find((x) => x.mac === macN(77)),
@@ -283,6 +285,24 @@ describe('more underlays', () => {
     const [o] = await receive(b.nm, 1);
     assert.equal(srcOf(o as Uint8Array), macN(9));
     s.close();
+  });
+
+  test('learn-remotes: a peer that is not configured is learned and answered by unicast; floods have nowhere to go', async () => {
+    const a = site(`vxlan:vni=9,local=${NET}.41,learn-remotes`, 1);
+    const b = site(`vxlan:vni=9,local=${NET}.42,remote=${NET}.41`, 2);
+    all.push(a, b);
+    send(a.nm, [frame(BROADCAST, a.mac, { seq: 1 })]);
+    await settle([a, b]);
+    assert.equal(a.tun.info().extra.dropNoRemote, 1, 'a flood with no remote is counted');
+    send(b.nm, [frame(BROADCAST, b.mac, { seq: 2 })]);
+    assert.equal((await receive(a.nm, 1)).length, 1);
+    assert.equal(a.tun.info().extra.learnedRemotes, 1);
+    assert.deepEqual(
+      a.tun.fdbList().map((e) => [e.mac, e.remote, e.type]),
+      [[b.mac, `${NET}.42:4789`, 'learned']],
+    );
+    send(a.nm, [frame(b.mac, a.mac, { seq: 3 })]);
+    assert.equal((await receive(b.nm, 1)).length, 1, 'the unicast reply reached the learned remote');
   });
 
   test('spec errors are INVALID_ARG naming the problem; group= is NOT_SUPPORTED; a taken port is BUSY', () => {
