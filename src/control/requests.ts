@@ -14,13 +14,14 @@
  *            decides with the daemon's switch records (src/daemon/access.ts)
  *   'owner'  root or the daemon's own user: whatever changes the switches for
  *            everyone or acts on the host with the daemon's privileges
- *            (persistent ports, settings, shutdown)
+ *            (persistent ports, settings, static fdb entries, shutdown)
  * See docs/security.md.
  */
 
 import { ErrorCodes, ValeError } from '../core/errors.js';
 import type {
   AdapterInfo,
+  FdbInfo,
   MacEntry,
   OpenReply,
   PersistentInfo,
@@ -54,6 +55,8 @@ export const REQUESTS = {
   switches: { access: 'any', args: {} },
   'switch-owner': { access: 'client', args: { switch: 'string', uid: '?int', gid: '?int', release: '?bool' } },
   adapters: { access: 'any', args: { kind: '?string' } },
+  fdb: { access: 'client', args: { name: 'string' } },
+  'fdb-set': { access: 'owner', args: { name: 'string', mac: 'string', remote: '?string' } },
   persistent: { access: 'any', args: {} },
   geometry: { access: 'any', args: { name: 'string' } },
   sysctl: { access: 'any', args: { name: '?string' } },
@@ -80,6 +83,9 @@ export interface Replies {
   switches: { switches: SwitchInfo[] };
   'switch-owner': { owner: SwitchInfo | null };
   adapters: { adapters: Array<AdapterInfo & { index: number }> };
+  fdb: { name: string; entries: FdbInfo[] };
+  /** The entry added, or null once deleted (no `remote`). */
+  'fdb-set': { name: string; entry: FdbInfo | null };
   persistent: { ports: PersistentInfo[] };
   geometry: PersistentInfo | null;
   sysctl: SettingsReply;

@@ -93,6 +93,16 @@ export interface MacEntry {
   portName: string;
 }
 
+/** One entry of a tunnel port's forwarding database (uvale ctl --fdb). */
+export interface FdbInfo {
+  mac: string;
+  /** The remote VTEP, "ADDR:PORT" ("[ADDR]:PORT" for IPv6). */
+  remote: string;
+  type: 'static' | 'learned';
+  /** Seconds since it was learned or set. */
+  age: number;
+}
+
 export interface PersistentInfo {
   name: string;
   /** "SWITCH:PORT" while attached to a switch, else null. */

@@ -446,6 +446,11 @@ export class Daemon {
     return out.sort((x, y) => x.name.localeCompare(y.name));
   }
 
+  /** The adapter attached as port `name`, if any. */
+  adapter(name: string): Adapter | undefined {
+    return this.adapterMap.get(name);
+  }
+
   private addAdapter(a: Adapter, uid = this.uid): void {
     this.adapterMap.set(a.name, a);
     this.adapterUids.set(a.name, uid);

@@ -18,7 +18,7 @@ import { table } from '../common/format.js';
 import { groupId, groupName, userId, userName } from '../common/groups.js';
 import { parseRingConfig } from '../common/ring-config.js';
 
-export const USAGE = `usage: uvale ctl [options] [-l NAME | -g NAME | -n IF | -r IF | -a SW:IF[=SPEC] | -d SW:IF | --mac SWITCH | --stats [NAME]]
+export const USAGE = `usage: uvale ctl [options] [-l NAME | -g NAME | -n IF | -r IF | -a SW:IF[=SPEC] | -d SW:IF | --mac SWITCH | --fdb SW:PORT [MAC=ADDR | del=MAC] | --stats [NAME]]
 
 Inspects the switches of a running daemon (netmap's vale-ctl).
 
@@ -57,6 +57,9 @@ Inspects the switches of a running daemon (netmap's vale-ctl).
                      SWITCH=:GROUP shares a switch you own, SWITCH=: shares it with nobody.
                      Only root and the daemon's owner may give a switch to someone else
   --disown SWITCH    end a claim: the switch is nobody's once its last port goes
+  --fdb SW:PORT      print the forwarding database of a vxlan or geneve port (MAC, remote,
+                     static or learned, age in seconds); with MAC=ADDR[:PORT] add a static
+                     entry (as bridge fdb append), with del=MAC remove one (docs/vxlan.md)
   --stats [NAME]     print the counters of every port, or of NAME
   --adapters [KIND]  list the adapters (TAP, QEMU, VDE, ... ports), or those of KIND: kind, spec,
                      state, frames each way, drops, errors, last error
@@ -130,6 +133,7 @@ async function ctl(argv: string[]): Promise<number> {
       switches: { type: 'boolean' },
       owner: { type: 'string' },
       disown: { type: 'string' },
+      fdb: { type: 'string' },
       stats: { type: 'boolean' },
       qemu: { type: 'boolean' },
       adapters: { type: 'boolean' },
@@ -147,10 +151,11 @@ async function ctl(argv: string[]): Promise<number> {
     return 0;
   }
   // as vale-ctl: a word that is no option's value is a mistake; only --adapters KIND and --stats NAME take one
-  const stray = positionals.slice(values.adapters || values.stats ? 1 : 0);
+  const stray = positionals.slice(values.adapters || values.stats || values.fdb !== undefined ? 1 : 0);
   if (stray.length > 0) throw new UsageError(`unexpected argument '${stray[0]}'`);
   const ringConfig = parseRingConfig(values.C); // checked before a daemon is reached (or started by -n)
-  const named = values.l ?? values.g ?? values.mac ?? values.d ?? values.r ?? values.owner ?? values.disown;
+  const named =
+    values.l ?? values.g ?? values.mac ?? values.fdb ?? values.d ?? values.r ?? values.owner ?? values.disown;
   const listing = named === undefined && !values.shutdown && values.a === undefined && values.n === undefined;
   let client: DaemonClient;
   if (values.a !== undefined || values.n !== undefined) {
@@ -271,6 +276,23 @@ async function ctl(argv: string[]): Promise<number> {
         ...r.entries.map((e) => [String(e.bucket), e.mac, String(e.port), e.portName]),
       ];
       print(table(rows), r.entries);
+    } else if (values.fdb !== undefined) {
+      const name = values.fdb;
+      const arg = positionals[0];
+      if (arg !== undefined) {
+        const eq = arg.indexOf('=');
+        if (eq <= 0) throw new UsageError(`expected MAC=ADDR[:PORT] or del=MAC, got '${arg}'`);
+        const [k, v] = [arg.slice(0, eq), arg.slice(eq + 1)];
+        const r = await client.request('fdb-set', k === 'del' ? { name, mac: v } : { name, mac: k, remote: v });
+        print(r.entry === null ? `${v} removed from ${r.name}` : `${r.entry.mac} → ${r.entry.remote} (static)`, r);
+      } else {
+        const r = await client.request('fdb', { name });
+        const rows = [
+          ['MAC', 'REMOTE', 'TYPE', 'AGE'],
+          ...r.entries.map((e) => [e.mac, e.remote, e.type, String(e.age)]),
+        ];
+        print(table(rows), r.entries);
+      }
     } else if (values.stats) {
       const st = await client.request('stats');
       let ports = st.switches.flatMap((s) => s.ports);
