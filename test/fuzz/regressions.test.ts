@@ -5,7 +5,9 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { checkArgs } from '../../src/control/requests.js';
 import { ErrorCodes, ValeError } from '../../src/core/errors.js';
+import { BpfError, BpfProgram } from '../../src/pkt/bpf.js';
 import { PcapngReader } from '../../src/pkt/pcapng.js';
 import { encodeRequest, parseRequest } from '../../src/ports/vde/protocol.js';
 
@@ -30,4 +32,31 @@ test('fuzz: pcapng reader stays at the end after an if_tsresol out of range, as 
     (e: unknown) => e instanceof ValeError && e.code === ErrorCodes.PROTOCOL && /if_tsresol/.test(e.message),
   );
   assert.equal(r.next(), undefined);
+});
+
+test('fuzz: checkArgs refuses inherited names such as constructor (control/args, seed 1764377719)', () => {
+  // checkArgs looked keys up on a plain object, so 'constructor' or 'toString' passed as arguments
+  for (const k of ['constructor', 'toString', 'hasOwnProperty']) {
+    assert.throws(
+      () => checkArgs('adapters', { [k]: [] }),
+      (e: unknown) => e instanceof ValeError && e.code === ErrorCodes.INVALID_ARG,
+    );
+  }
+});
+
+test('fuzz: the BPF validator refuses unknown opcodes with bits run() ignores (bpf/program, seed -1170193414)', () => {
+  // 0xd8e6 (a RET K with stray high bits) and 0x26 (RET with mode bits) were accepted and run as RET K,
+  // 0x120 as LD ABS W: "known opcodes only" held for the low byte's class only
+  for (const code of [0xd8e6, 0x26, 0xe6, 0x120, 0x115]) {
+    assert.throws(
+      () =>
+        new BpfProgram([
+          { code, jt: 0, jf: 0, k: 0 },
+          { code: 0x06, jt: 0, jf: 0, k: 0 },
+        ]),
+      (e: unknown) => e instanceof BpfError && /unknown opcode/.test((e as Error).message),
+      `0x${code.toString(16)}`,
+    );
+  }
+  assert.equal(new BpfProgram([{ code: 0x06, jt: 0, jf: 0, k: 7 }]).run(new Uint8Array(1), 0, 1, 1), 7);
 });

@@ -1,0 +1,2 @@
+import type { FuzzProp } from './registry.js';
+export const VHOST_PROPS: FuzzProp[] = [];
