@@ -14,7 +14,7 @@
 import assert from 'node:assert/strict';
 import * as fc from 'fast-check';
 import { checkArgs, REQUESTS, type RequestName } from '../../src/control/requests.js';
-import { encodeJson, encodeSignal, MessageReader, MSG_KICK } from '../../src/control/wire.js';
+import { encodeJson, encodeSignal, MessageReader, MSG_JSON, MSG_KICK, MSG_WAKE } from '../../src/control/wire.js';
 import { ErrorCodes } from '../../src/core/errors.js';
 import { assertValeError, type FuzzProp, prop } from './registry.js';
 
@@ -31,12 +31,39 @@ function splits(bytes: Uint8Array, cuts: number[]): Buffer[] {
   return out;
 }
 
+/** Frames with a type and a length at and around the limits, then any body; or just bytes. */
+const wireArb = fc.oneof(
+  fc.uint8Array({ maxLength: 600 }),
+  fc
+    .array(
+      fc.record({
+        type: fc.oneof(fc.constantFrom(MSG_JSON, MSG_KICK, MSG_WAKE), fc.nat(255)),
+        len: fc.oneof(fc.nat(8), fc.integer({ min: MAX - 4, max: MAX + 4 }), fc.constantFrom(0xffffff, 2 * MAX)),
+        body: fc.oneof(
+          fc.uint8Array({ maxLength: 40 }),
+          fc.json().map((j) => Buffer.from(j)),
+        ),
+        pad: fc.nat(MAX + 8),
+      }),
+      { maxLength: 4 },
+    )
+    .map((fs) =>
+      Buffer.concat(
+        fs.map((f) => {
+          const h = Buffer.alloc(4);
+          h.writeUInt32BE(((f.type << 24) | f.len) >>> 0);
+          return Buffer.concat([h, f.body, Buffer.alloc(Math.min(f.pad, f.len))]);
+        }),
+      ),
+    ),
+);
+
 const frameBytes: FuzzProp = {
   name: 'control/frame-bytes',
   runs: 3000,
   property: () =>
     prop(
-      fc.property(fc.uint8Array({ maxLength: 600 }), fc.array(fc.nat(), { maxLength: 8 }), (bytes, cuts) => {
+      fc.property(wireArb, fc.array(fc.nat(), { maxLength: 8 }), (bytes, cuts) => {
         const r = new MessageReader(MAX, { json() {}, signal() {} });
         for (const chunk of splits(bytes, cuts)) {
           try {
@@ -95,7 +122,9 @@ const args: FuzzProp = {
     );
     const value = fc.oneof(
       fc.jsonValue({ maxDepth: 1 }),
-      fc.string({ maxLength: 5000 }),
+      fc.string({ maxLength: 20 }),
+      // strings at the 4096-character limit (fast-check's default size keeps strings short)
+      fc.integer({ min: 4094, max: 4098 }).map((n) => 'x'.repeat(n)),
       fc.double(),
       fc.constant(null),
     );

@@ -68,6 +68,11 @@ const nameArb = fc.oneof(
     )
     .map((a) => a.join('')),
   fc.string({ maxLength: 20 }).map((s) => `vale${s}`),
+  // lengths around the 15-character limit (fast-check's default size keeps strings short)
+  fc.string({ minLength: 8, maxLength: 14 }).map((s) => `vale${s}`),
+  fc
+    .tuple(fc.string({ minLength: 1, maxLength: 9 }), fc.string({ minLength: 1, maxLength: 9 }))
+    .map(([b, p]) => `vale${b}:${p}`),
   fc.string({ unit: 'binary', maxLength: 20 }),
 );
 
@@ -255,12 +260,27 @@ const qemuStream: FuzzProp = {
     ),
 };
 
+/** Bytes with many zeros and length prefixes near the limit, as well as anything. */
+const streamChunkArb = fc.oneof(
+  fc.uint8Array({ maxLength: 64 }),
+  fc
+    .array(
+      fc.oneof(
+        fc.constantFrom(0, QEMU_MAX - 1, QEMU_MAX, QEMU_MAX + 1).map((n) => prefixed(new Uint8Array(0), n)),
+        fc.uint8Array({ maxLength: 8 }),
+        fc.constant(new Uint8Array(4)),
+      ),
+      { maxLength: 6 },
+    )
+    .map((ps) => Buffer.concat(ps)),
+);
+
 const qemuStreamBytes: FuzzProp = {
   name: 'qemu/stream-bytes',
   runs: 1500,
   property: () =>
     prop(
-      fc.property(fc.array(fc.uint8Array({ maxLength: 64 }), { maxLength: 8 }), (chunks) => {
+      fc.property(fc.array(streamChunkArb, { maxLength: 8 }), (chunks) => {
         // arbitrary bytes: frames are within the limit, or the stream stops with a reason
         const d = new StreamDeframer(QEMU_MAX);
         let inFrame = false;

@@ -835,7 +835,18 @@ const chainBytes: FuzzProp = {
       fc.integer({ min: -40, max: 40 }),
       fc.constantFrom(0, 10, 12),
       fc.boolean(),
-      (frags, len, lastDelta, hdrLen, terminated) => {
+      // a chain of exactly 65535 + t bytes (header included): both sides of the limit, with and without header
+      fc.option(fc.integer({ min: -3, max: 14 }), { freq: 2 }),
+      (frags0, len0, lastDelta, hdrLen, terminated, t) => {
+        let frags = frags0;
+        let len = len0;
+        let lastLen = Math.max(hdrLen + 14, Math.min(NM_BUF_SIZE, len + lastDelta));
+        if (t !== null) {
+          const want = MAX_CHAIN_BYTES + t;
+          frags = Math.max(frags, Math.ceil(want / NM_BUF_SIZE));
+          len = Math.ceil(want / frags);
+          lastLen = want - (frags - 1) * len;
+        }
         const host = new ValeHost({ 'dev.netmap.max_ports': 2, 'dev.netmap.max_buffers': 128 });
         const [a, b] = [0, 1].map((i) =>
           openPort(`vale-c:p${i}`, { host, txSlots: 128, rxSlots: 128, vnetHdrLen: hdrLen }),
@@ -845,7 +856,7 @@ const chainBytes: FuzzProp = {
           let total = 0;
           for (let i = 0; i < frags; i++) {
             // the last fragment a little shorter or longer, to land on both sides of the limit
-            const l = i === frags - 1 ? Math.max(hdrLen + 14, Math.min(NM_BUF_SIZE, len + lastDelta)) : len;
+            const l = i === frags - 1 ? lastLen : len;
             const buf = tx.bufView(i);
             buf.fill(i);
             buf.set(parseMac(GROUP[0] as string), hdrLen);

@@ -51,6 +51,16 @@ const addrArb = fc.oneof(
     }),
   },
   {
+    // ending just before, at or just past a region's last byte
+    weight: 3,
+    arbitrary: fc.record({
+      kind: fc.constant('end' as const),
+      r: fc.nat(3),
+      d: fc.integer({ min: -2, max: 2 }),
+      len: fc.oneof(fc.integer({ min: 0, max: 64 }), fc.constantFrom(16, 32, 48, 64)),
+    }),
+  },
+  {
     weight: 1,
     arbitrary: fc.record({
       kind: fc.constant('raw' as const),
@@ -105,7 +115,7 @@ function resolve(d: typeof descArb extends fc.Arbitrary<infer T> ? T : never, me
   const flags = d.flags.reduce((a, b) => a | b, 0) & 0xffff;
   if (d.at.kind === 'raw') return { lo: d.at.lo, hi: d.at.hi, len: d.at.len, flags, next: d.next };
   const r = mem[d.at.r % mem.length] as MemRegion;
-  const addr = Math.max(0, r.guestAddr + d.at.off);
+  const addr = Math.max(0, r.guestAddr + (d.at.kind === 'end' ? r.size - d.at.len + d.at.d : d.at.off));
   return { lo: addr % 2 ** 32, hi: Math.floor(addr / 2 ** 32), len: d.at.len, flags, next: d.next };
 }
 
