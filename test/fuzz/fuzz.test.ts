@@ -10,8 +10,8 @@ import { ALL_PROPS } from './all.js';
 
 describe('fuzz (bounded)', () => {
   for (const p of ALL_PROPS) {
-    test(p.name, () => {
-      const r = fc.check(p.property(), { numRuns: p.runs });
+    test(p.name, async () => {
+      const r = await fc.check(p.property(), { numRuns: p.runs });
       if (r.failed) {
         throw new Error(
           `${fc.defaultReportMessage(r)}\n${String(r.errorInstance)}\n` +

@@ -14,13 +14,13 @@ export interface FuzzProp {
   readonly name: string;
   /** Cases per `npm test` run (keeps the whole set within seconds). */
   readonly runs: number;
-  /** A fresh property (properties may hold per-run state). */
-  readonly property: () => fc.IRawProperty<unknown, false>;
+  /** A fresh property (properties may hold per-run state); an async one is awaited. */
+  readonly property: () => fc.IRawProperty<unknown, boolean>;
 }
 
 /** A property of any arity as the registry holds it. */
-export function prop(p: unknown): fc.IRawProperty<unknown, false> {
-  return p as fc.IRawProperty<unknown, false>;
+export function prop(p: unknown): fc.IRawProperty<unknown, boolean> {
+  return p as fc.IRawProperty<unknown, boolean>;
 }
 
 /** Asserts `e` is a ValeError with `code` (else rethrows something that says what it was). */

@@ -28,7 +28,7 @@ function pick(only: string[], filters: string[]): FuzzProp[] {
   });
 }
 
-function main(): number {
+async function main(): Promise<number> {
   const { values, positionals } = parseArgs({
     options: {
       cases: { type: 'string' },
@@ -75,7 +75,7 @@ function main(): number {
     }
     if (seconds !== undefined) params.interruptAfterTimeLimit = seconds * 1000;
     const t0 = process.hrtime.bigint();
-    const r = fc.check(p.property(), params);
+    const r = await fc.check(p.property(), params);
     const secs = Number(process.hrtime.bigint() - t0) / 1e9;
     const line = {
       property: p.name,
@@ -105,4 +105,4 @@ function main(): number {
   return failed === 0 ? 0 : 1;
 }
 
-if (process.env.NODE_TEST_CONTEXT === undefined) process.exitCode = main();
+if (process.env.NODE_TEST_CONTEXT === undefined) process.exitCode = await main();

@@ -20,10 +20,17 @@
  *                   NOT_SUPPORTED that ends it; the other one ends with both
  *                   rings started; when both are closed, no fd and no mapping
  *                   of guest memory is left
+ *   vhost/port      the same hostile messages sent on a real socket to a
+ *                   vhost-user port (src/ports/vhost-user/vhost-port.ts),
+ *                   then a hang-up: the port ends that connection only and
+ *                   never throws; the next front-end is answered, and once
+ *                   the port is closed no fd is left
  */
 
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import * as fc from 'fast-check';
 import { ErrorCodes, ValeError } from '../../src/core/errors.js';
 import { OFFERED_FEATURES, VhostUserBackend } from '../../src/ports/vhost-user/backend.js';
@@ -39,7 +46,17 @@ import {
   ProtocolFeature,
   Req,
 } from '../../src/ports/vhost-user/protocol.js';
-import { closeFd, createEventfd, createMemfd } from '../../src/sys/index.js';
+import { VhostUserPort } from '../../src/ports/vhost-user/vhost-port.js';
+import { ValeHost } from '../../src/switch/host.js';
+import {
+  closeFd,
+  createEventfd,
+  createMemfd,
+  streamConnect,
+  streamRecv,
+  streamSend,
+  streamSendFds,
+} from '../../src/sys/index.js';
 import { type FuzzProp, prop } from './registry.js';
 
 const P53 = 2n ** 53n;
@@ -408,4 +425,71 @@ const backend: FuzzProp = {
     ),
 };
 
-export const VHOST_PROPS: FuzzProp[] = [reader, backend];
+/** Resolves once `cond()` holds; fails after `ms`. */
+async function until(cond: () => boolean, ms: number, what: string): Promise<void> {
+  const t0 = Date.now();
+  while (!cond()) {
+    if (Date.now() - t0 > ms) assert.fail(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 1));
+  }
+}
+
+const port: FuzzProp = {
+  name: 'vhost/port',
+  runs: 40,
+  property: () =>
+    prop(
+      fc.asyncProperty(fc.boolean(), fc.array(sendArb, { maxLength: 10 }), fc.nat(), async (setUp, hostile, cut) => {
+        const dir = mkdtempSync(join(tmpdir(), 'uvale-fz-vu-'));
+        const sock = join(dir, 'vu.sock');
+        const fds0 = openFds();
+        const host = new ValeHost();
+        const logs: string[] = [];
+        const p = VhostUserPort.attach(host, 'vale-fz:vu', sock, { log: (l) => logs.push(l) });
+        const extra = () => p.info().extra as { connects: number; disconnects: number };
+        try {
+          const steps = goodSteps();
+          const plan = setUp ? [...steps.slice(0, cut % (steps.length + 1)), ...hostile] : hostile;
+          const c1 = streamConnect(sock);
+          for (const s of plan) {
+            const b = bytesOf(s);
+            const fds = s.fds.map(newFd);
+            // the peer may have closed already: a failed send is fine, the port's answer is what matters
+            if (fds.length > 0) streamSendFds(c1, b, b.length, fds);
+            else streamSend(c1, b, b.length);
+            for (const f of fds) closeFd(f);
+          }
+          closeFd(c1);
+          await until(() => extra().connects === 1 && extra().disconnects === 1, 2000, 'the first connection to end');
+          assert.equal(p.connected, false);
+          // the next front-end is answered
+          const c2 = streamConnect(sock);
+          try {
+            await until(() => p.connected, 2000, 'the second connection');
+            const req = encodeRequest(Req.GET_FEATURES, new Uint8Array(0));
+            assert.equal(streamSend(c2, req, req.length), req.length);
+            const buf = new Uint8Array(64);
+            const got = new Int32Array(4);
+            let n = -1;
+            await until(
+              () => {
+                n = streamRecv(c2, buf, 64, got);
+                return n >= 0;
+              },
+              2000,
+              'the reply to GET_FEATURES',
+            );
+            assert.equal(n, HEADER_SIZE + 8, `the next front-end is answered (${logs.join('; ')})`);
+          } finally {
+            closeFd(c2);
+          }
+        } finally {
+          p.close();
+          rmSync(dir, { recursive: true, force: true });
+        }
+        assert.equal(openFds(), fds0, 'fds left open after the port closed');
+      }),
+    ),
+};
+
+export const VHOST_PROPS: FuzzProp[] = [reader, backend, port];
