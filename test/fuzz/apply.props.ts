@@ -178,7 +178,7 @@ const configArb: fc.Arbitrary<Config> = fc.record({
 
 const roundtrip: FuzzProp = {
   name: 'apply/roundtrip',
-  runs: 500,
+  runs: 300,
   property: () =>
     prop(
       fc.property(configArb, fc.boolean(), (c, json) => {
