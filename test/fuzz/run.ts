@@ -3,12 +3,14 @@
  * or seconds as asked, with fresh seeds; a failure prints fast-check's seed
  * and path and the command that replays exactly that case.
  *
- *   npm run fuzz -- [--cases N] [--seconds S] [--only NAME]... [--seed N [--path P]] [--json] [FILTER...]
+ *   npm run fuzz -- [--cases N] [--seconds S] [--only NAME]... [--seed=N [--path=P]] [--json] [FILTER...]
  *
  * --only NAME picks the property NAME, or every property of the group NAME
  * ("ring" or "ring/" for ring/*); FILTER picks properties whose name contains
  * it. With --seconds each property runs for S seconds (or N cases, if given,
  * whichever comes first); without either, 10000 cases each.
+ * --seed=N --path=P replay the case a failure printed (write them with '=': a
+ * seed may be negative).
  * Under `node --test` (npm test runs every file in dist/test) it does nothing.
  */
 
@@ -18,7 +20,7 @@ import { ALL_PROPS } from './all.js';
 import type { FuzzProp } from './registry.js';
 
 const USAGE =
-  'usage: npm run fuzz -- [--cases N] [--seconds S] [--only NAME]... [--seed N [--path P]] [--json] [FILTER...]';
+  'usage: npm run fuzz -- [--cases N] [--seconds S] [--only NAME]... [--seed=N [--path=P]] [--json] [FILTER...]';
 
 function pick(only: string[], filters: string[]): FuzzProp[] {
   return ALL_PROPS.filter((p) => {
