@@ -8,15 +8,17 @@
  *                     anchors and aliases, tags, null and complex keys, flow
  *                     and block styles, duplicate keys) and random text: a
  *                     Config whose every field passes the checks the file
- *                     format promises, or ValeError INVALID_ARG naming the
- *                     file and a line; nothing else
+ *                     format promises and that means what the YAML says
+ *                     (as the yaml library reads it, aliases resolved), or
+ *                     ValeError INVALID_ARG naming the file and a line;
+ *                     nothing else
  *   apply/roundtrip   a valid configuration written as YAML or JSON parses
  *                     back to itself
  */
 
 import assert from 'node:assert/strict';
 import * as fc from 'fast-check';
-import { stringify } from 'yaml';
+import { parse, stringify } from 'yaml';
 import { ErrorCodes } from '../../src/core/errors.js';
 import { SETTINGS } from '../../src/core/settings.js';
 import { parseAttach } from '../../src/ports/kinds.js';
@@ -25,6 +27,23 @@ import { assertValeError, type FuzzProp, prop } from './registry.js';
 
 const FILE = 'f.yaml';
 const writable = SETTINGS.filter((s) => !s.readonly);
+
+/** Checks an accepted Config against what the YAML means (aliases resolved: yaml's own parse). */
+function checkMeaning(c: Config, text: string): void {
+  const js = (parse(text) ?? {}) as Record<string, unknown>;
+  assert.deepEqual(c.settings, js.settings ?? {}, 'settings as written');
+  assert.deepEqual(c.persistent, js.persistent ?? [], 'persistent ports as written');
+  const attach = (js.attach ?? []) as unknown[];
+  assert.deepEqual(
+    c.attach,
+    attach.map((a) =>
+      typeof a === 'string'
+        ? { port: a, offload: true }
+        : { port: (a as { port: string }).port, offload: (a as { offload?: unknown }).offload !== false },
+    ),
+    'attach entries as written',
+  );
+}
 
 /** Checks an accepted Config against the file format's promises. */
 function checkConfig(c: Config): void {
@@ -68,7 +87,20 @@ const ATTACH = [
 ];
 const scalar = fc.oneof(
   fc.constantFrom('0', '1', '-1', '64', '252', '253', '1.5', '0x10', '1e3', '.inf', '~', 'null', 'true', 'no', "''"),
-  fc.constantFrom('[]', '{}', '[1, 2]', '{a: 1}', '*x', '&x 5', '!!str 3', '!!binary aGk=', '!tag 1', '"\\u0000"'),
+  fc.constantFrom(
+    '[]',
+    '{}',
+    '[1, 2]',
+    '{a: 1}',
+    '*x',
+    '&x 5',
+    '&x false',
+    '&x 64',
+    '!!str 3',
+    '!!binary aGk=',
+    '!tag 1',
+    '"\\u0000"',
+  ),
   fc.integer({ min: -2, max: 70000 }).map(String),
   fc.string({ maxLength: 8 }),
 );
@@ -138,6 +170,7 @@ const text: FuzzProp = {
           return;
         }
         checkConfig(c);
+        checkMeaning(c, t);
       }),
     ),
 };

@@ -10,6 +10,7 @@ import { ErrorCodes, ValeError } from '../../src/core/errors.js';
 import { BpfError, BpfProgram } from '../../src/pkt/bpf.js';
 import { PcapngReader } from '../../src/pkt/pcapng.js';
 import { encodeRequest, parseRequest } from '../../src/ports/vde/protocol.js';
+import { parseConfig } from '../../src/tools/apply/config.js';
 
 test('fuzz: a VDE join request for port 0x800000 or above encodes (type field past 2^31)', () => {
   // vde/join: encodeRequest computed port << 8 as a signed 32-bit int and writeUInt32LE threw
@@ -59,4 +60,20 @@ test('fuzz: the BPF validator refuses unknown opcodes with bits run() ignores (b
     );
   }
   assert.equal(new BpfProgram([{ code: 0x06, jt: 0, jf: 0, k: 7 }]).run(new Uint8Array(1), 0, 1, 1), 7);
+});
+
+test('fuzz: an apply file with a YAML alias is refused by its line, never read as another value (apply/text, seed 2029353344)', () => {
+  // "offload: *no" (an alias of false, or of nothing) was read as offload true: the checks read the alias node
+  for (const text of [
+    'attach:\n  - {port: vale0:b, offload: &no false}\n  - {port: vale0:c, offload: *no}\n',
+    'attach:\n  - { port: vale0:p0, offload: *x }\n',
+    'settings:\n  dev.netmap.verbose: &v 1\n  dev.netmap.bridge: *v\n',
+  ]) {
+    assert.throws(
+      () => parseConfig(text, 'f.yaml'),
+      (e: unknown) =>
+        e instanceof ValeError && e.code === ErrorCodes.INVALID_ARG && /^f\.yaml:[23]: YAML aliases/.test(e.message),
+      text,
+    );
+  }
 });
