@@ -168,11 +168,17 @@ const cmdArb = fc.oneof(
       frags: fc.oneof(
         fc.integer({ min: 1, max: 8 }),
         fc.integer({ min: 60, max: 70 }),
+        // 32-34 fragments of nearly 2048 bytes: just under and over the 65535-byte limit
+        fc.integer({ min: 32, max: 34 }),
         fc.integer({ min: 1, max: 127 }),
       ),
       terminated: fc.boolean(),
       // up to a full buffer: 33 or more full fragments make a chain over 65535 bytes
-      len: fc.oneof(fc.integer({ min: 1, max: 900 }), fc.integer({ min: 1900, max: NM_BUF_SIZE })),
+      len: fc.oneof(
+        fc.integer({ min: 1, max: 900 }),
+        fc.integer({ min: 1900, max: NM_BUF_SIZE }),
+        fc.integer({ min: 1980, max: NM_BUF_SIZE }),
+      ),
       dst: macArb,
       src: fc.constantFrom(...UNICAST),
     }),
