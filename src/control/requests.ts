@@ -19,6 +19,7 @@ import { ErrorCodes, ValeError } from '../core/errors.js';
 import type {
   AdapterInfo,
   MacEntry,
+  MirrorInfo,
   OpenReply,
   PersistentInfo,
   PortInfo,
@@ -57,6 +58,8 @@ export const REQUESTS = {
   newif: { access: 'owner', args: { name: 'string', ...RING_ARGS } },
   delif: { access: 'owner', args: { name: 'string' } },
   shutdown: { access: 'owner', args: {} },
+  mirror: { access: 'owner', args: { src: 'string', dst: 'string', remove: '?bool' } },
+  mirrors: { access: 'any', args: {} },
 } as const satisfies Record<string, { access: Access; args: Schema }>;
 
 export type RequestName = keyof typeof REQUESTS;
@@ -81,6 +84,8 @@ export interface Replies {
   newif: PersistentInfo;
   delif: Record<string, never>;
   shutdown: Record<string, never>;
+  mirror: MirrorInfo;
+  mirrors: { mirrors: MirrorInfo[] };
 }
 
 export function isRequestName(op: unknown): op is RequestName {

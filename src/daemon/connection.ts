@@ -25,9 +25,11 @@ import { encodeJson, encodeSignal, MAX_REQUEST, MessageReader, MSG_KICK, MSG_WAK
 import { ErrorCodes, ValeError } from '../core/errors.js';
 import { ShmPortServer } from '../ports/shm/shm-server.js';
 import { DEFAULT_RING_CONFIG, type RingConfig } from '../ring/layout.js';
+import { parsePortName } from '../switch/name.js';
 import type { VPort } from '../switch/vport.js';
 import { closeFd, peerCred, peerPidfd } from '../sys/index.js';
 import { HANDLERS } from './handlers.js';
+import { checkMonitorAccess } from './monitor-access.js';
 import type { Daemon } from './server.js';
 
 type Request = Record<string, unknown>;
@@ -225,7 +227,9 @@ export class Connection {
     };
     const fd = a.fd;
     const vnetHdrLen = a.vnetHdrLen ?? 0;
-    const forced = d.persistent.beginOpen(name);
+    const pn = parsePortName(name);
+    if (pn.monitor !== 0) checkMonitorAccess(this, pn); // a monitor (PORT/rt) watches another client's port
+    const forced = pn.monitor !== 0 ? undefined : d.persistent.beginOpen(name);
     if (
       forced !== undefined &&
       (['txRings', 'rxRings', 'txSlots', 'rxSlots'] as const).some((k) => forced[k] !== cfg[k])

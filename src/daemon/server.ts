@@ -32,6 +32,7 @@ import { Connection } from './connection.js';
 import { type HttpDoor, startHttp } from './http.js';
 import { DaemonLog, type LogFormat, type LogLevel } from './log.js';
 import { daemonMetrics } from './metrics.js';
+import { Mirrors } from './mirrors.js';
 import { PersistentPorts } from './persistent.js';
 import { Scheduler } from './scheduler.js';
 
@@ -76,6 +77,8 @@ export class Daemon {
   readonly busyPoll: BusyPoll;
   /** Ports made with ctl -n; they keep the daemon up. */
   readonly persistent: PersistentPorts;
+  /** Mirrors (ctl --mirror), kept by name and relinked as ports come back (mirrors.ts). */
+  readonly mirrors: Mirrors;
   readonly paths: RunPaths;
   readonly stopped: Promise<void>;
   private readonly opts: DaemonOptions;
@@ -106,6 +109,7 @@ export class Daemon {
     this.host = new ValeHost({ ...loadSettings(this.paths.settings), ...(opts.settings ?? {}) });
     this.host.log = (line) => this.log(line);
     this.persistent = new PersistentPorts(this.host);
+    this.mirrors = new Mirrors(this.host);
     this.busyPoll = new BusyPoll(() => this.host.settings.busyPoll);
     this.scheduler = new Scheduler((p, e) => this.log(`port ${p.vp.name}: ${(e as Error).message}`));
     this.stopped = new Promise((r) => {
@@ -277,6 +281,7 @@ export class Daemon {
   }
 
   portsChanged(): void {
+    this.mirrors.sync();
     this.checkIdle();
   }
 
