@@ -405,6 +405,9 @@ export class Daemon {
 
   findPort(name: string): VPort {
     const pn = parsePortName(name);
+    if (pn.monitor !== 0) {
+      throw new ValeError(ErrorCodes.NOT_FOUND, `${name} is a monitor: it has no port number (uvale ctl --mirrors)`);
+    }
     const vp = this.host.getSwitch(pn.bridge)?.find(pn.port);
     if (vp === undefined) throw new ValeError(ErrorCodes.NOT_FOUND, `no port named ${name}`);
     return vp;

@@ -166,6 +166,11 @@ describe('mirrors through the daemon', () => {
           ['vale-mn5:a', 'vale-mn5:c', 'mirror', 'rt', true],
         ],
       );
+      // a monitor has no port number: ctl -l / --stats of its name do not show its port's
+      await assert.rejects(
+        client.request('port', { name: 'vale-mn5:a/t' }),
+        (e: unknown) => (e as { code?: string }).code === ErrorCodes.NOT_FOUND,
+      );
       send(a2, [frame(MB, MA, { seq: 3 })]);
       assert.deepEqual((await receive(c, 1)).map(seqOf), [3]);
       await client.request('mirror', { src: 'vale-mn5:a', dst: 'vale-mn5:c', remove: true });
