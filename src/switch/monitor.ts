@@ -107,7 +107,7 @@ export function endMonitor(mp: VPort): void {
 }
 
 function has(list: VPort[] | null, p: VPort): boolean {
-  return list !== null && list.includes(p);
+  return list?.includes(p) === true;
 }
 
 function without(list: VPort[], p: VPort): VPort[] | null {
