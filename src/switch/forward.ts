@@ -138,6 +138,9 @@ export class Forwarder {
   private readonly copies = new CopyPath(this.ftOff, this.ftLen, this.ftFrags, this.offload);
   private readonly copyQ = new Int32Array(NUM_QUEUES);
   private readonly copyStop = new Int32Array(NUM_QUEUES);
+  private readonly copyCount = new Int32Array(NUM_QUEUES);
+  /** Frames the last deliver() put in its ring (source frames, before any segmentation). */
+  private delivered = 0;
   /** True while a pass runs: a lookup that re-enters the switch is refused. */
   busy = false;
 
@@ -397,6 +400,7 @@ export class Forwarder {
         if (copying && dp.rxCopies !== null) {
           // its list stays until its copies are made
           this.copyQ[numCopyQ] = q;
+          this.copyCount[numCopyQ] = this.delivered;
           this.copyStop[numCopyQ++] = stop;
           continue;
         }
@@ -404,7 +408,7 @@ export class Forwarder {
       qHead[q] = FT_NULL;
       qTail[q] = FT_NULL;
     }
-    if (copying) this.copy(src, n, ringNr, numCopyQ);
+    if (copying) this.copy(src, n, pkts, ringNr, numCopyQ);
     qHead[BCAST_Q] = FT_NULL;
     qTail[BCAST_Q] = FT_NULL;
   }
@@ -414,41 +418,52 @@ export class Forwarder {
    * then to each destination's RX copies what that destination got (its list
    * merged with broadcast, up to the first frame it could not take).
    */
-  private copy(src: VPort, n: number, ringNr: number, numCopyQ: number): void {
-    const seq = this.copies.seq;
+  private copy(src: VPort, n: number, frames: number, ringNr: number, numCopyQ: number): void {
+    const copies = this.copies;
+    const seq = copies.seq;
     const ftFrags = this.ftFrags;
     const ftNext = this.ftNext;
     const qHead = this.qHead;
     const txc = src.txCopies;
     if (txc !== null) {
-      let m = 0;
-      for (let i = 0; i < n; i += ftFrags[i]) seq[m++] = i;
-      this.copies.copy(src, txc, ringNr, m);
+      if (copies.prepare(txc, ringNr)) {
+        let m = 0;
+        for (let i = 0; i < n; i += ftFrags[i]) seq[m++] = i;
+        copies.copy(src, txc, m);
+      } else {
+        copies.dropAll(txc, frames); // every target full (a stalled monitor): count, copy nothing
+      }
     }
     const ports = this.sw.ports;
     for (let c = 0; c < numCopyQ; c++) {
       const q = this.copyQ[c];
       const stop = this.copyStop[c];
-      let next = qHead[q];
-      let brd = (q & RINGS_MASK) === 0 ? qHead[BCAST_Q] : FT_NULL;
-      let m = 0;
-      while (next !== brd) {
-        // the same merge as deliver(): the smaller index first (FT_NULL is larger than all)
-        let p: number;
-        if (next < brd) {
-          p = next;
-          next = ftNext[p];
-        } else {
-          p = brd;
-          brd = ftNext[p];
+      const count = this.copyCount[c];
+      const dp = ports[q >>> RINGS_SHIFT] as VPort;
+      const rxc = dp.rxCopies as VPort[];
+      if (count !== 0 && copies.prepare(rxc, q & RINGS_MASK)) {
+        let next = qHead[q];
+        let brd = (q & RINGS_MASK) === 0 ? qHead[BCAST_Q] : FT_NULL;
+        let m = 0;
+        while (next !== brd) {
+          // the same merge as deliver(): the smaller index first (FT_NULL is larger than all)
+          let p: number;
+          if (next < brd) {
+            p = next;
+            next = ftNext[p];
+          } else {
+            p = brd;
+            brd = ftNext[p];
+          }
+          if (p === stop) break;
+          seq[m++] = p;
         }
-        if (p === stop) break;
-        seq[m++] = p;
+        copies.copy(src, rxc, m);
+      } else if (count !== 0) {
+        copies.dropAll(rxc, count);
       }
       qHead[q] = FT_NULL;
       this.qTail[q] = FT_NULL;
-      const dp = ports[q >>> RINGS_SHIFT] as VPort;
-      if (m !== 0 && dp.rxCopies !== null) this.copies.copy(src, dp.rxCopies, q & RINGS_MASK, m);
     }
   }
 
@@ -545,6 +560,7 @@ export class Forwarder {
       pkts++;
       if (next === FT_NULL && brd === FT_NULL) break;
     }
+    this.delivered = pkts;
     const dc = dp.counters;
     if (pkts !== 0) {
       kr.hwtail = j;
@@ -580,6 +596,7 @@ export class Forwarder {
     let dropped = 0;
     let bad = 0;
     let stop = FT_NULL;
+    let frames = 0;
     while (next !== FT_NULL || brd !== FT_NULL) {
       // the next frame in source order from the unicast and broadcast lists
       const p = Math.min(next, brd);
@@ -592,7 +609,9 @@ export class Forwarder {
         break;
       }
       if (r === PUT_BAD) bad++;
+      frames++;
     }
+    this.delivered = frames;
     const dc = dp.counters;
     if (path.pkts !== 0) {
       kr.hwtail = path.j;

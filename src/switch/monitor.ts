@@ -135,8 +135,19 @@ export class CopyPath {
     this.seq = new Int32Array(ftOff.length);
   }
 
-  /** Copies the `m` frames in seq, from `src`'s buffers, to every port of `targets`; `ringNr` picks their rings. */
-  copy(src: VPort, targets: VPort[], ringNr: number, m: number): void {
+  /** The RX ring of each target for ring number `ringNr` (set by prepare()), in target order. */
+  private readonly rings: KRing[] = [];
+
+  /**
+   * Picks each target's RX ring for source ring `ringNr` (netmap: ring i to
+   * ring i, modulo the target's rings) and reads a remote client's RX head
+   * (checked, never trusted). Returns false when no target has a free slot:
+   * then the forwarder skips the walk and counts the drops (dropAll).
+   */
+  prepare(targets: VPort[], ringNr: number): boolean {
+    const rings = this.rings;
+    rings.length = 0;
+    let room = false;
     for (let t = 0; t < targets.length; t++) {
       const tp = targets[t] as VPort;
       const rx = tp.rx;
@@ -146,6 +157,22 @@ export class CopyPath {
         const h = kr.prologue(true);
         if (h >= 0) kr.hwcur = h;
       }
+      if (kr.rxSpace() !== 0) room = true;
+      rings.push(kr);
+    }
+    return room;
+  }
+
+  /** Counts `m` copies dropped at every target (all of them full). */
+  dropAll(targets: VPort[], m: number): void {
+    for (let t = 0; t < targets.length; t++) (targets[t] as VPort).counters[C_DROP_MONITOR] += m;
+  }
+
+  /** Copies the `m` frames in seq, from `src`'s buffers, to every port of `targets` (after prepare()). */
+  copy(src: VPort, targets: VPort[], m: number): void {
+    for (let t = 0; t < targets.length; t++) {
+      const tp = targets[t] as VPort;
+      const kr = this.rings[t] as KRing;
       if (src.hdrLen === tp.hdrLen) this.copyRaw(src, tp, kr, m);
       else this.copyConverted(src, tp, kr, m);
     }
