@@ -6,7 +6,7 @@
 
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { ErrorCodes, layout, openPort } from '../../src/index.js';
+import { ErrorCodes, layout, openPort, ValeHost } from '../../src/index.js';
 import { bridge } from '../helpers/bridge.js';
 import {
   assertCode,
@@ -118,6 +118,29 @@ describe('copies are exact', () => {
       slots.map((s) => s.len),
       [2048, 2048, 904],
     );
+  });
+});
+
+describe('virtio-net headers', () => {
+  test('a monitor of a port with a 12-byte header gets plain frames by default, or the header if it asks', () => {
+    const host = new ValeHost();
+    const a = openPort('vale0:a', { host, vnetHdrLen: 12 });
+    const b = openPort('vale0:b', { host });
+    const plain = openPort('vale0:a/rt', { host });
+    const raw = openPort('vale0:a/t', { host, vnetHdrLen: 12 });
+    const f = frame(MB, MA, { seq: 1, len: 100 });
+    const withHdr = new Uint8Array(12 + f.length);
+    withHdr.set(f, 12);
+    send(a, [withHdr]);
+    send(b, [frame(MA, MB, { seq: 2, len: 80 })]);
+    const got = drain(plain);
+    assert.deepEqual(Buffer.from(got[0] as Uint8Array), Buffer.from(f));
+    assert.deepEqual(got.map(seqOf), [1, 2]);
+    assert.deepEqual(
+      drain(raw).map((x) => Buffer.from(x)),
+      [Buffer.from(withHdr)],
+    );
+    assert.deepEqual(drain(b).map(seqOf), [1]);
   });
 });
 
