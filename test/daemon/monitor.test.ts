@@ -209,6 +209,17 @@ describe('mirrors through the daemon', () => {
         client.request('mirror', { src: 'vale-mn5:a', dst: 'vale-mn6:c' }),
         (e: unknown) => (e as { code?: string }).code === ErrorCodes.INVALID_ARG,
       );
+      // a monitor's name is no port to attach or create
+      for (const [op, args] of [
+        ['attach', { name: 'vale-mn5:a/r' }],
+        ['newif', { name: 'x/r' }],
+      ] as const) {
+        await assert.rejects(
+          client.request(op, args),
+          (e: unknown) => (e as { code?: string }).code === ErrorCodes.INVALID_NAME,
+          op,
+        );
+      }
       for (const p of [mon, a2]) p.close();
     } finally {
       client.close();
