@@ -19,6 +19,12 @@
  *       the same with 4096-slot rings on both pkt-gen ports (pkt-gen -C 4096,
  *       dev.netmap.max_buffers=4096): a quarter of the wake-up round trips per
  *       frame (BENCHMARKS.md, the daemon path)
+ *   monitor-stalled-60
+ *       engine-unicast-60 with a stalled monitor (PORT/rt, 64 slots, never
+ *       read) on each of the two ports (docs/monitors.md); the reference is
+ *       engine-unicast-60 without monitors, measured in the same round, so the
+ *       ratio is what a stalled monitor costs the monitored ports (the issue
+ *       asks for >= 0.9)
  *
  * The headline figures run at batch 1024 (netmap's default bridge batch).
  */
@@ -31,6 +37,8 @@ export interface Config {
   batch: number;
   /** daemon figures: slots per ring of the pkt-gen ports (default: pkt-gen's, 1024). */
   slots?: number;
+  /** A monitor on every port of the engine run: 'stalled' never reads it. */
+  monitor?: 'stalled';
 }
 
 export interface Figure extends Config {
@@ -47,7 +55,7 @@ const BASES: Array<{ base: string; topo: Topology; size: number }> = [
 ];
 
 export function configKey(c: Config): string {
-  return `${c.topo}-${c.size}-b${c.batch}${c.slots === undefined ? '' : `-r${c.slots}`}`;
+  return `${c.topo}-${c.size}-b${c.batch}${c.slots === undefined ? '' : `-r${c.slots}`}${c.monitor === undefined ? '' : `-m${c.monitor}`}`;
 }
 
 function figure(name: string, topo: Config['topo'], size: number, batch: number, slots?: number): Figure {
@@ -62,6 +70,14 @@ export const FIGURES: readonly Figure[] = [
   figure('daemon-unicast-60', 'daemon', 60, 512),
   figure('daemon-unicast-1514', 'daemon', 1514, 512),
   figure('daemon-unicast-60-r4096', 'daemon', 60, 512, 4096),
+  {
+    name: 'monitor-stalled-60',
+    topo: 'unicast',
+    size: 60,
+    batch: 1024,
+    monitor: 'stalled',
+    key: configKey({ topo: 'unicast', size: 60, batch: 1024, monitor: 'stalled' }),
+  },
 ];
 
 /** Frames leaving the switch per frame entering it. */

@@ -23,6 +23,7 @@ import type {
   AdapterInfo,
   FdbInfo,
   MacEntry,
+  MirrorInfo,
   OpenReply,
   PersistentInfo,
   PortInfo,
@@ -66,6 +67,8 @@ export const REQUESTS = {
   newif: { access: 'owner', args: { name: 'string', ...RING_ARGS } },
   delif: { access: 'owner', args: { name: 'string' } },
   shutdown: { access: 'owner', args: {} },
+  mirror: { access: 'owner', args: { src: 'string', dst: 'string', remove: '?bool' } },
+  mirrors: { access: 'any', args: {} },
 } as const satisfies Record<string, { access: Access; args: Schema }>;
 
 export type RequestName = keyof typeof REQUESTS;
@@ -95,6 +98,8 @@ export interface Replies {
   newif: PersistentInfo;
   delif: Record<string, never>;
   shutdown: Record<string, never>;
+  mirror: MirrorInfo;
+  mirrors: { mirrors: MirrorInfo[] };
 }
 
 export function isRequestName(op: unknown): op is RequestName {

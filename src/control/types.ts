@@ -131,3 +131,16 @@ export interface SettingsReply {
   settings: Record<string, number>;
   specs: readonly SettingSpec[];
 }
+
+/** A mirror (ctl --mirror) or a monitor (PORT/r, /t, /rt), docs/monitors.md. */
+export interface MirrorInfo {
+  /** The watched port, SWITCH:PORT. */
+  src: string;
+  /** Where the copies go: a port of the same switch (mirror) or a monitor's name. */
+  dst: string;
+  /** "r", "t" or "rt": copies of what src receives, sends, or both. */
+  dirs: string;
+  kind: 'mirror' | 'monitor';
+  /** A mirror whose ports are both there (it waits for them otherwise). */
+  active: boolean;
+}

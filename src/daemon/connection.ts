@@ -239,9 +239,11 @@ export class Connection implements Requester {
     };
     const fd = a.fd;
     const vnetHdrLen = a.vnetHdrLen ?? 0;
+    const pn = parsePortName(name);
     d.checkPortLimit(this);
-    d.access.enter(this, parsePortName(name).bridge, `open ${name}`); // its owner, or a group it shares
-    const forced = d.persistent.beginOpen(name);
+    // its owner's, or shared with a group it is in; a monitor (PORT/rt) needs the same right
+    d.access.enter(this, pn.bridge, `${pn.monitor !== 0 ? 'monitor' : 'open'} ${name}`);
+    const forced = pn.monitor !== 0 ? undefined : d.persistent.beginOpen(name);
     if (
       forced !== undefined &&
       (['txRings', 'rxRings', 'txSlots', 'rxSlots'] as const).some((k) => forced[k] !== cfg[k])

@@ -112,6 +112,8 @@ export const HANDLERS: { readonly [K in RequestName]: Handler<K> } = {
     daemon.portsChanged();
     return {};
   },
+  mirror: ({ daemon }, a) => daemon.mirrors.set(a.src, a.dst, a.remove === true),
+  mirrors: ({ daemon }) => ({ mirrors: daemon.mirrors.list() }),
   shutdown: ({ daemon, conn }) => {
     setImmediate(() => void daemon.stop(`shutdown requested by pid ${conn.pid} (uid ${conn.uid})`));
     return {};

@@ -50,6 +50,9 @@ export function parseAttach(text: string): AttachRequest {
   const eq = text.indexOf('=');
   const name = eq < 0 ? text : text.slice(0, eq);
   const pn = parsePortName(name);
+  if (pn.monitor !== 0) {
+    throw new ValeError(ErrorCodes.INVALID_NAME, `'${name}' is a monitor (docs/monitors.md); attach takes SWITCH:PORT`);
+  }
   if (!name.includes(':')) {
     throw new ValeError(ErrorCodes.INVALID_NAME, `attach needs SWITCH:PORT, got '${name}'`);
   }

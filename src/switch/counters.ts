@@ -33,7 +33,13 @@ export const C_RING_ERRORS = 10;
 export const C_DROP_OFFLOAD = 11;
 /** Frames from this port longer than MAX_FRAME (65535 bytes, virtio-net header not counted). */
 export const C_DROP_OVERSIZE = 12;
-export const NUM_COUNTERS = 13; // at most layout.IF_COUNTERS_MAX
+/**
+ * Copies for this port as a monitor or mirror destination (docs/monitors.md) dropped because its
+ * RX ring had no room; the monitored port is never held up by them. A monitor's own TX frames
+ * (monitors are read-only) are counted in dropNoDest.
+ */
+export const C_DROP_MONITOR = 13;
+export const NUM_COUNTERS = 14; // at most layout.IF_COUNTERS_MAX
 
 export const COUNTER_NAMES = [
   'txPackets',
@@ -49,6 +55,7 @@ export const COUNTER_NAMES = [
   'ringErrors',
   'dropOffload',
   'dropOversize',
+  'dropMonitor',
 ] as const;
 
 export type CounterName = (typeof COUNTER_NAMES)[number];

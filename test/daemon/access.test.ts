@@ -80,6 +80,13 @@ test("a switch is its maker's: another member may not open, claim or read it unt
     );
     refused(await as(t3, ['ctl', '--owner', 'vale-a=uvale-t3']), 'VALE_ERR_PERMISSION', /belongs to uid/, 't3 claims');
     refused(await as(t3, ['ctl', '--disown', 'vale-a']), 'VALE_ERR_PERMISSION', /only it or root/, 't3 disowns');
+    // nor watch its traffic through a monitor (netmap's PORT/rt)
+    refused(
+      await as(t3, ['tcpdump', '-i', 'vale-a:1/rt', '-c', '1']),
+      'VALE_ERR_PERMISSION',
+      /switch vale-a belongs to uid/,
+      't3 monitors',
+    );
     // t2 may not give it away, nor share it with a group it is not in
     refused(
       await as(t2, ['ctl', '--owner', 'vale-a=uvale-t3']),

@@ -21,19 +21,29 @@ import { assertValeError, type FuzzProp, prop } from './registry.js';
 
 // ---- port names ----
 
-/** README "Names", as a model: what parsePortName must return, or null for "refused". */
-function nameModel(s: string): { bridge: string; port: string } | null {
+/**
+ * README "Names", as a model: what parsePortName must return, or null for "refused". A name may
+ * end with netmap's monitor suffix (/r, /t, /rt, /z: docs/monitors.md), outside the 15 characters.
+ */
+function nameModel(whole: string): { bridge: string; port: string; monitor: number } | null {
+  const slash = whole.indexOf('/');
+  const s = slash < 0 ? whole : whole.slice(0, slash);
+  let monitor = 0;
+  if (slash >= 0) {
+    const f = whole.slice(slash + 1);
+    if (f.length === 0 || [...f].some((c) => !'rtz'.includes(c)) || new Set(f).size !== f.length) return null;
+    monitor = (f.includes('r') ? 1 : 0) | (f.includes('t') ? 2 : 0) || 3;
+  }
   if (s.length === 0 || s.length > 15 || !s.startsWith('vale')) return null;
   for (const ch of s) {
     const c = ch.codePointAt(0) as number;
     if (c < 0x21 || c > 0x7e) return null; // printable ASCII, no space
   }
   const colon = s.indexOf(':');
-  if (colon < 0) return { bridge: 'vale', port: s };
+  if (colon < 0) return { bridge: 'vale', port: s, monitor };
   const port = s.slice(colon + 1);
   if (port === '') return null; // "vale-a:" names no port
-  if (port.includes('/')) return null; // netmap's monitor syntax (PORT/r), not a port name
-  return { bridge: s.slice(0, colon), port };
+  return { bridge: s.slice(0, colon), port, monitor };
 }
 
 /** Names built from the pieces that matter: the prefix, colons, printable, space, control, non-ASCII. */
@@ -73,6 +83,14 @@ const nameArb = fc.oneof(
   fc
     .tuple(fc.string({ minLength: 1, maxLength: 9 }), fc.string({ minLength: 1, maxLength: 9 }))
     .map(([b, p]) => `vale${b}:${p}`),
+  // monitor suffixes, good and bad
+  fc
+    .tuple(
+      fc.string({ maxLength: 6 }),
+      fc.string({ maxLength: 6 }),
+      fc.constantFrom('r', 't', 'rt', 'tr', 'z', 'rz', 'x', '', 'rr'),
+    )
+    .map(([b, p, f]) => `vale${b}:${p}/${f}`),
   fc.string({ unit: 'binary', maxLength: 20 }),
 );
 
@@ -105,7 +123,7 @@ const switchName: FuzzProp = {
     prop(
       fc.property(nameArb, (s) => {
         // a switch name is the part before the colon: a name "S:p" of at most 15 characters must fit
-        const ok = nameModel(s) !== null && !s.includes(':') && s.length <= 13;
+        const ok = nameModel(s) !== null && !s.includes(':') && !s.includes('/') && s.length <= 13;
         let got: string | null = null;
         try {
           got = parseSwitchName(s);
@@ -114,7 +132,7 @@ const switchName: FuzzProp = {
         }
         assert.equal(got, ok ? s : null, `parseSwitchName(${JSON.stringify(s)})`);
         // every accepted switch name makes a valid port name with a one-character port
-        if (ok) assert.deepEqual(parsePortName(`${s}:x`), { full: `${s}:x`, bridge: s, port: 'x' });
+        if (ok) assert.deepEqual(parsePortName(`${s}:x`), { full: `${s}:x`, bridge: s, port: 'x', monitor: 0 });
       }),
     ),
 };

@@ -1,7 +1,8 @@
 /*
  * `uvale ctl`: vale-ctl for uvale. Lists ports, shows a port's geometry and
  * counters, a switch's MAC table, creates and destroys persistent ports,
- * attaches and detaches them and TAP interfaces, and stops the daemon. Only
+ * attaches and detaches them and TAP interfaces, adds and removes mirrors
+ * (docs/monitors.md), and stops the daemon. Only
  * -a and -n start a daemon (they create something, as vale-ctl does);
  * otherwise with none running there is nothing to show.
  */
@@ -18,7 +19,8 @@ import { table } from '../common/format.js';
 import { groupId, groupName, userId, userName } from '../common/groups.js';
 import { parseRingConfig } from '../common/ring-config.js';
 
-export const USAGE = `usage: uvale ctl [options] [-l NAME | -g NAME | -n IF | -r IF | -a SW:IF[=SPEC] | -d SW:IF | --mac SWITCH | --fdb SW:PORT [MAC=ADDR | del=MAC] | --stats [NAME]]
+export const USAGE = `usage: uvale ctl [options] [-l NAME | -g NAME | -n IF | -r IF | -a SW:IF[=SPEC] | -d SW:IF | --mac SWITCH | --fdb SW:PORT [MAC=ADDR | del=MAC] | --stats [NAME]
+                 | --mirror SW:SRC=SW:DST | --no-mirror SW:SRC=SW:DST | --mirrors | --switches | --owner SWITCH=[USER][:GROUP] | --disown SWITCH]
 
 Inspects the switches of a running daemon (netmap's vale-ctl).
 
@@ -64,6 +66,13 @@ Inspects the switches of a running daemon (netmap's vale-ctl).
   --adapters [KIND]  list the adapters (TAP, QEMU, VDE, ... ports), or those of KIND: kind, spec,
                      state, frames each way, drops, errors, last error
   --qemu             list the QEMU ports: spec, connection, frames each way, drops, last error
+  --mirror SW:SRC=SW:DST   copy everything port SRC receives and sends to port DST too (a
+                     mirror, as an OVS mirror or a switch's SPAN port; DST may be a TAP, so the
+                     host's tcpdump or Wireshark sees it); SW:SRC/r or SW:SRC/t copies one
+                     direction only (r: what SRC receives, t: what it sends). Kept by name: it
+                     resumes when SRC or DST comes back. DST keeps its own traffic
+  --no-mirror SW:SRC=SW:DST  remove that mirror
+  --mirrors          list the mirrors, and the monitors (SW:PORT/r, /t, /rt) open now
   --export           print the running state as a file for uvale apply (YAML)
   --shutdown         stop the daemon (its ports are closed)
   --json             print JSON instead of text
@@ -111,6 +120,13 @@ export function run(argv: string[]): Promise<number> {
   return runTool('ctl', () => ctl(argv));
 }
 
+/** SW:SRC=SW:DST of --mirror / --no-mirror. */
+function mirrorPair(text: string, opt: string): { src: string; dst: string } {
+  const eq = text.indexOf('=');
+  if (eq <= 0 || eq === text.length - 1) throw new UsageError(`${opt} takes SW:SRC=SW:DST, not '${text}'`);
+  return { src: text.slice(0, eq), dst: text.slice(eq + 1) };
+}
+
 async function ctl(argv: string[]): Promise<number> {
   const h = argv.indexOf('-h');
   if (h >= 0 && argv[h + 1] !== undefined && !argv[h + 1]?.startsWith('-')) {
@@ -134,6 +150,9 @@ async function ctl(argv: string[]): Promise<number> {
       owner: { type: 'string' },
       disown: { type: 'string' },
       fdb: { type: 'string' },
+      mirror: { type: 'string' },
+      'no-mirror': { type: 'string' },
+      mirrors: { type: 'boolean' },
       stats: { type: 'boolean' },
       qemu: { type: 'boolean' },
       adapters: { type: 'boolean' },
@@ -154,8 +173,22 @@ async function ctl(argv: string[]): Promise<number> {
   const stray = positionals.slice(values.adapters || values.stats || values.fdb !== undefined ? 1 : 0);
   if (stray.length > 0) throw new UsageError(`unexpected argument '${stray[0]}'`);
   const ringConfig = parseRingConfig(values.C); // checked before a daemon is reached (or started by -n)
+  const mirror: { src: string; dst: string; remove?: boolean } | undefined =
+    values.mirror !== undefined
+      ? mirrorPair(values.mirror, '--mirror')
+      : values['no-mirror'] !== undefined
+        ? { ...mirrorPair(values['no-mirror'], '--no-mirror'), remove: true }
+        : undefined;
   const named =
-    values.l ?? values.g ?? values.mac ?? values.fdb ?? values.d ?? values.r ?? values.owner ?? values.disown;
+    values.l ??
+    values.g ??
+    values.mac ??
+    values.fdb ??
+    values.d ??
+    values.r ??
+    values.owner ??
+    values.disown ??
+    mirror?.src;
   const listing = named === undefined && !values.shutdown && values.a === undefined && values.n === undefined;
   let client: DaemonClient;
   if (values.a !== undefined || values.n !== undefined) {
@@ -167,7 +200,7 @@ async function ctl(argv: string[]): Promise<number> {
       if (values.json) {
         const empty = values.stats
           ? { switches: [] }
-          : values.qemu || values.adapters
+          : values.qemu || values.adapters || values.mirrors
             ? []
             : { ports: [], adapters: [] };
         process.stdout.write(`${JSON.stringify(empty)}\n`);
@@ -199,6 +232,20 @@ async function ctl(argv: string[]): Promise<number> {
     } else if (values.d !== undefined) {
       const r = await client.request('detach', { name: values.d });
       print(`${r.name} detached`, r);
+    } else if (mirror !== undefined) {
+      const r = await client.request('mirror', mirror);
+      const what = `mirror ${r.src}${r.dirs === 'rt' ? '' : `/${r.dirs}`} -> ${r.dst}`;
+      print(
+        mirror.remove === true ? `${what} removed` : `${what} added${r.active ? '' : ' (waiting for its ports)'}`,
+        r,
+      );
+    } else if (values.mirrors) {
+      const r = await client.request('mirrors');
+      const rows = [
+        ['SOURCE', 'DIRS', 'DESTINATION', 'KIND', 'ACTIVE'],
+        ...r.mirrors.map((m) => [m.src, m.dirs, m.dst, m.kind, m.active ? 'yes' : 'no']),
+      ];
+      print(r.mirrors.length > 0 ? table(rows) : '', r.mirrors);
     } else if (values.l !== undefined) {
       const p = await client.request('port', { name: values.l });
       print(`bridge_idx: ${p.bridgeIndex}\nport_idx: ${p.index}`, { bridge_idx: p.bridgeIndex, port_idx: p.index });
