@@ -29,7 +29,12 @@
  * A ring set up without a kick fd (the no-fd bit of SET_VRING_KICK) is driven
  * by a 1 ms timer instead.
  *
- * Not yet: `connect` mode, offloads (CSUM/TSO features, the port's virtio-net
+ * In connect mode (`vhost-user:/path,connect`) uvale dials the front-end's
+ * server socket instead of listening, and redials (50 ms doubling to 1 s)
+ * whenever the dial fails or the connection ends, so a restarted QEMU or
+ * testpmd gets its port back.
+ *
+ * Not yet: offloads (CSUM/TSO features, the port's virtio-net
  * header), multiqueue, the daemon's busy polling, and a one-copy RX path
  * (frames are gathered into a scratch buffer before the scatter into guest
  * buffers).
@@ -49,6 +54,7 @@ import {
   eventfdSignal,
   type FdWatch,
   streamAccept,
+  streamConnect,
   streamListen,
   streamRecv,
   streamSend,
@@ -68,6 +74,9 @@ const HDR = 12;
 const MAX_FRAME_SLOTS = chainSlots(MAX_FRAME);
 /** Period of the timer that drives rings without a kick fd. */
 const POLL_MS = 1;
+/** Connect mode: the first redial delay, doubled after each failure up to REDIAL_MAX_MS. */
+const REDIAL_MIN_MS = 50;
+const REDIAL_MAX_MS = 1000;
 
 export interface VhostAttachOptions {
   log?: (line: string) => void;
@@ -77,12 +86,15 @@ export interface VhostAttachOptions {
   rxSlots?: number;
   /** Owner, group and mode of the socket (default: the daemon's, 0600). */
   socketAccess?: SocketAccess;
+  /** Dial the front-end's server socket at the path (and redial) instead of listening there. */
+  connect?: boolean;
 }
 
 export class VhostUserPort implements Adapter {
   readonly name: string;
   readonly kind = 'vhost-user';
   readonly path: string;
+  readonly dials: boolean;
   private lp: LocalPort | null;
   private readonly vp: VPort;
   private readonly tx: NetmapRing;
@@ -92,7 +104,9 @@ export class VhostUserPort implements Adapter {
   private readonly log: (line: string) => void;
   private readonly onTraffic: () => void;
   private pub: number;
-  private listenFd: number;
+  private listenFd = -1;
+  private redialTimer: NodeJS.Timeout | null = null;
+  private redialMs = REDIAL_MIN_MS;
   private listenWatch: FdWatch | null = null;
   private connFd = -1;
   private connWatch: FdWatch | null = null;
@@ -112,6 +126,7 @@ export class VhostUserPort implements Adapter {
   private readonly st = {
     connects: 0,
     disconnects: 0,
+    dialFailures: 0,
     inFrames: 0,
     inBytes: 0,
     outFrames: 0,
@@ -135,6 +150,11 @@ export class VhostUserPort implements Adapter {
     this.rx = lp.rxRings[0] as NetmapRing;
     this.writer = new ChainWriter(this.tx);
     this.pub = this.tx.cur;
+    this.dials = opts.connect === true;
+    if (this.dials) {
+      this.dial();
+      return;
+    }
     const a = opts.socketAccess;
     this.listenFd = streamListen(path, a?.mode ?? 0o600, 16, a);
     this.listenWatch = watchReadable(
@@ -144,7 +164,10 @@ export class VhostUserPort implements Adapter {
     );
   }
 
-  /** Attaches SWITCH:PORT as a vhost-user port listening at `path` (which must not exist). */
+  /**
+   * Attaches SWITCH:PORT as a vhost-user port listening at `path` (which must not exist), or, with
+   * `connect`, dialing the front-end's server socket at `path` (now, and again whenever it is lost).
+   */
   static attach(host: ValeHost, name: string, path: string, opts: VhostAttachOptions = {}): VhostUserPort {
     const txSlots = opts.txSlots ?? Math.min(1024, host.settings.maxBuffers);
     if (txSlots <= MAX_FRAME_SLOTS) {
@@ -173,12 +196,13 @@ export class VhostUserPort implements Adapter {
     return {
       name: this.name,
       kind: this.kind,
-      spec: `vhost-user:${this.path}`,
-      state: this.connected ? 'up' : 'listening',
+      spec: `vhost-user:${this.path}${this.dials ? ',connect' : ''}`,
+      state: this.connected ? 'up' : this.dials ? 'dialing' : 'listening',
       counters: adapterCounters(st),
       extra: {
         connects: st.connects,
         disconnects: st.disconnects,
+        ...(this.dials ? { dialFailures: st.dialFailures } : {}),
         kicks: st.kicks,
         calls: st.calls,
         features: b === null ? '0' : `0x${b.features.toString(16)}`,
@@ -194,11 +218,15 @@ export class VhostUserPort implements Adapter {
     this.lp = null;
     this.vp.onRx = null;
     this.drainer.cancel();
+    if (this.redialTimer !== null) clearTimeout(this.redialTimer);
+    this.redialTimer = null;
     this.disconnect('');
-    this.listenWatch?.close();
-    this.listenWatch = null;
-    this.listenFd = closeFd(this.listenFd);
-    rmSync(this.path, { force: true });
+    if (!this.dials) {
+      this.listenWatch?.close();
+      this.listenWatch = null;
+      this.listenFd = closeFd(this.listenFd);
+      rmSync(this.path, { force: true });
+    }
     lp.close();
   }
 
@@ -211,6 +239,38 @@ export class VhostUserPort implements Adapter {
       closeFd(fd); // one front-end at a time
       return;
     }
+    this.adopt(fd);
+  }
+
+  /** Connect mode: one attempt to reach the front-end's socket; a failure schedules the next. */
+  private dial(): void {
+    if (this.lp === null || this.connFd >= 0) return;
+    let fd: number;
+    try {
+      fd = streamConnect(this.path);
+    } catch (e) {
+      this.st.dialFailures++;
+      this.st.lastError = `connect to ${this.path}: ${(e as Error).message}`;
+      this.redial();
+      return;
+    }
+    this.redialMs = REDIAL_MIN_MS;
+    this.log(`${this.name}: connected to ${this.path}`);
+    this.adopt(fd);
+  }
+
+  private redial(): void {
+    if (this.lp === null || this.redialTimer !== null) return;
+    const ms = this.redialMs;
+    this.redialMs = Math.min(REDIAL_MAX_MS, ms * 2);
+    this.redialTimer = setTimeout(() => {
+      this.redialTimer = null;
+      this.dial();
+    }, ms);
+    this.redialTimer.unref?.();
+  }
+
+  private adopt(fd: number): void {
     this.connFd = fd;
     this.st.connects++;
     const b = new VhostUserBackend();
@@ -266,6 +326,7 @@ export class VhostUserPort implements Adapter {
     this.backend = null;
     this.updatePolling();
     this.connFd = closeFd(this.connFd);
+    if (this.dials) this.redial(); // not after close(): redial() checks for that
   }
 
   private unwatchKick(i: number): void {
