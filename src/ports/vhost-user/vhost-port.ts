@@ -34,8 +34,11 @@
  * whenever the dial fails or the connection ends, so a restarted QEMU or
  * testpmd gets its port back.
  *
- * Not yet: offloads (CSUM/TSO features, the port's virtio-net
- * header), multiqueue, the daemon's busy polling, and a one-copy RX path
+ * Offloads (./vnet-hdr.ts): a front-end that negotiates CSUM or TSO gets a
+ * port that carries the 12-byte virtio-net header; its TX header goes onto
+ * the switch (checked), and RX headers are fitted to what it can take.
+ *
+ * Not yet: multiqueue, the daemon's busy polling, and a one-copy RX path
  * (frames are gathered into a scratch buffer before the scatter into guest
  * buffers).
  */
@@ -67,11 +70,13 @@ import type { LocalPort } from '../local/local-port.js';
 import { RxDrain } from '../rx-drain.js';
 import { NUM_RINGS, VhostUserBackend } from './backend.js';
 import { Feature, MAX_PAYLOAD, MessageReader } from './protocol.js';
+import { checkTxHeader, fitRxHeader, offloadsOf, VNET_HDR } from './vnet-hdr.js';
 
 const RXQ = 0;
 const TXQ = 1;
-const HDR = 12;
-const MAX_FRAME_SLOTS = chainSlots(MAX_FRAME);
+const HDR = VNET_HDR;
+/** Slots of the longest chain: a frame of MAX_FRAME and its header. */
+const MAX_FRAME_SLOTS = chainSlots(MAX_FRAME + HDR);
 /** Period of the timer that drives rings without a kick fd. */
 const POLL_MS = 1;
 /** Connect mode: the first redial delay, doubled after each failure up to REDIAL_MAX_MS. */
@@ -116,6 +121,10 @@ export class VhostUserPort implements Adapter {
   private readonly inBuf = new Uint8Array(MAX_PAYLOAD + 16);
   private readonly inFds = new Int32Array(17);
   private readonly scratch = new Uint8Array(HDR + MAX_FRAME);
+  /** The guest's TX header, gathered from its descriptors and checked. */
+  private readonly txHdr = new Uint8Array(HDR);
+  /** OFF_* bits the front-end negotiated (./vnet-hdr.ts); the port carries a header when non-zero. */
+  private offloads = 0;
   private readonly drainer = new RxDrain(
     () => this.drainRx(),
     (e) => this.log(`${this.name}: internal error: ${(e as Error).message}`),
@@ -133,6 +142,8 @@ export class VhostUserPort implements Adapter {
     outBytes: 0,
     inDrops: 0,
     outDrops: 0,
+    /** Frames dropped for their virtio-net header (asking what was not negotiated, or out of bounds). */
+    offloadDrops: 0,
     errors: 0,
     kicks: 0,
     calls: 0,
@@ -206,6 +217,8 @@ export class VhostUserPort implements Adapter {
         kicks: st.kicks,
         calls: st.calls,
         features: b === null ? '0' : `0x${b.features.toString(16)}`,
+        vnetHdrLen: this.vp.hdrLen,
+        offloadDrops: st.offloadDrops,
         queueSizes: b === null ? '' : b.rings.map((r) => r.num).join(','),
       },
       lastError: st.lastError,
@@ -276,6 +289,7 @@ export class VhostUserPort implements Adapter {
     const b = new VhostUserBackend();
     b.onRingChange = (i) => this.ringChanged(i);
     b.onKickClosing = (i) => this.unwatchKick(i);
+    b.onFeatures = () => this.featuresChanged();
     this.backend = b;
     this.reader = new MessageReader();
     this.connWatch = watchReadable(
@@ -327,6 +341,18 @@ export class VhostUserPort implements Adapter {
     this.updatePolling();
     this.connFd = closeFd(this.connFd);
     if (this.dials) this.redial(); // not after close(): redial() checks for that
+  }
+
+  /** The port carries the virtio-net header iff an offload was negotiated; frames queued in the old form go. */
+  private featuresChanged(): void {
+    const b = this.backend;
+    if (b === null) return;
+    this.offloads = offloadsOf((f) => b.has(f));
+    const hl = this.offloads !== 0 ? HDR : 0;
+    if (hl !== this.vp.hdrLen) {
+      this.dropRx();
+      this.vp.hdrLen = hl;
+    }
   }
 
   private unwatchKick(i: number): void {
@@ -418,6 +444,7 @@ export class VhostUserPort implements Adapter {
     if (q === null) return;
     const enabled = ring.enabled;
     const w = this.writer;
+    const hl = this.vp.hdrLen;
     let budget = q.num;
     while (budget-- > 0) {
       const id = q.nextChain();
@@ -432,7 +459,13 @@ export class VhostUserPort implements Adapter {
         q.pushUsed(id, 0);
         continue;
       }
-      const need = chainSlots(len);
+      if (hl !== 0 && !this.txHeader(q, len)) {
+        this.st.inDrops++;
+        this.st.offloadDrops++;
+        q.pushUsed(id, 0);
+        continue;
+      }
+      const need = chainSlots(hl + len);
       if (this.room() < need) this.flushTx(lp);
       if (this.room() < need) {
         this.st.inDrops++;
@@ -440,6 +473,7 @@ export class VhostUserPort implements Adapter {
         continue;
       }
       w.begin(this.pub);
+      if (hl !== 0) w.append(this.txHdr, 0, HDR);
       let skip = HDR;
       for (let s = 0; s < q.readable; s++) {
         const seg = q.segBytes[s]!;
@@ -465,6 +499,20 @@ export class VhostUserPort implements Adapter {
     if (q.pending() !== 0) this.scheduleTx();
   }
 
+  /** Gathers the chain's first HDR bytes into txHdr and checks them (./vnet-hdr.ts). */
+  private txHeader(q: SplitQueue, frameLen: number): boolean {
+    const h = this.txHdr;
+    let p = 0;
+    for (let s = 0; s < q.readable && p < HDR; s++) {
+      const seg = q.segBytes[s]!;
+      const off = q.segOff[s]!;
+      const k = Math.min(q.segLen[s]!, HDR - p);
+      for (let i = 0; i < k; i++) h[p + i] = seg[off + i]!;
+      p += k;
+    }
+    return checkTxHeader(h, this.offloads, frameLen);
+  }
+
   private flushTx(lp: LocalPort): void {
     if (this.pub === this.tx.head) return;
     this.tx.head = this.tx.cur = this.pub;
@@ -485,20 +533,29 @@ export class VhostUserPort implements Adapter {
     const ring = this.backend?.ring(RXQ);
     const q = ring?.queue ?? null;
     if (q === null || !ring!.enabled) {
-      let frames = 0;
-      for (let i = cur; chain.walk(rx, i, tail); i = chain.next) frames++;
-      this.st.outDrops += frames;
-      rx.head = rx.cur = tail;
-      lp.rxsync();
+      this.dropRx();
       return;
     }
     const mrg = this.backend!.has(Feature.NET_F_MRG_RXBUF);
     const buf = this.scratch;
+    const hl = this.vp.hdrLen;
+    const off = this.offloads;
     let starved = false;
     while (chain.walk(rx, cur, tail)) {
-      const len = chain.gather(rx, cur, chain.slots, buf, HDR);
-      buf.fill(0, 0, HDR);
-      const total = HDR + len;
+      let total: number;
+      if (hl === 0) {
+        total = HDR + chain.gather(rx, cur, chain.slots, buf, HDR);
+        buf.fill(0, 0, HDR);
+      } else {
+        total = chain.gather(rx, cur, chain.slots, buf, 0);
+        if (total < HDR || !fitRxHeader(buf, total, off)) {
+          this.st.outDrops++;
+          this.st.offloadDrops++;
+          cur = chain.next;
+          continue;
+        }
+      }
+      const len = total - HDR;
       const r = this.toGuest(q, buf, total, mrg);
       if (r === BROKEN) {
         this.broken(q, RXQ);
@@ -522,6 +579,20 @@ export class VhostUserPort implements Adapter {
       q.setKicks(true);
       if (q.pending() > 0) this.drainer.request();
     }
+  }
+
+  /** Drops (and counts) every frame in the RX ring. */
+  private dropRx(): void {
+    const lp = this.lp;
+    if (lp === null) return;
+    lp.rxsync();
+    const rx = this.rx;
+    const tail = rx.tail;
+    let frames = 0;
+    for (let i = rx.cur; this.chain.walk(rx, i, tail); i = this.chain.next) frames++;
+    this.st.outDrops += frames;
+    rx.head = rx.cur = tail;
+    lp.rxsync();
   }
 
   /**
