@@ -3,12 +3,14 @@
  * vhost-user ports of one switch ping each other. VM1's port listens (QEMU
  * dials it); VM2's QEMU listens (`server=on,wait=off`) and its port dials it
  * (`,connect`). Linux's virtio-net takes every offload offered, so both ports
- * carry the virtio-net header. Needs KVM (UVALE_QEMU_ACCEL=kvm): under TCG,
- * QEMU 7.2 never starts vhost for a Linux guest (no ioeventfd: it stops after
- * SET_VRING_ENABLE, with DPDK's vhost PMD as the back-end as well), so the
- * test is skipped there; iPXE's boot-time driver does get its rings started
- * (qemu-ipxe.test.ts). Also needs qemu-system-x86_64 and the guest image
- * ($UVALE_GUEST_DIR, else /var/cache/uvale-test/guest).
+ * carry the virtio-net header. Runs only with UVALE_QEMU_ACCEL=kvm: here,
+ * under TCG, QEMU 7.2 with this Linux guest never starts the rings (no
+ * SET_FEATURES or SET_MEM_TABLE after the first SET_VRING_ENABLEs, and the
+ * guest hangs loading virtio_net), with DPDK's vhost PMD as the back-end as
+ * well, while iPXE's driver does get its rings started (qemu-ipxe.test.ts);
+ * the cause is not known. Not yet seen passing: no working KVM here. Also
+ * needs qemu-system-x86_64 and the guest image ($UVALE_GUEST_DIR, else
+ * /var/cache/uvale-test/guest).
  */
 
 import assert from 'node:assert/strict';
@@ -26,7 +28,7 @@ const ACCEL = process.env.UVALE_QEMU_ACCEL ?? 'tcg';
 const BOOT_MS = 240_000;
 const SUBNET = '10.199.11';
 const skip = !ACCEL.startsWith('kvm')
-  ? 'needs KVM (UVALE_QEMU_ACCEL=kvm): under TCG QEMU does not start vhost for a Linux guest'
+  ? 'needs KVM (UVALE_QEMU_ACCEL=kvm): under TCG, QEMU never starts vhost rings for this Linux guest'
   : !existsSync(QEMU)
     ? 'qemu-system-x86_64 is not installed'
     : !existsSync(join(GUEST_DIR, 'vmlinuz')) || !existsSync(join(GUEST_DIR, 'initrd.img'))
