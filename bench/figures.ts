@@ -103,13 +103,20 @@ export function fanout(topo: Config['topo']): number {
  *               received; reference: vde_switch with the same generator and
  *               counter joined as VDE clients (one datagram per frame)
  *
+ *   vhost-60    testpmd `txonly` (64-byte frames, busy-polling one core) on a
+ *               virtio-user device into a vhost-user port of the daemon, to
+ *               `uvale pkt-gen -f rx` on a netmap port of the same switch:
+ *               frames per second received; reference: the same generator
+ *               into DPDK's vhost PMD (a second testpmd in `rxonly`)
+ *   vhost-1514  the same with 1514-byte frames, in Gbit/s
+ *
  * tap-rtt and stream-60 also measure a third system in every round, "wire",
  * with no switch at all: for tap-rtt a C relay between two TAPs (the least a
  * userspace switch can do), for stream-60 the generator writing straight into
  * the counter (showing the generator and counter are not the limit).
  */
 
-export type E2eGroup = 'tap' | 'stream';
+export type E2eGroup = 'tap' | 'stream' | 'vhost';
 
 export interface E2eFigure {
   name: string;
@@ -179,5 +186,29 @@ export const E2E_FIGURES: readonly E2eFigure[] = [
     reference: 'vde_switch',
     needs: [],
     wire: 'the generator straight into the counter, no switch: what they can move',
+  },
+  {
+    name: 'vhost-60',
+    group: 'vhost',
+    field: 'fps',
+    unit: 'Mframes/s',
+    scale: 1e6,
+    digits: 3,
+    better: 'higher',
+    target: 0.5,
+    reference: 'DPDK vhost PMD',
+    needs: [],
+  },
+  {
+    name: 'vhost-1514',
+    group: 'vhost',
+    field: 'gbps',
+    unit: 'Gbit/s',
+    scale: 1,
+    digits: 2,
+    better: 'higher',
+    target: 0.5,
+    reference: 'DPDK vhost PMD',
+    needs: [],
   },
 ];

@@ -156,6 +156,7 @@ test('a member attaches sockets only in its own directory, owned by it, and deta
       `vale-m:q=stream:unix:${mine}/../x.sock`,
       `vale-m:q=stream:unix:${join(d.paths.users, String(t3.uid))}/x.sock`,
       `vale-m:q=stream:unix:${mine}/q.sock,connect`,
+      `vale-m:q=vhost-user:${mine}/q.sock,connect`,
       'vale-m:q=stream:tcp:127.0.0.1:0',
       'vale-m:q=dgram:udp:127.0.0.1:0:127.0.0.1:9',
     ]) {

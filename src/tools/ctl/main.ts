@@ -50,6 +50,9 @@ Inspects the switches of a running daemon (netmap's vale-ctl).
                      started with server=on and redials after it restarts. Streams carry a
                      4-byte big-endian length before each frame; UDP one frame per datagram.
                      e.g. uvale ctl -a vale0:vm1=stream:unix:/run/vm1.sock
+                     vhost-user:PATH[,connect]  a vhost-user port (QEMU -netdev vhost-user,
+                                                     DPDK virtio-user); ',connect' dials the
+                                                     front-end's server=on socket and redials
                      every kind's forms: ${specForms().join(' | ')}
   -d SWITCH:IF       detach it (a TAP that -a created goes away; an adapter: -d SWITCH:PORT)
   --mac SWITCH       print the learning table of SWITCH (bucket, MAC, port)
