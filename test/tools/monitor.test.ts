@@ -59,21 +59,18 @@ test('tcpdump on a busy port: pkt-gen holds both ends, the capture goes through 
   const N = 3000;
   const rx = child(['pkt-gen', '-i', 'vale-mn:1', '-f', 'rx', '-n', String(N), '-T', '100'], env);
   await waitPort(dir, 'vale-mn:1');
-  // the sender opens its port, then waits 2 s before sending: time to start the captures on both
-  const tx = child(
-    ['pkt-gen', '-i', 'vale-mn:0', '-f', 'tx', '-n', String(N), '-l', '60', '-l', '1514', '-R', '3000', '-w', '2'],
-    env,
-  );
-  await waitPort(dir, 'vale-mn:0');
   const inFile = `${dir}/in.pcap`;
   const outFile = `${dir}/out.pcap`;
   const capIn = child(['tcpdump', '-i', 'vale-mn:1', '-Q', 'in', '-w', inFile], env);
-  const capOut = child(['tcpdump', '-i', 'vale-mn:0', '-Q', 'out', '-w', outFile], env);
-  await until(
-    () => capIn.out.stderr.includes('listening') && capOut.out.stderr.includes('listening'),
-    10000,
-    'captures',
+  await until(() => capIn.out.stderr.includes('listening'), 30000, 'the capture of vale-mn:1');
+  // the sender opens its port, then waits 6 s before sending: time to start the capture of what it sends
+  const tx = child(
+    ['pkt-gen', '-i', 'vale-mn:0', '-f', 'tx', '-n', String(N), '-l', '60', '-l', '1514', '-R', '3000', '-w', '6'],
+    env,
   );
+  await waitPort(dir, 'vale-mn:0');
+  const capOut = child(['tcpdump', '-i', 'vale-mn:0', '-Q', 'out', '-w', outFile], env);
+  await until(() => capOut.out.stderr.includes('listening'), 30000, 'the capture of vale-mn:0');
   assert.match(capIn.out.stderr, /vale-mn:1 is held by another program; capturing through the monitor vale-mn:1\/r/);
   assert.match(capOut.out.stderr, /capturing through the monitor vale-mn:0\/t/);
   await tx.done;
