@@ -241,8 +241,10 @@ export class Connection implements Requester {
     const vnetHdrLen = a.vnetHdrLen ?? 0;
     const pn = parsePortName(name);
     d.checkPortLimit(this);
-    // its owner's, or shared with a group it is in; a monitor (PORT/rt) needs the same right
-    d.access.enter(this, pn.bridge, `${pn.monitor !== 0 ? 'monitor' : 'open'} ${name}`);
+    // its owner's, or shared with a group it is in; a monitor (PORT/rt) needs the same right and
+    // never makes or claims a switch
+    if (pn.monitor !== 0) d.access.check(this, pn.bridge, `monitor ${name}`);
+    else d.access.enter(this, pn.bridge, `open ${name}`);
     const forced = pn.monitor !== 0 ? undefined : d.persistent.beginOpen(name);
     if (
       forced !== undefined &&
