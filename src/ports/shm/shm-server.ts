@@ -110,9 +110,13 @@ export class ShmPortServer {
     return false;
   }
 
-  /** Forwards whatever the client queued; wakes it if it waits for TX room. */
+  /**
+   * Forwards what the client queued, at most dev.netmap.bridge slots per TX
+   * ring in one call (the scheduler comes back for the rest); wakes the client
+   * if it waits for TX room.
+   */
   process(): void {
-    txsyncPort(this.vp);
+    txsyncPort(this.vp, true);
     const u32 = this.u32;
     let wake = false;
     for (const kr of this.vp.tx) {
