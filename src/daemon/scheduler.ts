@@ -1,7 +1,7 @@
 /*
  * Runs the ports of remote clients that have work. A KICK (or a new port)
  * makes a port active; each round, from setImmediate so socket I/O interleaves,
- * forwards the active ports whose TX head moved, one bounded pass each, until
+ * forwards the active ports whose TX head moved, one pass each, until
  * TURN_BUDGET_MS has gone; the next round starts with the port after the last
  * one served, so a cut round is fair. A port idle for IDLE_ROUNDS
  * rounds raises its sleep flag, re-checks, and leaves the active list: an idle
@@ -15,10 +15,12 @@ import type { ShmPortServer } from '../ports/shm/shm-server.js';
 export const IDLE_ROUNDS = 32;
 /**
  * Forwarding one event-loop turn may do before it lets the loop poll its
- * sockets again (ms). Each port's pass is itself bounded (dev.netmap.bridge
- * slots per TX ring, ShmPortServer.process), so a turn lasts about this plus
- * one pass, and the control socket is answered between turns however many
- * ports flood (docs/reliability.md, the storm).
+ * sockets again (ms). A turn runs whole port passes (one pass forwards what
+ * one client queued: at most a ring, times the fan-out), so it lasts about
+ * this plus one pass, and the control socket is answered between turns
+ * however many ports flood (docs/reliability.md, the storm). Before, a turn
+ * ran every active port, and a storm on many ports with large rings held the
+ * loop for seconds.
  */
 export const TURN_BUDGET_MS = 4;
 

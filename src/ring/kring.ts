@@ -30,7 +30,6 @@ import type { Arena } from './arena.js';
 import {
   NM_BUF_SIZE,
   NM_RESERVED_BUFS,
-  NS_MOREFRAG,
   RING_CUR,
   RING_ERRORS,
   RING_HDR_SIZE,
@@ -40,7 +39,6 @@ import {
   RING_SYNC_HEAD,
   RING_TAIL,
   SLOT_BUF_IDX_W,
-  SLOT_FLAGS_H,
   SLOT_LEN_H,
   SLOT_SHIFT_W,
 } from './layout.js';
@@ -149,27 +147,6 @@ export class KRing {
   /** Gives the user the switch's view: tail = hwtail (netmap's nm_sync_finalize). */
   finalize(): void {
     this.u32[this.hdrW + (RING_TAIL >>> 2)] = this.hwtail;
-  }
-
-  /**
-   * TX: where a pass of at most about `maxSlots` slots from hwcur should stop
-   * instead of `head`: hwcur + maxSlots, moved on past the rest of the chain
-   * it would cut (NS_MOREFRAG), or `head` when that is nearer. A bound on one
-   * pass's work, never a drop: the slots after it stay for the next pass.
-   */
-  limitHead(head: number, maxSlots: number): number {
-    let avail = head - this.hwcur;
-    if (avail < 0) avail += this.numSlots;
-    if (avail <= maxSlots) return head;
-    const u16 = this.u16;
-    let j = this.hwcur + maxSlots;
-    if (j >= this.numSlots) j -= this.numSlots;
-    for (;;) {
-      const prev = j === 0 ? this.lim : j - 1;
-      if ((u16[((this.slotsW + (prev << SLOT_SHIFT_W)) << 1) + SLOT_FLAGS_H] & NS_MOREFRAG) === 0) return j;
-      if (j === head) return head;
-      j = j === this.lim ? 0 : j + 1;
-    }
   }
 
   /**

@@ -215,25 +215,19 @@ export class ValeSwitch implements ForwardTarget, PortSwitch {
   /**
    * netmap's txsync on every TX ring of `port`: validate, forward [hwcur, head),
    * reclaim. Returns the number of rings that had to be re-initialised.
-   * `bounded`: at most dev.netmap.bridge slots per ring in this pass
-   * (KRing.limitHead); the daemon's scheduler asks for it so one busy port
-   * cannot hold the event loop, and forwards the rest on its next pass (the TX
-   * head has still moved). In-process txsync forwards everything at once.
    */
-  txsync(port: VPort, bounded = false): number {
-    const maxSlots = bounded ? this.settings.bridge : 0;
+  txsync(port: VPort): number {
     let bad = 0;
     const rings = port.tx;
     for (let r = 0; r < rings.length; r++) {
       const kr = rings[r] as (typeof rings)[number];
-      let head = kr.prologue(port.remote);
+      const head = kr.prologue(port.remote);
       if (head < 0) {
         this.log(`${port.name}: illegal head/cur on TX ring ${kr.ringId}, ring re-initialised`);
         kr.reinit();
         bad++;
         continue;
       }
-      if (maxSlots > 0) head = kr.limitHead(head, maxSlots);
       if (head !== kr.hwcur) {
         if (this.fwd.busy) throw new ValeError(ErrorCodes.BUSY, 'txsync called from inside a lookup function');
         this.fwd.busy = true;
@@ -260,9 +254,9 @@ export class ValeSwitch implements ForwardTarget, PortSwitch {
  * port on no switch (a detached persistent port), just gives the slots back.
  * Returns the number of rings that had to be re-initialised.
  */
-export function txsyncPort(port: VPort, bounded = false): number {
+export function txsyncPort(port: VPort): number {
   const sw = port.sw;
-  if (sw !== null) return sw.txsync(port, bounded);
+  if (sw !== null) return sw.txsync(port);
   let bad = 0;
   for (const kr of port.tx) {
     const head = kr.prologue(port.remote);

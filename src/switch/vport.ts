@@ -18,7 +18,7 @@ import { NUM_COUNTERS } from './counters.js';
 /** The switch a port is attached to, as the port sees it. */
 export interface PortSwitch {
   readonly name: string;
-  txsync(port: VPort, bounded?: boolean): number;
+  txsync(port: VPort): number;
   detach(port: VPort, keepMacs?: boolean): void;
 }
 

@@ -110,13 +110,9 @@ export class ShmPortServer {
     return false;
   }
 
-  /**
-   * Forwards what the client queued, at most dev.netmap.bridge slots per TX
-   * ring in one call (the scheduler comes back for the rest); wakes the client
-   * if it waits for TX room.
-   */
+  /** Forwards whatever the client queued; wakes it if it waits for TX room. */
   process(): void {
-    txsyncPort(this.vp, true);
+    txsyncPort(this.vp);
     const u32 = this.u32;
     let wake = false;
     for (const kr of this.vp.tx) {
