@@ -54,9 +54,13 @@ test(`one switch with ${MAX_PORT_INDEX} ports (dev.netmap.max_ports=${MAX_PORT_I
     macs.push(macN(n));
   }
   // learning: every port announces itself (a frame to itself: learnt, then dropped as no destination)
-  ports.forEach((p, i) => send(p, [frame(macs[i] as string, macs[i] as string)]));
+  ports.forEach((p, i) => {
+    send(p, [frame(macs[i] as string, macs[i] as string)]);
+  });
   for (const p of ports) assert.equal(drain(p).length, 0);
-  ports.forEach((p, i) => send(p, [frame(macs[(i + 1) % MAX_PORT_INDEX] as string, macs[i] as string, { seq: i })]));
+  ports.forEach((p, i) => {
+    send(p, [frame(macs[(i + 1) % MAX_PORT_INDEX] as string, macs[i] as string, { seq: i })]);
+  });
   ports.forEach((p, i) => {
     const got = drain(p);
     const from = (i - 1 + MAX_PORT_INDEX) % MAX_PORT_INDEX;
