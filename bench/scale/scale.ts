@@ -101,7 +101,8 @@ function runOnce(f: ScaleFigure): One {
       return {
         value: many.mpps as number,
         ref: two.mpps as number,
-        detail: `cpu ${(many.cpu_secs as number).toFixed(2)}/${(two.cpu_secs as number).toFixed(2)} s`,
+        // the VM is shared: the ratio of rates per CPU second says what the switch did with the core it got
+        detail: `per CPU second ${((many.frames_in as number) / (many.cpu_secs as number) / 1e6).toFixed(2)} vs ${((two.frames_in as number) / (two.cpu_secs as number) / 1e6).toFixed(2)} M, ratio ${((many.frames_in as number) / (many.cpu_secs as number) / ((two.frames_in as number) / (two.cpu_secs as number))).toFixed(2)}`,
       };
     }
     case 'port-memory': {
