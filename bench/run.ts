@@ -35,6 +35,7 @@ import {
   printTable,
   runHeader,
 } from './report.js';
+import { printScale, runScale, SCALE_FIGURES, type ScaleFigure } from './scale/scale.js';
 import { summarize } from './stats.js';
 
 const USAGE = `usage: npm run bench -- [--json] [--rounds N] [--secs S] [--warmup S] [--e2e-secs N] [--sysctl NAME=VALUE] [--raw FILE] [NAME...]
@@ -50,6 +51,7 @@ vde_switch (cc; vde2 for the reference).
                 e.g. 'tap-*', 'engine-*-60', '*-60'. Known figures:
 ${FIGURES.map((f) => `                  ${f.name}`).join('\n')}
 ${E2E_FIGURES.map((f) => `                  ${f.name}  (end to end; reference: ${f.reference})`).join('\n')}
+${SCALE_FIGURES.map((f) => `                  ${f.name}  (scale, ${f.unit}; bench/scale/scale.ts)`).join('\n')}
   --json        one JSON object per figure and line: name, mpps, gbps,
                 ref_mpps and ratio (uvale / C), with min/max over rounds;
                 end-to-end figures: gbps, fps or rtt_ms, ref_<same>, ratio,
@@ -81,6 +83,7 @@ interface Cli {
   raw: string | undefined;
   figures: Figure[];
   e2e: E2eFigure[];
+  scale: ScaleFigure[];
 }
 
 /** A figure name pattern: '*' matches any run of characters. */
@@ -132,8 +135,9 @@ function parseCli(): Cli {
   }
   let figures = [...FIGURES];
   let e2e = [...E2E_FIGURES];
+  let scale = [...SCALE_FIGURES];
   if (parsed.positionals.length > 0) {
-    const known = [...FIGURES, ...E2E_FIGURES].map((x) => x.name);
+    const known = [...FIGURES, ...E2E_FIGURES, ...SCALE_FIGURES].map((x) => x.name);
     const names: string[] = [];
     for (const pattern of parsed.positionals) {
       const hits = known.filter(matcher(pattern));
@@ -142,8 +146,9 @@ function parseCli(): Cli {
     }
     figures = names.flatMap((n) => FIGURES.filter((f) => f.name === n));
     e2e = names.flatMap((n) => E2E_FIGURES.filter((f) => f.name === n));
+    scale = names.flatMap((n) => SCALE_FIGURES.filter((f) => f.name === n));
   }
-  return { json: v.json === true, rounds, timing: { warmup, secs }, e2eSecs, raw: v.raw, figures, e2e };
+  return { json: v.json === true, rounds, timing: { warmup, secs }, e2eSecs, raw: v.raw, figures, e2e, scale };
 }
 
 interface Runs {
@@ -261,6 +266,12 @@ async function main(): Promise<void> {
       printE2eTable(e2e, e2eHeader(e2eStart, cli.rounds, cli.e2eSecs));
     }
     if (e2e.some((r) => r.error !== undefined)) process.exitCode = 1;
+  }
+  if (cli.scale.length > 0) {
+    const scale = runScale(cli.scale, cli.rounds, cli.raw);
+    if (!cli.json && (reports.length > 0 || cli.e2e.length > 0)) process.stdout.write('\n');
+    printScale(scale, cli.json);
+    if (scale.some((r) => r.error !== undefined)) process.exitCode = 1;
   }
   if (reports.some((r) => r.error !== undefined)) process.exitCode = 1;
 }
