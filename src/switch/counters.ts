@@ -33,7 +33,15 @@ export const C_RING_ERRORS = 10;
 export const C_DROP_OFFLOAD = 11;
 /** Frames from this port longer than MAX_FRAME (65535 bytes, virtio-net header not counted). */
 export const C_DROP_OVERSIZE = 12;
-export const NUM_COUNTERS = 13; // at most layout.IF_COUNTERS_MAX
+/** VLAN-aware switches (vlan.ts): tagged frames from this access port. */
+export const C_DROP_VLAN_TAGGED = 13;
+/** Tagged frames from this port whose VID it does not admit (not in a trunk's list, or 0 or 4095). */
+export const C_DROP_VLAN_VID = 14;
+/** Untagged frames from this trunk port, which has no native VID. */
+export const C_DROP_VLAN_UNTAGGED = 15;
+/** Frames from this port that a tag would take past MAX_FRAME, once per port that wanted them tagged. */
+export const C_DROP_VLAN_OVERSIZE = 16;
+export const NUM_COUNTERS = 17; // at most layout.IF_COUNTERS_MAX
 
 export const COUNTER_NAMES = [
   'txPackets',
@@ -49,6 +57,10 @@ export const COUNTER_NAMES = [
   'ringErrors',
   'dropOffload',
   'dropOversize',
+  'dropVlanTagged',
+  'dropVlanVid',
+  'dropVlanUntagged',
+  'dropVlanOversize',
 ] as const;
 
 export type CounterName = (typeof COUNTER_NAMES)[number];

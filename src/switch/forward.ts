@@ -73,6 +73,7 @@ import { formatMac, rthash } from './hash.js';
 import type { MacTable } from './mac-table.js';
 import { VALID_B } from './mac-table.js';
 import { OffloadPath, PUT_BAD, PUT_NO_ROOM } from './offload.js';
+import { VlanPath, type VlanTable } from './vlan.js';
 import type { VPort } from './vport.js';
 
 /** Lookup result: flood to every other port (netmap's NM_BDG_BROADCAST). */
@@ -115,6 +116,8 @@ export interface ForwardTarget {
   readonly settings: { readonly bridge: number; readonly verbose: number; readonly macAgeing: number };
   /** Diagnostics (learned MACs at verbose >= 2). */
   readonly log: (line: string) => void;
+  /** VLAN settings (vlan.ts); while `vlans.on`, batches go through VlanPath instead. */
+  readonly vlans: VlanTable;
 }
 
 /** Per-switch scratch space and the forwarding passes. One pass runs at a time. */
@@ -129,6 +132,8 @@ export class Forwarder {
   private readonly sw: ForwardTarget;
   /** Scratch for frames between ports with different header lengths. */
   private readonly offload = new OffloadPath();
+  /** The VLAN-aware switch's path, made on first use. */
+  private vlanPath: VlanPath | null = null;
   /** True while a pass runs: a lookup that re-enters the switch is refused. */
   busy = false;
 
@@ -235,6 +240,12 @@ export class Forwarder {
   /** Classifies and delivers ft[0..n), the frames of one batch from `src`'s TX ring `ringNr`. */
   private flush(src: VPort, n: number, ringNr: number): void {
     const sw = this.sw;
+    if (sw.vlans.on) {
+      // a VLAN-aware switch: the only check VALE's path pays (vlan.ts)
+      this.vlanPath ??= new VlanPath(NM_BDG_BROADCAST);
+      this.vlanPath.flush(sw, src, n, ringNr, this.ftOff, this.ftLen, this.ftFrags);
+      return;
+    }
     const ftOff = this.ftOff;
     const ftLen = this.ftLen;
     const ftFrags = this.ftFrags;

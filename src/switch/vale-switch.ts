@@ -36,6 +36,7 @@ import { initRegion, type Region } from '../ring/region.js';
 import { C_RING_ERRORS } from './counters.js';
 import { Forwarder, type ForwardTarget, LOOKUP_CUSTOM, LOOKUP_HUB, LOOKUP_LEARNING, type LookupFn } from './forward.js';
 import { MacTable } from './mac-table.js';
+import { parseVlanSpec, type VlanSpec, VlanTable } from './vlan.js';
 import { type PortSwitch, VPort } from './vport.js';
 
 /** Port numbers 0..251, as VALE's 254 slots less the two it reserves. */
@@ -50,6 +51,8 @@ export interface MacTableEntry {
   port: number;
   portName: string;
   bucket: number;
+  /** On a VLAN-aware switch: the VID the MAC was learnt in (0: untagged on a port without a setting). */
+  vid?: number;
 }
 
 export class ValeSwitch implements ForwardTarget, PortSwitch {
@@ -64,6 +67,8 @@ export class ValeSwitch implements ForwardTarget, PortSwitch {
   lookupMode = LOOKUP_LEARNING;
   lookupFn: LookupFn | null = null;
   readonly fwd: Forwarder;
+  /** Per-port VLAN settings (vlan.ts); none by default: VALE's VLAN-unaware bridge. */
+  readonly vlans = new VlanTable(MAX_PORT_INDEX);
   private arena: Arena | null = null;
   private readonly slotSize: number;
   private readonly capacity: number;
@@ -148,6 +153,7 @@ export class ValeSwitch implements ForwardTarget, PortSwitch {
     this.ports[index] = port;
     port.index = index;
     port.sw = this;
+    this.vlans.bind(index, port.portName);
     return index;
   }
 
@@ -172,6 +178,7 @@ export class ValeSwitch implements ForwardTarget, PortSwitch {
     }
     this.activePorts = lim;
     this.ports[index] = null;
+    this.vlans.unbind(index);
     if (!keepMacs) this.macTable.forgetPort(index);
     port.index = -1;
     port.sw = null;
@@ -191,6 +198,11 @@ export class ValeSwitch implements ForwardTarget, PortSwitch {
     } else {
       throw new ValeError(ErrorCodes.INVALID_ARG, "lookup must be 'learning', 'hub' or a function");
     }
+    this.clearMacs();
+  }
+
+  /** Empties the learning table and the ports' last_smac caches. */
+  private clearMacs(): void {
     this.macTable.clear();
     // the last_smac caches describe the old table: forget them too, or a port that
     // keeps one source MAC would never be learned again
@@ -202,13 +214,38 @@ export class ValeSwitch implements ForwardTarget, PortSwitch {
     }
   }
 
-  /** The learning table, bucket order, with port names. */
+  /**
+   * Sets the VLAN mode of port name `portName` (attached or not): a VlanSpec,
+   * its text (`access:10`, `trunk:1-10,20,native=1`, `none`), or null for
+   * none. The first setting makes the switch VLAN-aware, removing the last
+   * makes it VALE's bridge again; either way, and on every change, the
+   * learning table starts empty. See docs/vlans.md.
+   */
+  setVlan(portName: string, spec: VlanSpec | string | null): void {
+    if (this.fwd.busy) throw new ValeError(ErrorCodes.BUSY, 'cannot change VLANs during a forwarding pass');
+    this.vlans.set(portName, typeof spec === 'string' ? parseVlanSpec(spec) : spec);
+    for (let k = 0; k < this.activePorts; k++) {
+      const i = this.portIndex[k] as number;
+      const p = this.ports[i];
+      if (p != null) this.vlans.bind(i, p.portName);
+    }
+    this.clearMacs();
+  }
+
+  /** The VLAN settings, by port name (ports without one are not listed). */
+  vlanList(): Array<{ port: string; spec: VlanSpec }> {
+    return this.vlans.list();
+  }
+
+  /** The learning table, bucket order, with port names (and VIDs on a VLAN-aware switch). */
   macEntries(): MacTableEntry[] {
+    const aware = this.vlans.on;
     return this.macTable.entries(this.settings.macAgeing).map((e) => ({
       mac: e.mac,
       port: e.port,
       portName: this.ports[e.port]?.name ?? '?',
       bucket: e.bucket,
+      ...(aware ? { vid: e.vid ?? 0 } : {}),
     }));
   }
 
