@@ -29,6 +29,7 @@ import type {
   SettingsReply,
   StatsSnapshot,
   SwitchInfo,
+  VlanInfo,
 } from './types.js';
 
 /** An argument's type; a leading '?' makes it optional. */
@@ -63,6 +64,8 @@ export const REQUESTS = {
   newif: { access: 'owner', args: { name: 'string', ...RING_ARGS } },
   delif: { access: 'owner', args: { name: 'string' } },
   shutdown: { access: 'owner', args: {} },
+  vlan: { access: 'owner', args: { name: 'string', mode: 'string' } },
+  vlans: { access: 'any', args: { switch: '?string' } },
 } as const satisfies Record<string, { access: Access; args: Schema }>;
 
 export type RequestName = keyof typeof REQUESTS;
@@ -89,6 +92,8 @@ export interface Replies {
   newif: PersistentInfo;
   delif: Record<string, never>;
   shutdown: Record<string, never>;
+  vlan: VlanInfo;
+  vlans: { vlans: VlanInfo[] };
 }
 
 export function isRequestName(op: unknown): op is RequestName {
