@@ -29,11 +29,13 @@
  * rthash(a, b | VID << 16) and its `b` word carries VID << 17 above the valid
  * bit, so VID 0 keys are VALE's own and no entry of one VID matches another.
  *
- * Frames go one by one, off VALE's hot path: the chain is gathered into a
- * scratch buffer (as offload.ts does), the tag is inserted or removed there
- * (4 bytes after the MAC addresses, past a virtio-net header, which stays in
- * front), and the result is written into the destination's free slots, full
- * 2048-byte buffers then the rest, with NS_MOREFRAG on all but the last.
+ * Frames go one by one, off VALE's batched path, without allocation. A
+ * one-slot frame between ports with equal header lengths is copied straight
+ * into one RX slot, the tag inserted or removed in the copy (4 bytes after the
+ * MAC addresses, past a virtio-net header, which stays in front). Any other
+ * frame is gathered into a scratch buffer (as offload.ts does), retagged
+ * there, and written into the destination's free slots, full 2048-byte
+ * buffers then the rest, with NS_MOREFRAG on all but the last.
  * Between ports whose header lengths differ, offload.ts's put() converts.
  * A tag that would take a frame past MAX_FRAME (65535 bytes) drops it for
  * that destination, counted in the sender's dropVlanOversize. A destination
@@ -42,6 +44,7 @@
  */
 
 import { ErrorCodes, ValeError } from '../core/errors.js';
+import type { CopyFn } from '../ring/arena.js';
 import type { KRing } from '../ring/kring.js';
 import {
   MAX_FRAGS,
@@ -319,6 +322,8 @@ export class VlanPath {
     const verbose = sw.settings.verbose;
     const now = ageing > 0 ? (performance.now() / 1000) | 0 : 0;
     const g = this.g;
+    const arena = src.region.arena;
+    const copy = arena.copy;
     let numTouched = 0;
     let pkts = 0;
     let bytes = 0;
@@ -408,17 +413,8 @@ export class VlanPath {
       } else if (mode === MODE_CUSTOM) {
         dst = (sw.lookupFn as NonNullable<VlanSwitch['lookupFn']>)(u8, m, total - hl, me) | 0;
       }
-      // gather the chain once; the variant with the other tagging is made on first need
-      if (nf === 1) g.set(u8.subarray(off, off + total), 0);
-      else {
-        let at = 0;
-        for (let k = first; k < i; k++) {
-          const o = ftOff[k] as number;
-          const l = ftLen[k] as number;
-          g.set(u8.subarray(o, o + l), at);
-          at += l;
-        }
-      }
+      // the chain is gathered, and its other tagging made, on first need (not for one-slot frames)
+      let gathered = false;
       let altLen = -1;
       // ---- delivery: one destination, or every member of the VID ----
       const active = dst === BROADCAST ? sw.activePorts : 1;
@@ -438,19 +434,12 @@ export class VlanPath {
           if (dp.users > 0) dp.counters[C_DROP_RX_FULL] += 1;
           continue;
         }
-        let buf = g;
-        let blen = total;
-        if ((how === 2) !== tagged) {
-          if (altLen < 0) {
-            altLen = tagged ? untag(g, total, hl, this.alt) : tag(g, total, hl, vid, this.alt);
-          }
-          if (altLen < 0) {
-            dOversize++;
-            continue;
-          }
-          buf = this.alt;
-          blen = altLen;
+        const op = (how === 2) === tagged ? OP_COPY : tagged ? OP_UNTAG : OP_TAG;
+        if (op === OP_TAG && total - hl + TAG_LEN > MAX_FRAME) {
+          dOversize++;
+          continue;
         }
+        const outLen = op === OP_COPY ? total : op === OP_TAG ? total + TAG_LEN : total - TAG_LEN;
         const nrx = dp.rx.length;
         const r = dst === BROADCAST ? 0 : ringNr < nrx ? ringNr : ringNr % nrx;
         const kr = dp.rx[r] as KRing;
@@ -466,22 +455,46 @@ export class VlanPath {
           if (h >= 0) kr.hwcur = h;
         }
         let res: number;
-        if (dp.hdrLen === hl) res = writeFrame(kr, buf, blen);
-        else {
-          this.one[0] = 0;
-          this.oneLen[0] = blen;
-          const path = this.offload;
-          path.begin(kr, kr.rxSpace());
-          const pr = path.put(buf, this.one, this.oneLen, 0, 1, hl, dp.hdrLen);
-          if (pr === PUT_BAD) {
-            bad++;
-            continue;
+        if (nf === 1 && dp.hdrLen === hl && outLen <= NM_BUF_SIZE) {
+          // the common case, one slot in and one out: the tag is moved in the copy itself
+          res =
+            kr.rxSpace() >= 1
+              ? writeOne(kr, u8, off, total, hl + TAG_AT, op, vid, kr.arena === arena ? copy : null)
+              : -1;
+        } else {
+          if (!gathered) {
+            let at = 0;
+            for (let f = first; f < i; f++) {
+              const l = ftLen[f] as number;
+              copyBytes(u8, ftOff[f] as number, g, at, l);
+              at += l;
+            }
+            gathered = true;
           }
-          res = pr === PUT_NO_ROOM ? -1 : path.bytes;
-          if (res >= 0) {
-            kr.hwtail = path.j;
-            kr.u32[kr.hdrW + (RING_HWTAIL >>> 2)] = path.j;
-            this.pkts[p] += path.pkts - 1; // segments beyond the first
+          let buf = g;
+          let blen = total;
+          if (op !== OP_COPY) {
+            if (altLen < 0) altLen = tagged ? untag(g, total, hl, this.alt) : tag(g, total, hl, vid, this.alt);
+            buf = this.alt;
+            blen = altLen;
+          }
+          if (dp.hdrLen === hl) res = writeFrame(kr, buf, blen);
+          else {
+            this.one[0] = 0;
+            this.oneLen[0] = blen;
+            const path = this.offload;
+            path.begin(kr, kr.rxSpace());
+            const pr = path.put(buf, this.one, this.oneLen, 0, 1, hl, dp.hdrLen);
+            if (pr === PUT_BAD) {
+              bad++;
+              continue;
+            }
+            res = pr === PUT_NO_ROOM ? -1 : path.bytes;
+            if (res >= 0) {
+              kr.hwtail = path.j;
+              kr.u32[kr.hdrW + (RING_HWTAIL >>> 2)] = path.j;
+              this.pkts[p] += path.pkts - 1; // segments beyond the first
+            }
           }
         }
         if (res < 0) {
@@ -515,6 +528,66 @@ export class VlanPath {
   }
 }
 
+const OP_COPY = 0;
+const OP_TAG = 1;
+const OP_UNTAG = 2;
+
+/** Copies n bytes; through the arena's memmove (`copy`, when both sides are its memory) past 64. */
+function copyBytes(s: Uint8Array, so: number, d: Uint8Array, dof: number, n: number, copy: CopyFn | null = null): void {
+  if (copy !== null && n > 64) {
+    copy(dof, so, n);
+    return;
+  }
+  for (let x = 0; x < n; x++) d[dof + x] = s[so + x] as number;
+}
+
+/**
+ * Writes the one-slot frame sU8[so, so+len) into the next RX slot of `kr`
+ * (which has room): as it is (OP_COPY), with a tag of `vid` inserted at byte
+ * `at` (OP_TAG), or without the tag at `at` (OP_UNTAG). Publishes hwtail;
+ * returns the bytes written.
+ */
+function writeOne(
+  kr: KRing,
+  sU8: Uint8Array,
+  so: number,
+  len: number,
+  at: number,
+  op: number,
+  vid: number,
+  copy: CopyFn | null,
+): number {
+  const arena = kr.arena;
+  const du8 = arena.u8;
+  const du32 = arena.u32;
+  const j = kr.hwtail;
+  const w = kr.slotsW + (j << SLOT_SHIFT_W);
+  let bi = du32[w] as number;
+  if (bi >= kr.numBufs) bi = 0;
+  const d = kr.bufsBase + bi * NM_BUF_SIZE;
+  let out = len;
+  if (op === OP_COPY) copyBytes(sU8, so, du8, d, len, copy);
+  else if (op === OP_TAG) {
+    copyBytes(sU8, so, du8, d, at, null);
+    du8[d + at] = ETHERTYPE_8021Q >>> 8;
+    du8[d + at + 1] = ETHERTYPE_8021Q & 0xff;
+    du8[d + at + 2] = (vid >>> 8) & 0x0f;
+    du8[d + at + 3] = vid & 0xff;
+    copyBytes(sU8, so + at, du8, d + at + TAG_LEN, len - at, copy);
+    out = len + TAG_LEN;
+  } else {
+    copyBytes(sU8, so, du8, d, at, null);
+    copyBytes(sU8, so + at + TAG_LEN, du8, d + at, len - at - TAG_LEN, copy);
+    out = len - TAG_LEN;
+  }
+  arena.u16[(w << 1) + SLOT_LEN_H] = out;
+  arena.u16[(w << 1) + SLOT_FLAGS_H] = 1 << NS_RFRAGS_SHIFT;
+  const nj = j === kr.lim ? 0 : j + 1;
+  kr.hwtail = nj;
+  du32[kr.hdrW + (RING_HWTAIL >>> 2)] = nj;
+  return out;
+}
+
 /**
  * Writes `len` bytes of `buf` into `kr`'s free RX slots from hwtail (full
  * buffers, then the rest; NS_MOREFRAG on all but the last), publishes hwtail.
@@ -534,7 +607,7 @@ export function writeFrame(kr: KRing, buf: Uint8Array, len: number): number {
     const w = kr.slotsW + (j << SLOT_SHIFT_W);
     let bi = du32[w] as number;
     if (bi >= kr.numBufs) bi = 0;
-    du8.set(buf.subarray(at, at + l), kr.bufsBase + bi * NM_BUF_SIZE);
+    copyBytes(buf, at, du8, kr.bufsBase + bi * NM_BUF_SIZE, l);
     du16[(w << 1) + SLOT_LEN_H] = l;
     du16[(w << 1) + SLOT_FLAGS_H] = (cnt << NS_RFRAGS_SHIFT) | (s === cnt - 1 ? 0 : NS_MOREFRAG);
     at += l;
@@ -553,19 +626,19 @@ export function writeFrame(kr: KRing, buf: Uint8Array, len: number): number {
 export function tag(buf: Uint8Array, len: number, hl: number, vid: number, out: Uint8Array): number {
   if (len - hl + TAG_LEN > MAX_FRAME) return -1;
   const at = hl + TAG_AT;
-  out.set(buf.subarray(0, at), 0);
+  copyBytes(buf, 0, out, 0, at);
   out[at] = ETHERTYPE_8021Q >>> 8;
   out[at + 1] = ETHERTYPE_8021Q & 0xff;
   out[at + 2] = (vid >>> 8) & 0x0f;
   out[at + 3] = vid & 0xff;
-  out.set(buf.subarray(at, len), at + TAG_LEN);
+  copyBytes(buf, at, out, at + TAG_LEN, len - at);
   return len + TAG_LEN;
 }
 
 /** Copies the tagged frame buf[0, len) into `out` without its tag. Returns the new length. */
 export function untag(buf: Uint8Array, len: number, hl: number, out: Uint8Array): number {
   const at = hl + TAG_AT;
-  out.set(buf.subarray(0, at), 0);
-  out.set(buf.subarray(at + TAG_LEN, len), at);
+  copyBytes(buf, 0, out, 0, at);
+  copyBytes(buf, at + TAG_LEN, out, at, len - at - TAG_LEN);
   return len - TAG_LEN;
 }
