@@ -32,7 +32,8 @@
  * Frames go one by one, off VALE's batched path, without allocation. A
  * one-slot frame between ports with equal header lengths is copied straight
  * into one RX slot, the tag inserted or removed in the copy (4 bytes after the
- * MAC addresses, past a virtio-net header, which stays in front). Any other
+ * MAC addresses, past a virtio-net header, which stays in front, its
+ * csum_start and hdr_len moved with the bytes they point at). Any other
  * frame is gathered into a scratch buffer (as offload.ts does), retagged
  * there, and written into the destination's free slots, full 2048-byte
  * buffers then the rest, with NS_MOREFRAG on all but the last.
@@ -75,7 +76,14 @@ import {
 import { formatMac, rthash } from './hash.js';
 import type { MacTable } from './mac-table.js';
 import { VALID_B } from './mac-table.js';
-import { OffloadPath, PUT_BAD, PUT_NO_ROOM } from './offload.js';
+import {
+  OffloadPath,
+  PUT_BAD,
+  PUT_NO_ROOM,
+  VNET_HDR_F_NEEDS_CSUM,
+  VNET_HDR_GSO_ECN,
+  VNET_HDR_GSO_NONE,
+} from './offload.js';
 import type { VPort } from './vport.js';
 
 export const ETHERTYPE_8021Q = 0x8100;
@@ -528,6 +536,27 @@ export class VlanPath {
   }
 }
 
+/**
+ * A tag added or removed moved everything after the MACs by `delta` bytes:
+ * the virtio-net header at b[o] follows (csum_start of a NEEDS_CSUM frame,
+ * hdr_len of a GSO frame), so the receiver's kernel or offload.ts still finds
+ * the checksum and the headers.
+ */
+export function shiftVnetHdr(b: Uint8Array, o: number, delta: number): void {
+  if (((b[o] as number) & VNET_HDR_F_NEEDS_CSUM) !== 0) {
+    const v = ((b[o + 6] as number) | ((b[o + 7] as number) << 8)) + delta;
+    b[o + 6] = v & 0xff;
+    b[o + 7] = (v >>> 8) & 0xff;
+  }
+  if (((b[o + 1] as number) & ~VNET_HDR_GSO_ECN & 0xff) !== VNET_HDR_GSO_NONE) {
+    const h = (b[o + 2] as number) | ((b[o + 3] as number) << 8);
+    if (h !== 0) {
+      b[o + 2] = (h + delta) & 0xff;
+      b[o + 3] = ((h + delta) >>> 8) & 0xff;
+    }
+  }
+}
+
 const OP_COPY = 0;
 const OP_TAG = 1;
 const OP_UNTAG = 2;
@@ -574,10 +603,12 @@ function writeOne(
     du8[d + at + 2] = (vid >>> 8) & 0x0f;
     du8[d + at + 3] = vid & 0xff;
     copyBytes(sU8, so + at, du8, d + at + TAG_LEN, len - at, copy);
+    if (at !== TAG_AT) shiftVnetHdr(du8, d, TAG_LEN);
     out = len + TAG_LEN;
   } else {
     copyBytes(sU8, so, du8, d, at, null);
     copyBytes(sU8, so + at + TAG_LEN, du8, d + at, len - at - TAG_LEN, copy);
+    if (at !== TAG_AT) shiftVnetHdr(du8, d, -TAG_LEN);
     out = len - TAG_LEN;
   }
   arena.u16[(w << 1) + SLOT_LEN_H] = out;
@@ -632,6 +663,7 @@ export function tag(buf: Uint8Array, len: number, hl: number, vid: number, out: 
   out[at + 2] = (vid >>> 8) & 0x0f;
   out[at + 3] = vid & 0xff;
   copyBytes(buf, at, out, at + TAG_LEN, len - at);
+  if (hl !== 0) shiftVnetHdr(out, 0, TAG_LEN);
   return len + TAG_LEN;
 }
 
@@ -640,5 +672,6 @@ export function untag(buf: Uint8Array, len: number, hl: number, out: Uint8Array)
   const at = hl + TAG_AT;
   copyBytes(buf, 0, out, 0, at);
   copyBytes(buf, at + TAG_LEN, out, at, len - at - TAG_LEN);
+  if (hl !== 0) shiftVnetHdr(out, 0, -TAG_LEN);
   return len - TAG_LEN;
 }

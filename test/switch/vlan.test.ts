@@ -10,6 +10,8 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { ErrorCodes, isValeError, type LocalPort, layout, openPort } from '../../src/index.js';
+import { buildIpv4, TCP_ACK, tcpHeader } from '../../src/pkt/build.js';
+import { verifyIpv4HeaderChecksum, verifyL4Checksum4 } from '../../src/pkt/checksum.js';
 import {
   formatVlanSpec,
   parseVidList,
@@ -77,13 +79,22 @@ describe('VLAN settings', () => {
 });
 
 describe('tag and untag', () => {
-  test('tag inserts 81 00 TCI after the MACs, past a virtio-net header', () => {
+  test('tag inserts 81 00 TCI after the MACs, past a virtio-net header whose offsets follow', () => {
     const f = frame(macN(1), macN(2), { len: 64, seq: 9 });
-    const hdr = new Uint8Array(12).map((_, i) => 0xa0 + i);
+    // NEEDS_CSUM, GSO TCPv4, hdr_len 54, gso_size 1448, csum_start 34, csum_offset 16, num_buffers 1
+    const hdr = Uint8Array.from([1, 1, 54, 0, 0xa8, 0x05, 34, 0, 16, 0, 1, 0]);
     const src = Buffer.concat([hdr, f]);
     const out = new Uint8Array(src.length + 4);
     assert.equal(tag(src, src.length, 12, 0x123, out), src.length + 4);
-    assert.deepEqual(Buffer.from(out), Buffer.concat([hdr, tagged(f, 0x123)]));
+    const moved = Uint8Array.from([1, 1, 58, 0, 0xa8, 0x05, 38, 0, 16, 0, 1, 0]);
+    assert.deepEqual(Buffer.from(out), Buffer.concat([moved, tagged(f, 0x123)]));
+    const back = new Uint8Array(src.length);
+    assert.equal(untag(out, out.length, 12, back), src.length);
+    assert.deepEqual(Buffer.from(back), src);
+    // a header asking for nothing is copied as it is
+    const plain = Buffer.concat([new Uint8Array(10), f]);
+    tag(plain, plain.length, 10, 7, out);
+    assert.deepEqual(Buffer.from(out.subarray(0, 10)), Buffer.from(new Uint8Array(10)));
   });
 
   test('a tag that would pass MAX_FRAME is refused', () => {
@@ -294,6 +305,49 @@ describe('VLAN-aware forwarding', () => {
       Buffer.from((got[0] as Uint8Array).subarray(12)),
       Buffer.from(frame(BROADCAST, macN(2), { seq: 2 })),
     );
+    plain.close();
+  });
+
+  test('TSO frames: offsets in the virtio-net header follow the tag; segmented for a port without a header, each tagged', () => {
+    const { host, ports, sw } = bridge(['acc', 'trk'], { vnetHdrLen: 12, rxSlots: 256 });
+    const plain = openPort('vale0:p0', { host, rxSlots: 256 });
+    const [acc, trk] = ports as [LocalPort, LocalPort];
+    sw.setVlan('acc', 'access:9');
+    sw.setVlan('trk', 'trunk:9');
+    sw.setVlan('p0', 'trunk:9');
+    const payload = new Uint8Array(20000).map((_, i) => (i * 7) & 0xff);
+    const l4 = tcpHeader({ sport: 40000, dport: 5201, seq: 1000, ack: 77, flags: TCP_ACK, payload });
+    const eth = buildIpv4({
+      srcMac: macN(1),
+      dstMac: macN(2),
+      proto: 6,
+      l4,
+      pad: false,
+      src: '10.0.0.1',
+      dst: '10.0.0.2',
+      id: 5,
+    });
+    // NEEDS_CSUM, GSO TCPv4, hdr_len 54, gso_size 1448, csum_start 34, csum_offset 16
+    const hdr = Uint8Array.from([1, 1, 54, 0, 0xa8, 0x05, 34, 0, 16, 0, 1, 0]);
+    putChain(acc, split(Buffer.concat([hdr, eth]), NM_BUF_SIZE));
+    acc.txsync();
+    const moved = Uint8Array.from([1, 1, 58, 0, 0xa8, 0x05, 38, 0, 16, 0, 1, 0]);
+    assert.deepEqual(
+      drain(trk),
+      [Buffer.concat([moved, tagged(eth, 9)])],
+      'to a trunk with offloads: one tagged chain',
+    );
+    const segs = drain(plain);
+    assert.equal(segs.length, Math.ceil(20000 / 1448));
+    const got: Uint8Array[] = [];
+    for (const t of segs) {
+      assert.equal(vidOf(t), 9);
+      const u = Buffer.concat([t.subarray(0, 12), t.subarray(16)]);
+      assert.ok(verifyIpv4HeaderChecksum(u, 14), 'IPv4 header checksum');
+      assert.ok(verifyL4Checksum4(u, 14, 34, u.length - 34, 6), 'TCP checksum');
+      got.push(u.subarray(54));
+    }
+    assert.deepEqual(Buffer.concat(got), Buffer.from(payload));
     plain.close();
   });
 
