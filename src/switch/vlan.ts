@@ -38,6 +38,11 @@
  * there, and written into the destination's free slots, full 2048-byte
  * buffers then the rest, with NS_MOREFRAG on all but the last.
  * Between ports whose header lengths differ, offload.ts's put() converts.
+ * The sender's buffer is read again by the copy, and a client in another
+ * process may rewrite it meanwhile: the copy keeps the VID decided at
+ * admission (a tag copied as it is gets that VID again; a frame admitted
+ * untagged that comes out tagged is dropped, in dropVlanVid), so a racing
+ * client cannot move a frame into another VLAN.
  * A tag that would take a frame past MAX_FRAME (65535 bytes) drops it for
  * that destination, counted in the sender's dropVlanOversize. A destination
  * ring that has no room drops the frame and every later one of the batch for
@@ -467,8 +472,21 @@ export class VlanPath {
           // the common case, one slot in and one out: the tag is moved in the copy itself
           res =
             kr.rxSpace() >= 1
-              ? writeOne(kr, u8, off, total, hl + TAG_AT, op, vid, kr.arena === arena ? copy : null)
+              ? writeOne(
+                  kr,
+                  u8,
+                  off,
+                  total,
+                  hl + TAG_AT,
+                  op,
+                  op === OP_COPY && !tagged ? -1 : vid,
+                  kr.arena === arena ? copy : null,
+                )
               : -1;
+          if (res === RACED) {
+            dVid++;
+            continue;
+          }
         } else {
           if (!gathered) {
             let at = 0;
@@ -478,6 +496,16 @@ export class VlanPath {
               at += l;
             }
             gathered = true;
+            // the sender's memory may have changed since it was classified: this copy is checked again
+            const at0 = hl + TAG_AT;
+            if ((g[at0] === ETHERTYPE_8021Q >>> 8 && g[at0 + 1] === 0) !== tagged) {
+              dVid++;
+              break;
+            }
+            if (tagged) {
+              g[at0 + 2] = ((g[at0 + 2] as number) & 0xf0) | (vid >>> 8);
+              g[at0 + 3] = vid & 0xff;
+            }
           }
           let buf = g;
           let blen = total;
@@ -557,6 +585,7 @@ export function shiftVnetHdr(b: Uint8Array, o: number, delta: number): void {
   }
 }
 
+const RACED = -2;
 const OP_COPY = 0;
 const OP_TAG = 1;
 const OP_UNTAG = 2;
@@ -572,9 +601,11 @@ function copyBytes(s: Uint8Array, so: number, d: Uint8Array, dof: number, n: num
 
 /**
  * Writes the one-slot frame sU8[so, so+len) into the next RX slot of `kr`
- * (which has room): as it is (OP_COPY), with a tag of `vid` inserted at byte
- * `at` (OP_TAG), or without the tag at `at` (OP_UNTAG). Publishes hwtail;
- * returns the bytes written.
+ * (which has room): as it is (OP_COPY: with the tag's VID set to `vid`, or,
+ * with vid -1, untagged), with a tag of `vid` inserted at byte `at` (OP_TAG),
+ * or without the tag at `at` (OP_UNTAG). Publishes hwtail; returns the bytes
+ * written, or RACED (nothing published) when an untagged frame came out
+ * tagged: its sender rewrote it during the copy.
  */
 function writeOne(
   kr: KRing,
@@ -595,8 +626,18 @@ function writeOne(
   if (bi >= kr.numBufs) bi = 0;
   const d = kr.bufsBase + bi * NM_BUF_SIZE;
   let out = len;
-  if (op === OP_COPY) copyBytes(sU8, so, du8, d, len, copy);
-  else if (op === OP_TAG) {
+  if (op === OP_COPY) {
+    copyBytes(sU8, so, du8, d, len, copy);
+    // the sender's memory may have changed since it was classified: the copy keeps the VID decided
+    if (vid < 0) {
+      if (du8[d + at] === ETHERTYPE_8021Q >>> 8 && du8[d + at + 1] === 0) return RACED;
+    } else {
+      du8[d + at] = ETHERTYPE_8021Q >>> 8;
+      du8[d + at + 1] = ETHERTYPE_8021Q & 0xff;
+      du8[d + at + 2] = ((du8[d + at + 2] as number) & 0xf0) | (vid >>> 8);
+      du8[d + at + 3] = vid & 0xff;
+    }
+  } else if (op === OP_TAG) {
     copyBytes(sU8, so, du8, d, at, null);
     du8[d + at] = ETHERTYPE_8021Q >>> 8;
     du8[d + at + 1] = ETHERTYPE_8021Q & 0xff;

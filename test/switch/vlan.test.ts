@@ -351,6 +351,48 @@ describe('VLAN-aware forwarding', () => {
     plain.close();
   });
 
+  test('a sender that rewrites its frame after admission cannot move it into another VLAN', () => {
+    // a lookup function runs between admission and the copy: it plays a client racing the switch
+    const { ports, sw } = bridge(['t1', 't2', 'a10', 'b10', 'a20']);
+    const [t1, t2, a10, b10, a20] = ports as [LocalPort, LocalPort, LocalPort, LocalPort, LocalPort];
+    sw.setVlan('t1', 'trunk:10,20');
+    sw.setVlan('t2', 'trunk:10,20');
+    sw.setVlan('a10', 'access:10');
+    sw.setVlan('b10', 'access:10');
+    sw.setVlan('a20', 'access:20');
+    let rewrite: (b: Uint8Array, o: number) => void = () => {};
+    sw.setLookup((bytes, offset) => {
+      rewrite(bytes, offset);
+      return 254; // NM_BDG_BROADCAST
+    });
+    // admitted in VID 10, then rewritten to 20: t2 gets it as VID 10, a20 nothing
+    rewrite = (b, o) => {
+      b[o + 15] = 20;
+    };
+    for (const len of [60, 3000]) {
+      const f = tagged(frame(BROADCAST, macN(1), { len, seq: 1 }), 10, 6);
+      putChain(t1, split(f, NM_BUF_SIZE));
+      t1.txsync();
+      assert.deepEqual(drain(t2), [Buffer.from(f)], `len ${len}: the VID decided at admission, PCP kept`);
+      assert.deepEqual(drain(a20), []);
+      assert.equal(drain(a10).length, 1);
+      assert.equal(drain(b10).length, 1);
+    }
+    // admitted untagged in VID 10, then made to look tagged 20: not delivered as such
+    rewrite = (b, o) => {
+      b.set([0x81, 0x00, 0x00, 20], o + 12);
+    };
+    const before = counter(a10, 'dropVlanVid');
+    for (const len of [60, 3000]) {
+      putChain(a10, split(frame(BROADCAST, macN(2), { len, seq: 2 }), NM_BUF_SIZE));
+      a10.txsync();
+      assert.deepEqual(drain(b10), [], `len ${len}`);
+      assert.deepEqual(drain(a20), []);
+      for (const f of drain(t1)) assert.equal(vidOf(f), 10, 'the tag the switch added is the outer one');
+    }
+    assert.equal(counter(a10, 'dropVlanVid') - before, 2);
+  });
+
   test('property: no frame crosses VIDs, and each arrives tagged as its port says', () => {
     const vidSet = [1, 2, 3];
     const spec = fc.oneof(
