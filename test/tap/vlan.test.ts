@@ -182,6 +182,18 @@ describe('VLANs: scapy frames in, tshark reads what uvale delivered', { skip: sk
     );
   });
 
+  test('ctl --vlan: a bad mode or an unknown switch is refused with its code', async () => {
+    const bad = await s.ctl('--vlan', `${SW}:${a10}=access:4095`);
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stderr, /VALE_ERR_INVALID_ARG/);
+    const none = await s.ctl('--vlan', `vale-vlnone:x=access:1`);
+    assert.notEqual(none.code, 0);
+    assert.match(none.stderr, /VALE_ERR_NOT_FOUND/);
+    const syntax = await s.ctl('--vlan', `${SW}:${a10}`);
+    assert.notEqual(syntax.code, 0);
+    assert.match(syntax.stderr, /SWITCH:PORT=MODE/);
+  });
+
   test('trunk in: each VID to its access port untagged; VID 30 and untagged dropped, counted', async () => {
     const stop = await capture([trunk, a10, a20], s.cap);
     const before = await s.counters(trunk);
