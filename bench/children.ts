@@ -71,6 +71,7 @@ function args(c: Config, t: Timing): string[] {
     String(t.warmup),
     '--secs',
     String(t.secs),
+    ...(c.monitor === undefined ? [] : ['--monitor', c.monitor]),
   ];
 }
 
@@ -115,7 +116,10 @@ export function runDaemon(c: Config, t: Timing): RunResult | { error: string } {
   );
 }
 
-/** The in-process figure a daemon figure is compared with: unicast, same frame size, batch 1024. */
+/**
+ * The in-process figure a daemon or monitor figure is compared with: unicast,
+ * same frame size, batch 1024, no monitor.
+ */
 export function embeddedRef(c: Config): Config {
   return { topo: 'unicast', size: c.size, batch: 1024 };
 }

@@ -19,6 +19,12 @@
  *       the same with 4096-slot rings on both pkt-gen ports (pkt-gen -C 4096,
  *       dev.netmap.max_buffers=4096): a quarter of the wake-up round trips per
  *       frame (BENCHMARKS.md, the daemon path)
+ *   monitor-stalled-60
+ *       engine-unicast-60 with a stalled monitor (PORT/rt, 64 slots, never
+ *       read) on each of the two ports (docs/monitors.md); the reference is
+ *       engine-unicast-60 without monitors, measured in the same round, so the
+ *       ratio is what a stalled monitor costs the monitored ports (the issue
+ *       asks for >= 0.9)
  *
  * The headline figures run at batch 1024 (netmap's default bridge batch).
  */
@@ -31,6 +37,8 @@ export interface Config {
   batch: number;
   /** daemon figures: slots per ring of the pkt-gen ports (default: pkt-gen's, 1024). */
   slots?: number;
+  /** A monitor on every port of the engine run: 'stalled' never reads it. */
+  monitor?: 'stalled';
 }
 
 export interface Figure extends Config {
@@ -47,7 +55,7 @@ const BASES: Array<{ base: string; topo: Topology; size: number }> = [
 ];
 
 export function configKey(c: Config): string {
-  return `${c.topo}-${c.size}-b${c.batch}${c.slots === undefined ? '' : `-r${c.slots}`}`;
+  return `${c.topo}-${c.size}-b${c.batch}${c.slots === undefined ? '' : `-r${c.slots}`}${c.monitor === undefined ? '' : `-m${c.monitor}`}`;
 }
 
 function figure(name: string, topo: Config['topo'], size: number, batch: number, slots?: number): Figure {
@@ -62,6 +70,14 @@ export const FIGURES: readonly Figure[] = [
   figure('daemon-unicast-60', 'daemon', 60, 512),
   figure('daemon-unicast-1514', 'daemon', 1514, 512),
   figure('daemon-unicast-60-r4096', 'daemon', 60, 512, 4096),
+  {
+    name: 'monitor-stalled-60',
+    topo: 'unicast',
+    size: 60,
+    batch: 1024,
+    monitor: 'stalled',
+    key: configKey({ topo: 'unicast', size: 60, batch: 1024, monitor: 'stalled' }),
+  },
 ];
 
 /** Frames leaving the switch per frame entering it. */
@@ -87,13 +103,20 @@ export function fanout(topo: Config['topo']): number {
  *               received; reference: vde_switch with the same generator and
  *               counter joined as VDE clients (one datagram per frame)
  *
+ *   vhost-60    testpmd `txonly` (64-byte frames, busy-polling one core) on a
+ *               virtio-user device into a vhost-user port of the daemon, to
+ *               `uvale pkt-gen -f rx` on a netmap port of the same switch:
+ *               frames per second received; reference: the same generator
+ *               into DPDK's vhost PMD (a second testpmd in `rxonly`)
+ *   vhost-1514  the same with 1514-byte frames, in Gbit/s
+ *
  * tap-rtt and stream-60 also measure a third system in every round, "wire",
  * with no switch at all: for tap-rtt a C relay between two TAPs (the least a
  * userspace switch can do), for stream-60 the generator writing straight into
  * the counter (showing the generator and counter are not the limit).
  */
 
-export type E2eGroup = 'tap' | 'stream';
+export type E2eGroup = 'tap' | 'stream' | 'vhost';
 
 export interface E2eFigure {
   name: string;
@@ -163,5 +186,29 @@ export const E2E_FIGURES: readonly E2eFigure[] = [
     reference: 'vde_switch',
     needs: [],
     wire: 'the generator straight into the counter, no switch: what they can move',
+  },
+  {
+    name: 'vhost-60',
+    group: 'vhost',
+    field: 'fps',
+    unit: 'Mframes/s',
+    scale: 1e6,
+    digits: 3,
+    better: 'higher',
+    target: 0.5,
+    reference: 'DPDK vhost PMD',
+    needs: [],
+  },
+  {
+    name: 'vhost-1514',
+    group: 'vhost',
+    field: 'gbps',
+    unit: 'Gbit/s',
+    scale: 1,
+    digits: 2,
+    better: 'higher',
+    target: 0.5,
+    reference: 'DPDK vhost PMD',
+    needs: [],
   },
 ];

@@ -33,7 +33,7 @@ export function runHeader(start: Date, rounds: number, t: Timing, cc: string | u
     `${start.toISOString()}  node ${process.version}  ${cpu.length} vCPU ${cpu[0]?.model ?? '?'}`,
     `Mpps = million frames into the switch per second; Gbit/s = frames out x frame bytes x 8 (broadcast4: 4 copies out per frame in)`,
     `each cell: median (min–max) over ${rounds} rounds; each run a fresh process, ${t.warmup} s warm-up + ${t.secs} s timed;`,
-    `ref = the C engine for engine-*, the in-process engine-unicast of the same size for daemon-*;`,
+    `ref = the C engine for engine-*, the in-process engine-unicast of the same size for daemon-* and monitor-*;`,
     `ref then uvale back to back in every round; uvale/ref = median of the per-round ratios`,
   ];
 }

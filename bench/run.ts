@@ -157,7 +157,7 @@ interface Runs {
 const CONTENDED = 0.9;
 
 function describe(c: Config): string {
-  return `${c.topo} ${c.size} B batch ${c.batch}${c.slots === undefined ? '' : ` rings ${c.slots}`}`;
+  return `${c.topo} ${c.size} B batch ${c.batch}${c.slots === undefined ? '' : ` rings ${c.slots}`}${c.monitor === undefined ? '' : ` ${c.monitor} monitors`}`;
 }
 
 /** The engine and daemon figures (synchronous: each run is a spawnSync child). */
@@ -181,12 +181,18 @@ function runEngine(cli: Cli, ccSeen: (version: string | undefined) => void): Fig
     for (const [key, config] of configs) {
       const acc = runs.get(key) as Runs;
       const daemon = config.topo === 'daemon';
-      const cr = daemon ? runJs(embeddedRef(config), timing) : 'error' in cc ? undefined : runC(cc.bin, config, timing);
+      const monitor = config.monitor !== undefined;
+      const cr =
+        daemon || monitor
+          ? runJs(embeddedRef(config), timing)
+          : 'error' in cc
+            ? undefined
+            : runC(cc.bin, config, timing);
       const jr = daemon ? runDaemon(config, timing) : runJs(config, timing);
       let line = `[round ${r}/${rounds}] ${describe(config)}:`;
       for (const [impl, res] of [
-        [daemon ? 'embedded' : 'C', cr],
-        [daemon ? 'daemon' : 'uvale', jr],
+        [daemon ? 'embedded' : monitor ? 'no monitor' : 'C', cr],
+        [daemon ? 'daemon' : monitor ? `${config.monitor} monitor` : 'uvale', jr],
       ] as const) {
         if (res === undefined) continue;
         if (raw !== undefined) appendFileSync(raw, `${JSON.stringify({ round: r, key, ...res })}\n`);

@@ -20,6 +20,7 @@ import { type Summary, summarize } from '../stats.js';
 import { cleanup, has } from './procs.js';
 import { StreamBench } from './stream.js';
 import { TapBench } from './tap.js';
+import { VhostBench } from './vhost.js';
 
 export type System = 'uvale' | 'ref' | 'wire';
 
@@ -66,7 +67,7 @@ export interface E2eReport {
 }
 
 function makeBench(g: E2eGroup, secs: number): E2eBench {
-  return g === 'tap' ? new TapBench(secs) : new StreamBench(secs);
+  return g === 'tap' ? new TapBench(secs) : g === 'vhost' ? new VhostBench(secs) : new StreamBench(secs);
 }
 
 function label(s: System, f: E2eFigure): string {

@@ -20,6 +20,11 @@
  * is compared byte for byte. Frames out must equal frames in x fan-out, the
  * switch must count no drops, and the learning table must hold every sender.
  * bench/c/engine.c does the same loop in C.
+ *
+ * --monitor stalled opens a monitor (PORT/rt, 64 RX slots) of every port and
+ * never reads it (docs/monitors.md): every copy past its first 63 is dropped
+ * and counted; the run must see such drops, and the ports must still get
+ * every frame.
  */
 
 import { parseArgs } from 'node:util';
@@ -38,6 +43,7 @@ const { values } = parseArgs({
     batch: { type: 'string', default: '1024' },
     warmup: { type: 'string', default: '0.3' },
     secs: { type: 'string', default: '1.0' },
+    monitor: { type: 'string' },
   },
 });
 const topo = values.topo as Topology;
@@ -63,6 +69,14 @@ const nports = topo === 'broadcast4' ? 5 : 2;
 const nsenders = topo === 'broadcast4' ? 1 : 2;
 const ports: LocalPort[] = [];
 for (let i = 0; i < nports; i++) ports.push(openPort(`vale-bench:${i}`, { host, txSlots: SLOTS, rxSlots: SLOTS }));
+const monitors: LocalPort[] = [];
+if (values.monitor !== undefined) {
+  if (values.monitor !== 'stalled') {
+    process.stderr.write('engine-js: --monitor takes stalled\n');
+    process.exit(2);
+  }
+  for (let i = 0; i < nports; i++) monitors.push(openPort(`vale-bench:${i}/rt`, { host, rxSlots: 64 }));
+}
 const txr: NetmapRing[] = ports.map((p) => p.txRings[0] as NetmapRing);
 const rxr: NetmapRing[] = ports.map((p) => p.rxRings[0] as NetmapRing);
 for (let p = 0; p < nsenders; p++) {
@@ -200,6 +214,7 @@ for (const p of ports) {
   drops += c.dropRxFull + c.dropNoDest + c.dropRunt + c.badSlots;
 }
 const learned = host.getSwitch('vale-bench')?.macEntries().length ?? 0;
+const monitorDrops = monitors.reduce((a, m) => a + m.counters().dropMonitor, 0);
 const error =
   mismatches !== 0
     ? 'frame bytes differ from the source'
@@ -209,7 +224,9 @@ const error =
         ? 'switch counted drops'
         : learned !== nsenders
           ? `learning table holds ${learned} MACs, expected ${nsenders}`
-          : undefined;
+          : monitors.length > 0 && monitorDrops === 0
+            ? 'the stalled monitors dropped nothing'
+            : undefined;
 const result = {
   impl: 'js',
   topo,
@@ -227,5 +244,5 @@ const result = {
   ...(error === undefined ? {} : { error }),
 };
 process.stdout.write(`${JSON.stringify(result)}\n`);
-for (const p of ports) p.close();
+for (const p of [...monitors, ...ports]) p.close();
 process.exitCode = error === undefined ? 0 : 1;

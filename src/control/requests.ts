@@ -14,14 +14,16 @@
  *            decides with the daemon's switch records (src/daemon/access.ts)
  *   'owner'  root or the daemon's own user: whatever changes the switches for
  *            everyone or acts on the host with the daemon's privileges
- *            (persistent ports, settings, shutdown)
+ *            (persistent ports, settings, static fdb entries, shutdown)
  * See docs/security.md.
  */
 
 import { ErrorCodes, ValeError } from '../core/errors.js';
 import type {
   AdapterInfo,
+  FdbInfo,
   MacEntry,
+  MirrorInfo,
   OpenReply,
   PersistentInfo,
   PortInfo,
@@ -55,6 +57,8 @@ export const REQUESTS = {
   switches: { access: 'any', args: {} },
   'switch-owner': { access: 'client', args: { switch: 'string', uid: '?int', gid: '?int', release: '?bool' } },
   adapters: { access: 'any', args: { kind: '?string' } },
+  fdb: { access: 'client', args: { name: 'string' } },
+  'fdb-set': { access: 'owner', args: { name: 'string', mac: 'string', remote: '?string' } },
   persistent: { access: 'any', args: {} },
   geometry: { access: 'any', args: { name: 'string' } },
   sysctl: { access: 'any', args: { name: '?string' } },
@@ -64,6 +68,8 @@ export const REQUESTS = {
   newif: { access: 'owner', args: { name: 'string', ...RING_ARGS } },
   delif: { access: 'owner', args: { name: 'string' } },
   shutdown: { access: 'owner', args: {} },
+  mirror: { access: 'owner', args: { src: 'string', dst: 'string', remove: '?bool' } },
+  mirrors: { access: 'any', args: {} },
   vlan: { access: 'owner', args: { name: 'string', mode: 'string' } },
   vlans: { access: 'any', args: { switch: '?string' } },
 } as const satisfies Record<string, { access: Access; args: Schema }>;
@@ -83,6 +89,9 @@ export interface Replies {
   switches: { switches: SwitchInfo[] };
   'switch-owner': { owner: SwitchInfo | null };
   adapters: { adapters: Array<AdapterInfo & { index: number }> };
+  fdb: { name: string; entries: FdbInfo[] };
+  /** The entry added, or null once deleted (no `remote`). */
+  'fdb-set': { name: string; entry: FdbInfo | null };
   persistent: { ports: PersistentInfo[] };
   geometry: PersistentInfo | null;
   sysctl: SettingsReply;
@@ -92,6 +101,8 @@ export interface Replies {
   newif: PersistentInfo;
   delif: Record<string, never>;
   shutdown: Record<string, never>;
+  mirror: MirrorInfo;
+  mirrors: { mirrors: MirrorInfo[] };
   vlan: VlanInfo;
   vlans: { vlans: VlanInfo[] };
 }

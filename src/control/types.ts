@@ -104,6 +104,16 @@ export interface VlanInfo {
   attached: boolean;
 }
 
+/** One entry of a tunnel port's forwarding database (uvale ctl --fdb). */
+export interface FdbInfo {
+  mac: string;
+  /** The remote VTEP, "ADDR:PORT" ("[ADDR]:PORT" for IPv6). */
+  remote: string;
+  type: 'static' | 'learned';
+  /** Seconds since it was learned or set. */
+  age: number;
+}
+
 export interface PersistentInfo {
   name: string;
   /** "SWITCH:PORT" while attached to a switch, else null. */
@@ -131,4 +141,17 @@ export interface OpenReply {
 export interface SettingsReply {
   settings: Record<string, number>;
   specs: readonly SettingSpec[];
+}
+
+/** A mirror (ctl --mirror) or a monitor (PORT/r, /t, /rt), docs/monitors.md. */
+export interface MirrorInfo {
+  /** The watched port, SWITCH:PORT. */
+  src: string;
+  /** Where the copies go: a port of the same switch (mirror) or a monitor's name. */
+  dst: string;
+  /** "r", "t" or "rt": copies of what src receives, sends, or both. */
+  dirs: string;
+  kind: 'mirror' | 'monitor';
+  /** A mirror whose ports are both there (it waits for them otherwise). */
+  active: boolean;
 }

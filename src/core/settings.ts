@@ -87,6 +87,14 @@ export const SETTINGS: readonly SettingSpec[] = [
     description: 'seconds after which a MAC not seen again is forgotten (0: never, as VALE)',
   },
   {
+    name: 'uvale.vxlan_ageing',
+    default: 300,
+    min: 0,
+    max: 1_000_000,
+    description:
+      'seconds after which a tunnel port forgets a learned MAC → remote entry (0: never; 300 as Linux vxlan)',
+  },
+  {
     name: 'uvale.max_clients_per_user',
     default: 64,
     min: 1,
@@ -120,6 +128,7 @@ export type SettingName =
   | 'dev.netmap.buf_size'
   | 'uvale.busy_poll'
   | 'uvale.mac_ageing'
+  | 'uvale.vxlan_ageing'
   | 'uvale.max_clients_per_user'
   | 'uvale.max_ports_per_user'
   | 'uvale.max_switches_per_user';
@@ -139,6 +148,7 @@ export class Settings {
   maxPortsPerUser = 64;
   maxSwitchesPerUser = 4;
   macAgeing = 0;
+  vxlanAgeing = 300;
   readonly bufSize = 2048;
   private readonly listeners: Array<(name: string, value: number) => void> = [];
 
@@ -184,6 +194,8 @@ export class Settings {
         return this.maxSwitchesPerUser;
       case 'uvale.mac_ageing':
         return this.macAgeing;
+      case 'uvale.vxlan_ageing':
+        return this.vxlanAgeing;
     }
   }
 
@@ -231,6 +243,9 @@ export class Settings {
         break;
       case 'uvale.mac_ageing':
         this.macAgeing = value;
+        break;
+      case 'uvale.vxlan_ageing':
+        this.vxlanAgeing = value;
         break;
     }
     for (const l of this.listeners) l(name, value);

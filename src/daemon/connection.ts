@@ -34,6 +34,15 @@ import type { Daemon } from './server.js';
 
 type Request = Record<string, unknown>;
 
+/** The peer's supplementary groups; none if the kernel cannot say (SO_PEERGROUPS is Linux 4.13+). */
+function groupsOf(socket: Socket): number[] {
+  try {
+    return peerGroups(socket);
+  } catch {
+    return [];
+  }
+}
+
 /** Time a new connection has to send its hello. */
 export const HELLO_TIMEOUT_MS = 5000;
 /** Time a started message may take to arrive whole. */
@@ -76,7 +85,7 @@ export class Connection implements Requester {
     this.pid = cred.pid;
     this.uid = cred.uid;
     this.gid = cred.gid;
-    this.groups = peerGroups(socket);
+    this.groups = groupsOf(socket);
     this.pidfd = peerPidfd(socket);
     this.reader = new MessageReader(MAX_REQUEST, {
       json: (m) => this.onRequest(m),
@@ -230,9 +239,11 @@ export class Connection implements Requester {
     };
     const fd = a.fd;
     const vnetHdrLen = a.vnetHdrLen ?? 0;
+    const pn = parsePortName(name);
     d.checkPortLimit(this);
-    d.access.enter(this, parsePortName(name).bridge, `open ${name}`); // its owner, or a group it shares
-    const forced = d.persistent.beginOpen(name);
+    // its owner's, or shared with a group it is in; a monitor (PORT/rt) needs the same right
+    d.access.enter(this, pn.bridge, `${pn.monitor !== 0 ? 'monitor' : 'open'} ${name}`);
+    const forced = pn.monitor !== 0 ? undefined : d.persistent.beginOpen(name);
     if (
       forced !== undefined &&
       (['txRings', 'rxRings', 'txSlots', 'rxSlots'] as const).some((k) => forced[k] !== cfg[k])

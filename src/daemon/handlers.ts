@@ -10,6 +10,8 @@ import type { VlanInfo } from '../control/types.js';
 import { PROTOCOL_VERSION } from '../control/wire.js';
 import { ErrorCodes, ValeError } from '../core/errors.js';
 import { parseAssignment, SETTINGS } from '../core/settings.js';
+import { parseMac } from '../pkt/ether.js';
+import { TunnelPort } from '../ports/vxlan/tunnel-port.js';
 import { countersToObject } from '../switch/counters.js';
 import { parsePortName, parseSwitchName } from '../switch/name.js';
 import type { ValeSwitch } from '../switch/vale-switch.js';
@@ -79,6 +81,18 @@ export const HANDLERS: { readonly [K in RequestName]: Handler<K> } = {
     return { owner: daemon.switches().find((s) => s.switch === name) ?? null };
   },
   adapters: ({ daemon }, a) => ({ adapters: daemon.adapters(a.kind) }),
+  fdb: ({ daemon, conn }, a) => {
+    const t = tunnelPort(daemon, a.name);
+    daemon.access.check(conn, parsePortName(t.name).bridge, 'read its tunnel forwarding database');
+    return { name: t.name, entries: t.fdbList() };
+  },
+  'fdb-set': ({ daemon }, a) => {
+    const t = tunnelPort(daemon, a.name);
+    const mac = parseMac(a.mac);
+    if (a.remote !== undefined) return { name: t.name, entry: t.fdbAdd(mac, a.remote) };
+    if (!t.fdbDelete(mac)) throw new ValeError(ErrorCodes.NOT_FOUND, `${t.name} has no fdb entry for ${a.mac}`);
+    return { name: t.name, entry: null };
+  },
   persistent: ({ daemon }) => ({ ports: daemon.persistent.list() }),
   geometry: ({ daemon }, a) =>
     // the rings a port must be opened with: a persistent port's, fixed at its creation
@@ -110,6 +124,8 @@ export const HANDLERS: { readonly [K in RequestName]: Handler<K> } = {
     daemon.portsChanged();
     return {};
   },
+  mirror: ({ daemon }, a) => daemon.mirrors.set(a.src, a.dst, a.remove === true),
+  mirrors: ({ daemon }) => ({ mirrors: daemon.mirrors.list() }),
   shutdown: ({ daemon, conn }) => {
     setImmediate(() => void daemon.stop(`shutdown requested by pid ${conn.pid} (uid ${conn.uid})`));
     return {};
@@ -133,6 +149,18 @@ export const HANDLERS: { readonly [K in RequestName]: Handler<K> } = {
     return { vlans: sws.flatMap(vlanInfos) };
   },
 };
+
+/** The tunnel port (vxlan, geneve) attached as `name`. */
+function tunnelPort(daemon: Daemon, name: string): TunnelPort {
+  const a = daemon.adapter(name);
+  if (!(a instanceof TunnelPort)) {
+    throw new ValeError(
+      ErrorCodes.NOT_FOUND,
+      `${name} is not a vxlan or geneve port${a !== undefined ? ` (it is ${a.kind})` : ''}`,
+    );
+  }
+  return a;
+}
 
 /** What a lowered limit means for what exists already (nothing is closed; new ones are refused). */
 function limitNote(daemon: Daemon, name: string, value: number): string | undefined {

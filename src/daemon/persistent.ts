@@ -47,10 +47,10 @@ export class PersistentPorts {
 
   /** vale-ctl -n NAME [-C ...]. */
   create(name: string, cfg: Partial<RingConfig>): PersistentInfo {
-    if (!/^[\x21-\x7e]{1,15}$/.test(name) || name.includes(':')) {
+    if (!/^[\x21-\x7e]{1,15}$/.test(name) || name.includes(':') || name.includes('/')) {
       throw new ValeError(
         ErrorCodes.INVALID_NAME,
-        `invalid persistent port name '${name}': 1 to 15 printable characters, no ':' or spaces`,
+        `invalid persistent port name '${name}': 1 to 15 printable characters, no ':', '/' or spaces`,
       );
     }
     if (name.startsWith('vale')) {
@@ -82,7 +82,7 @@ export class PersistentPorts {
   /** True if `full` (valeS:NAME) names a persistent port (attached or not). */
   has(full: string): boolean {
     const pn = parsePortName(full);
-    return this.entries.has(pn.port) && pn.bridge !== pn.port;
+    return pn.monitor === 0 && this.entries.has(pn.port) && pn.bridge !== pn.port;
   }
 
   /** vale-ctl -a valeS:NAME for a persistent NAME. */

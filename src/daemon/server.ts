@@ -33,6 +33,7 @@ import { Connection } from './connection.js';
 import { type HttpDoor, startHttp } from './http.js';
 import { DaemonLog, type LogFormat, type LogLevel } from './log.js';
 import { daemonMetrics } from './metrics.js';
+import { Mirrors } from './mirrors.js';
 import { PersistentPorts } from './persistent.js';
 import { Scheduler } from './scheduler.js';
 import { checkInUserDir, userDir } from './user-dirs.js';
@@ -78,6 +79,8 @@ export class Daemon {
   readonly busyPoll: BusyPoll;
   /** Ports made with ctl -n; they keep the daemon up. */
   readonly persistent: PersistentPorts;
+  /** Mirrors (ctl --mirror), kept by name and relinked as ports come back (mirrors.ts). */
+  readonly mirrors: Mirrors;
   readonly paths: RunPaths;
   readonly stopped: Promise<void>;
   private readonly opts: DaemonOptions;
@@ -120,6 +123,7 @@ export class Daemon {
       daemonUid: this.uid,
       maxSwitches: () => this.host.settings.maxSwitchesPerUser,
     });
+    this.mirrors = new Mirrors(this.host);
     this.busyPoll = new BusyPoll(() => this.host.settings.busyPoll);
     this.scheduler = new Scheduler((p, e) => this.log(`port ${p.vp.name}: ${(e as Error).message}`));
     this.stopped = new Promise((r) => {
@@ -291,6 +295,7 @@ export class Daemon {
   }
 
   portsChanged(): void {
+    this.mirrors.sync();
     this.checkIdle();
   }
 
@@ -446,6 +451,11 @@ export class Daemon {
     return out.sort((x, y) => x.name.localeCompare(y.name));
   }
 
+  /** The adapter attached as port `name`, if any. */
+  adapter(name: string): Adapter | undefined {
+    return this.adapterMap.get(name);
+  }
+
   private addAdapter(a: Adapter, uid = this.uid): void {
     this.adapterMap.set(a.name, a);
     this.adapterUids.set(a.name, uid);
@@ -471,6 +481,9 @@ export class Daemon {
 
   findPort(name: string): VPort {
     const pn = parsePortName(name);
+    if (pn.monitor !== 0) {
+      throw new ValeError(ErrorCodes.NOT_FOUND, `${name} is a monitor: it has no port number (uvale ctl --mirrors)`);
+    }
     const vp = this.host.getSwitch(pn.bridge)?.find(pn.port);
     if (vp === undefined) throw new ValeError(ErrorCodes.NOT_FOUND, `no port named ${name}`);
     return vp;

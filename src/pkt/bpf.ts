@@ -66,6 +66,7 @@ export function parseBpfDecimal(text: string): BpfInsn[] {
 }
 
 function validOpcode(code: number): boolean {
+  if (code > 0xff) return false; // every opcode is one byte: higher bits would be ignored by run()
   switch (code & 0x07) {
     case LD: {
       const mode = code & 0xe0;
@@ -95,7 +96,7 @@ function validOpcode(code: number): boolean {
     }
     case RET: {
       const r = code & 0x18;
-      return r === 0x00 || r === 0x08 || r === 0x10;
+      return (code & 0xe0) === 0 && (r === 0x00 || r === 0x08 || r === 0x10);
     }
     case MISC:
       return code === 0x07 || code === 0x87;

@@ -41,7 +41,7 @@ export interface AttachContext {
   /** Called once if the adapter detaches itself (its peer or interface vanished for good). */
   onGone: (a: Adapter, reason: string) => void;
   /** Owner, group and mode of a socket file the adapter creates (the requester's, shared with the switch's group). */
-  socketAccess: SocketAccess;
+  socketAccess?: SocketAccess;
 }
 
 export interface SocketAccess {

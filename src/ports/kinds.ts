@@ -16,6 +16,7 @@ import { parsePortName } from '../switch/name.js';
 import type { AdapterKind } from './adapter.js';
 import { QEMU_KINDS } from './qemu/kind.js';
 import { VHOST_USER_KIND } from './vhost-user/kind.js';
+import { TUNNEL_KINDS } from './vxlan/kind.js';
 
 /** An attach request split: the port, and the spec after '=' if any. */
 export interface AttachRequest {
@@ -29,7 +30,7 @@ export interface AttachRequest {
 }
 
 /** Every kind an attach spec may name: one line per adapter module. */
-const KINDS = new Map<string, AdapterKind>([...QEMU_KINDS, VHOST_USER_KIND].map((k) => [k.kind, k]));
+const KINDS = new Map<string, AdapterKind>([...QEMU_KINDS, VHOST_USER_KIND, ...TUNNEL_KINDS].map((k) => [k.kind, k]));
 
 export function findKind(kind: string): AdapterKind | undefined {
   return KINDS.get(kind);
@@ -49,6 +50,9 @@ export function parseAttach(text: string): AttachRequest {
   const eq = text.indexOf('=');
   const name = eq < 0 ? text : text.slice(0, eq);
   const pn = parsePortName(name);
+  if (pn.monitor !== 0) {
+    throw new ValeError(ErrorCodes.INVALID_NAME, `'${name}' is a monitor (docs/monitors.md); attach takes SWITCH:PORT`);
+  }
   if (!name.includes(':')) {
     throw new ValeError(ErrorCodes.INVALID_NAME, `attach needs SWITCH:PORT, got '${name}'`);
   }

@@ -30,6 +30,7 @@ import type { Arena } from './arena.js';
 import {
   NM_BUF_SIZE,
   NM_RESERVED_BUFS,
+  NS_MOREFRAG,
   RING_CUR,
   RING_ERRORS,
   RING_HDR_SIZE,
@@ -39,6 +40,7 @@ import {
   RING_SYNC_HEAD,
   RING_TAIL,
   SLOT_BUF_IDX_W,
+  SLOT_FLAGS_H,
   SLOT_LEN_H,
   SLOT_SHIFT_W,
 } from './layout.js';
@@ -147,6 +149,15 @@ export class KRing {
   /** Gives the user the switch's view: tail = hwtail (netmap's nm_sync_finalize). */
   finalize(): void {
     this.u32[this.hdrW + (RING_TAIL >>> 2)] = this.hwtail;
+  }
+
+  /** Frames (last slots of chains, NS_MOREFRAG clear) in [hwcur, head); at most numSlots reads. */
+  framesBefore(head: number): number {
+    let n = 0;
+    for (let j = this.hwcur; j !== head; j = j === this.lim ? 0 : j + 1) {
+      if (((this.u16[((this.slotsW + (j << SLOT_SHIFT_W)) << 1) + SLOT_FLAGS_H] as number) & NS_MOREFRAG) === 0) n++;
+    }
+    return n;
   }
 
   /**

@@ -53,6 +53,8 @@ export const IF_VERSION = 4; // u32
 export const IF_NAME = 8; // char[16], NUL-padded (ni_name, IFNAMSIZ)
 export const IF_NAME_SIZE = 16;
 export const IF_FLAGS = 24; // u32 ni_flags
+/** ni_flags bit (k), set later than creation: this monitor's port went away (docs/monitors.md). */
+export const NI_MONITOR_ENDED = 1;
 export const IF_TX_RINGS = 28; // u32 ni_tx_rings
 export const IF_RX_RINGS = 32; // u32 ni_rx_rings
 export const IF_BUF_SIZE = 36; // u32

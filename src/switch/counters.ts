@@ -33,15 +33,21 @@ export const C_RING_ERRORS = 10;
 export const C_DROP_OFFLOAD = 11;
 /** Frames from this port longer than MAX_FRAME (65535 bytes, virtio-net header not counted). */
 export const C_DROP_OVERSIZE = 12;
+/**
+ * Copies for this port as a monitor or mirror destination (docs/monitors.md) dropped because its
+ * RX ring had no room; the monitored port is never held up by them. A monitor's own TX frames
+ * (monitors are read-only) are counted in dropNoDest.
+ */
+export const C_DROP_MONITOR = 13;
 /** VLAN-aware switches (vlan.ts): tagged frames from this access port. */
-export const C_DROP_VLAN_TAGGED = 13;
+export const C_DROP_VLAN_TAGGED = 14;
 /** Tagged frames from this port whose VID it does not admit (not in a trunk's list, or 0 or 4095). */
-export const C_DROP_VLAN_VID = 14;
+export const C_DROP_VLAN_VID = 15;
 /** Untagged frames from this trunk port, which has no native VID. */
-export const C_DROP_VLAN_UNTAGGED = 15;
+export const C_DROP_VLAN_UNTAGGED = 16;
 /** Frames from this port that a tag would take past MAX_FRAME, once per port that wanted them tagged. */
-export const C_DROP_VLAN_OVERSIZE = 16;
-export const NUM_COUNTERS = 17; // at most layout.IF_COUNTERS_MAX
+export const C_DROP_VLAN_OVERSIZE = 17;
+export const NUM_COUNTERS = 18; // at most layout.IF_COUNTERS_MAX
 
 export const COUNTER_NAMES = [
   'txPackets',
@@ -57,6 +63,7 @@ export const COUNTER_NAMES = [
   'ringErrors',
   'dropOffload',
   'dropOversize',
+  'dropMonitor',
   'dropVlanTagged',
   'dropVlanVid',
   'dropVlanUntagged',

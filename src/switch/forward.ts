@@ -35,12 +35,16 @@
  * classify looks past it; deliver copies frames as they are between ports
  * with equal lengths, and hands the others to offload.ts one by one.
  *
+ * Copies (monitor.ts): while the switch has copy links (monitors, mirrors),
+ * after the deliver pass the batch's frames go to the sender's TX copies, and
+ * the frames each destination got to its RX copies; otherwise that costs one
+ * check per batch.
+ *
  * Differences from netmap, on purpose: broadcast frames are merged only into
  * ring-0 lists (netmap also merges them into a sender ring k != 0 list, which
  * can deliver them twice); lookups returning an index outside the switch drop.
  */
 
-import type { CopyFn } from '../ring/arena.js';
 import type { KRing } from '../ring/kring.js';
 import {
   MAX_FRAGS,
@@ -55,6 +59,7 @@ import {
   SLOT_LEN_H,
   SLOT_SHIFT_W,
 } from '../ring/layout.js';
+import { copyFrame } from './copy.js';
 import {
   C_BAD_SLOTS,
   C_DROP_FRAGS,
@@ -72,6 +77,7 @@ import {
 import { formatMac, rthash } from './hash.js';
 import type { MacTable } from './mac-table.js';
 import { VALID_B } from './mac-table.js';
+import { type CopyLinks, CopyPath } from './monitor.js';
 import { OffloadPath, PUT_BAD, PUT_NO_ROOM } from './offload.js';
 import { VlanPath, type VlanTable } from './vlan.js';
 import type { VPort } from './vport.js';
@@ -90,7 +96,6 @@ const RINGS_SHIFT = 4;
 const RINGS_MASK = 15;
 const NUM_QUEUES = (NM_BDG_BROADCAST + 1) << RINGS_SHIFT;
 const BCAST_Q = NM_BDG_BROADCAST << RINGS_SHIFT;
-export const COPY_WORDS_MAX = 256;
 
 export const LOOKUP_LEARNING = 0;
 export const LOOKUP_HUB = 1;
@@ -105,7 +110,7 @@ export const LOOKUP_CUSTOM = 2;
 export type LookupFn = (bytes: Uint8Array, offset: number, len: number, srcPort: number) => number;
 
 /** What the forwarder needs from its switch (kept narrow so the loop's shapes stay fixed). */
-export interface ForwardTarget {
+export interface ForwardTarget extends CopyLinks {
   readonly ports: Array<VPort | null>;
   readonly portIndex: Int32Array;
   activePorts: number;
@@ -132,6 +137,13 @@ export class Forwarder {
   private readonly sw: ForwardTarget;
   /** Scratch for frames between ports with different header lengths. */
   private readonly offload = new OffloadPath();
+  /** Copies to monitors and mirrors, and the destinations of a batch that have RX copies (queue, first frame not delivered). */
+  private readonly copies = new CopyPath(this.ftOff, this.ftLen, this.ftFrags, this.offload);
+  private readonly copyQ = new Int32Array(NUM_QUEUES);
+  private readonly copyStop = new Int32Array(NUM_QUEUES);
+  private readonly copyCount = new Int32Array(NUM_QUEUES);
+  /** Frames the last deliver() put in its ring (source frames, before any segmentation). */
+  private delivered = 0;
   /** The VLAN-aware switch's path, made on first use. */
   private vlanPath: VlanPath | null = null;
   /** True while a pass runs: a lookup that re-enters the switch is refused. */
@@ -244,6 +256,8 @@ export class Forwarder {
       // a VLAN-aware switch: the only check VALE's path pays (vlan.ts)
       this.vlanPath ??= new VlanPath(NM_BDG_BROADCAST);
       this.vlanPath.flush(sw, src, n, ringNr, this.ftOff, this.ftLen, this.ftFrags);
+      // monitors and mirrors: the sender's TX copies only (docs/vlans.md)
+      if (sw.copyLinks !== 0) this.copy(src, n, this.vlanPath.frames, ringNr, 0);
       return;
     }
     const ftOff = this.ftOff;
@@ -389,19 +403,88 @@ export class Forwarder {
     }
 
     // ---- pass 2: deliver ----
+    const copying = sw.copyLinks !== 0;
+    let numCopyQ = 0;
     for (let d = 0; d < numDsts; d++) {
       const q = dsts[d];
       const dp = ports[q >>> RINGS_SHIFT];
-      if (dp != null && dp.users > 0) this.deliver(src, dp, q);
+      if (dp != null && dp.users > 0) {
+        const stop = this.deliver(src, dp, q);
+        if (copying && dp.rxCopies !== null) {
+          // its list stays until its copies are made
+          this.copyQ[numCopyQ] = q;
+          this.copyCount[numCopyQ] = this.delivered;
+          this.copyStop[numCopyQ++] = stop;
+          continue;
+        }
+      }
       qHead[q] = FT_NULL;
       qTail[q] = FT_NULL;
     }
+    if (copying) this.copy(src, n, pkts, ringNr, numCopyQ);
     qHead[BCAST_Q] = FT_NULL;
     qTail[BCAST_Q] = FT_NULL;
   }
 
-  /** Copies queue `q` (merged with broadcast when q is a ring-0 queue) into `dp`'s RX ring. */
-  private deliver(src: VPort, dp: VPort, q: number): void {
+  /**
+   * After delivery (monitor.ts): the whole batch to the sender's TX copies,
+   * then to each destination's RX copies what that destination got (its list
+   * merged with broadcast, up to the first frame it could not take).
+   */
+  private copy(src: VPort, n: number, frames: number, ringNr: number, numCopyQ: number): void {
+    const copies = this.copies;
+    const seq = copies.seq;
+    const ftFrags = this.ftFrags;
+    const ftNext = this.ftNext;
+    const qHead = this.qHead;
+    const txc = src.txCopies;
+    if (txc !== null) {
+      if (copies.prepare(txc, ringNr)) {
+        let m = 0;
+        for (let i = 0; i < n; i += ftFrags[i]) seq[m++] = i;
+        copies.copy(src, txc, m);
+      } else {
+        copies.dropAll(txc, frames); // every target full (a stalled monitor): count, copy nothing
+      }
+    }
+    const ports = this.sw.ports;
+    for (let c = 0; c < numCopyQ; c++) {
+      const q = this.copyQ[c];
+      const stop = this.copyStop[c];
+      const count = this.copyCount[c];
+      const dp = ports[q >>> RINGS_SHIFT] as VPort;
+      const rxc = dp.rxCopies as VPort[];
+      if (count !== 0 && copies.prepare(rxc, q & RINGS_MASK)) {
+        let next = qHead[q];
+        let brd = (q & RINGS_MASK) === 0 ? qHead[BCAST_Q] : FT_NULL;
+        let m = 0;
+        while (next !== brd) {
+          // the same merge as deliver(): the smaller index first (FT_NULL is larger than all)
+          let p: number;
+          if (next < brd) {
+            p = next;
+            next = ftNext[p];
+          } else {
+            p = brd;
+            brd = ftNext[p];
+          }
+          if (p === stop) break;
+          seq[m++] = p;
+        }
+        copies.copy(src, rxc, m);
+      } else if (count !== 0) {
+        copies.dropAll(rxc, count);
+      }
+      qHead[q] = FT_NULL;
+      this.qTail[q] = FT_NULL;
+    }
+  }
+
+  /**
+   * Copies queue `q` (merged with broadcast when q is a ring-0 queue) into
+   * `dp`'s RX ring. Returns the first frame that did not fit (FT_NULL: all did).
+   */
+  private deliver(src: VPort, dp: VPort, q: number): number {
     const ftOff = this.ftOff;
     const ftLen = this.ftLen;
     const ftFrags = this.ftFrags;
@@ -418,10 +501,7 @@ export class Forwarder {
     }
     let next = this.qHead[q];
     let brd = withBcast ? this.qHead[BCAST_Q] : FT_NULL;
-    if (src.hdrLen !== dp.hdrLen) {
-      this.deliverConverted(src, dp, kr, next, brd);
-      return;
-    }
+    if (src.hdrLen !== dp.hdrLen) return this.deliverConverted(src, dp, kr, next, brd);
     let howmany = kr.rxSpace();
     let dropped = 0;
 
@@ -442,6 +522,7 @@ export class Forwarder {
     let j = kr.hwtail;
     let pkts = 0;
     let bytes = 0;
+    let stop = FT_NULL;
     for (;;) {
       let p: number;
       if (next < brd) {
@@ -455,6 +536,7 @@ export class Forwarder {
       if (cnt > howmany) {
         // no room: this frame and every later one for this port are dropped
         dropped = 1 + this.listLength(next) + this.listLength(brd);
+        stop = p;
         break;
       }
       howmany -= cnt;
@@ -491,6 +573,7 @@ export class Forwarder {
       pkts++;
       if (next === FT_NULL && brd === FT_NULL) break;
     }
+    this.delivered = pkts;
     const dc = dp.counters;
     if (pkts !== 0) {
       kr.hwtail = j;
@@ -500,6 +583,7 @@ export class Forwarder {
       dp.wakeRx();
     }
     if (dropped !== 0) dc[C_DROP_RX_FULL] += dropped;
+    return stop;
   }
 
   /** Frames in the list that starts at ft index `p`. */
@@ -514,7 +598,7 @@ export class Forwarder {
    * deliver() between ports with different virtio-net header lengths: frame
    * by frame through offload.ts (segmentation, checksums, header conversion).
    */
-  private deliverConverted(src: VPort, dp: VPort, kr: KRing, next: number, brd: number): void {
+  private deliverConverted(src: VPort, dp: VPort, kr: KRing, next: number, brd: number): number {
     const ftNext = this.ftNext;
     const ftFrags = this.ftFrags;
     const path = this.offload;
@@ -524,6 +608,8 @@ export class Forwarder {
     path.begin(kr, kr.rxSpace());
     let dropped = 0;
     let bad = 0;
+    let stop = FT_NULL;
+    let frames = 0;
     while (next !== FT_NULL || brd !== FT_NULL) {
       // the next frame in source order from the unicast and broadcast lists
       const p = Math.min(next, brd);
@@ -532,10 +618,13 @@ export class Forwarder {
       const r = path.put(sU8, this.ftOff, this.ftLen, p, ftFrags[p], sHl, dHl);
       if (r === PUT_NO_ROOM) {
         dropped = 1 + this.listLength(next) + this.listLength(brd);
+        stop = p;
         break;
       }
       if (r === PUT_BAD) bad++;
+      frames++;
     }
+    this.delivered = frames;
     const dc = dp.counters;
     if (path.pkts !== 0) {
       kr.hwtail = path.j;
@@ -546,41 +635,7 @@ export class Forwarder {
     }
     if (dropped !== 0) dc[C_DROP_RX_FULL] += dropped;
     if (bad !== 0) src.counters[C_DROP_OFFLOAD] += bad;
-  }
-}
-
-/**
- * Copies one fragment: up to COPY_WORDS_MAX bytes as 64-byte chunks of Float64
- * words (may copy up to 63 bytes past len, inside both 2048-byte buffers);
- * larger ones with the arena's memmove when source and destination share it
- * (`copy`), else with one set() of a subarray.
- */
-function copyFrame(
-  copy: CopyFn | null,
-  sU8: Uint8Array,
-  sF64: Float64Array,
-  so: number,
-  dU8: Uint8Array,
-  dF64: Float64Array,
-  doff: number,
-  len: number,
-): void {
-  if (len <= COPY_WORDS_MAX) {
-    const end = (doff >>> 3) + (((len + 63) >>> 6) << 3);
-    for (let di = doff >>> 3, si = so >>> 3; di < end; di += 8, si += 8) {
-      dF64[di] = sF64[si];
-      dF64[di + 1] = sF64[si + 1];
-      dF64[di + 2] = sF64[si + 2];
-      dF64[di + 3] = sF64[si + 3];
-      dF64[di + 4] = sF64[si + 4];
-      dF64[di + 5] = sF64[si + 5];
-      dF64[di + 6] = sF64[si + 6];
-      dF64[di + 7] = sF64[si + 7];
-    }
-  } else if (copy !== null) {
-    copy(doff, so, len);
-  } else {
-    dU8.set(sU8.subarray(so, so + len), doff);
+    return stop;
   }
 }
 

@@ -12,12 +12,13 @@
 
 import { ErrorCodes, ValeError } from '../core/errors.js';
 import { Settings, type SettingsInit } from '../core/settings.js';
-import { DEFAULT_RING_CONFIG, type RegionGeometry, type RingConfig } from '../ring/layout.js';
-import type { Region } from '../ring/region.js';
-import { parsePortName } from './name.js';
+import { Arena } from '../ring/arena.js';
+import { DEFAULT_RING_CONFIG, type RegionGeometry, type RingConfig, regionGeometry } from '../ring/layout.js';
+import { initRegion, type Region } from '../ring/region.js';
+import { type PortName, parsePortName } from './name.js';
 import { VNET_HDR_LENS } from './offload.js';
-import { ValeSwitch } from './vale-switch.js';
-import type { VPort } from './vport.js';
+import { checkRingConfig, ValeSwitch } from './vale-switch.js';
+import { VPort } from './vport.js';
 
 export interface OpenOptions extends Partial<RingConfig> {
   /** Label for listings: what sits behind the port ("netmap" by default). */
@@ -65,6 +66,7 @@ export class ValeHost {
         `vnetHdrLen must be 0, 10 or 12 (a virtio-net header), got ${String(opts.vnetHdrLen)}`,
       );
     }
+    if (pn.monitor !== 0) return this.acquireMonitor(pn, hdrLen, opts);
     let sw = this.switches.get(pn.bridge);
     let created = false;
     if (sw === undefined) {
@@ -108,9 +110,53 @@ export class ValeHost {
     return port;
   }
 
+  /**
+   * A monitor of an existing port (netmap(4)'s PORT/r, /t, /rt; docs/monitors.md):
+   * a new port of its own for each opener, on no switch, with the rings it
+   * asks for and any virtio-net header length; it never takes PORT from its owner.
+   */
+  private acquireMonitor(pn: PortName, hdrLen: number, opts: OpenOptions): VPort {
+    const sw = this.switches.get(pn.bridge);
+    const port = sw?.find(pn.port);
+    if (sw === undefined || port === undefined) {
+      throw new ValeError(
+        ErrorCodes.NOT_FOUND,
+        `cannot monitor ${pn.full}: no port ${pn.bridge}:${pn.port} (a monitor watches a port that is open)`,
+      );
+    }
+    const cfg: RingConfig = {
+      txRings: opts.txRings ?? DEFAULT_RING_CONFIG.txRings,
+      rxRings: opts.rxRings ?? DEFAULT_RING_CONFIG.rxRings,
+      txSlots: opts.txSlots ?? Math.min(DEFAULT_RING_CONFIG.txSlots, this.settings.maxBuffers),
+      rxSlots: opts.rxSlots ?? Math.min(DEFAULT_RING_CONFIG.rxSlots, this.settings.maxBuffers),
+    };
+    checkRingConfig(cfg, this.settings.maxBuffers);
+    const geometry = regionGeometry(cfg);
+    const region =
+      opts.region !== undefined
+        ? opts.region(geometry, pn.full)
+        : initRegion(new Arena(geometry.size), 0, geometry, pn.full);
+    const mp = new VPort(pn.full, `${pn.port}${pn.full.slice(pn.full.indexOf('/'))}`, region, 'monitor');
+    mp.remote = opts.remote === true;
+    mp.hdrLen = hdrLen;
+    mp.monitor = pn.monitor;
+    mp.monitored = port;
+    sw.addMonitor(port, mp);
+    mp.users = 1;
+    this.debug(1, `monitor ${mp.name} attached to port ${port.index} of ${sw.name}`);
+    return mp;
+  }
+
   /** Drops one reference to `port`; the last one detaches it and may destroy its switch. */
   release(port: VPort): void {
     if (port.users <= 0) return;
+    if (port.monitor !== 0) {
+      port.users = 0;
+      const watched = port.monitored;
+      port.monitored = null;
+      if (watched !== null && watched.sw instanceof ValeSwitch) watched.sw.removeMonitor(watched, port);
+      return;
+    }
     port.users--;
     if (port.users > 0 || port.persistent) return;
     this.detachPort(port);

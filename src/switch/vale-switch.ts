@@ -33,9 +33,10 @@ import {
   SLOT_SIZE,
 } from '../ring/layout.js';
 import { initRegion, type Region } from '../ring/region.js';
-import { C_RING_ERRORS } from './counters.js';
+import { C_DROP_NO_DEST, C_RING_ERRORS } from './counters.js';
 import { Forwarder, type ForwardTarget, LOOKUP_CUSTOM, LOOKUP_HUB, LOOKUP_LEARNING, type LookupFn } from './forward.js';
 import { MacTable } from './mac-table.js';
+import { linkCopies, MON_RX, MON_TX, unlinkCopies, unlinkPort } from './monitor.js';
 import { parseVlanSpec, type VlanSpec, VlanTable } from './vlan.js';
 import { type PortSwitch, VPort } from './vport.js';
 
@@ -66,6 +67,8 @@ export class ValeSwitch implements ForwardTarget, PortSwitch {
   readonly macTable = new MacTable();
   lookupMode = LOOKUP_LEARNING;
   lookupFn: LookupFn | null = null;
+  /** Copy links (monitors and mirrors, monitor.ts) on this switch's ports. */
+  copyLinks = 0;
   readonly fwd: Forwarder;
   /** Per-port VLAN settings (vlan.ts); none by default: VALE's VLAN-unaware bridge. */
   readonly vlans = new VlanTable(MAX_PORT_INDEX);
@@ -179,9 +182,60 @@ export class ValeSwitch implements ForwardTarget, PortSwitch {
     this.activePorts = lim;
     this.ports[index] = null;
     this.vlans.unbind(index);
+    unlinkPort(this, port, this.ports);
     if (!keepMacs) this.macTable.forgetPort(index);
     port.index = -1;
     port.sw = null;
+  }
+
+  /**
+   * Attaches monitor port `mp` (made by the host, on no switch) to `port` for
+   * the directions in mp.monitor (docs/monitors.md).
+   */
+  addMonitor(port: VPort, mp: VPort): void {
+    linkCopies(this, port, mp, mp.monitor);
+  }
+
+  /** Takes monitor `mp` off `port` (its client closed it). */
+  removeMonitor(port: VPort, mp: VPort): void {
+    unlinkCopies(this, port, mp);
+  }
+
+  /**
+   * A mirror (a SPAN port): copies of what port `src` receives and sends
+   * (`dirs`, MON_RX | MON_TX by default) go to port `dst` of this switch too.
+   * It lasts while both ports are on the switch.
+   */
+  mirror(src: string, dst: string, dirs = MON_RX | MON_TX): void {
+    const s = this.mustFind(src);
+    const d = this.mustFind(dst);
+    linkCopies(this, s, d, dirs);
+  }
+
+  /** Removes the mirror from `src` to `dst` (in `dirs`); false when there was none. */
+  unmirror(src: string, dst: string, dirs = MON_RX | MON_TX): boolean {
+    const s = this.find(src);
+    const d = this.find(dst);
+    return s !== undefined && d !== undefined && unlinkCopies(this, s, d, dirs) !== 0;
+  }
+
+  /** Mirrors and monitors on this switch: source port, destination port, directions (MON_RX | MON_TX). */
+  copyList(): Array<{ src: VPort; dst: VPort; dirs: number }> {
+    const out: Array<{ src: VPort; dst: VPort; dirs: number }> = [];
+    for (const p of this.list()) {
+      const dsts = new Set([...(p.rxCopies ?? []), ...(p.txCopies ?? [])]);
+      for (const d of dsts) {
+        const dirs = (p.rxCopies?.includes(d) ? MON_RX : 0) | (p.txCopies?.includes(d) ? MON_TX : 0);
+        out.push({ src: p, dst: d, dirs });
+      }
+    }
+    return out;
+  }
+
+  private mustFind(portName: string): VPort {
+    const p = this.find(portName);
+    if (p === undefined) throw new ValeError(ErrorCodes.NOT_FOUND, `no port ${portName} on switch ${this.name}`);
+    return p;
   }
 
   /** Replaces the lookup (mSwitch's regops): 'learning' (default), 'hub', or a function. Resets the MAC table. */
@@ -302,6 +356,8 @@ export function txsyncPort(port: VPort): number {
       bad++;
       continue;
     }
+    // a monitor is read-only: what its client sends goes nowhere, counted
+    if (port.monitor !== 0 && head !== kr.hwcur) port.counters[C_DROP_NO_DEST] += kr.framesBefore(head);
     kr.reclaim(head);
     if (!port.remote) kr.finalize();
   }

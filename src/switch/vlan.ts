@@ -297,6 +297,8 @@ export class VlanPath {
   private readonly bytes: Float64Array;
   private readonly touched: Int32Array;
   private epoch = 0;
+  /** Frames in the last batch flush() saw. */
+  frames = 0;
 
   constructor(maxPorts: number) {
     this.seen = new Int32Array(maxPorts);
@@ -542,6 +544,7 @@ export class VlanPath {
         this.bytes[p] += res;
       }
     }
+    this.frames = pkts;
     const sc = src.counters;
     sc[C_TX_PACKETS] += pkts;
     sc[C_TX_BYTES] += bytes;

@@ -63,6 +63,20 @@ export class VPort {
   hdrLen = 0;
   /** The switch this port is attached to, or null. */
   sw: PortSwitch | null = null;
+  /**
+   * Where copies of this port's traffic go (monitor.ts): monitors and mirror destinations of what
+   * it receives (rxCopies) and sends (txCopies); null when none, which is the only thing the
+   * forwarder looks at, once per batch, while its switch has no copies at all.
+   */
+  rxCopies: VPort[] | null = null;
+  txCopies: VPort[] | null = null;
+  /** Links that name this port as a copy destination (a mirror's DST), so its detach can undo them. */
+  copyOf = 0;
+  /** For a monitor port (PORT/r, /t, /rt): MON_RX | MON_TX (name.ts), and the port it watches. */
+  monitor = 0;
+  monitored: VPort | null = null;
+  /** A monitor whose port went away: its client reads what is left, then gets VALE_ERR_CLOSED. */
+  monitorEnded = false;
   /** One-shot callbacks of poll() calls waiting for RX frames, run in a microtask after delivery. */
   private pollers: Array<() => void> = [];
   private wakeScheduled = false;

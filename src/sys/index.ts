@@ -47,6 +47,15 @@ export {
   writeFrame,
 } from './tap.js';
 export {
+  decodeSockaddrIn,
+  describeEndpoint,
+  encodeSockaddrIn,
+  MAX_DESTS,
+  UdpBatch,
+  type UdpBatchOptions,
+  type UdpEndpoint,
+} from './udp-batch.js';
+export {
   decodeSockaddrUn,
   dgramBufferSizes,
   dgramConnect,

@@ -80,6 +80,13 @@ test("a switch is its maker's: another member may not open, claim or read it unt
     );
     refused(await as(t3, ['ctl', '--owner', 'vale-a=uvale-t3']), 'VALE_ERR_PERMISSION', /belongs to uid/, 't3 claims');
     refused(await as(t3, ['ctl', '--disown', 'vale-a']), 'VALE_ERR_PERMISSION', /only it or root/, 't3 disowns');
+    // nor watch its traffic through a monitor (netmap's PORT/rt)
+    refused(
+      await as(t3, ['tcpdump', '-i', 'vale-a:1/rt', '-c', '1']),
+      'VALE_ERR_PERMISSION',
+      /switch vale-a belongs to uid/,
+      't3 monitors',
+    );
     // t2 may not give it away, nor share it with a group it is not in
     refused(
       await as(t2, ['ctl', '--owner', 'vale-a=uvale-t3']),
@@ -149,6 +156,7 @@ test('a member attaches sockets only in its own directory, owned by it, and deta
       `vale-m:q=stream:unix:${mine}/../x.sock`,
       `vale-m:q=stream:unix:${join(d.paths.users, String(t3.uid))}/x.sock`,
       `vale-m:q=stream:unix:${mine}/q.sock,connect`,
+      `vale-m:q=vhost-user:${mine}/q.sock,connect`,
       'vale-m:q=stream:tcp:127.0.0.1:0',
       'vale-m:q=dgram:udp:127.0.0.1:0:127.0.0.1:9',
     ]) {

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ErrorCodes, isValeError, openPort, parsePortName, ValeHost } from '../../src/index.js';
-import { isValeName, parseSwitchName } from '../../src/switch/name.js';
+import { isValeName, MON_RX, MON_TX, parseSwitchName } from '../../src/switch/name.js';
 import { assertCode } from '../helpers/vale.js';
 
 const VALID: Array<[string, string, string]> = [
@@ -47,7 +47,7 @@ const INVALID: Array<[string, string]> = [
 
 test('valid names parse into switch and port', () => {
   for (const [name, bridge, port] of VALID) {
-    assert.deepEqual(parsePortName(name), { full: name, bridge, port }, name);
+    assert.deepEqual(parsePortName(name), { full: name, bridge, port, monitor: 0 }, name);
     assert.ok(isValeName(name));
   }
 });
@@ -109,14 +109,42 @@ test('parseSwitchName', () => {
   }
 });
 
-test("netmap's prefix and monitor syntax are refused with what to write instead", () => {
+test("netmap's prefix is refused with what to write instead", () => {
   assert.throws(
     () => parsePortName('netmap:vale-a:1'),
     (e: unknown) => isValeError(e, ErrorCodes.INVALID_NAME) && /drop the 'netmap:' prefix.*'vale-a:1'/.test(String(e)),
   );
+});
+
+test("netmap's monitor syntax: PORT/r, /t, /rt, /z (a copy monitor of both)", () => {
+  const cases: Array<[string, string, string, number]> = [
+    ['vale-a:1/r', 'vale-a', '1', MON_RX],
+    ['vale-a:1/t', 'vale-a', '1', MON_TX],
+    ['vale-a:1/rt', 'vale-a', '1', MON_RX | MON_TX],
+    ['vale-a:1/tr', 'vale-a', '1', MON_RX | MON_TX],
+    ['vale-a:1/z', 'vale-a', '1', MON_RX | MON_TX],
+    ['vale-a:1/rz', 'vale-a', '1', MON_RX],
+    ['vale0/t', 'vale', 'vale0', MON_TX],
+    // the 15-character limit is the port's; the suffix comes on top
+    ['vale-abcdefgh:1/rt', 'vale-abcdefgh', '1', MON_RX | MON_TX],
+  ];
+  for (const [name, bridge, port, monitor] of cases) {
+    assert.deepEqual(parsePortName(name), { full: name, bridge, port, monitor }, name);
+  }
+  assert.equal(parsePortName('vale-a:1').monitor, 0);
+  for (const bad of [
+    'vale-a:1/',
+    'vale-a:1/x',
+    'vale-a:1/rr',
+    'vale-a:1/r/t',
+    '/r',
+    'vale-a:/r',
+    'vale-abcdefghi:1/r',
+  ]) {
+    assertCode(() => parsePortName(bad), ErrorCodes.INVALID_NAME);
+  }
   assert.throws(
-    () => parsePortName('vale-a:1/r'),
-    (e: unknown) =>
-      isValeError(e, ErrorCodes.INVALID_NAME) && /monitor ports \(vale-a:1\/r, \/t, \/rt\)/.test(String(e)),
+    () => parsePortName('vale-a:1/x'),
+    (e: unknown) => isValeError(e, ErrorCodes.INVALID_NAME) && /PORT\/r, PORT\/t or PORT\/rt/.test(String(e)),
   );
 });

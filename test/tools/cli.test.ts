@@ -149,7 +149,7 @@ test('pkt-gen -H: frames with a virtio-net header cross to ports without one and
     await waitPort(dir, 'vale-h:1');
     const g = JSON.parse((await uvale(['ctl', '-g', 'vale-h:1', '--json'], { env })).stdout);
     assert.deepEqual([g.tx_slots, g.rx_slots, g.vnet_hdr_len], [256, 256, rxArgs.length > 0 ? Number(rxArgs[1]) : 0]);
-    const tx = await uvale(['pkt-gen', '-i', 'vale-h:0', '-f', 'txseq', '-n', '2000', '-R', '5000', ...txArgs], {
+    const tx = await uvale(['pkt-gen', '-i', 'vale-h:0', '-f', 'txseq', '-n', '2000', '-R', '1000', ...txArgs], {
       env,
     });
     assert.equal(tx.code, 0, tx.stderr);

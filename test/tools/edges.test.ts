@@ -215,7 +215,10 @@ test('tcpdump: filter expressions, -v, -tt/-tttt, -D, -Q and no tcpdump', async 
   await w.close();
   const q = await uvale(['tcpdump', '-r', file, '-Q', 'in'], { env });
   assert.equal(q.code, 2);
-  assert.match(q.stderr, /-Q in needs a monitor port/);
+  assert.match(q.stderr, /-Q is for a live capture/);
+  const q2 = await uvale(['tcpdump', '-i', 'vale-q:1', '-Q', 'sideways'], { env });
+  assert.equal(q2.code, 2);
+  assert.match(q2.stderr, /-Q takes in, out or inout/);
   const none = await uvale(['tcpdump', '-r', file, 'udp'], { env: { ...env, PATH: '/nonexistent' } });
   assert.equal(none.code, 2);
   assert.match(none.stderr, /a filter expression needs tcpdump installed.*-w - and filter with '\| tcpdump -r - EXPR'/);

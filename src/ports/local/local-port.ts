@@ -50,8 +50,11 @@ export class LocalPort implements NetmapPort {
   }
 
   rxsync(): void {
-    const bad = rxsyncPort(this.live());
+    const vp = this.live();
+    const bad = rxsyncPort(vp);
     if (bad !== 0) throw ringError(this.name, 'RX', bad);
+    // a monitor whose port went away: what was copied is read first, then it ends (docs/monitors.md)
+    if (vp.monitorEnded && this.rxRings.every((r) => r.head === r.tail)) throw monitorEnded(this.name);
   }
 
   poll(opts: PollOptions = {}): Promise<PollResult> {
@@ -149,6 +152,10 @@ function ringError(name: string, dir: string, bad: number): ValeError {
     ErrorCodes.RING_REINIT,
     `${name}: illegal head/cur on ${bad} ${dir} ring(s); the ring was re-initialised and nothing was sent from it`,
   );
+}
+
+export function monitorEnded(name: string): ValeError {
+  return new ValeError(ErrorCodes.CLOSED, `${name}: the monitored port closed, so this monitor has ended`);
 }
 
 function closedError(name: string): ValeError {

@@ -22,6 +22,8 @@ import { Arena } from '../../ring/arena.js';
 import {
   DEFAULT_RING_CONFIG,
   IF_COUNTERS,
+  IF_FLAGS,
+  NI_MONITOR_ENDED,
   RING_CUR,
   RING_ERRORS,
   RING_HEAD,
@@ -176,6 +178,10 @@ export class DaemonPort implements NetmapPort {
     }
     if (bad !== 0) throw this.reinitError('RX', bad);
     this.checkErrors();
+    // a monitor whose port went away: what was copied is read first, then it ends (docs/monitors.md)
+    if ((Atomics.load(u32, IF_FLAGS >>> 2) & NI_MONITOR_ENDED) !== 0 && this.rxRings.every((r) => r.head === r.tail)) {
+      throw new ValeError(ErrorCodes.CLOSED, `${this.name}: the monitored port closed, so this monitor has ended`);
+    }
   }
 
   /** head if head and cur lie in [rhead, rtail] with head <= cur (circularly); else re-initialises the ring, -1. */

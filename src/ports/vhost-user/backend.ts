@@ -43,6 +43,12 @@ import {
 export const OFFERED_FEATURES: bigint =
   bit(Feature.F_VERSION_1) |
   bit(Feature.NET_F_MRG_RXBUF) |
+  bit(Feature.NET_F_CSUM) |
+  bit(Feature.NET_F_GUEST_CSUM) |
+  bit(Feature.NET_F_HOST_TSO4) |
+  bit(Feature.NET_F_HOST_TSO6) |
+  bit(Feature.NET_F_GUEST_TSO4) |
+  bit(Feature.NET_F_GUEST_TSO6) |
   bit(Feature.RING_F_EVENT_IDX) |
   bit(Feature.RING_F_INDIRECT_DESC) |
   bit(Feature.USER_F_PROTOCOL_FEATURES);
@@ -98,6 +104,8 @@ export class VhostUserBackend {
    * watch a closed fd, and the number is reused by the next fd opened).
    */
   onKickClosing: (index: number) => void = () => {};
+  /** Called after SET_FEATURES (the adapter sets its port's header from the offloads). */
+  onFeatures: () => void = () => {};
 
   constructor(private readonly map: RegionMapper = mapFdRange) {}
 
@@ -209,6 +217,7 @@ export class VhostUserBackend {
         this.featuresSet = true;
         // Without protocol features every ring is enabled from the start.
         if (!this.has(Feature.USER_F_PROTOCOL_FEATURES)) for (const ring of this.rings) ring.enabled = true;
+        this.onFeatures();
         return null;
       }
       case Req.SET_PROTOCOL_FEATURES:

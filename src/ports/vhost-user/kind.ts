@@ -1,7 +1,9 @@
 /*
  * `vhost-user:/path/sock` as an attach kind: uvale listens at the path and a
- * front-end connects. (`vhost-user:/path,connect`, dialing a front-end's
- * server socket, is not built yet and is refused with NOT_SUPPORTED.)
+ * front-end connects. `vhost-user:/path/sock,connect`: uvale dials the
+ * front-end's server socket there (QEMU's `server=on`, virtio-user's
+ * `server=1`) and redials when it is lost; dialing is for the daemon's owner
+ * only (listenPath is null), since the path names someone else's socket.
  */
 
 import { resolve } from 'node:path';
@@ -12,39 +14,51 @@ import { VhostUserPort } from './vhost-port.js';
 
 const PREFIX = 'vhost-user:';
 
-/** The socket path of a spec, checked. */
-export function parseVhostSpec(spec: string): string {
+const CONNECT = ',connect';
+
+export interface VhostSpec {
+  path: string;
+  /** Dial the front-end's server socket instead of listening. */
+  connect: boolean;
+}
+
+/** The socket path and mode of a spec, checked. */
+export function parseVhostSpec(spec: string): VhostSpec {
   if (!spec.startsWith(PREFIX)) throw new ValeError(ErrorCodes.INVALID_ARG, `'${spec}' is not vhost-user:PATH`);
-  const rest = spec.slice(PREFIX.length);
-  if (rest.endsWith(',connect')) {
-    throw new ValeError(
-      ErrorCodes.NOT_SUPPORTED,
-      'vhost-user:PATH,connect is not supported yet; let the front-end connect',
-    );
-  }
-  if (rest === '' || rest.includes(','))
-    throw new ValeError(ErrorCodes.INVALID_ARG, `'${spec}': expected vhost-user:PATH`);
-  return rest;
+  let path = spec.slice(PREFIX.length);
+  const connect = path.endsWith(CONNECT);
+  if (connect) path = path.slice(0, -CONNECT.length);
+  if (path === '' || path.includes(','))
+    throw new ValeError(ErrorCodes.INVALID_ARG, `'${spec}': expected vhost-user:PATH or vhost-user:PATH,connect`);
+  return { path, connect };
 }
 
 async function attach(ctx: AttachContext, name: string, spec: string): Promise<Adapter> {
-  const path = parseVhostSpec(spec);
-  await clearSocketPath(path); // a stale socket goes; a live one or another file is refused
+  const { path, connect } = parseVhostSpec(spec);
+  // Listening: a stale socket goes; a live one or another file is refused. Dialing touches no file.
+  if (!connect) await clearSocketPath(path);
   return VhostUserPort.attach(ctx.host, name, path, {
     log: ctx.log,
     onTraffic: ctx.onTraffic,
     socketAccess: ctx.socketAccess,
+    connect,
   });
+}
+
+/** The socket uvale would create: none when it dials. */
+function listenPath(spec: string): string | null {
+  const v = parseVhostSpec(spec);
+  return v.connect ? null : v.path;
 }
 
 export const VHOST_USER_KIND: AdapterKind = {
   kind: 'vhost-user',
-  forms: ['vhost-user:PATH'],
+  forms: ['vhost-user:PATH', 'vhost-user:PATH,connect'],
   validate: (spec) => void parseVhostSpec(spec),
   absolutize: (spec, cwd) => {
     const p = spec.slice(PREFIX.length);
     return spec.startsWith(PREFIX) && p !== '' && !p.startsWith('/') ? `${PREFIX}${resolve(cwd, p)}` : spec;
   },
-  listenPath: parseVhostSpec,
+  listenPath,
   attach,
 };

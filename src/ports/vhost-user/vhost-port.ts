@@ -29,8 +29,16 @@
  * A ring set up without a kick fd (the no-fd bit of SET_VRING_KICK) is driven
  * by a 1 ms timer instead.
  *
- * Not yet: `connect` mode, offloads (CSUM/TSO features, the port's virtio-net
- * header), multiqueue, the daemon's busy polling, and a one-copy RX path
+ * In connect mode (`vhost-user:/path,connect`) uvale dials the front-end's
+ * server socket instead of listening, and redials (50 ms doubling to 1 s)
+ * whenever the dial fails or the connection ends, so a restarted QEMU or
+ * testpmd gets its port back.
+ *
+ * Offloads (./vnet-hdr.ts): a front-end that negotiates CSUM or TSO gets a
+ * port that carries the 12-byte virtio-net header; its TX header goes onto
+ * the switch (checked), and RX headers are fitted to what it can take.
+ *
+ * Not yet: multiqueue, the daemon's busy polling, and a one-copy RX path
  * (frames are gathered into a scratch buffer before the scatter into guest
  * buffers).
  */
@@ -49,6 +57,7 @@ import {
   eventfdSignal,
   type FdWatch,
   streamAccept,
+  streamConnect,
   streamListen,
   streamRecv,
   streamSend,
@@ -61,13 +70,18 @@ import type { LocalPort } from '../local/local-port.js';
 import { RxDrain } from '../rx-drain.js';
 import { NUM_RINGS, VhostUserBackend } from './backend.js';
 import { Feature, MAX_PAYLOAD, MessageReader } from './protocol.js';
+import { checkTxHeader, fitRxHeader, offloadsOf, VNET_HDR } from './vnet-hdr.js';
 
 const RXQ = 0;
 const TXQ = 1;
-const HDR = 12;
-const MAX_FRAME_SLOTS = chainSlots(MAX_FRAME);
+const HDR = VNET_HDR;
+/** Slots of the longest chain: a frame of MAX_FRAME and its header. */
+const MAX_FRAME_SLOTS = chainSlots(MAX_FRAME + HDR);
 /** Period of the timer that drives rings without a kick fd. */
 const POLL_MS = 1;
+/** Connect mode: the first redial delay, doubled after each failure up to REDIAL_MAX_MS. */
+const REDIAL_MIN_MS = 50;
+const REDIAL_MAX_MS = 1000;
 
 export interface VhostAttachOptions {
   log?: (line: string) => void;
@@ -77,12 +91,15 @@ export interface VhostAttachOptions {
   rxSlots?: number;
   /** Owner, group and mode of the socket (default: the daemon's, 0600). */
   socketAccess?: SocketAccess;
+  /** Dial the front-end's server socket at the path (and redial) instead of listening there. */
+  connect?: boolean;
 }
 
 export class VhostUserPort implements Adapter {
   readonly name: string;
   readonly kind = 'vhost-user';
   readonly path: string;
+  readonly dials: boolean;
   private lp: LocalPort | null;
   private readonly vp: VPort;
   private readonly tx: NetmapRing;
@@ -92,7 +109,9 @@ export class VhostUserPort implements Adapter {
   private readonly log: (line: string) => void;
   private readonly onTraffic: () => void;
   private pub: number;
-  private listenFd: number;
+  private listenFd = -1;
+  private redialTimer: NodeJS.Timeout | null = null;
+  private redialMs = REDIAL_MIN_MS;
   private listenWatch: FdWatch | null = null;
   private connFd = -1;
   private connWatch: FdWatch | null = null;
@@ -102,6 +121,10 @@ export class VhostUserPort implements Adapter {
   private readonly inBuf = new Uint8Array(MAX_PAYLOAD + 16);
   private readonly inFds = new Int32Array(17);
   private readonly scratch = new Uint8Array(HDR + MAX_FRAME);
+  /** The guest's TX header, gathered from its descriptors and checked. */
+  private readonly txHdr = new Uint8Array(HDR);
+  /** OFF_* bits the front-end negotiated (./vnet-hdr.ts); the port carries a header when non-zero. */
+  private offloads = 0;
   private readonly drainer = new RxDrain(
     () => this.drainRx(),
     (e) => this.log(`${this.name}: internal error: ${(e as Error).message}`),
@@ -112,12 +135,15 @@ export class VhostUserPort implements Adapter {
   private readonly st = {
     connects: 0,
     disconnects: 0,
+    dialFailures: 0,
     inFrames: 0,
     inBytes: 0,
     outFrames: 0,
     outBytes: 0,
     inDrops: 0,
     outDrops: 0,
+    /** Frames dropped for their virtio-net header (asking what was not negotiated, or out of bounds). */
+    offloadDrops: 0,
     errors: 0,
     kicks: 0,
     calls: 0,
@@ -135,6 +161,11 @@ export class VhostUserPort implements Adapter {
     this.rx = lp.rxRings[0] as NetmapRing;
     this.writer = new ChainWriter(this.tx);
     this.pub = this.tx.cur;
+    this.dials = opts.connect === true;
+    if (this.dials) {
+      this.dial();
+      return;
+    }
     const a = opts.socketAccess;
     this.listenFd = streamListen(path, a?.mode ?? 0o600, 16, a);
     this.listenWatch = watchReadable(
@@ -144,7 +175,10 @@ export class VhostUserPort implements Adapter {
     );
   }
 
-  /** Attaches SWITCH:PORT as a vhost-user port listening at `path` (which must not exist). */
+  /**
+   * Attaches SWITCH:PORT as a vhost-user port listening at `path` (which must not exist), or, with
+   * `connect`, dialing the front-end's server socket at `path` (now, and again whenever it is lost).
+   */
   static attach(host: ValeHost, name: string, path: string, opts: VhostAttachOptions = {}): VhostUserPort {
     const txSlots = opts.txSlots ?? Math.min(1024, host.settings.maxBuffers);
     if (txSlots <= MAX_FRAME_SLOTS) {
@@ -173,15 +207,18 @@ export class VhostUserPort implements Adapter {
     return {
       name: this.name,
       kind: this.kind,
-      spec: `vhost-user:${this.path}`,
-      state: this.connected ? 'up' : 'listening',
+      spec: `vhost-user:${this.path}${this.dials ? ',connect' : ''}`,
+      state: this.connected ? 'up' : this.dials ? 'dialing' : 'listening',
       counters: adapterCounters(st),
       extra: {
         connects: st.connects,
         disconnects: st.disconnects,
+        ...(this.dials ? { dialFailures: st.dialFailures } : {}),
         kicks: st.kicks,
         calls: st.calls,
         features: b === null ? '0' : `0x${b.features.toString(16)}`,
+        vnetHdrLen: this.vp.hdrLen,
+        offloadDrops: st.offloadDrops,
         queueSizes: b === null ? '' : b.rings.map((r) => r.num).join(','),
       },
       lastError: st.lastError,
@@ -194,11 +231,15 @@ export class VhostUserPort implements Adapter {
     this.lp = null;
     this.vp.onRx = null;
     this.drainer.cancel();
+    if (this.redialTimer !== null) clearTimeout(this.redialTimer);
+    this.redialTimer = null;
     this.disconnect('');
-    this.listenWatch?.close();
-    this.listenWatch = null;
-    this.listenFd = closeFd(this.listenFd);
-    rmSync(this.path, { force: true });
+    if (!this.dials) {
+      this.listenWatch?.close();
+      this.listenWatch = null;
+      this.listenFd = closeFd(this.listenFd);
+      rmSync(this.path, { force: true });
+    }
     lp.close();
   }
 
@@ -211,11 +252,44 @@ export class VhostUserPort implements Adapter {
       closeFd(fd); // one front-end at a time
       return;
     }
+    this.adopt(fd);
+  }
+
+  /** Connect mode: one attempt to reach the front-end's socket; a failure schedules the next. */
+  private dial(): void {
+    if (this.lp === null || this.connFd >= 0) return;
+    let fd: number;
+    try {
+      fd = streamConnect(this.path);
+    } catch (e) {
+      this.st.dialFailures++;
+      this.st.lastError = `connect to ${this.path}: ${(e as Error).message}`;
+      this.redial();
+      return;
+    }
+    this.redialMs = REDIAL_MIN_MS;
+    this.log(`${this.name}: connected to ${this.path}`);
+    this.adopt(fd);
+  }
+
+  private redial(): void {
+    if (this.lp === null || this.redialTimer !== null) return;
+    const ms = this.redialMs;
+    this.redialMs = Math.min(REDIAL_MAX_MS, ms * 2);
+    this.redialTimer = setTimeout(() => {
+      this.redialTimer = null;
+      this.dial();
+    }, ms);
+    this.redialTimer.unref?.();
+  }
+
+  private adopt(fd: number): void {
     this.connFd = fd;
     this.st.connects++;
     const b = new VhostUserBackend();
     b.onRingChange = (i) => this.ringChanged(i);
     b.onKickClosing = (i) => this.unwatchKick(i);
+    b.onFeatures = () => this.featuresChanged();
     this.backend = b;
     this.reader = new MessageReader();
     this.connWatch = watchReadable(
@@ -266,6 +340,19 @@ export class VhostUserPort implements Adapter {
     this.backend = null;
     this.updatePolling();
     this.connFd = closeFd(this.connFd);
+    if (this.dials) this.redial(); // not after close(): redial() checks for that
+  }
+
+  /** The port carries the virtio-net header iff an offload was negotiated; frames queued in the old form go. */
+  private featuresChanged(): void {
+    const b = this.backend;
+    if (b === null) return;
+    this.offloads = offloadsOf((f) => b.has(f));
+    const hl = this.offloads !== 0 ? HDR : 0;
+    if (hl !== this.vp.hdrLen) {
+      this.dropRx();
+      this.vp.hdrLen = hl;
+    }
   }
 
   private unwatchKick(i: number): void {
@@ -357,6 +444,7 @@ export class VhostUserPort implements Adapter {
     if (q === null) return;
     const enabled = ring.enabled;
     const w = this.writer;
+    const hl = this.vp.hdrLen;
     let budget = q.num;
     while (budget-- > 0) {
       const id = q.nextChain();
@@ -371,7 +459,13 @@ export class VhostUserPort implements Adapter {
         q.pushUsed(id, 0);
         continue;
       }
-      const need = chainSlots(len);
+      if (hl !== 0 && !this.txHeader(q, len)) {
+        this.st.inDrops++;
+        this.st.offloadDrops++;
+        q.pushUsed(id, 0);
+        continue;
+      }
+      const need = chainSlots(hl + len);
       if (this.room() < need) this.flushTx(lp);
       if (this.room() < need) {
         this.st.inDrops++;
@@ -379,6 +473,7 @@ export class VhostUserPort implements Adapter {
         continue;
       }
       w.begin(this.pub);
+      if (hl !== 0) w.append(this.txHdr, 0, HDR);
       let skip = HDR;
       for (let s = 0; s < q.readable; s++) {
         const seg = q.segBytes[s]!;
@@ -404,6 +499,20 @@ export class VhostUserPort implements Adapter {
     if (q.pending() !== 0) this.scheduleTx();
   }
 
+  /** Gathers the chain's first HDR bytes into txHdr and checks them (./vnet-hdr.ts). */
+  private txHeader(q: SplitQueue, frameLen: number): boolean {
+    const h = this.txHdr;
+    let p = 0;
+    for (let s = 0; s < q.readable && p < HDR; s++) {
+      const seg = q.segBytes[s]!;
+      const off = q.segOff[s]!;
+      const k = Math.min(q.segLen[s]!, HDR - p);
+      for (let i = 0; i < k; i++) h[p + i] = seg[off + i]!;
+      p += k;
+    }
+    return checkTxHeader(h, this.offloads, frameLen);
+  }
+
   private flushTx(lp: LocalPort): void {
     if (this.pub === this.tx.head) return;
     this.tx.head = this.tx.cur = this.pub;
@@ -424,20 +533,29 @@ export class VhostUserPort implements Adapter {
     const ring = this.backend?.ring(RXQ);
     const q = ring?.queue ?? null;
     if (q === null || !ring!.enabled) {
-      let frames = 0;
-      for (let i = cur; chain.walk(rx, i, tail); i = chain.next) frames++;
-      this.st.outDrops += frames;
-      rx.head = rx.cur = tail;
-      lp.rxsync();
+      this.dropRx();
       return;
     }
     const mrg = this.backend!.has(Feature.NET_F_MRG_RXBUF);
     const buf = this.scratch;
+    const hl = this.vp.hdrLen;
+    const off = this.offloads;
     let starved = false;
     while (chain.walk(rx, cur, tail)) {
-      const len = chain.gather(rx, cur, chain.slots, buf, HDR);
-      buf.fill(0, 0, HDR);
-      const total = HDR + len;
+      let total: number;
+      if (hl === 0) {
+        total = HDR + chain.gather(rx, cur, chain.slots, buf, HDR);
+        buf.fill(0, 0, HDR);
+      } else {
+        total = chain.gather(rx, cur, chain.slots, buf, 0);
+        if (total < HDR || !fitRxHeader(buf, total, off)) {
+          this.st.outDrops++;
+          this.st.offloadDrops++;
+          cur = chain.next;
+          continue;
+        }
+      }
+      const len = total - HDR;
       const r = this.toGuest(q, buf, total, mrg);
       if (r === BROKEN) {
         this.broken(q, RXQ);
@@ -461,6 +579,20 @@ export class VhostUserPort implements Adapter {
       q.setKicks(true);
       if (q.pending() > 0) this.drainer.request();
     }
+  }
+
+  /** Drops (and counts) every frame in the RX ring. */
+  private dropRx(): void {
+    const lp = this.lp;
+    if (lp === null) return;
+    lp.rxsync();
+    const rx = this.rx;
+    const tail = rx.tail;
+    let frames = 0;
+    for (let i = rx.cur; this.chain.walk(rx, i, tail); i = this.chain.next) frames++;
+    this.st.outDrops += frames;
+    rx.head = rx.cur = tail;
+    lp.rxsync();
   }
 
   /**

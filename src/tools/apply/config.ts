@@ -14,9 +14,10 @@
  *
  * parseConfig() checks the whole file against this shape and the attach
  * grammar before anything is applied, and names the line of every mistake.
+ * YAML aliases (*name) are refused: the checks read each node as written.
  */
 
-import { isMap, isSeq, LineCounter, type Node, parseDocument } from 'yaml';
+import { isMap, isSeq, LineCounter, type Node, parseDocument, visit } from 'yaml';
 import { ErrorCodes, ValeError } from '../../core/errors.js';
 import { SETTINGS } from '../../core/settings.js';
 import { parseAttach } from '../../ports/kinds.js';
@@ -59,6 +60,12 @@ export function parseConfig(text: string, file: string): Config {
     const e = doc.errors[0] as { message: string; linePos?: Array<{ line: number }> };
     throw new ValeError(ErrorCodes.INVALID_ARG, `${file}:${e.linePos?.[0]?.line ?? '?'}: ${e.message.split('\n')[0]}`);
   }
+  // an alias would be read as a value of its own (offload: *no read as true): refuse it by its line
+  visit(doc, {
+    Alias(_, n) {
+      throw bad(n, `YAML aliases (*${n.source}) are not supported here: write the value`);
+    },
+  });
   const out: Config = { settings: {}, persistent: [], attach: [] };
   const root = doc.contents;
   if (root === null) return out;

@@ -1,7 +1,8 @@
 /*
  * `uvale ctl`: vale-ctl for uvale. Lists ports, shows a port's geometry and
  * counters, a switch's MAC table, creates and destroys persistent ports,
- * attaches and detaches them and TAP interfaces, and stops the daemon. Only
+ * attaches and detaches them and TAP interfaces, adds and removes mirrors
+ * (docs/monitors.md), and stops the daemon. Only
  * -a and -n start a daemon (they create something, as vale-ctl does);
  * otherwise with none running there is nothing to show.
  */
@@ -18,7 +19,8 @@ import { table } from '../common/format.js';
 import { groupId, groupName, userId, userName } from '../common/groups.js';
 import { parseRingConfig } from '../common/ring-config.js';
 
-export const USAGE = `usage: uvale ctl [options] [-l NAME | -g NAME | -n IF | -r IF | -a SW:IF[=SPEC] | -d SW:IF | --mac SWITCH | --vlan SW:PORT=MODE | --vlans | --stats [NAME]]
+export const USAGE = `usage: uvale ctl [options] [-l NAME | -g NAME | -n IF | -r IF | -a SW:IF[=SPEC] | -d SW:IF | --mac SWITCH | --fdb SW:PORT [MAC=ADDR | del=MAC] | --stats [NAME]
+                 | --vlan SW:PORT=MODE | --vlans | --mirror SW:SRC=SW:DST | --no-mirror SW:SRC=SW:DST | --mirrors | --switches | --owner SWITCH=[USER][:GROUP] | --disown SWITCH]
 
 Inspects the switches of a running daemon (netmap's vale-ctl).
 
@@ -48,6 +50,9 @@ Inspects the switches of a running daemon (netmap's vale-ctl).
                      started with server=on and redials after it restarts. Streams carry a
                      4-byte big-endian length before each frame; UDP one frame per datagram.
                      e.g. uvale ctl -a vale0:vm1=stream:unix:/run/vm1.sock
+                     vhost-user:PATH[,connect]  a vhost-user port (QEMU -netdev vhost-user,
+                                                     DPDK virtio-user); ',connect' dials the
+                                                     front-end's server=on socket and redials
                      every kind's forms: ${specForms().join(' | ')}
   -d SWITCH:IF       detach it (a TAP that -a created goes away; an adapter: -d SWITCH:PORT)
   --mac SWITCH       print the learning table of SWITCH (bucket, MAC, port)
@@ -62,10 +67,20 @@ Inspects the switches of a running daemon (netmap's vale-ctl).
                      SWITCH=:GROUP shares a switch you own, SWITCH=: shares it with nobody.
                      Only root and the daemon's owner may give a switch to someone else
   --disown SWITCH    end a claim: the switch is nobody's once its last port goes
+  --fdb SW:PORT      print the forwarding database of a vxlan or geneve port (MAC, remote,
+                     static or learned, age in seconds); with MAC=ADDR[:PORT] add a static
+                     entry (as bridge fdb append), with del=MAC remove one (docs/vxlan.md)
   --stats [NAME]     print the counters of every port, or of NAME
   --adapters [KIND]  list the adapters (TAP, QEMU, VDE, ... ports), or those of KIND: kind, spec,
                      state, frames each way, drops, errors, last error
   --qemu             list the QEMU ports: spec, connection, frames each way, drops, last error
+  --mirror SW:SRC=SW:DST   copy everything port SRC receives and sends to port DST too (a
+                     mirror, as an OVS mirror or a switch's SPAN port; DST may be a TAP, so the
+                     host's tcpdump or Wireshark sees it); SW:SRC/r or SW:SRC/t copies one
+                     direction only (r: what SRC receives, t: what it sends). Kept by name: it
+                     resumes when SRC or DST comes back. DST keeps its own traffic
+  --no-mirror SW:SRC=SW:DST  remove that mirror
+  --mirrors          list the mirrors, and the monitors (SW:PORT/r, /t, /rt) open now
   --export           print the running state as a file for uvale apply (YAML)
   --shutdown         stop the daemon (its ports are closed)
   --json             print JSON instead of text
@@ -113,6 +128,13 @@ export function run(argv: string[]): Promise<number> {
   return runTool('ctl', () => ctl(argv));
 }
 
+/** SW:SRC=SW:DST of --mirror / --no-mirror. */
+function mirrorPair(text: string, opt: string): { src: string; dst: string } {
+  const eq = text.indexOf('=');
+  if (eq <= 0 || eq === text.length - 1) throw new UsageError(`${opt} takes SW:SRC=SW:DST, not '${text}'`);
+  return { src: text.slice(0, eq), dst: text.slice(eq + 1) };
+}
+
 async function ctl(argv: string[]): Promise<number> {
   const h = argv.indexOf('-h');
   if (h >= 0 && argv[h + 1] !== undefined && !argv[h + 1]?.startsWith('-')) {
@@ -137,6 +159,10 @@ async function ctl(argv: string[]): Promise<number> {
       switches: { type: 'boolean' },
       owner: { type: 'string' },
       disown: { type: 'string' },
+      fdb: { type: 'string' },
+      mirror: { type: 'string' },
+      'no-mirror': { type: 'string' },
+      mirrors: { type: 'boolean' },
       stats: { type: 'boolean' },
       qemu: { type: 'boolean' },
       adapters: { type: 'boolean' },
@@ -154,11 +180,26 @@ async function ctl(argv: string[]): Promise<number> {
     return 0;
   }
   // as vale-ctl: a word that is no option's value is a mistake; only --adapters KIND and --stats NAME take one
-  const stray = positionals.slice(values.adapters || values.stats || values.vlans ? 1 : 0);
+  const stray = positionals.slice(values.adapters || values.stats || values.fdb !== undefined || values.vlans ? 1 : 0);
   if (stray.length > 0) throw new UsageError(`unexpected argument '${stray[0]}'`);
   const ringConfig = parseRingConfig(values.C); // checked before a daemon is reached (or started by -n)
+  const mirror: { src: string; dst: string; remove?: boolean } | undefined =
+    values.mirror !== undefined
+      ? mirrorPair(values.mirror, '--mirror')
+      : values['no-mirror'] !== undefined
+        ? { ...mirrorPair(values['no-mirror'], '--no-mirror'), remove: true }
+        : undefined;
   const named =
-    values.l ?? values.g ?? values.mac ?? values.vlan ?? values.d ?? values.r ?? values.owner ?? values.disown;
+    values.l ??
+    values.g ??
+    values.mac ??
+    values.vlan ??
+    values.fdb ??
+    values.d ??
+    values.r ??
+    values.owner ??
+    values.disown ??
+    mirror?.src;
   const listing = named === undefined && !values.shutdown && values.a === undefined && values.n === undefined;
   let client: DaemonClient;
   if (values.a !== undefined || values.n !== undefined) {
@@ -170,7 +211,7 @@ async function ctl(argv: string[]): Promise<number> {
       if (values.json) {
         const empty = values.stats
           ? { switches: [] }
-          : values.qemu || values.adapters || values.vlans
+          : values.qemu || values.adapters || values.mirrors || values.vlans
             ? []
             : { ports: [], adapters: [] };
         process.stdout.write(`${JSON.stringify(empty)}\n`);
@@ -202,6 +243,20 @@ async function ctl(argv: string[]): Promise<number> {
     } else if (values.d !== undefined) {
       const r = await client.request('detach', { name: values.d });
       print(`${r.name} detached`, r);
+    } else if (mirror !== undefined) {
+      const r = await client.request('mirror', mirror);
+      const what = `mirror ${r.src}${r.dirs === 'rt' ? '' : `/${r.dirs}`} -> ${r.dst}`;
+      print(
+        mirror.remove === true ? `${what} removed` : `${what} added${r.active ? '' : ' (waiting for its ports)'}`,
+        r,
+      );
+    } else if (values.mirrors) {
+      const r = await client.request('mirrors');
+      const rows = [
+        ['SOURCE', 'DIRS', 'DESTINATION', 'KIND', 'ACTIVE'],
+        ...r.mirrors.map((m) => [m.src, m.dirs, m.dst, m.kind, m.active ? 'yes' : 'no']),
+      ];
+      print(r.mirrors.length > 0 ? table(rows) : '', r.mirrors);
     } else if (values.l !== undefined) {
       const p = await client.request('port', { name: values.l });
       print(`bridge_idx: ${p.bridgeIndex}\nport_idx: ${p.index}`, { bridge_idx: p.bridgeIndex, port_idx: p.index });
@@ -290,6 +345,23 @@ async function ctl(argv: string[]): Promise<number> {
         ...r.entries.map((e) => [String(e.bucket), e.mac, String(e.port), e.portName, ...(vid ? [String(e.vid)] : [])]),
       ];
       print(table(rows), r.entries);
+    } else if (values.fdb !== undefined) {
+      const name = values.fdb;
+      const arg = positionals[0];
+      if (arg !== undefined) {
+        const eq = arg.indexOf('=');
+        if (eq <= 0) throw new UsageError(`expected MAC=ADDR[:PORT] or del=MAC, got '${arg}'`);
+        const [k, v] = [arg.slice(0, eq), arg.slice(eq + 1)];
+        const r = await client.request('fdb-set', k === 'del' ? { name, mac: v } : { name, mac: k, remote: v });
+        print(r.entry === null ? `${v} removed from ${r.name}` : `${r.entry.mac} → ${r.entry.remote} (static)`, r);
+      } else {
+        const r = await client.request('fdb', { name });
+        const rows = [
+          ['MAC', 'REMOTE', 'TYPE', 'AGE'],
+          ...r.entries.map((e) => [e.mac, e.remote, e.type, String(e.age)]),
+        ];
+        print(table(rows), r.entries);
+      }
     } else if (values.stats) {
       const st = await client.request('stats');
       let ports = st.switches.flatMap((s) => s.ports);

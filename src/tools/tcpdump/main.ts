@@ -10,8 +10,13 @@
  * port. A filter expression is compiled by libpcap (filter.ts) and run as
  * classic BPF on every frame. The output file is opened before the port, and
  * the port is closed on every way out.
+ *
+ * A port another program holds is captured through a netmap monitor
+ * (PORT/r, /t, /rt: ports.ts, docs/monitors.md); when that port closes, the
+ * monitor ends and so does the capture, with its summary.
  */
 
+import { ErrorCodes, ValeError } from '../../core/errors.js';
 import type { BpfProgram } from '../../pkt/bpf.js';
 import { Decoder, hexDump } from '../../pkt/decode.js';
 import { nowTimestamp, PcapReader, PcapWriter } from '../../pkt/pcap.js';
@@ -20,15 +25,19 @@ import { ChainReader } from '../../ring/chain.js';
 import { MAX_FRAGS, NM_BUF_SIZE, NS_MOREFRAG } from '../../ring/layout.js';
 import { intArg, onEarlyExit, parseToolArgs, runTool, UsageError } from '../common/cli.js';
 import { compileFilter } from './filter.js';
-import { listPorts, openPort } from './ports.js';
+import { listPorts, openCapture } from './ports.js';
 import { stampFormatter, verboseIp } from './print.js';
 
 export const USAGE = `usage: uvale tcpdump [options] -i PORT | -r FILE | -D  [EXPRESSION]
 
 Captures the frames a switch port receives (the switch floods broadcast and
-unknown destinations to every port, so a capture port sees those).
+unknown destinations to every port, so a capture port sees those). When
+another program holds PORT, captures a copy of its traffic through a netmap
+monitor (PORT/rt, or /r, /t with -Q), and says so on stderr.
 
-  -i PORT        port to capture on, vale[bdg:][port] (e.g. vale-a:1)
+  -i PORT        port to capture on, vale[bdg:][port] (e.g. vale-a:1), or a
+                 monitor of it: PORT/r (what PORT receives), PORT/t (what it
+                 sends), PORT/rt (both)
   -r FILE        read frames from a pcap file instead
   -w FILE        write frames to a pcap file (- for stdout) instead of printing
   -D             list the ports of the daemon that -i accepts
@@ -43,8 +52,10 @@ unknown destinations to every port, so a capture port sees those).
   -X             like -x with an ASCII column
   -s SNAPLEN     bytes kept per frame in -w files (default 262144)
   -q             print less protocol detail
-  -Q DIR         only inout (the default): a port's own frames need a monitor
-                 (netmap's /r /t /rt ports), which uvale does not have yet
+  -Q DIR         in, out or inout (the default), as tcpdump's direction: PORT is
+                 the interface as its program sees it, so in = what the switch
+                 delivers to PORT (PORT/r), out = what PORT's program sends
+                 (PORT/t); out needs a port another program holds
   --dir DIR      run directory of the daemon
   -h, --help     this text
 
@@ -55,7 +66,8 @@ protocol options), pipe the capture to the real tcpdump:
   uvale tcpdump -i vale-a:1 -w - | tcpdump -r - -vv
 
 Drops at the end are frames the switch could not put in the capture port's
-RX ring while the capture was busy (the port's dropRxFull counter).`;
+RX ring while the capture was busy (the port's dropRxFull counter, or a
+monitor's dropMonitor); the monitored port loses nothing to them.`;
 
 export function run(argv: string[]): Promise<number> {
   return runTool('tcpdump', () => tcpdump(argv));
@@ -95,13 +107,11 @@ async function tcpdump(argv: string[]): Promise<number> {
   }
   const count = intArg(values.c, '-c', 0, 0);
   const snaplen = intArg(values.s, '-s', 262144, 1, 262144);
-  if (values.Q !== undefined && values.Q !== 'inout') {
-    if (values.Q !== 'in' && values.Q !== 'out') throw new UsageError(`-Q takes in, out or inout, not '${values.Q}'`);
-    throw new UsageError(
-      `-Q ${values.Q} needs a monitor port (netmap's vale-a:1/r or /t), which uvale does not have yet; ` +
-        'a capture port sees what the switch delivers to it (-Q inout)',
-    );
+  const q = values.Q;
+  if (q !== undefined && q !== 'in' && q !== 'out' && q !== 'inout') {
+    throw new UsageError(`-Q takes in, out or inout, not '${q}'`);
   }
+  if (q !== undefined && values.i === undefined) throw new UsageError('-Q is for a live capture (-i PORT)');
   const tflag = values.t?.length ?? 0;
   if (tflag === 3 || tflag > 4)
     throw new UsageError('-t, -tt and -tttt are supported (no time stamp, epoch seconds, date and time)');
@@ -148,7 +158,9 @@ async function tcpdump(argv: string[]): Promise<number> {
   let port: NetmapPort;
   try {
     writer?.flush(); // the file header now: a file that cannot be written (EIO, ENOSPC) fails here
-    port = await openPort(values.i, dirOpt);
+    const cap = await openCapture(values.i, q, dirOpt);
+    port = cap.port;
+    if (cap.note !== null) process.stderr.write(`${cap.note}\n`);
   } catch (e) {
     await writer?.close();
     throw e;
@@ -164,7 +176,9 @@ async function tcpdump(argv: string[]): Promise<number> {
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
-  const dropsAtStart = port.counters().dropRxFull;
+  const dropsOf = (c: { dropRxFull: number; dropMonitor: number }): number => c.dropRxFull + c.dropMonitor;
+  const dropsAtStart = dropsOf(port.counters());
+  let ended = '';
   let captured = 0;
   let received = 0;
   let dropped = 0;
@@ -173,7 +187,15 @@ async function tcpdump(argv: string[]): Promise<number> {
   const gathered = new Uint8Array(MAX_FRAGS * NM_BUF_SIZE);
   try {
     while (!stop && (count === 0 || captured < count)) {
-      const r = await port.poll({ events: 'in', timeout: 200 });
+      let r: { in: boolean };
+      try {
+        r = await port.poll({ events: 'in', timeout: 200 });
+      } catch (e) {
+        // a monitor whose port closed: everything copied was read, the capture ends
+        if (!(e instanceof ValeError && e.code === ErrorCodes.CLOSED && port.name.includes('/'))) throw e;
+        ended = e.message;
+        break;
+      }
       if (!r.in) continue;
       const ts = nowTimestamp();
       const out: string[] = [];
@@ -215,11 +237,12 @@ async function tcpdump(argv: string[]): Promise<number> {
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
-    dropped = port.counters().dropRxFull - dropsAtStart;
+    dropped = dropsOf(port.counters()) - dropsAtStart;
     port.close();
     forget();
     await writer?.close();
   }
+  if (ended !== '') process.stderr.write(`tcpdump: ${ended}\n`);
   process.stderr.write(
     `${captured} packets captured\n${received} packets received by filter\n` +
       `${dropped} packets dropped at ${port.name} (its RX ring was full)\n`,

@@ -27,7 +27,7 @@ sent; DROP = frames lost at the port (RX ring full, runts, no destination).`;
 
 type Sample = StatsSnapshot;
 
-const DROPS = ['dropRxFull', 'dropRunt', 'dropNoDest', 'dropFrags', 'dropOffload', 'dropOversize'];
+const DROPS = ['dropRxFull', 'dropRunt', 'dropNoDest', 'dropFrags', 'dropOffload', 'dropOversize', 'dropMonitor'];
 
 /** Widths of the number columns: norm() prints at most '999.999 T' (9), counts up to 12 digits. */
 const NUM_W = 10;

@@ -1,0 +1,703 @@
+/*
+ * A VXLAN or Geneve tunnel endpoint (VTEP) as a port of a switch:
+ * `uvale ctl -a vale0:vx0=vxlan:vni=42,local=ADDR,remote=ADDR` (grammar in
+ * ./spec.ts, docs/vxlan.md). An in-process port (kind 'vxlan' or 'geneve')
+ * driven from the event loop; the far side is one UDP socket
+ * (src/sys/udp-batch.ts) and every remote VTEP behind it, forwarded to as
+ * Linux's vxlan device does:
+ *
+ *   switch → remotes  the port's onRx queues one drain (../rx-drain.ts).
+ *                     Each frame is copied once into a send buffer and goes
+ *                     out behind the shared tunnel header: a broadcast,
+ *                     multicast or unknown destination MAC to every
+ *                     configured remote (head-end replication: one buffer,
+ *                     one message per remote), a MAC in the fdb (./fdb.ts)
+ *                     to its one remote. A batch goes with one sendmmsg.
+ *                     Frames longer than the underlay MTU allows are dropped
+ *                     (dropTooBig). When the socket's queue is full, the
+ *                     unsent messages wait and the drain retries on a timer;
+ *                     meanwhile the RX ring fills and the switch counts its
+ *                     own dropRxFull, as for any slow port.
+ *   remotes → switch  libuv reports the socket readable; recvmmsg takes up
+ *                     to RX_BATCH datagrams at a time. Each is checked in
+ *                     order (tunnel header, VNI, source a known remote unless
+ *                     learn-remotes) and counted in its drop reason if bad;
+ *                     a good one teaches the fdb its inner source MAC →
+ *                     the remote and is copied straight into TX slots. One
+ *                     txsync per burst (more only if the ring fills).
+ *
+ * A datagram's remote is the configured one with its address and port, else
+ * the first with its address: uvale peers send from the port they listen
+ * on, Linux sends from a port hashed per flow. Nothing on the data path
+ * allocates (views are made at attach) or throws; an exception from a burst
+ * or a drain closes the port through onGone.
+ */
+
+import type { FdbInfo } from '../../control/types.js';
+import { ErrorCodes, ValeError } from '../../core/errors.js';
+import { formatIp4At, formatIp6 } from '../../pkt/ether.js';
+import {
+  decodeGeneve,
+  decodeVxlan,
+  encodeGeneve,
+  encodeVxlan,
+  GENEVE_HDR_LEN,
+  TUN_OK,
+  TUN_STATUS_NAMES,
+  TunnelHeader,
+  VXLAN_HDR_LEN,
+} from '../../pkt/tunnel.js';
+import { ChainReader, chainSlots, writeChain } from '../../ring/chain.js';
+import { NM_BUF_SIZE, NS_MOREFRAG } from '../../ring/layout.js';
+import type { NetmapRing } from '../../ring/netmap-ring.js';
+import type { VPort } from '../../switch/vport.js';
+import {
+  describeErrno,
+  EAGAIN,
+  EINTR,
+  ENOBUFS,
+  type FdWatch,
+  UdpBatch,
+  type UdpEndpoint,
+  watchReadable,
+} from '../../sys/index.js';
+import { type Adapter, type AdapterInfo, type AttachContext, adapterCounters } from '../adapter.js';
+import { startAdapterPort } from '../adapter-port.js';
+import type { LocalPort } from '../local/local-port.js';
+import { RxDrain } from '../rx-drain.js';
+import { keyToMac, macKey, TunnelFdb } from './fdb.js';
+import { maxInnerFrame, parseTunnelAddr, type TunnelSpec } from './spec.js';
+
+/** Datagrams per recvmmsg, and rounds of it per wake-up. */
+const RX_BATCH = 64;
+const RX_ROUNDS = 4;
+/** Frames and messages per sendmmsg. */
+const TX_FRAMES = 128;
+const TX_MSGS = 256;
+/** Remotes learned (learn-remotes) or named by static fdb entries, beyond the configured ones. */
+const MAX_EXTRA_REMOTES = 128;
+/** Fdb entries at most. */
+export const FDB_MAX = 16384;
+/** Socket buffers asked for (root may exceed rmem_max). */
+const SOCK_BUF = 4 << 20;
+const RETRY_MIN_MS = 1;
+const RETRY_MAX_MS = 20;
+/** An Ethernet header's bytes (the shortest inner frame). */
+const ETH_HLEN = 14;
+
+interface Remote {
+  ep: UdpEndpoint;
+  text: string;
+  /** The UdpBatch destination number. */
+  dest: number;
+  /** Configured (a flooding target), learned from a datagram, or named by a static fdb entry. */
+  origin: 'config' | 'learned' | 'static';
+  /** The address as 32-bit words (IPv4: one), for matching sources without allocating. */
+  w0: number;
+  w1: number;
+  w2: number;
+  w3: number;
+  port: number;
+  datagramsIn: number;
+  datagramsOut: number;
+}
+
+/** "1.2.3.4:5" or "[fd00::1]:5". */
+export function endpointText(ep: UdpEndpoint): string {
+  return ep.addr.length === 4 ? `${formatIp4At(ep.addr, 0)}:${ep.port}` : `[${formatIp6(ep.addr)}]:${ep.port}`;
+}
+
+function words(a: Uint8Array, off: number, i: number): number {
+  const o = off + i * 4;
+  return ((a[o] << 24) | (a[o + 1] << 16) | (a[o + 2] << 8) | a[o + 3]) >>> 0;
+}
+
+export class TunnelPort implements Adapter {
+  readonly name: string;
+  readonly kind: string;
+  readonly spec: TunnelSpec;
+  readonly fdb = new TunnelFdb(FDB_MAX);
+  private lp: LocalPort | null;
+  private readonly ctx: AttachContext;
+  private readonly vp: VPort;
+  private readonly tx: NetmapRing;
+  private readonly rx: NetmapRing;
+  private readonly udp: UdpBatch;
+  private watch: FdWatch | null = null;
+  private readonly drainer: RxDrain;
+  private readonly chain = new ChainReader();
+  private readonly hdr = new TunnelHeader();
+  private readonly decode: (b: Uint8Array, off: number, len: number, h: TunnelHeader) => number;
+  private readonly fixedHdr: number;
+  private readonly vni: number;
+  private readonly maxInner: number;
+  private readonly v6: boolean;
+  private readonly remotes: Remote[] = [];
+  /** Destinations of a flood: the configured remotes. */
+  private readonly flood: number[] = [];
+  /** Per RX slot: a view over its 2048-byte buffer; per rx datagram: a view over 2048 bytes after a fixed header. */
+  private readonly rxViews: Uint8Array[] = [];
+  private readonly innerViews: Uint8Array[] = [];
+  /** Messages set up but not sent yet (the socket was full): [pendFirst, pendEnd). */
+  private pendFirst = 0;
+  private pendEnd = 0;
+  private retryMs = RETRY_MIN_MS;
+  private lastSendErr = 0;
+  private readonly localPortNumber: number;
+  private readonly st = {
+    inFrames: 0,
+    inBytes: 0,
+    outFrames: 0,
+    outBytes: 0,
+    inDrops: 0,
+    outDrops: 0,
+    errors: 0,
+    datagramsOut: 0,
+    /** Per decode status (index), then the port's own reasons. */
+    dropHeader: new Array<number>(TUN_STATUS_NAMES.length).fill(0),
+    dropVni: 0,
+    dropUnknownRemote: 0,
+    dropOversize: 0,
+    dropTooBig: 0,
+    dropShort: 0,
+    dropNoRemote: 0,
+    dropSend: 0,
+    sendStalls: 0,
+    fdbFull: 0,
+    remotesFull: 0,
+    lastError: '',
+  };
+
+  private constructor(lp: LocalPort, ctx: AttachContext, spec: TunnelSpec, udp: UdpBatch) {
+    this.lp = lp;
+    this.ctx = ctx;
+    this.vp = lp.vport;
+    this.name = lp.name;
+    this.kind = spec.kind;
+    this.spec = spec;
+    this.udp = udp;
+    this.tx = lp.txRings[0] as NetmapRing;
+    this.rx = lp.rxRings[0] as NetmapRing;
+    this.vni = spec.vni;
+    this.v6 = spec.local.addr.length === 16;
+    this.maxInner = maxInnerFrame(spec);
+    this.decode = spec.kind === 'vxlan' ? decodeVxlan : decodeGeneve;
+    this.fixedHdr = spec.kind === 'vxlan' ? VXLAN_HDR_LEN : GENEVE_HDR_LEN;
+    const h = new Uint8Array(8);
+    if (spec.kind === 'vxlan') encodeVxlan(h, 0, spec.vni);
+    else encodeGeneve(h, 0, spec.vni);
+    udp.setHeader(h);
+    this.localPortNumber = udp.localPort();
+    for (const r of spec.remotes) this.flood.push(this.addRemote(r.addr, r.port, 'config'));
+    for (let s = 0; s < this.rx.numSlots; s++) this.rxViews.push(this.rx.bufView(s));
+    const rxd = udp.rxData;
+    for (let i = 0; i < udp.rxCount; i++) {
+      this.innerViews.push(new Uint8Array(rxd.buffer, rxd.byteOffset + i * udp.rxStride + this.fixedHdr, NM_BUF_SIZE));
+    }
+    this.drainer = new RxDrain(
+      () => this.drain(),
+      (e) => this.gone(`internal error while sending: ${(e as Error).message}`),
+    );
+  }
+
+  /**
+   * Binds the socket, opens port `name` (exclusive) and starts both directions.
+   * @throws ValeError BUSY when the port exists; SYSTEM when the socket cannot be bound; LIMIT from the switch.
+   */
+  static attach(ctx: AttachContext, name: string, spec: TunnelSpec): TunnelPort {
+    const maxInner = maxInnerFrame(spec);
+    const udp = UdpBatch.open({
+      bind: { addr: spec.local.addr, port: spec.local.port },
+      rxCount: RX_BATCH,
+      rxSize: Math.max(spec.mtu, NM_BUF_SIZE + 512),
+      txFrames: TX_FRAMES,
+      txSize: Math.max(maxInner, NM_BUF_SIZE),
+      txMsgs: TX_MSGS,
+      sockBuf: SOCK_BUF,
+    });
+    try {
+      const p = startAdapterPort(
+        ctx.host,
+        name,
+        { kind: spec.kind, txSlots: Math.min(1024, ctx.host.settings.maxBuffers) },
+        (lp) => new TunnelPort(lp, ctx, spec, udp),
+        (a) => a.drainer.request,
+      );
+      try {
+        p.watch = watchReadable(udp.fd, p.onReadable, p.onPollError);
+      } catch (e) {
+        p.close();
+        throw e;
+      }
+      ctx.log(
+        `${name}: ${spec.kind} vni ${spec.vni} on ${endpointText({ addr: spec.local.addr, port: p.localPortNumber })}, ${spec.remotes.length} remote(s)${spec.learnRemotes ? ', learning remotes' : ''}`,
+      );
+      return p;
+    } catch (e) {
+      udp.close();
+      throw e;
+    }
+  }
+
+  get vport(): VPort {
+    return this.vp;
+  }
+
+  get attached(): boolean {
+    return this.lp !== null;
+  }
+
+  /** The UDP port the socket is bound to. */
+  get localPort(): number {
+    return this.localPortNumber;
+  }
+
+  info(): AdapterInfo {
+    const st = this.st;
+    const extra: Record<string, string | number | boolean> = {
+      vni: this.vni,
+      local: endpointText({ addr: this.spec.local.addr, port: this.localPortNumber }),
+      remotes: this.flood.length,
+      learnedRemotes: this.remotes.filter((r) => r.origin === 'learned').length,
+      maxFrame: this.maxInner,
+      fdbSize: this.fdb.size,
+      datagramsOut: st.datagramsOut,
+      dropVni: st.dropVni,
+      dropUnknownRemote: st.dropUnknownRemote,
+      dropOversize: st.dropOversize,
+      dropTooBig: st.dropTooBig,
+      dropShort: st.dropShort,
+      dropNoRemote: st.dropNoRemote,
+      dropSend: st.dropSend,
+      sendStalls: st.sendStalls,
+      fdbFull: st.fdbFull,
+      remotesFull: st.remotesFull,
+    };
+    for (let s = 1; s < TUN_STATUS_NAMES.length; s++) extra[TUN_STATUS_NAMES[s] as string] = st.dropHeader[s] as number;
+    return {
+      name: this.name,
+      kind: this.kind,
+      spec: this.spec.text,
+      state: this.lp !== null ? 'up' : 'down',
+      counters: adapterCounters(st),
+      extra,
+      lastError: st.lastError,
+    };
+  }
+
+  /** The fdb, for `uvale ctl --fdb` (aged entries are dropped first). */
+  fdbList(): FdbInfo[] {
+    const now = Date.now();
+    this.fdb.sweep(now, this.ageMs());
+    return this.fdb
+      .entries()
+      .map(([k, e]) => ({
+        mac: keyToMac(k),
+        remote: (this.remotes[e.remote] as Remote).text,
+        type: e.isStatic ? ('static' as const) : ('learned' as const),
+        age: Math.floor((now - e.seen) / 1000),
+      }))
+      .sort((a, b) => a.mac.localeCompare(b.mac));
+  }
+
+  /**
+   * Adds a static entry MAC → ADDR[:PORT] (port: the kind's default). A remote not configured is added as a
+   * unicast-only destination, as `bridge fdb append` does.
+   * @throws ValeError INVALID_ARG for a bad MAC or address; LIMIT when the fdb or the remote table is full.
+   */
+  fdbAdd(mac: Uint8Array, remote: string): FdbInfo {
+    if ((mac[0] as number) & 1) throw new ValeError(ErrorCodes.INVALID_ARG, 'a static fdb entry needs a unicast MAC');
+    const a = parseTunnelAddr(remote, this.defaultPort(), remote);
+    if (a.addr.length !== this.spec.local.addr.length) {
+      throw new ValeError(ErrorCodes.INVALID_ARG, `${remote} is not of this port's address family`);
+    }
+    let ri = this.findRemote(a.addr, a.port);
+    if (ri < 0) {
+      ri = this.addRemote(a.addr, a.port, 'static');
+      if (ri < 0) throw new ValeError(ErrorCodes.LIMIT, `no room for another remote on ${this.name}`);
+    }
+    const key = macKey(mac, 0);
+    if (!this.fdb.setStatic(key, ri, Date.now())) {
+      throw new ValeError(ErrorCodes.LIMIT, `the fdb of ${this.name} is full (${FDB_MAX} entries)`);
+    }
+    return this.fdbList().find((e) => e.mac === keyToMac(key)) as FdbInfo;
+  }
+
+  /** Removes the entry of `mac`; false if there was none. */
+  fdbDelete(mac: Uint8Array): boolean {
+    return this.fdb.delete(macKey(mac, 0));
+  }
+
+  /** Detaches: stops reading, closes the socket and the port. Safe to call twice. */
+  close(): void {
+    const lp = this.lp;
+    if (lp === null) return;
+    this.lp = null;
+    this.watch?.close();
+    this.watch = null;
+    this.drainer.cancel();
+    this.vp.onRx = null;
+    try {
+      lp.close();
+    } finally {
+      this.udp.close();
+    }
+  }
+
+  // ---- remotes --------------------------------------------------------------------------------
+
+  private defaultPort(): number {
+    return this.spec.kind === 'vxlan' ? 4789 : 6081;
+  }
+
+  private ageMs(): number {
+    return this.ctx.host.settings.vxlanAgeing * 1000;
+  }
+
+  /** Adds a destination; its index, or -1 when the table is full. */
+  private addRemote(addr: Uint8Array, port: number, origin: Remote['origin']): number {
+    if (origin !== 'config' && this.remotes.length - this.flood.length >= MAX_EXTRA_REMOTES) return -1;
+    const ep = { addr: addr.slice(), port };
+    const dest = this.udp.addDest(ep);
+    const v6 = addr.length === 16;
+    this.remotes.push({
+      ep,
+      text: endpointText(ep),
+      dest,
+      origin,
+      w0: words(addr, 0, 0),
+      w1: v6 ? words(addr, 0, 1) : 0,
+      w2: v6 ? words(addr, 0, 2) : 0,
+      w3: v6 ? words(addr, 0, 3) : 0,
+      port,
+      datagramsIn: 0,
+      datagramsOut: 0,
+    });
+    return this.remotes.length - 1;
+  }
+
+  private findRemote(addr: Uint8Array, port: number): number {
+    const v6 = addr.length === 16;
+    const w0 = words(addr, 0, 0);
+    const w1 = v6 ? words(addr, 0, 1) : 0;
+    const w2 = v6 ? words(addr, 0, 2) : 0;
+    const w3 = v6 ? words(addr, 0, 3) : 0;
+    for (let i = 0; i < this.remotes.length; i++) {
+      const r = this.remotes[i] as Remote;
+      if (r.w0 === w0 && r.w1 === w1 && r.w2 === w2 && r.w3 === w3 && r.port === port) return i;
+    }
+    return -1;
+  }
+
+  /** The remote a datagram came from (its sockaddr at names[off ..]): same address and port, else same address; -1. */
+  private sourceRemote(names: Uint8Array, off: number): number {
+    const port = (names[off + 2] << 8) | names[off + 3];
+    let w0: number;
+    let w1 = 0;
+    let w2 = 0;
+    let w3 = 0;
+    if (this.v6) {
+      w0 = words(names, off + 8, 0);
+      w1 = words(names, off + 8, 1);
+      w2 = words(names, off + 8, 2);
+      w3 = words(names, off + 8, 3);
+    } else {
+      w0 = words(names, off + 4, 0);
+    }
+    const remotes = this.remotes;
+    let byAddr = -1;
+    for (let i = 0; i < remotes.length; i++) {
+      const r = remotes[i] as Remote;
+      if (r.w0 !== w0 || r.w1 !== w1 || r.w2 !== w2 || r.w3 !== w3) continue;
+      if (r.port === port) return i;
+      if (byAddr < 0) byAddr = i;
+    }
+    return byAddr;
+  }
+
+  /** A datagram from an unknown address, with learn-remotes: a new remote at our own port; -1 when full. */
+  private learnRemote(names: Uint8Array, off: number): number {
+    const addr = this.v6 ? names.slice(off + 8, off + 24) : names.slice(off + 4, off + 8);
+    const port = this.localPortNumber;
+    const i = this.addRemote(addr, port, 'learned');
+    if (i >= 0) this.ctx.log(`${this.name}: learned remote ${endpointText({ addr, port })}`);
+    return i;
+  }
+
+  // ---- faults ---------------------------------------------------------------------------------
+
+  private gone(reason: string): void {
+    if (this.lp === null) return;
+    this.st.lastError = reason;
+    try {
+      this.close();
+    } catch (e) {
+      this.ctx.log(`${this.name}: closing: ${(e as Error).message}`);
+    }
+    this.ctx.onGone(this, reason);
+  }
+
+  private readonly onPollError = (status: number): void => {
+    this.gone(`the UDP socket reported an error (${status})`);
+  };
+
+  private readonly onReadable = (): void => {
+    try {
+      this.receive();
+    } catch (e) {
+      this.gone(`internal error while receiving: ${(e as Error).message}`);
+    }
+  };
+
+  // ---- remotes → switch -----------------------------------------------------------------------
+
+  private receive(): void {
+    const lp = this.lp;
+    if (lp === null) return;
+    const udp = this.udp;
+    const tx = this.tx;
+    const st = this.st;
+    const hdr = this.hdr;
+    const decode = this.decode;
+    const fixedHdr = this.fixedHdr;
+    const vni = this.vni;
+    const fdb = this.fdb;
+    const rxData = udp.rxData;
+    const names = udp.rxNames;
+    const stride = udp.rxStride;
+    const learnRemotes = this.spec.learnRemotes;
+    const slotsEach = chainSlots(stride);
+    const n = tx.numSlots;
+    const now = Date.now();
+    let cur = tx.cur;
+    let frames = 0;
+    let bytes = 0;
+    let pending = 0;
+    for (let round = 0; round < RX_ROUNDS; round++) {
+      let space = tx.tail - cur;
+      if (space < 0) space += n;
+      if (space < slotsEach * 4 && pending !== 0) {
+        tx.head = tx.cur = cur;
+        lp.txsync();
+        pending = 0;
+        space = tx.tail - cur;
+        if (space < 0) space += n;
+      }
+      let max = Math.floor(space / slotsEach);
+      if (max > RX_BATCH) max = RX_BATCH;
+      if (max === 0) break; // the ring is full: what is queued stays in the socket
+      const got = udp.recv(max);
+      if (got < 0) {
+        if (got === -EINTR) continue;
+        if (got !== -EAGAIN) {
+          st.errors++;
+          st.lastError = `recvmmsg: ${describeErrno(-got)}`;
+        }
+        break;
+      }
+      for (let i = 0; i < got; i++) {
+        const off = i * stride;
+        if (udp.rxTruncated(i)) {
+          st.dropOversize++;
+          continue;
+        }
+        const status = decode(rxData, off, udp.rxLen(i), hdr);
+        if (status !== TUN_OK) {
+          st.dropHeader[status]++;
+          continue;
+        }
+        if (hdr.vni !== vni) {
+          st.dropVni++;
+          continue;
+        }
+        let ri = this.sourceRemote(names, i * 32);
+        if (ri < 0) {
+          if (!learnRemotes) {
+            st.dropUnknownRemote++;
+            continue;
+          }
+          ri = this.learnRemote(names, i * 32);
+          if (ri < 0) {
+            st.remotesFull++;
+            st.dropUnknownRemote++;
+            continue;
+          }
+        }
+        (this.remotes[ri] as Remote).datagramsIn++;
+        const inner = off + hdr.offset;
+        const len = hdr.len;
+        if ((rxData[inner + 6] & 1) === 0 && !fdb.learn(macKey(rxData, inner + 6), ri, now)) st.fdbFull++;
+        if (hdr.offset === fixedHdr && len <= NM_BUF_SIZE) {
+          tx.u8.set(this.innerViews[i] as Uint8Array, tx.buf(cur));
+          tx.setLen(cur, len);
+          tx.setFlags(cur, 0);
+          cur = cur + 1 === n ? 0 : cur + 1;
+        } else {
+          cur = writeChain(tx, cur, rxData, inner, inner + len);
+        }
+        frames++;
+        pending++;
+        bytes += len;
+      }
+      if (got < max) break; // the socket is empty
+    }
+    if (frames !== 0) {
+      st.inFrames += frames;
+      st.inBytes += bytes;
+      this.ctx.onTraffic();
+    }
+    if (pending !== 0) {
+      tx.head = tx.cur = cur;
+      lp.txsync();
+    }
+    st.inDrops = this.inDropsNow();
+  }
+
+  private inDropsNow(): number {
+    const st = this.st;
+    let d = st.dropVni + st.dropUnknownRemote + st.dropOversize;
+    for (let s = 1; s < st.dropHeader.length; s++) d += st.dropHeader[s] as number;
+    return d;
+  }
+
+  // ---- switch → remotes -----------------------------------------------------------------------
+
+  /** Sends what is set up in [pendFirst, pendEnd); false if the socket filled first (the rest stays pending). */
+  private flush(): boolean {
+    const udp = this.udp;
+    const st = this.st;
+    while (this.pendFirst < this.pendEnd) {
+      const r = udp.send(this.pendFirst, this.pendEnd - this.pendFirst);
+      if (r > 0) {
+        this.pendFirst += r;
+        st.datagramsOut += r;
+        this.lastSendErr = 0;
+        continue;
+      }
+      if (r === -EINTR) continue;
+      if (r === -EAGAIN || r === -ENOBUFS) return false;
+      // this message cannot go (EMSGSIZE, ENETUNREACH, EPERM, ...): drop it and go on
+      this.pendFirst++;
+      st.dropSend++;
+      st.errors++;
+      const err = -r;
+      if (err !== this.lastSendErr) {
+        this.lastSendErr = err;
+        st.lastError = `sendmmsg: ${describeErrno(err)}`;
+        this.ctx.log(`${this.name}: ${st.lastError}; dropping such datagrams`);
+      }
+    }
+    this.pendFirst = this.pendEnd = 0;
+    return true;
+  }
+
+  private drain(): void {
+    const lp = this.lp;
+    if (lp === null) return;
+    const st = this.st;
+    if (this.pendEnd !== 0 && !this.flush()) {
+      this.stall();
+      return;
+    }
+    lp.rxsync();
+    const rx = this.rx;
+    const udp = this.udp;
+    const chain = this.chain;
+    const fdb = this.fdb;
+    const flood = this.flood;
+    const remotes = this.remotes;
+    const txData = udp.txData;
+    const stride = udp.txStride;
+    const maxInner = this.maxInner;
+    const ageMs = this.ageMs();
+    const now = Date.now();
+    const tail = rx.tail;
+    let cur = rx.cur;
+    let buf = 0;
+    let msgs = 0;
+    let frames = 0;
+    let bytes = 0;
+    let stalled = false;
+    while (cur !== tail) {
+      let len: number;
+      let next: number;
+      let single: boolean;
+      if ((rx.flags(cur) & NS_MOREFRAG) === 0) {
+        len = rx.len(cur);
+        if (len > NM_BUF_SIZE) len = NM_BUF_SIZE;
+        next = cur + 1 === rx.numSlots ? 0 : cur + 1;
+        single = true;
+      } else {
+        if (!chain.walk(rx, cur, tail)) break; // the switch publishes whole chains
+        len = chain.len;
+        next = chain.next;
+        single = false;
+      }
+      if (len > maxInner) {
+        st.dropTooBig++;
+        cur = next;
+        continue;
+      }
+      if (len < ETH_HLEN) {
+        st.dropShort++;
+        cur = next;
+        continue;
+      }
+      const o = rx.buf(cur);
+      let ri = -1;
+      if ((rx.u8[o] & 1) === 0) ri = fdb.lookup(macKey(rx.u8, o), now, ageMs);
+      const nd = ri >= 0 ? 1 : flood.length;
+      if (nd === 0) {
+        st.dropNoRemote++;
+        cur = next;
+        continue;
+      }
+      if (buf === udp.txFrames || msgs + nd > udp.txMsgs) {
+        this.pendFirst = 0;
+        this.pendEnd = msgs;
+        if (!this.flush()) {
+          stalled = true;
+          break;
+        }
+        buf = 0;
+        msgs = 0;
+      }
+      const at = buf * stride;
+      if (single) txData.set(this.rxViews[cur] as Uint8Array, at);
+      else chain.gather(rx, cur, chain.slots, txData, at);
+      if (ri >= 0) {
+        udp.setMsg(msgs++, buf, len, (remotes[ri] as Remote).dest);
+        (remotes[ri] as Remote).datagramsOut++;
+      } else {
+        for (let k = 0; k < nd; k++) {
+          const r = remotes[flood[k] as number] as Remote;
+          udp.setMsg(msgs++, buf, len, r.dest);
+          r.datagramsOut++;
+        }
+      }
+      buf++;
+      frames++;
+      bytes += len;
+      cur = next;
+    }
+    rx.head = rx.cur = cur;
+    lp.rxsync();
+    st.outFrames += frames;
+    st.outBytes += bytes;
+    if (!stalled && msgs !== 0) {
+      this.pendFirst = 0;
+      this.pendEnd = msgs;
+      stalled = !this.flush();
+    }
+    st.outDrops = st.dropTooBig + st.dropShort + st.dropNoRemote + st.dropSend;
+    if (frames !== 0) this.ctx.onTraffic();
+    if (stalled) this.stall();
+    else this.retryMs = RETRY_MIN_MS;
+  }
+
+  private stall(): void {
+    this.st.sendStalls++;
+    this.drainer.retryIn(this.retryMs);
+    this.retryMs = Math.min(this.retryMs * 2, RETRY_MAX_MS);
+  }
+}

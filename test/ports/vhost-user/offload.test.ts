@@ -1,0 +1,276 @@
+/*
+ * Offloads of the vhost-user port: a hand-made front-end that negotiates
+ * CSUM and TSO sends a 60 KB TSO frame, which must reach a netmap port with
+ * a 12-byte header whole and byte for byte, and a port without a header as
+ * MSS segments whose checksums are right; a GSO frame from the header port
+ * reaches the guest whole with its header. The header rules themselves
+ * (./vnet-hdr.ts) are checked byte by byte, including the frames a guest
+ * cannot take.
+ */
+
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { openPort, ValeHost } from '../../../src/index.js';
+import { bit, encodeRequest, Feature, Req } from '../../../src/ports/vhost-user/protocol.js';
+import { VhostUserPort } from '../../../src/ports/vhost-user/vhost-port.js';
+import {
+  checkTxHeader,
+  fitRxHeader,
+  OFF_CSUM,
+  OFF_GUEST_CSUM,
+  OFF_GUEST_TSO4,
+  OFF_HOST_TSO4,
+} from '../../../src/ports/vhost-user/vnet-hdr.js';
+import {
+  closeFd,
+  createEventfd,
+  createMemfd,
+  eventfdSignal,
+  mapFdRange,
+  streamConnect,
+  streamSend,
+  streamSendFds,
+} from '../../../src/sys/index.js';
+import { VIRTQ_DESC_F_NEXT, VIRTQ_DESC_F_WRITE } from '../../../src/virtio/index.js';
+import { putChain, receive, send, split } from '../../helpers/vale.js';
+
+const MB = 1 << 20;
+const UVA = 0x7f00_0000_0000;
+const NUM = 64;
+const R = [
+  { desc: 0x0000, avail: 0x1000, used: 0x2000 },
+  { desc: 0x4000, avail: 0x5000, used: 0x6000 },
+];
+const RXBUF = 0x10000;
+const RXBUF_LEN = 4096;
+const TXBUF = 0x80000;
+const tick = (ms = 20) => new Promise((r) => setTimeout(r, ms));
+
+function le(...fields: [2 | 4 | 8, number | bigint][]): Uint8Array {
+  const out: number[] = [];
+  for (const [w, v] of fields) {
+    let x = BigInt(v);
+    for (let i = 0; i < w; i++) {
+      out.push(Number(x & 0xffn));
+      x >>= 8n;
+    }
+  }
+  return new Uint8Array(out);
+}
+
+/** The Internet checksum of b, written here independently of src/pkt. */
+function inetSum(b: Uint8Array, start = 0, end = b.length, init = 0): number {
+  let s = init;
+  for (let i = start; i < end; i += 2) s += (b[i]! << 8) | (i + 1 < end ? b[i + 1]! : 0);
+  while (s > 0xffff) s = (s & 0xffff) + (s >>> 16);
+  return s;
+}
+
+/** A TCP/IPv4 frame with `payload` bytes of pattern; its TCP checksum field holds the pseudo-header sum. */
+function tcpFrame(payload: number, seq: number): Uint8Array {
+  const f = new Uint8Array(54 + payload);
+  f.set([2, 0, 0, 0, 0, 0xb, 2, 0, 0, 0, 0, 0xa, 0x08, 0x00]);
+  const ip = 14;
+  f.set([0x45, 0, 0, 0, 0x12, 0x34, 0x40, 0, 64, 6, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2], ip);
+  const tot = 20 + 20 + payload;
+  f[ip + 2] = tot >> 8;
+  f[ip + 3] = tot & 0xff;
+  const tcp = 34;
+  f.set([0x30, 0x39, 0x00, 0x50], tcp);
+  f[tcp + 4] = seq >>> 24;
+  f[tcp + 5] = (seq >>> 16) & 0xff;
+  f[tcp + 6] = (seq >>> 8) & 0xff;
+  f[tcp + 7] = seq & 0xff;
+  f[tcp + 12] = 0x50;
+  f[tcp + 13] = 0x18; // PSH ACK
+  f[tcp + 14] = 0xff;
+  for (let i = 0; i < payload; i++) f[54 + i] = (i * 7 + (i >> 8)) & 0xff;
+  const pseudo = inetSum(f, 26, 34, 6 + 20 + payload);
+  f[tcp + 16] = pseudo >> 8;
+  f[tcp + 17] = pseudo & 0xff;
+  return f;
+}
+
+function vnetHdr(flags: number, gso: number, hdrLen: number, gsoSize: number, cs: number, co: number): Uint8Array {
+  return le([2, flags | (gso << 8)], [2, hdrLen], [2, gsoSize], [2, cs], [2, co], [2, 0]);
+}
+
+test('vnet-hdr rules: what a guest sends is checked, what it receives is fitted to its offloads', () => {
+  // TX: NEEDS_CSUM needs CSUM; TCPV4 GSO needs HOST_TSO4; UDP GSO and out-of-frame offsets never pass.
+  const h = vnetHdr(1, 1, 54, 1448, 34, 16);
+  h[10] = 9;
+  assert.equal(checkTxHeader(h.slice(), OFF_CSUM, 1000), false, 'TSO without HOST_TSO4');
+  assert.equal(checkTxHeader(h.slice(), OFF_HOST_TSO4, 1000), false, 'NEEDS_CSUM without CSUM');
+  const ok = h.slice();
+  assert.equal(checkTxHeader(ok, OFF_CSUM | OFF_HOST_TSO4, 1000), true);
+  assert.deepEqual([...ok], [...vnetHdr(1, 1, 54, 1448, 34, 16)], 'num_buffers zeroed, the rest kept');
+  assert.equal(checkTxHeader(vnetHdr(1, 0, 0, 0, 34, 16), OFF_CSUM, 51), false, 'checksum field past the end');
+  assert.equal(checkTxHeader(vnetHdr(1, 0, 0, 0, 34, 16), OFF_CSUM, 52), true);
+  assert.equal(checkTxHeader(vnetHdr(0, 3, 0, 1000, 0, 0), 0xff, 2000), false, 'UDP GSO');
+  assert.equal(checkTxHeader(vnetHdr(0, 1, 0, 0, 0, 0), 0xff, 2000), false, 'gso_size 0');
+  const dv = vnetHdr(2, 0, 0, 0, 0, 0);
+  assert.equal(checkTxHeader(dv, 0, 100), true);
+  assert.equal(dv[0], 0, 'DATA_VALID cleared on TX');
+
+  // RX: a NEEDS_CSUM frame for a guest without GUEST_CSUM gets its checksum here.
+  const f = tcpFrame(301, 77);
+  const buf = new Uint8Array(12 + f.length);
+  buf.set(vnetHdr(1, 0, 0, 0, 34, 16), 0);
+  buf.set(f, 12);
+  assert.equal(fitRxHeader(buf, buf.length, 0), true);
+  assert.equal(buf[0], 0, 'nothing left to do');
+  const out = buf.subarray(12);
+  assert.equal(inetSum(out, 34, out.length, inetSum(out, 26, 34, 6 + 20 + 301)), 0xffff, 'TCP checksum valid');
+  assert.deepEqual([...out.subarray(0, 50)], [...f.subarray(0, 50)], 'only the checksum changed');
+  assert.deepEqual([...out.subarray(52)], [...f.subarray(52)]);
+  // ... and the same frame for a guest with GUEST_CSUM keeps its header as it is.
+  buf.set(vnetHdr(1, 0, 0, 0, 34, 16), 0);
+  buf.set(f, 12);
+  assert.equal(fitRxHeader(buf, buf.length, OFF_GUEST_CSUM), true);
+  assert.deepEqual([...buf.subarray(0, 12)], [...vnetHdr(1, 0, 0, 0, 34, 16)]);
+  assert.deepEqual([...buf.subarray(12)], [...f]);
+  // GSO only for a guest with GUEST_TSO4; DATA_VALID only with GUEST_CSUM; offsets checked.
+  buf.set(vnetHdr(1, 1, 54, 100, 34, 16), 0);
+  assert.equal(fitRxHeader(buf, buf.length, OFF_GUEST_CSUM), false, 'GSO without GUEST_TSO4');
+  assert.equal(fitRxHeader(buf, buf.length, OFF_GUEST_CSUM | OFF_GUEST_TSO4), true);
+  buf.set(vnetHdr(1, 4, 54, 100, 34, 16), 0);
+  assert.equal(fitRxHeader(buf, buf.length, OFF_GUEST_CSUM | OFF_GUEST_TSO4), false, 'TCPV6 without GUEST_TSO6');
+  buf.set(vnetHdr(2, 0, 0, 0, 0, 0), 0);
+  assert.equal(fitRxHeader(buf, buf.length, 0), true);
+  assert.equal(buf[0], 0, 'DATA_VALID hidden from a guest without GUEST_CSUM');
+  buf.set(vnetHdr(1, 0, 0, 0, 0xfff0, 16), 0);
+  assert.equal(fitRxHeader(buf, buf.length, OFF_GUEST_CSUM), false, 'csum_start outside the frame');
+});
+
+test('a guest with TSO: a 60 KB frame crosses whole to a header port and in MSS segments to a plain one', {
+  timeout: 20_000,
+}, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'uvale-vu-of-'));
+  const sock = join(dir, 'vm.sock');
+  const host = new ValeHost();
+  const logs: string[] = [];
+  const port = VhostUserPort.attach(host, 'vale-vof:vm', sock, { log: (l) => logs.push(l) });
+  const n0 = openPort('vale-vof:n0', { host });
+  const n12 = openPort('vale-vof:n12', { host, vnetHdrLen: 12 });
+  const memfd = createMemfd('uvale-test-guest', MB, { seals: 0 });
+  const mem = mapFdRange(memfd, MB, 0);
+  const dv = new DataView(mem.bytes.buffer, mem.bytes.byteOffset, MB);
+  const kicks = [createEventfd(), createEventfd()];
+  const calls = [createEventfd(), createEventfd()];
+  const c = streamConnect(sock);
+  const req = (r: number, payload: Uint8Array, fds: number[] = []) => {
+    const m = encodeRequest(r, payload);
+    assert.equal(fds.length > 0 ? streamSendFds(c, m, m.length, fds) : streamSend(c, m, m.length), m.length);
+  };
+  try {
+    assert.equal(port.info().extra?.vnetHdrLen, 0, 'no header before a front-end asks for offloads');
+    const features =
+      bit(Feature.F_VERSION_1) |
+      bit(Feature.NET_F_MRG_RXBUF) |
+      bit(Feature.NET_F_CSUM) |
+      bit(Feature.NET_F_GUEST_CSUM) |
+      bit(Feature.NET_F_HOST_TSO4) |
+      bit(Feature.NET_F_GUEST_TSO4);
+    req(Req.SET_FEATURES, le([8, features]));
+    req(Req.SET_MEM_TABLE, le([4, 1], [4, 0], [8, 0], [8, MB], [8, UVA], [8, 0]), [memfd]);
+    for (let i = 0; i < 2; i++) {
+      req(Req.SET_VRING_NUM, le([4, i], [4, NUM]));
+      req(
+        Req.SET_VRING_ADDR,
+        le([4, i], [4, 0], [8, UVA + R[i]!.desc], [8, UVA + R[i]!.used], [8, UVA + R[i]!.avail], [8, 0]),
+      );
+      req(Req.SET_VRING_BASE, le([4, i], [4, 0]));
+      req(Req.SET_VRING_CALL, le([8, i]), [calls[i]!]);
+      req(Req.SET_VRING_KICK, le([8, i]), [kicks[i]!]);
+    }
+    await tick(50);
+    assert.equal(port.info().extra?.queueSizes, '64,64', logs.join('\n'));
+    assert.equal(port.info().extra?.vnetHdrLen, 12, 'offloads negotiated: the port carries the header');
+    const setDesc = (ring: number, i: number, addr: number, len: number, flags: number, next: number) => {
+      const o = R[ring]!.desc + 16 * i;
+      dv.setBigUint64(o, BigInt(addr), true);
+      dv.setUint32(o + 8, len, true);
+      dv.setUint16(o + 12, flags, true);
+      dv.setUint16(o + 14, next, true);
+    };
+
+    // guest → switch: one TSO frame, header in its own descriptor, the frame in two.
+    const PAY = 60_000;
+    const MSS = 1448;
+    const big = tcpFrame(PAY, 1_000_000);
+    const hdr = vnetHdr(1, 1, 54, MSS, 34, 16);
+    mem.bytes.set(hdr, TXBUF);
+    mem.bytes.set(big, TXBUF + 0x100);
+    setDesc(1, 0, TXBUF, 12, VIRTQ_DESC_F_NEXT, 1);
+    setDesc(1, 1, TXBUF + 0x100, 30_000, VIRTQ_DESC_F_NEXT, 2);
+    setDesc(1, 2, TXBUF + 0x100 + 30_000, big.length - 30_000, 0, 0);
+    dv.setUint16(R[1]!.avail + 4, 0, true);
+    dv.setUint16(R[1]!.avail + 2, 1, true);
+    eventfdSignal(kicks[1]!);
+    const whole = await receive(n12, 1, 2000);
+    assert.equal(whole.length, 1, `one frame to the header port; logs: ${logs.join(' | ')}`);
+    assert.deepEqual(Buffer.from(whole[0]!), Buffer.concat([hdr, big]), 'header and frame, byte for byte');
+    const nseg = Math.ceil(PAY / MSS);
+    const segs = await receive(n0, nseg, 2000);
+    assert.equal(segs.length, nseg, 'segmented by the switch for the plain port');
+    let payload = Buffer.alloc(0);
+    segs.forEach((s, k) => {
+      const plen = k === nseg - 1 ? PAY - k * MSS : MSS;
+      assert.equal(s.length, 54 + plen);
+      assert.deepEqual([...s.subarray(0, 14)], [...big.subarray(0, 14)], 'Ethernet header');
+      assert.equal((s[16]! << 8) | s[17]!, 40 + plen, 'IP total length');
+      assert.equal((s[18]! << 8) | s[19]!, (0x1234 + k) & 0xffff, 'IP ID');
+      assert.equal(inetSum(s, 14, 34), 0xffff, 'IP header checksum');
+      const seq = ((s[38]! << 24) | (s[39]! << 16) | (s[40]! << 8) | s[41]!) >>> 0;
+      assert.equal(seq, 1_000_000 + k * MSS, 'TCP sequence');
+      assert.equal(s[47], k === nseg - 1 ? 0x18 : 0x10, 'PSH on the last segment only');
+      assert.equal(inetSum(s, 34, s.length, inetSum(s, 26, 34, 6 + 20 + plen)), 0xffff, 'TCP checksum');
+      payload = Buffer.concat([payload, s.subarray(54)]);
+    });
+    assert.deepEqual(payload, Buffer.from(big.subarray(54)), 'the payload, byte for byte');
+    const ci = port.info().counters;
+    assert.deepEqual([ci.inFrames, ci.inBytes], [1, big.length]);
+
+    // switch → guest: a GSO frame from the header port reaches the guest whole, header kept, num_buffers set.
+    for (let i = 0; i < 32; i++) {
+      setDesc(0, i, RXBUF + RXBUF_LEN * i, RXBUF_LEN, VIRTQ_DESC_F_WRITE, 0);
+      dv.setUint16(R[0]!.avail + 4 + 2 * i, i, true);
+    }
+    dv.setUint16(R[0]!.avail + 2, 32, true);
+    eventfdSignal(kicks[0]!);
+    await tick();
+    const back = tcpFrame(20_000, 5);
+    back.set([2, 0, 0, 0, 0, 0xa, 2, 0, 0, 0, 0, 0xc], 0); // to the guest's MAC (learned from its TSO frame)
+    const bhdr = vnetHdr(1, 1, 54, 1000, 34, 16);
+    putChain(n12, split(Buffer.concat([bhdr, back]), 2048));
+    n12.txsync();
+    await tick(50);
+    const total = 12 + back.length;
+    const nbuf = Math.ceil(total / RXBUF_LEN);
+    assert.equal(dv.getUint16(R[0]!.used + 2, true), nbuf, `used entries (logs: ${logs.join(' | ')})`);
+    const got = Buffer.from(mem.bytes.subarray(RXBUF, RXBUF + total));
+    const want = Buffer.concat([bhdr, back]);
+    want[10] = nbuf;
+    assert.deepEqual(got, want, 'header (num_buffers set) and frame, byte for byte');
+    // A plain frame from the port without a header reaches the guest with a zero header.
+    send(n0, [back.subarray(0, 200)]);
+    await tick(50);
+    assert.equal(dv.getUint16(R[0]!.used + 2, true), nbuf + 1);
+    const at = RXBUF + RXBUF_LEN * nbuf;
+    assert.deepEqual([...mem.bytes.subarray(at, at + 12)], [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0]);
+    assert.equal(port.info().extra?.offloadDrops, 0);
+  } finally {
+    closeFd(c);
+    await tick();
+    port.close();
+    n0.close();
+    n12.close();
+    mem.unmap();
+    closeFd(memfd);
+    for (const f of [...kicks, ...calls]) closeFd(f);
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
