@@ -393,6 +393,19 @@ describe('VLAN-aware forwarding', () => {
     assert.equal(counter(a10, 'dropVlanVid') - before, 2);
   });
 
+  test('a /t monitor on a VLAN-aware switch sees the frames as its port sent them', () => {
+    const { host, ports, sw } = bridge(['a', 't']);
+    const [a, t] = ports as [LocalPort, LocalPort];
+    sw.setVlan('a', 'access:3');
+    sw.setVlan('t', 'trunk:3');
+    const mon = openPort('vale0:a/t', { host });
+    const f = frame(BROADCAST, macN(1), { seq: 1 });
+    send(a, [f]);
+    assert.deepEqual(drain(t), [Buffer.from(tagged(f, 3))]);
+    assert.deepEqual(drain(mon), [Buffer.from(f)]);
+    mon.close();
+  });
+
   test('property: no frame crosses VIDs, and each arrives tagged as its port says', () => {
     const vidSet = [1, 2, 3];
     const spec = fc.oneof(
