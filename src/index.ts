@@ -24,6 +24,7 @@ export { formatMac, macWords, parseMac, rthash } from './switch/hash.js';
 export { type OpenOptions, ValeHost } from './switch/host.js';
 export { type PortName, parsePortName } from './switch/name.js';
 export { type LookupModule, type MacTableEntry, ValeSwitch } from './switch/vale-switch.js';
+export { formatVlanSpec, parseVlanSpec, type VlanSpec } from './switch/vlan.js';
 
 let processHost: ValeHost | null = null;
 

@@ -31,6 +31,7 @@ import type {
   SettingsReply,
   StatsSnapshot,
   SwitchInfo,
+  VlanInfo,
 } from './types.js';
 
 /** An argument's type; a leading '?' makes it optional. */
@@ -69,6 +70,8 @@ export const REQUESTS = {
   shutdown: { access: 'owner', args: {} },
   mirror: { access: 'owner', args: { src: 'string', dst: 'string', remove: '?bool' } },
   mirrors: { access: 'any', args: {} },
+  vlan: { access: 'owner', args: { name: 'string', mode: 'string' } },
+  vlans: { access: 'any', args: { switch: '?string' } },
 } as const satisfies Record<string, { access: Access; args: Schema }>;
 
 export type RequestName = keyof typeof REQUESTS;
@@ -100,6 +103,8 @@ export interface Replies {
   shutdown: Record<string, never>;
   mirror: MirrorInfo;
   mirrors: { mirrors: MirrorInfo[] };
+  vlan: VlanInfo;
+  vlans: { vlans: VlanInfo[] };
 }
 
 export function isRequestName(op: unknown): op is RequestName {

@@ -91,6 +91,17 @@ export interface MacEntry {
   mac: string;
   port: number;
   portName: string;
+  /** On a VLAN-aware switch: the VID the MAC was learnt in. */
+  vid?: number;
+}
+
+/** A port's VLAN setting (docs/vlans.md): `none`, `access:V` or `trunk[:VIDS][,native=V]`. */
+export interface VlanInfo {
+  /** SWITCH:PORT */
+  name: string;
+  mode: string;
+  /** The port is attached now (a setting may wait for its port). */
+  attached: boolean;
 }
 
 /** One entry of a tunnel port's forwarding database (uvale ctl --fdb). */

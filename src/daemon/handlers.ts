@@ -6,6 +6,7 @@
  */
 
 import type { Args, Replies, RequestName } from '../control/requests.js';
+import type { VlanInfo } from '../control/types.js';
 import { PROTOCOL_VERSION } from '../control/wire.js';
 import { ErrorCodes, ValeError } from '../core/errors.js';
 import { parseAssignment, SETTINGS } from '../core/settings.js';
@@ -13,6 +14,8 @@ import { parseMac } from '../pkt/ether.js';
 import { TunnelPort } from '../ports/vxlan/tunnel-port.js';
 import { countersToObject } from '../switch/counters.js';
 import { parsePortName, parseSwitchName } from '../switch/name.js';
+import type { ValeSwitch } from '../switch/vale-switch.js';
+import { formatVlanSpec, parseVlanSpec } from '../switch/vlan.js';
 import type { Connection } from './connection.js';
 import type { Daemon } from './server.js';
 
@@ -22,6 +25,15 @@ export interface RequestContext {
 }
 
 type Handler<K extends RequestName> = (cx: RequestContext, a: Args<K>) => Replies[K] | Promise<Replies[K]>;
+
+/** The VLAN settings of a switch, as the 'vlan' and 'vlans' requests report them. */
+function vlanInfos(sw: ValeSwitch): VlanInfo[] {
+  return sw.vlanList().map((v) => ({
+    name: `${sw.name}:${v.port}`,
+    mode: formatVlanSpec(v.spec),
+    attached: sw.find(v.port) !== undefined,
+  }));
+}
 
 export const HANDLERS: { readonly [K in RequestName]: Handler<K> } = {
   hello: ({ daemon, conn }, a) => {
@@ -117,6 +129,24 @@ export const HANDLERS: { readonly [K in RequestName]: Handler<K> } = {
   shutdown: ({ daemon, conn }) => {
     setImmediate(() => void daemon.stop(`shutdown requested by pid ${conn.pid} (uid ${conn.uid})`));
     return {};
+  },
+  vlan: ({ daemon, conn }, a) => {
+    const pn = parsePortName(a.name);
+    const sw = daemon.host.getSwitch(pn.bridge);
+    if (sw === undefined) throw new ValeError(ErrorCodes.NOT_FOUND, `no switch named ${pn.bridge}`);
+    sw.setVlan(pn.port, parseVlanSpec(a.mode));
+    daemon.log(`${a.name}: vlan ${a.mode} (by uid ${conn.uid})`);
+    return (
+      vlanInfos(sw).find((v) => v.name === pn.full) ?? {
+        name: pn.full,
+        mode: 'none',
+        attached: sw.find(pn.port) !== undefined,
+      }
+    );
+  },
+  vlans: ({ daemon }, a) => {
+    const sws = daemon.host.listSwitches().filter((s) => a.switch === undefined || s.name === a.switch);
+    return { vlans: sws.flatMap(vlanInfos) };
   },
 };
 

@@ -16,7 +16,19 @@ export interface MetricsSource {
   adapters(): Array<{ name: string; kind: string; counters: AdapterCounters }>;
 }
 
-const DROPS = ['dropRxFull', 'dropRunt', 'dropNoDest', 'dropFrags', 'dropOffload', 'dropOversize', 'dropMonitor'];
+const DROPS = [
+  'dropRxFull',
+  'dropRunt',
+  'dropNoDest',
+  'dropFrags',
+  'dropOffload',
+  'dropOversize',
+  'dropMonitor',
+  'dropVlanTagged',
+  'dropVlanVid',
+  'dropVlanUntagged',
+  'dropVlanOversize',
+];
 const ERRORS = ['badSlots', 'truncated', 'ringErrors'];
 const ADAPTER: ReadonlyArray<[keyof AdapterCounters, string, string]> = [
   ['inFrames', 'uvale_adapter_in_frames_total', 'frames from the peer handed to the switch'],

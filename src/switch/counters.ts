@@ -39,7 +39,15 @@ export const C_DROP_OVERSIZE = 12;
  * (monitors are read-only) are counted in dropNoDest.
  */
 export const C_DROP_MONITOR = 13;
-export const NUM_COUNTERS = 14; // at most layout.IF_COUNTERS_MAX
+/** VLAN-aware switches (vlan.ts): tagged frames from this access port. */
+export const C_DROP_VLAN_TAGGED = 14;
+/** Tagged frames from this port whose VID it does not admit (not in a trunk's list, or 0 or 4095). */
+export const C_DROP_VLAN_VID = 15;
+/** Untagged frames from this trunk port, which has no native VID. */
+export const C_DROP_VLAN_UNTAGGED = 16;
+/** Frames from this port that a tag would take past MAX_FRAME, once per port that wanted them tagged. */
+export const C_DROP_VLAN_OVERSIZE = 17;
+export const NUM_COUNTERS = 18; // at most layout.IF_COUNTERS_MAX
 
 export const COUNTER_NAMES = [
   'txPackets',
@@ -56,6 +64,10 @@ export const COUNTER_NAMES = [
   'dropOffload',
   'dropOversize',
   'dropMonitor',
+  'dropVlanTagged',
+  'dropVlanVid',
+  'dropVlanUntagged',
+  'dropVlanOversize',
 ] as const;
 
 export type CounterName = (typeof COUNTER_NAMES)[number];

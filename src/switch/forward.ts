@@ -79,6 +79,7 @@ import type { MacTable } from './mac-table.js';
 import { VALID_B } from './mac-table.js';
 import { type CopyLinks, CopyPath } from './monitor.js';
 import { OffloadPath, PUT_BAD, PUT_NO_ROOM } from './offload.js';
+import { VlanPath, type VlanTable } from './vlan.js';
 import type { VPort } from './vport.js';
 
 /** Lookup result: flood to every other port (netmap's NM_BDG_BROADCAST). */
@@ -120,6 +121,8 @@ export interface ForwardTarget extends CopyLinks {
   readonly settings: { readonly bridge: number; readonly verbose: number; readonly macAgeing: number };
   /** Diagnostics (learned MACs at verbose >= 2). */
   readonly log: (line: string) => void;
+  /** VLAN settings (vlan.ts); while `vlans.on`, batches go through VlanPath instead. */
+  readonly vlans: VlanTable;
 }
 
 /** Per-switch scratch space and the forwarding passes. One pass runs at a time. */
@@ -141,6 +144,8 @@ export class Forwarder {
   private readonly copyCount = new Int32Array(NUM_QUEUES);
   /** Frames the last deliver() put in its ring (source frames, before any segmentation). */
   private delivered = 0;
+  /** The VLAN-aware switch's path, made on first use. */
+  private vlanPath: VlanPath | null = null;
   /** True while a pass runs: a lookup that re-enters the switch is refused. */
   busy = false;
 
@@ -247,6 +252,14 @@ export class Forwarder {
   /** Classifies and delivers ft[0..n), the frames of one batch from `src`'s TX ring `ringNr`. */
   private flush(src: VPort, n: number, ringNr: number): void {
     const sw = this.sw;
+    if (sw.vlans.on) {
+      // a VLAN-aware switch: the only check VALE's path pays (vlan.ts)
+      this.vlanPath ??= new VlanPath(NM_BDG_BROADCAST);
+      this.vlanPath.flush(sw, src, n, ringNr, this.ftOff, this.ftLen, this.ftFrags);
+      // monitors and mirrors: the sender's TX copies only (docs/vlans.md)
+      if (sw.copyLinks !== 0) this.copy(src, n, this.vlanPath.frames, ringNr, 0);
+      return;
+    }
     const ftOff = this.ftOff;
     const ftLen = this.ftLen;
     const ftFrags = this.ftFrags;

@@ -9,7 +9,8 @@
  * Struct-of-arrays in typed arrays; the forwarder reads a/b/port directly. A
  * bucket is empty until written: `b` carries a valid bit (VALID_B), so the
  * all-zero MAC never matches an unwritten bucket (netmap's zeroed table would
- * send it to port 0: that quirk is dropped on purpose).
+ * send it to port 0: that quirk is dropped on purpose). A VLAN-aware switch
+ * keys on (VID, MAC): `b` then also carries VID << 17 (vlan.ts).
  */
 
 import { formatMac, HASH_SIZE } from './hash.js';
@@ -20,6 +21,8 @@ export interface MacEntry {
   bucket: number;
   mac: string;
   port: number;
+  /** The VID the MAC was learnt in, when not 0 (a VLAN-aware switch's entries). */
+  vid?: number;
 }
 
 export class MacTable {
@@ -51,8 +54,11 @@ export class MacTable {
     const now = (performance.now() / 1000) | 0;
     for (let i = 0; i < HASH_SIZE; i++) {
       const b = this.b[i];
-      if (b !== 0 && (ageing === 0 || now - (this.stamp[i] as number) <= ageing))
-        out.push({ bucket: i, mac: formatMac(this.a[i], b & 0xffff), port: this.port[i] });
+      if (b !== 0 && (ageing === 0 || now - (this.stamp[i] as number) <= ageing)) {
+        const e: MacEntry = { bucket: i, mac: formatMac(this.a[i], b & 0xffff), port: this.port[i] };
+        if (b >>> 17 !== 0) e.vid = b >>> 17;
+        out.push(e);
+      }
     }
     return out;
   }

@@ -37,6 +37,7 @@ import { C_DROP_NO_DEST, C_RING_ERRORS } from './counters.js';
 import { Forwarder, type ForwardTarget, LOOKUP_CUSTOM, LOOKUP_HUB, LOOKUP_LEARNING, type LookupFn } from './forward.js';
 import { MacTable } from './mac-table.js';
 import { linkCopies, MON_RX, MON_TX, unlinkCopies, unlinkPort } from './monitor.js';
+import { parseVlanSpec, type VlanSpec, VlanTable } from './vlan.js';
 import { type PortSwitch, VPort } from './vport.js';
 
 /** Port numbers 0..251, as VALE's 254 slots less the two it reserves. */
@@ -51,6 +52,8 @@ export interface MacTableEntry {
   port: number;
   portName: string;
   bucket: number;
+  /** On a VLAN-aware switch: the VID the MAC was learnt in (0: untagged on a port without a setting). */
+  vid?: number;
 }
 
 export class ValeSwitch implements ForwardTarget, PortSwitch {
@@ -67,6 +70,8 @@ export class ValeSwitch implements ForwardTarget, PortSwitch {
   /** Copy links (monitors and mirrors, monitor.ts) on this switch's ports. */
   copyLinks = 0;
   readonly fwd: Forwarder;
+  /** Per-port VLAN settings (vlan.ts); none by default: VALE's VLAN-unaware bridge. */
+  readonly vlans = new VlanTable(MAX_PORT_INDEX);
   private arena: Arena | null = null;
   private readonly slotSize: number;
   private readonly capacity: number;
@@ -151,6 +156,7 @@ export class ValeSwitch implements ForwardTarget, PortSwitch {
     this.ports[index] = port;
     port.index = index;
     port.sw = this;
+    this.vlans.bind(index, port.portName);
     return index;
   }
 
@@ -175,6 +181,7 @@ export class ValeSwitch implements ForwardTarget, PortSwitch {
     }
     this.activePorts = lim;
     this.ports[index] = null;
+    this.vlans.unbind(index);
     unlinkPort(this, port, this.ports);
     if (!keepMacs) this.macTable.forgetPort(index);
     port.index = -1;
@@ -245,6 +252,11 @@ export class ValeSwitch implements ForwardTarget, PortSwitch {
     } else {
       throw new ValeError(ErrorCodes.INVALID_ARG, "lookup must be 'learning', 'hub' or a function");
     }
+    this.clearMacs();
+  }
+
+  /** Empties the learning table and the ports' last_smac caches. */
+  private clearMacs(): void {
     this.macTable.clear();
     // the last_smac caches describe the old table: forget them too, or a port that
     // keeps one source MAC would never be learned again
@@ -256,13 +268,38 @@ export class ValeSwitch implements ForwardTarget, PortSwitch {
     }
   }
 
-  /** The learning table, bucket order, with port names. */
+  /**
+   * Sets the VLAN mode of port name `portName` (attached or not): a VlanSpec,
+   * its text (`access:10`, `trunk:1-10,20,native=1`, `none`), or null for
+   * none. The first setting makes the switch VLAN-aware, removing the last
+   * makes it VALE's bridge again; either way, and on every change, the
+   * learning table starts empty. See docs/vlans.md.
+   */
+  setVlan(portName: string, spec: VlanSpec | string | null): void {
+    if (this.fwd.busy) throw new ValeError(ErrorCodes.BUSY, 'cannot change VLANs during a forwarding pass');
+    this.vlans.set(portName, typeof spec === 'string' ? parseVlanSpec(spec) : spec);
+    for (let k = 0; k < this.activePorts; k++) {
+      const i = this.portIndex[k] as number;
+      const p = this.ports[i];
+      if (p != null) this.vlans.bind(i, p.portName);
+    }
+    this.clearMacs();
+  }
+
+  /** The VLAN settings, by port name (ports without one are not listed). */
+  vlanList(): Array<{ port: string; spec: VlanSpec }> {
+    return this.vlans.list();
+  }
+
+  /** The learning table, bucket order, with port names (and VIDs on a VLAN-aware switch). */
   macEntries(): MacTableEntry[] {
+    const aware = this.vlans.on;
     return this.macTable.entries(this.settings.macAgeing).map((e) => ({
       mac: e.mac,
       port: e.port,
       portName: this.ports[e.port]?.name ?? '?',
       bucket: e.bucket,
+      ...(aware ? { vid: e.vid ?? 0 } : {}),
     }));
   }
 

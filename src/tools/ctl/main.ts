@@ -20,7 +20,7 @@ import { groupId, groupName, userId, userName } from '../common/groups.js';
 import { parseRingConfig } from '../common/ring-config.js';
 
 export const USAGE = `usage: uvale ctl [options] [-l NAME | -g NAME | -n IF | -r IF | -a SW:IF[=SPEC] | -d SW:IF | --mac SWITCH | --fdb SW:PORT [MAC=ADDR | del=MAC] | --stats [NAME]
-                 | --mirror SW:SRC=SW:DST | --no-mirror SW:SRC=SW:DST | --mirrors | --switches | --owner SWITCH=[USER][:GROUP] | --disown SWITCH]
+                 | --vlan SW:PORT=MODE | --vlans | --mirror SW:SRC=SW:DST | --no-mirror SW:SRC=SW:DST | --mirrors | --switches | --owner SWITCH=[USER][:GROUP] | --disown SWITCH]
 
 Inspects the switches of a running daemon (netmap's vale-ctl).
 
@@ -56,6 +56,11 @@ Inspects the switches of a running daemon (netmap's vale-ctl).
                      every kind's forms: ${specForms().join(' | ')}
   -d SWITCH:IF       detach it (a TAP that -a created goes away; an adapter: -d SWITCH:PORT)
   --mac SWITCH       print the learning table of SWITCH (bucket, MAC, port)
+  --vlan SWITCH:PORT=MODE  set a port's VLAN mode (docs/vlans.md): access:VID (untagged, in VID),
+                     trunk[:VIDS][,native=VID] (802.1Q tagged, VIDS as 1-10,20; every VID if none;
+                     untagged frames in the native VID, else dropped), none (the default);
+                     the first setting makes the switch VLAN-aware
+  --vlans [SWITCH]   list the VLAN settings: port, mode, attached
   --switches         list the switches and claimed names: index, ports, owner, group
   --owner SWITCH=[USER][:GROUP]  claim SWITCH (made now or later) for USER (default: you),
                      shared with GROUP (whose members may open, attach and monitor there);
@@ -149,6 +154,8 @@ async function ctl(argv: string[]): Promise<number> {
       r: { type: 'string', short: 'r' },
       C: { type: 'string', short: 'C' },
       mac: { type: 'string' },
+      vlan: { type: 'string' },
+      vlans: { type: 'boolean' },
       switches: { type: 'boolean' },
       owner: { type: 'string' },
       disown: { type: 'string' },
@@ -173,7 +180,7 @@ async function ctl(argv: string[]): Promise<number> {
     return 0;
   }
   // as vale-ctl: a word that is no option's value is a mistake; only --adapters KIND and --stats NAME take one
-  const stray = positionals.slice(values.adapters || values.stats || values.fdb !== undefined ? 1 : 0);
+  const stray = positionals.slice(values.adapters || values.stats || values.fdb !== undefined || values.vlans ? 1 : 0);
   if (stray.length > 0) throw new UsageError(`unexpected argument '${stray[0]}'`);
   const ringConfig = parseRingConfig(values.C); // checked before a daemon is reached (or started by -n)
   const mirror: { src: string; dst: string; remove?: boolean } | undefined =
@@ -186,6 +193,7 @@ async function ctl(argv: string[]): Promise<number> {
     values.l ??
     values.g ??
     values.mac ??
+    values.vlan ??
     values.fdb ??
     values.d ??
     values.r ??
@@ -203,7 +211,7 @@ async function ctl(argv: string[]): Promise<number> {
       if (values.json) {
         const empty = values.stats
           ? { switches: [] }
-          : values.qemu || values.adapters || values.mirrors
+          : values.qemu || values.adapters || values.mirrors || values.vlans
             ? []
             : { ports: [], adapters: [] };
         process.stdout.write(`${JSON.stringify(empty)}\n`);
@@ -319,11 +327,22 @@ async function ctl(argv: string[]): Promise<number> {
         ]),
       ];
       print(r.switches.length > 0 ? table(rows) : '', r.switches);
+    } else if (values.vlan !== undefined) {
+      const eq = values.vlan.indexOf('=');
+      if (eq <= 0) throw new UsageError(`--vlan takes SWITCH:PORT=MODE, got '${values.vlan}'`);
+      const r = await client.request('vlan', { name: values.vlan.slice(0, eq), mode: values.vlan.slice(eq + 1) });
+      print(`${r.name}: vlan ${r.mode}${r.attached ? '' : ' (applies when the port attaches)'}`, r);
+    } else if (values.vlans) {
+      const sw = positionals[0];
+      const r = await client.request('vlans', sw !== undefined ? { switch: sw } : {});
+      const rows = [['PORT', 'VLAN', 'ATTACHED'], ...r.vlans.map((v) => [v.name, v.mode, v.attached ? 'yes' : 'no'])];
+      print(r.vlans.length > 0 ? table(rows) : '', r.vlans);
     } else if (values.mac !== undefined) {
       const r = await client.request('mac', { switch: values.mac });
+      const vid = r.entries.some((e) => e.vid !== undefined); // a VLAN-aware switch: (VID, MAC) entries
       const rows = [
-        ['BUCKET', 'MAC', 'PORT_IDX', 'PORT'],
-        ...r.entries.map((e) => [String(e.bucket), e.mac, String(e.port), e.portName]),
+        ['BUCKET', 'MAC', 'PORT_IDX', 'PORT', ...(vid ? ['VID'] : [])],
+        ...r.entries.map((e) => [String(e.bucket), e.mac, String(e.port), e.portName, ...(vid ? [String(e.vid)] : [])]),
       ];
       print(table(rows), r.entries);
     } else if (values.fdb !== undefined) {
