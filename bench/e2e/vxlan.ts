@@ -331,7 +331,8 @@ export class VxlanBench implements E2eBench {
       usec += Number(m[4]);
     }
     if (usec === 0 || pkts === 0) {
-      return { error: `vxlan-60: nothing received; rx: ${rx.err().slice(-300)} tx: ${tx.err().slice(-300)}` };
+      const counters = JSON.stringify({ a: after[0], b: after[1] });
+      return { error: `vxlan-60: nothing received; tunnels ${counters}; tx: ${tx.err().slice(-300)}` };
     }
     const d = (i: number, k: string): number => ((after[i] as Obj)[k] as number) - ((before[i] as Obj)[k] as number);
     const m: Measurement = {

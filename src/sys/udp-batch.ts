@@ -61,6 +61,13 @@ const IPV6_V6ONLY = 26;
 const MSG_DONTWAIT = 0x40;
 const MSG_TRUNC = 0x20;
 const MSG_NOSIGNAL = 0x4000;
+const IPPROTO_IP = 0;
+const IP_MULTICAST_IF = 32;
+const IP_MULTICAST_LOOP = 34;
+const IP_ADD_MEMBERSHIP = 35;
+const IPV6_MULTICAST_IF = 17;
+const IPV6_MULTICAST_LOOP = 19;
+const IPV6_ADD_MEMBERSHIP = 20;
 const SOL_UDP = 17;
 const UDP_SEGMENT = 103;
 const UDP_GRO = 104;
@@ -92,7 +99,8 @@ interface UdpLib {
   socket(domain: number, type: number, proto: number): number;
   bind(fd: number, addr: Uint8Array, len: number): number;
   getsockname(fd: number, addr: Uint8Array, len: Uint32Array): number;
-  setsockopt(fd: number, level: number, name: number, val: Int32Array, len: number): number;
+  setsockopt(fd: number, level: number, name: number, val: Int32Array | Uint8Array, len: number): number;
+  if_nametoindex(name: string): number;
   recvmmsg(fd: number, vec: bigint, vlen: number, flags: number, timeout: null): number;
   sendmmsg(fd: number, vec: bigint, vlen: number, flags: number): number;
 }
@@ -113,6 +121,7 @@ function ul(): UdpLib {
       bind: l.func('int bind(int fd, const void *addr, uint32_t len)'),
       getsockname: l.func('int getsockname(int fd, void *addr, void *len)'),
       setsockopt: l.func('int setsockopt(int fd, int level, int name, const void *val, uint32_t len)'),
+      if_nametoindex: l.func('unsigned int if_nametoindex(const char *name)'),
       recvmmsg: l.func('int recvmmsg(int fd, uint64_t vec, unsigned int vlen, int flags, void *timeout)'),
       sendmmsg: l.func('int sendmmsg(int fd, uint64_t vec, unsigned int vlen, int flags)'),
     };
@@ -346,6 +355,43 @@ export class UdpBatch {
     const n = new Uint32Array([NAME_LEN]);
     if (ul().getsockname(this.fd, a, n) < 0) throwErrno('getsockname');
     return (a[2] << 8) | a[3];
+  }
+
+  /**
+   * A multicast underlay: joins `group` (4 or 16 bytes) on interface `dev`, sends multicast out of
+   * it, and does not loop our own multicast back to us.
+   * @throws ValeError NOT_FOUND for an unknown interface; SYSTEM when the kernel refuses.
+   */
+  joinGroup(group: Uint8Array, dev: string): void {
+    const l = ul();
+    const ifindex = l.if_nametoindex(dev);
+    if (ifindex === 0) throw new ValeError(ErrorCodes.NOT_FOUND, `no interface '${dev}' to join the group on`);
+    const v = new Int32Array(1);
+    if (this.family === 4) {
+      // struct ip_mreqn: multiaddr, address (any), ifindex
+      const m = new Uint8Array(12);
+      m.set(group, 0);
+      new DataView(m.buffer).setInt32(8, ifindex, true);
+      if (l.setsockopt(this.fd, IPPROTO_IP, IP_ADD_MEMBERSHIP, m, 12) < 0)
+        throwErrno('setsockopt', 'IP_ADD_MEMBERSHIP');
+      if (l.setsockopt(this.fd, IPPROTO_IP, IP_MULTICAST_IF, m, 12) < 0) throwErrno('setsockopt', 'IP_MULTICAST_IF');
+      if (l.setsockopt(this.fd, IPPROTO_IP, IP_MULTICAST_LOOP, v, 4) < 0) throwErrno('setsockopt', 'IP_MULTICAST_LOOP');
+    } else {
+      // struct ipv6_mreq: multiaddr, ifindex
+      const m = new Uint8Array(20);
+      m.set(group, 0);
+      new DataView(m.buffer).setInt32(16, ifindex, true);
+      if (l.setsockopt(this.fd, IPPROTO_IPV6, IPV6_ADD_MEMBERSHIP, m, 20) < 0) {
+        throwErrno('setsockopt', 'IPV6_ADD_MEMBERSHIP');
+      }
+      v[0] = ifindex;
+      if (l.setsockopt(this.fd, IPPROTO_IPV6, IPV6_MULTICAST_IF, v, 4) < 0)
+        throwErrno('setsockopt', 'IPV6_MULTICAST_IF');
+      v[0] = 0;
+      if (l.setsockopt(this.fd, IPPROTO_IPV6, IPV6_MULTICAST_LOOP, v, 4) < 0) {
+        throwErrno('setsockopt', 'IPV6_MULTICAST_LOOP');
+      }
+    }
   }
 
   /** Sets the bytes every datagram sent starts with (a tunnel header; at most 64). */

@@ -203,6 +203,7 @@ export class TunnelPort implements Adapter {
     udp.setHeader(h);
     this.localPortNumber = udp.localPort();
     for (const r of spec.remotes) this.flood.push(this.addRemote(r.addr, r.port, 'config'));
+    if (spec.group !== null) this.flood.push(this.addRemote(spec.group.addr, spec.group.port, 'config'));
     for (let s = 0; s < this.rx.numSlots; s++) this.rxViews.push(this.rx.bufView(s));
     const rxd = udp.rxData;
     this.rxBuf = Buffer.from(rxd.buffer, rxd.byteOffset, rxd.byteLength);
@@ -225,8 +226,10 @@ export class TunnelPort implements Adapter {
     const maxInner = maxInnerFrame(spec);
     const offload = ctx.host.settings.vxlanOffload;
     const gro = (offload & 2) !== 0;
+    // a multicast underlay binds the wildcard address: group datagrams are addressed to the group
+    const bindAddr = spec.group === null ? spec.local.addr : new Uint8Array(spec.local.addr.length);
     const udp = UdpBatch.open({
-      bind: { addr: spec.local.addr, port: spec.local.port },
+      bind: { addr: bindAddr, port: spec.local.port },
       rxCount: RX_BATCH,
       rxSize: gro ? GRO_RX_SIZE : rxSize(spec),
       gso: (offload & 1) !== 0,
@@ -237,6 +240,7 @@ export class TunnelPort implements Adapter {
       sockBuf: SOCK_BUF,
     });
     try {
+      if (spec.group !== null) udp.joinGroup(spec.group.addr, spec.dev as string);
       const p = startAdapterPort(
         ctx.host,
         name,
@@ -251,7 +255,7 @@ export class TunnelPort implements Adapter {
         throw e;
       }
       ctx.log(
-        `${name}: ${spec.kind} vni ${spec.vni} on ${endpointText({ addr: spec.local.addr, port: p.localPortNumber })}, ${spec.remotes.length} remote(s)${spec.learnRemotes ? ', learning remotes' : ''}`,
+        `${name}: ${spec.kind} vni ${spec.vni} on ${endpointText({ addr: spec.local.addr, port: p.localPortNumber })}, ${spec.group === null ? `${spec.remotes.length} remote(s)` : `group ${spec.group.text} on ${spec.dev}`}${spec.learnRemotes ? ', learning remotes' : ''}`,
       );
       return p;
     } catch (e) {
@@ -279,6 +283,7 @@ export class TunnelPort implements Adapter {
       vni: this.vni,
       local: endpointText({ addr: this.spec.local.addr, port: this.localPortNumber }),
       remotes: this.flood.length,
+      ...(this.spec.group === null ? {} : { group: this.spec.group.text, dev: this.spec.dev as string }),
       learnedRemotes: this.remotes.filter((r) => r.origin === 'learned').length,
       maxFrame: this.maxInner,
       fdbSize: this.fdb.size,
