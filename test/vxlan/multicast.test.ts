@@ -131,7 +131,7 @@ if (skip !== null) {
       const cap = spawn(
         'ip',
         [
-          ...['netns', 'exec', ns('u'), 'tshark', '-i', 'ubr', '-a', 'duration:20', '-c', '6'],
+          ...['netns', 'exec', ns('u'), 'tshark', '-l', '-i', 'ubr', '-a', 'duration:20', '-c', '40'],
           ...['-d', 'udp.port==4789,vxlan', '-Y', 'vxlan', '-T', 'fields', '-e', 'ip.dst', '-e', 'vxlan.vni'],
         ],
         { stdio: ['ignore', 'pipe', 'pipe'] },
@@ -144,8 +144,12 @@ if (skip !== null) {
       const done = new Promise<void>((r) => cap.on('close', () => r()));
       await until(() => err.includes('Capturing on'), 15_000, 'tshark to start');
       await new Promise((r) => setTimeout(r, 1000));
-      await nsRun(ns('h1'), ['ping', '-c', '3', '-i', '0.2', '-W', '2', host(3)]);
-      await Promise.race([done, new Promise((r) => setTimeout(r, 5000))]);
+      // twice, the second time with an empty ARP cache (a broadcast) well after tshark started
+      for (let k = 0; k < 2; k++) {
+        sh(['ip', '-n', ns('h1'), 'neigh', 'flush', 'all']);
+        await nsRun(ns('h1'), ['ping', '-c', '2', '-i', '0.2', '-W', '2', host(3)]);
+      }
+      await Promise.race([done, new Promise((r) => setTimeout(r, 1500))]);
       await stopChild(cap);
       const rows = out
         .trim()

@@ -207,14 +207,15 @@ if (skip !== null) {
       await new Promise((r) => setTimeout(r, 500));
       const afterA = await info('a', 'vale-x:vx');
       const afterB = await info('b', 'vale-x:vx');
-      const floods = afterA.counters.outFrames - before.a.counters.outFrames;
-      assert.ok(floods >= 1, 'host 1 sent broadcasts');
-      assert.equal(
-        (afterA.extra.datagramsOut as number) - (before.a.extra.datagramsOut as number),
-        2 * floods,
-        'each to both remotes',
+      // a flood is one frame out and two datagrams (B, OVS); a unicast (an ARP refresh, say) one and one
+      const frames = afterA.counters.outFrames - before.a.counters.outFrames;
+      const dgs = (afterA.extra.datagramsOut as number) - (before.a.extra.datagramsOut as number);
+      const floods = dgs - frames;
+      assert.ok(
+        floods >= 1 && floods <= frames,
+        `host 1's broadcasts were replicated: ${frames} frames, ${dgs} datagrams`,
       );
-      assert.equal(afterB.counters.inFrames - before.b.counters.inFrames, floods, 'B got each once');
+      assert.ok(afterB.counters.inFrames - before.b.counters.inFrames >= floods, 'B got each');
       assert.ok(ovsHostRx() - before.o >= floods, `OVS flooded them to its host: ${o.log().slice(-300)}`);
     });
 
