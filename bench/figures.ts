@@ -109,6 +109,15 @@ export function fanout(topo: Config['topo']): number {
  *               frames per second received; reference: the same generator
  *               into DPDK's vhost PMD (a second testpmd in `rxonly`)
  *   vhost-1514  the same with 1514-byte frames, in Gbit/s
+ *   vxlan-tcp   iperf3 TCP between a TAP host behind a uvale daemon in
+ *               namespace A and one behind a uvale daemon in namespace B,
+ *               joined by VXLAN on a veth underlay; reference: the same
+ *               topology with Linux vxlan + bridge on both sides
+ *   vxlan-rtt   ping's average round trip in the same topology
+ *   vxlan-60    uvale pkt-gen -f tx (60 B) on daemon A's switch -> VXLAN ->
+ *               pkt-gen -f rx on daemon B's: frames/s received; no
+ *               reference (Linux has no pkt-gen), an absolute goal
+ *               (bench/e2e/vxlan.ts)
  *
  * tap-rtt and stream-60 also measure a third system in every round, "wire",
  * with no switch at all: for tap-rtt a C relay between two TAPs (the least a
@@ -116,7 +125,7 @@ export function fanout(topo: Config['topo']): number {
  * the counter (showing the generator and counter are not the limit).
  */
 
-export type E2eGroup = 'tap' | 'stream' | 'vhost';
+export type E2eGroup = 'tap' | 'stream' | 'vhost' | 'vxlan';
 
 export interface E2eFigure {
   name: string;
@@ -130,6 +139,8 @@ export interface E2eFigure {
   better: 'higher' | 'lower';
   /** The ratio uvale / reference must be >= target (higher is better) or <= target (lower is better). */
   target?: number;
+  /** An absolute goal instead (figures without a reference): uvale's median must reach it. */
+  goal?: number;
   reference: string;
   /** Tools the figure needs besides the group's. */
   needs: readonly string[];
@@ -209,6 +220,42 @@ export const E2E_FIGURES: readonly E2eFigure[] = [
     better: 'higher',
     target: 0.5,
     reference: 'DPDK vhost PMD',
+    needs: [],
+  },
+  {
+    name: 'vxlan-tcp',
+    group: 'vxlan',
+    field: 'gbps',
+    unit: 'Gbit/s',
+    scale: 1,
+    digits: 2,
+    better: 'higher',
+    target: 0.5,
+    reference: 'Linux vxlan+bridge',
+    needs: ['iperf3'],
+  },
+  {
+    name: 'vxlan-rtt',
+    group: 'vxlan',
+    field: 'rtt_ms',
+    unit: 'ms',
+    scale: 1,
+    digits: 3,
+    better: 'lower',
+    target: 2,
+    reference: 'Linux vxlan+bridge',
+    needs: ['ping'],
+  },
+  {
+    name: 'vxlan-60',
+    group: 'vxlan',
+    field: 'fps',
+    unit: 'Mframes/s',
+    scale: 1e6,
+    digits: 3,
+    better: 'higher',
+    goal: 1e6,
+    reference: 'none',
     needs: [],
   },
 ];

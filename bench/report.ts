@@ -193,7 +193,7 @@ export function printE2eJson(reports: readonly E2eReport[]): void {
       if (r.refSkipped !== undefined) o.ref_skipped = r.refSkipped;
       put(`wire_${f.field}`, r.wire);
       o.better = f.better;
-      if (f.target !== undefined) {
+      if (f.target !== undefined || f.goal !== undefined) {
         o.target = targetText(f);
         const met = targetMet(r);
         if (met !== undefined) o.target_met = met;

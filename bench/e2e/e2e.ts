@@ -21,6 +21,7 @@ import { cleanup, has } from './procs.js';
 import { StreamBench } from './stream.js';
 import { TapBench } from './tap.js';
 import { VhostBench } from './vhost.js';
+import { VxlanBench } from './vxlan.js';
 
 export type System = 'uvale' | 'ref' | 'wire';
 
@@ -67,6 +68,7 @@ export interface E2eReport {
 }
 
 function makeBench(g: E2eGroup, secs: number): E2eBench {
+  if (g === 'vxlan') return new VxlanBench(secs);
   return g === 'tap' ? new TapBench(secs) : g === 'vhost' ? new VhostBench(secs) : new StreamBench(secs);
 }
 
@@ -156,7 +158,7 @@ async function runGroup(g: E2eGroup, figures: readonly E2eFigure[], opts: E2eOpt
       rep.value = summarize(acc.uvale.map((x) => x.value));
       rep.detail.uvale = medians(acc.uvale);
       if (refSkip !== null) rep.refSkipped = refSkip;
-      else {
+      else if (acc.ref.length > 0) {
         rep.ref = summarize(acc.ref.map((x) => x.value));
         rep.ratio = summarize(acc.ratios);
         rep.detail.ref = medians(acc.ref);
@@ -196,6 +198,8 @@ export async function runE2e(figures: readonly E2eFigure[], opts: E2eOptions): P
 
 /** Whether a report meets its figure's target (undefined: no target, or no ratio). */
 export function targetMet(r: E2eReport): boolean | undefined {
+  const g = r.figure.goal;
+  if (g !== undefined) return r.value === undefined ? undefined : r.value.median >= g;
   const t = r.figure.target;
   if (t === undefined || r.ratio === undefined) return undefined;
   return r.figure.better === 'higher' ? r.ratio.median >= t : r.ratio.median <= t;
@@ -203,6 +207,7 @@ export function targetMet(r: E2eReport): boolean | undefined {
 
 /** "≥ 0.5" / "≤ 2". */
 export function targetText(f: E2eFigure): string {
+  if (f.goal !== undefined) return `>= ${f.goal / f.scale} ${f.unit}`;
   if (f.target === undefined) return '–';
   return `${f.better === 'higher' ? '>=' : '<='} ${f.target}`;
 }

@@ -236,14 +236,19 @@ export interface Daemon {
   log(): string;
 }
 
-/** Starts `uvale daemon --dir DIR` and waits until it serves; stopped (SIGTERM, by pid) by the clean-up. */
 /** Settings (NAME=VALUE) every daemon of the bench starts with (run.ts: --sysctl); none by default. */
 export const daemonSysctl: string[] = [];
 
-export async function startDaemon(tag: string): Promise<Daemon> {
+/**
+ * Starts `uvale daemon --dir DIR` (inside network namespace `netns` if given: `ip netns exec` execs
+ * node, so the pid is the daemon's; `node` = extra node options) and waits until it serves; stopped
+ * (SIGTERM, by pid) by the clean-up.
+ */
+export async function startDaemon(tag: string, netns?: string, node: readonly string[] = []): Promise<Daemon> {
   const dir = join(cleanup.tempDir(tag), 'run');
   const sysctl = daemonSysctl.flatMap((a) => ['--sysctl', a]);
-  const child = start([process.execPath, BIN, 'daemon', '--dir', dir, ...sysctl]);
+  const inNs = netns === undefined ? [] : ['ip', 'netns', 'exec', netns];
+  const child = start([...inNs, process.execPath, ...node, BIN, 'daemon', '--dir', dir, ...sysctl]);
   try {
     await until(
       () => child.err().includes('serving') || child.proc.exitCode !== null,

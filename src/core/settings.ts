@@ -95,6 +95,14 @@ export const SETTINGS: readonly SettingSpec[] = [
       'seconds after which a tunnel port forgets a learned MAC → remote entry (0: never; 300 as Linux vxlan)',
   },
   {
+    name: 'uvale.vxlan_offload',
+    default: 3,
+    min: 0,
+    max: 3,
+    description:
+      'UDP offloads of tunnel ports attached from now on: 1 = UDP GSO on send (UDP_SEGMENT), 2 = UDP GRO on receive (UDP_GRO), 3 = both',
+  },
+  {
     name: 'uvale.max_clients_per_user',
     default: 64,
     min: 1,
@@ -129,6 +137,7 @@ export type SettingName =
   | 'uvale.busy_poll'
   | 'uvale.mac_ageing'
   | 'uvale.vxlan_ageing'
+  | 'uvale.vxlan_offload'
   | 'uvale.max_clients_per_user'
   | 'uvale.max_ports_per_user'
   | 'uvale.max_switches_per_user';
@@ -149,6 +158,7 @@ export class Settings {
   maxSwitchesPerUser = 4;
   macAgeing = 0;
   vxlanAgeing = 300;
+  vxlanOffload = 3;
   readonly bufSize = 2048;
   private readonly listeners: Array<(name: string, value: number) => void> = [];
 
@@ -196,6 +206,8 @@ export class Settings {
         return this.macAgeing;
       case 'uvale.vxlan_ageing':
         return this.vxlanAgeing;
+      case 'uvale.vxlan_offload':
+        return this.vxlanOffload;
     }
   }
 
@@ -246,6 +258,9 @@ export class Settings {
         break;
       case 'uvale.vxlan_ageing':
         this.vxlanAgeing = value;
+        break;
+      case 'uvale.vxlan_offload':
+        this.vxlanOffload = value;
         break;
     }
     for (const l of this.listeners) l(name, value);

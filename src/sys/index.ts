@@ -50,6 +50,8 @@ export {
   decodeSockaddrIn,
   describeEndpoint,
   encodeSockaddrIn,
+  GRO_RX_SIZE,
+  GSO_SEGS,
   MAX_DESTS,
   UdpBatch,
   type UdpBatchOptions,

@@ -19,7 +19,22 @@
  * one buffer that several messages point at. Pointers are written as two
  * 32-bit words (addresses are below 2^53), so no BigInt is made per message;
  * the mmsghdr addresses handed to the calls are BigInts made once.
- * recv() and send() return a count or -errno and never throw. Readiness:
+ * recv() and send() return a count or -errno and never throw.
+ *
+ * UDP offloads (opt-in, `gso` / `gro`):
+ *   GSO  send() joins consecutive messages to one destination with equal
+ *        lengths (the last of a run may be shorter) into one message with a
+ *        UDP_SEGMENT control message: their iovecs are adjacent already
+ *        (header, frame, header, frame, ...), so the joined message points at
+ *        the first one's and counts 2k of them. Up to GSO_SEGS segments and
+ *        GSO_BYTES bytes per message; the kernel cuts them (or hands the lot
+ *        across a veth, or to a NIC, whole). A kernel or route that refuses
+ *        it (EIO, EINVAL on the first message) turns GSO off for the socket
+ *        and the batch goes out plainly.
+ *   GRO  UDP_GRO on the socket: the kernel may hand several datagrams of one
+ *        flow as one buffer plus a UDP_GRO control message with their size
+ *        (rxSegSize); rx buffers are then 64 KB each.
+ * Readiness:
  * fdio.ts's watchReadable on `fd`. Layouts are Linux's on x86-64 and arm64:
  * mmsghdr 64 bytes (msghdr 56: name @0, namelen @8, iov @16, iovlen @24,
  * control @32, controllen @40, flags @48; then msg_len @56), iovec 16,
@@ -46,6 +61,25 @@ const IPV6_V6ONLY = 26;
 const MSG_DONTWAIT = 0x40;
 const MSG_TRUNC = 0x20;
 const MSG_NOSIGNAL = 0x4000;
+const IPPROTO_IP = 0;
+const IP_MULTICAST_IF = 32;
+const IP_MULTICAST_LOOP = 34;
+const IP_ADD_MEMBERSHIP = 35;
+const IPV6_MULTICAST_IF = 17;
+const IPV6_MULTICAST_LOOP = 19;
+const IPV6_ADD_MEMBERSHIP = 20;
+const SOL_UDP = 17;
+const UDP_SEGMENT = 103;
+const UDP_GRO = 104;
+const EIO = 5;
+const EINVAL = 22;
+/** Segments and payload bytes per GSO message (the kernel takes at most 64 segments on older kernels). */
+export const GSO_SEGS = 64;
+const GSO_BYTES = 65000;
+/** Bytes per control buffer: CMSG_SPACE(4) = 24, rounded. */
+const CTL = 32;
+/** An rx buffer when GRO may coalesce: the largest UDP payload. */
+export const GRO_RX_SIZE = 65536;
 const PROT_RW = 0x3;
 const MAP_PRIVATE_ANON = 0x02 | 0x20;
 
@@ -65,7 +99,8 @@ interface UdpLib {
   socket(domain: number, type: number, proto: number): number;
   bind(fd: number, addr: Uint8Array, len: number): number;
   getsockname(fd: number, addr: Uint8Array, len: Uint32Array): number;
-  setsockopt(fd: number, level: number, name: number, val: Int32Array, len: number): number;
+  setsockopt(fd: number, level: number, name: number, val: Int32Array | Uint8Array, len: number): number;
+  if_nametoindex(name: string): number;
   recvmmsg(fd: number, vec: bigint, vlen: number, flags: number, timeout: null): number;
   sendmmsg(fd: number, vec: bigint, vlen: number, flags: number): number;
 }
@@ -86,6 +121,7 @@ function ul(): UdpLib {
       bind: l.func('int bind(int fd, const void *addr, uint32_t len)'),
       getsockname: l.func('int getsockname(int fd, void *addr, void *len)'),
       setsockopt: l.func('int setsockopt(int fd, int level, int name, const void *val, uint32_t len)'),
+      if_nametoindex: l.func('unsigned int if_nametoindex(const char *name)'),
       recvmmsg: l.func('int recvmmsg(int fd, uint64_t vec, unsigned int vlen, int flags, void *timeout)'),
       sendmmsg: l.func('int sendmmsg(int fd, uint64_t vec, unsigned int vlen, int flags)'),
     };
@@ -136,6 +172,10 @@ export interface UdpBatchOptions {
   txMsgs: number;
   /** SO_RCVBUF / SO_SNDBUF asked for (as root beyond rmem_max / wmem_max). */
   sockBuf?: number;
+  /** Join runs of equal datagrams to one destination with UDP_SEGMENT (see above). */
+  gso?: boolean;
+  /** Ask for UDP_GRO (rxSize should then be GRO_RX_SIZE). */
+  gro?: boolean;
 }
 
 function roundUp(n: number, to: number): number {
@@ -175,9 +215,30 @@ export class UdpBatch {
   private readonly txAddrs: bigint[];
   private readonly nameLen: number;
   private destCount = 0;
+  /** GSO: on (may turn off at the first refusal), the joined mmsghdrs, their control buffers. */
+  gso: boolean;
+  /** GRO: the socket accepted UDP_GRO. */
+  readonly gro: boolean;
+  private readonly gsoHdr: number;
+  private readonly gsoHdrAddr: bigint;
+  private readonly gsoCtl: number;
+  private readonly rxCtl: number;
+  /** Per message (setMsg): destination and frame length; per joined message: how many it joined. */
+  private readonly msgDest: Int32Array;
+  private readonly msgLen: Int32Array;
+  private readonly joined: Int32Array;
+  private headerLen = 0;
+  /** GSO messages sent and segments they carried (for the port's counters). */
+  gsoMsgs = 0;
+  gsoSegs = 0;
 
-  private constructor(fd: number, o: UdpBatchOptions) {
+  private constructor(fd: number, o: UdpBatchOptions, gro: boolean) {
     this.fd = fd;
+    this.gso = o.gso === true;
+    this.gro = gro;
+    this.msgDest = new Int32Array(o.txMsgs);
+    this.msgLen = new Int32Array(o.txMsgs);
+    this.joined = new Int32Array(o.txMsgs);
     const v6 = o.bind.addr.length === 16;
     this.family = v6 ? 6 : 4;
     this.nameLen = v6 ? SOCKADDR_IN6_LEN : SOCKADDR_IN_LEN;
@@ -199,6 +260,9 @@ export class UdpBatch {
     this.txIov = take(o.txMsgs * 2 * IOV);
     this.dests = take(MAX_DESTS * NAME_LEN);
     this.header = take(HEADER_MAX);
+    this.gsoHdr = take(o.txMsgs * MMSG);
+    this.gsoCtl = take(o.txMsgs * CTL);
+    this.rxCtl = take(o.rxCount * CTL);
     this.rxBuf = take(o.rxCount * this.rxStride);
     this.txBuf = take((o.txFrames + 1) * this.txStride);
     this.len = roundUp(at, 4096);
@@ -212,6 +276,7 @@ export class UdpBatch {
     this.rxNames = new Uint8Array(ab, rxNames, o.rxCount * NAME_LEN);
     this.txData = new Uint8Array(ab, this.txBuf, (o.txFrames + 1) * this.txStride);
     this.rxHdrAddr = ptr + BigInt(this.rxHdr);
+    this.gsoHdrAddr = ptr + BigInt(this.gsoHdr);
     this.txAddrs = [];
     for (let m = 0; m < o.txMsgs; m++) this.txAddrs.push(ptr + BigInt(this.txHdr + m * MMSG));
     for (let i = 0; i < o.rxCount; i++) {
@@ -221,6 +286,15 @@ export class UdpBatch {
       this.u32[(h + 24) >> 2] = 1;
       this.putPtr(rxIov + i * IOV, this.rxBuf + i * this.rxStride);
       this.u32[(rxIov + i * IOV + 8) >> 2] = this.rxStride;
+      if (gro) this.putPtr(h + 32, this.rxCtl + i * CTL);
+    }
+    for (let g = 0; g < o.txMsgs; g++) {
+      // cmsghdr: len (8 bytes) = CMSG_LEN(2) = 18, level, type; the u16 segment size follows at 16
+      const c = this.gsoCtl + g * CTL;
+      this.u32[c >> 2] = 18;
+      this.u32[(c + 8) >> 2] = SOL_UDP;
+      this.u32[(c + 12) >> 2] = UDP_SEGMENT;
+      this.u32[(this.gsoHdr + g * MMSG + 8) >> 2] = this.nameLen;
     }
     for (let m = 0; m < o.txMsgs; m++) {
       const h = this.txHdr + m * MMSG;
@@ -262,8 +336,13 @@ export class UdpBatch {
         if (l.setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, v, 4) < 0) l.setsockopt(fd, SOL_SOCKET, SO_RCVBUF, v, 4);
         if (l.setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, v, 4) < 0) l.setsockopt(fd, SOL_SOCKET, SO_SNDBUF, v, 4);
       }
+      let gro = false;
+      if (o.gro === true) {
+        v[0] = 1;
+        gro = l.setsockopt(fd, SOL_UDP, UDP_GRO, v, 4) === 0;
+      }
       if (l.bind(fd, name, nameLen) < 0) throwErrno('bind', describeEndpoint(o.bind));
-      return new UdpBatch(fd, o);
+      return new UdpBatch(fd, o, gro);
     } catch (e) {
       closeFd(fd);
       throw e;
@@ -278,10 +357,48 @@ export class UdpBatch {
     return (a[2] << 8) | a[3];
   }
 
+  /**
+   * A multicast underlay: joins `group` (4 or 16 bytes) on interface `dev`, sends multicast out of
+   * it, and does not loop our own multicast back to us.
+   * @throws ValeError NOT_FOUND for an unknown interface; SYSTEM when the kernel refuses.
+   */
+  joinGroup(group: Uint8Array, dev: string): void {
+    const l = ul();
+    const ifindex = l.if_nametoindex(dev);
+    if (ifindex === 0) throw new ValeError(ErrorCodes.NOT_FOUND, `no interface '${dev}' to join the group on`);
+    const v = new Int32Array(1);
+    if (this.family === 4) {
+      // struct ip_mreqn: multiaddr, address (any), ifindex
+      const m = new Uint8Array(12);
+      m.set(group, 0);
+      new DataView(m.buffer).setInt32(8, ifindex, true);
+      if (l.setsockopt(this.fd, IPPROTO_IP, IP_ADD_MEMBERSHIP, m, 12) < 0)
+        throwErrno('setsockopt', 'IP_ADD_MEMBERSHIP');
+      if (l.setsockopt(this.fd, IPPROTO_IP, IP_MULTICAST_IF, m, 12) < 0) throwErrno('setsockopt', 'IP_MULTICAST_IF');
+      if (l.setsockopt(this.fd, IPPROTO_IP, IP_MULTICAST_LOOP, v, 4) < 0) throwErrno('setsockopt', 'IP_MULTICAST_LOOP');
+    } else {
+      // struct ipv6_mreq: multiaddr, ifindex
+      const m = new Uint8Array(20);
+      m.set(group, 0);
+      new DataView(m.buffer).setInt32(16, ifindex, true);
+      if (l.setsockopt(this.fd, IPPROTO_IPV6, IPV6_ADD_MEMBERSHIP, m, 20) < 0) {
+        throwErrno('setsockopt', 'IPV6_ADD_MEMBERSHIP');
+      }
+      v[0] = ifindex;
+      if (l.setsockopt(this.fd, IPPROTO_IPV6, IPV6_MULTICAST_IF, v, 4) < 0)
+        throwErrno('setsockopt', 'IPV6_MULTICAST_IF');
+      v[0] = 0;
+      if (l.setsockopt(this.fd, IPPROTO_IPV6, IPV6_MULTICAST_LOOP, v, 4) < 0) {
+        throwErrno('setsockopt', 'IPV6_MULTICAST_LOOP');
+      }
+    }
+  }
+
   /** Sets the bytes every datagram sent starts with (a tunnel header; at most 64). */
   setHeader(bytes: Uint8Array): void {
     if (bytes.length > HEADER_MAX) throw new ValeError(ErrorCodes.INVALID_ARG, `header over ${HEADER_MAX} bytes`);
     new Uint8Array(this.u32.buffer, this.header, HEADER_MAX).set(bytes);
+    this.headerLen = bytes.length;
     for (let m = 0; m < this.txMsgs; m++) this.u32[(this.txIov + m * 2 * IOV + 8) >> 2] = bytes.length;
   }
 
@@ -306,6 +423,8 @@ export class UdpBatch {
     const iov = this.txIov + m * 2 * IOV + IOV;
     this.putPtr(iov, this.txBuf + buf * this.txStride);
     this.u32[(iov + 8) >> 2] = len;
+    this.msgDest[m] = dest;
+    this.msgLen[m] = len;
   }
 
   /**
@@ -315,7 +434,11 @@ export class UdpBatch {
   recv(max: number): number {
     const u32 = this.u32;
     const nl = this.nameLen;
-    for (let i = 0, h = this.rxHdr >> 2; i < max; i++, h += MMSG >> 2) u32[h + 2] = nl;
+    const ctl = this.gro ? CTL : 0;
+    for (let i = 0, h = this.rxHdr >> 2; i < max; i++, h += MMSG >> 2) {
+      u32[h + 2] = nl;
+      u32[h + 10] = ctl;
+    }
     const r = ul().recvmmsg(this.fd, this.rxHdrAddr, max, MSG_DONTWAIT, null);
     return r >= 0 ? r : -errno();
   }
@@ -323,6 +446,15 @@ export class UdpBatch {
   /** Bytes of datagram i of the last recv() (at most rxStride). */
   rxLen(i: number): number {
     return this.u32[(this.rxHdr + i * MMSG + 56) >> 2];
+  }
+
+  /** GRO: the size of each datagram coalesced into buffer i (the last may be shorter), or 0: one datagram. */
+  rxSegSize(i: number): number {
+    if (!this.gro) return 0;
+    const u32 = this.u32;
+    if (u32[(this.rxHdr + i * MMSG + 40) >> 2] < 20) return 0;
+    const c = (this.rxCtl + i * CTL) >> 2;
+    return u32[c + 2] === SOL_UDP && u32[c + 3] === UDP_GRO ? u32[c + 4] : 0;
   }
 
   /** Datagram i was longer than its buffer (its rest was lost). */
@@ -335,8 +467,79 @@ export class UdpBatch {
    * @returns how many went (fewer when the socket's queue filled), or -errno for the first one (-EAGAIN: full).
    */
   send(first: number, count: number): number {
+    if (this.gso) {
+      const r = this.sendJoined(first, count);
+      if (r !== 0) return r;
+    }
     const r = ul().sendmmsg(this.fd, this.txAddrs[first] as bigint, count, MSG_DONTWAIT | MSG_NOSIGNAL);
     return r >= 0 ? r : -errno();
+  }
+
+  /** GSO send (see above): messages sent (joined ones count each of theirs), -errno, or 0 when GSO was just turned off. */
+  private sendJoined(first: number, count: number): number {
+    const u32 = this.u32;
+    const dest = this.msgDest;
+    const lens = this.msgLen;
+    const joined = this.joined;
+    const hl = this.headerLen;
+    const end = first + count;
+    let g = 0;
+    let m = first;
+    while (m < end) {
+      const d = dest[m] as number;
+      const l = lens[m] as number;
+      const seg = l + hl;
+      let k = 1;
+      while (m + k < end && k < GSO_SEGS && dest[m + k] === d && (k + 1) * seg <= GSO_BYTES) {
+        const l2 = lens[m + k] as number;
+        if (l2 > l) break;
+        k++;
+        if (l2 < l) break; // a shorter datagram ends the run
+      }
+      const h = (this.gsoHdr + g * MMSG) >> 2;
+      const src = (this.txHdr + m * MMSG) >> 2;
+      u32[h] = u32[src] as number; // name
+      u32[h + 1] = u32[src + 1] as number;
+      const iov = this.base + this.txIov + m * 2 * IOV;
+      u32[h + 4] = iov % 0x1_0000_0000;
+      u32[h + 5] = Math.floor(iov / 0x1_0000_0000);
+      u32[h + 6] = 2 * k;
+      u32[h + 7] = 0;
+      if (k > 1) {
+        const c = this.gsoCtl + g * CTL;
+        const ca = this.base + c;
+        u32[h + 8] = ca % 0x1_0000_0000;
+        u32[h + 9] = Math.floor(ca / 0x1_0000_0000);
+        u32[h + 10] = 24;
+        u32[(c + 16) >> 2] = seg;
+      } else {
+        u32[h + 8] = 0;
+        u32[h + 9] = 0;
+        u32[h + 10] = 0;
+      }
+      u32[h + 11] = 0;
+      joined[g++] = k;
+      m += k;
+    }
+    const r = ul().sendmmsg(this.fd, this.gsoHdrAddr, g, MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (r < 0) {
+      const e = errno();
+      if ((e === EIO || e === EINVAL) && (joined[0] as number) > 1) {
+        this.gso = false; // no UDP GSO on this kernel or route: plain sendmmsg from now on
+        return 0;
+      }
+      return -e;
+    }
+    let sent = 0;
+    for (let i = 0; i < r; i++) {
+      const k = joined[i] as number;
+      sent += k;
+      if (k > 1) {
+        this.gsoMsgs++;
+        this.gsoSegs += k;
+      }
+    }
+    return sent;
   }
 
   /** Closes the socket and unmaps the batch memory; views made of it must not be used after. Safe twice. */

@@ -39,12 +39,17 @@ export function uvale(
   });
 }
 
-/** Starts `uvale daemon --dir dir` as a child and waits for its "serving" line. */
-export function spawnDaemon(dir: string, extra: string[] = []): Promise<ChildProcess> {
+/** Starts `uvale daemon --dir dir` as a child (inside network namespace `netns` if given) and waits for its "serving" line. */
+export function spawnDaemon(dir: string, extra: string[] = [], netns?: string): Promise<ChildProcess> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, 'daemon', '--dir', dir, ...extra], {
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
+    const inNs = netns === undefined ? [] : ['netns', 'exec', netns, process.execPath];
+    const child = spawn(
+      netns === undefined ? process.execPath : 'ip',
+      [...inNs, BIN, 'daemon', '--dir', dir, ...extra],
+      {
+        stdio: ['ignore', 'ignore', 'pipe'],
+      },
+    );
     let err = '';
     const t = setTimeout(() => reject(new Error(`daemon did not start: ${err}`)), 10000);
     child.stderr.on('data', (d) => {

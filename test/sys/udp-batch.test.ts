@@ -9,7 +9,7 @@ import { createSocket, type Socket } from 'node:dgram';
 import { readdirSync } from 'node:fs';
 import { test } from 'node:test';
 import { isValeError } from '../../src/core/errors.js';
-import { decodeSockaddrIn, EAGAIN, UdpBatch, watchReadable } from '../../src/sys/index.js';
+import { decodeSockaddrIn, EAGAIN, GRO_RX_SIZE, UdpBatch, watchReadable } from '../../src/sys/index.js';
 import { until } from '../helpers/daemon.js';
 
 const LO4 = new Uint8Array([127, 0, 0, 1]);
@@ -160,3 +160,72 @@ test('bad options and a second bind of one port are ValeErrors; no fd leaks', ()
   a.close();
   assert.equal(readdirSync('/proc/self/fd').length, before);
 });
+
+for (const [fam, addr, type] of [
+  [4, LO4, 'udp4'],
+  [6, LO6, 'udp6'],
+] as const) {
+  test(`IPv${fam}: GSO joins runs to one destination (a shorter datagram ends a run); GRO hands them back coalesced, bit-exact`, async () => {
+    const opts = { bind: { addr, port: 0 }, rxCount: 8, txFrames: 128, txSize: 2048, txMsgs: 256 };
+    const a = UdpBatch.open({ ...opts, rxSize: 2048, gso: true });
+    const b = UdpBatch.open({ ...opts, rxSize: GRO_RX_SIZE, gro: true });
+    const peer = await dgramSock(type);
+    try {
+      assert.equal(b.gro, true, 'this kernel takes UDP_GRO');
+      a.setHeader(new Uint8Array([8, 0, 0, 0, 0, 0, 42, 0]));
+      const toB = a.addDest({ addr, port: b.localPort() });
+      const toPeer = a.addDest({ addr, port: peer.s.address().port });
+      // 100 frames of 60 B to b, one of 50 (ends the run), 20 of 60 to b, 3 of 60 to the peer, 10 of 60 to b
+      const plan: Array<[number, number]> = [];
+      for (let i = 0; i < 100; i++) plan.push([60, toB]);
+      plan.push([50, toB]);
+      for (let i = 0; i < 20; i++) plan.push([60, toB]);
+      for (let i = 0; i < 3; i++) plan.push([60, toPeer]);
+      for (let i = 0; i < 4; i++) plan.push([60, toB]);
+      plan.forEach(([len, dest], m) => {
+        for (let i = 0; i < len; i++) a.txData[m * a.txStride + i] = (m * 13 + i) & 0xff;
+        a.setMsg(m, m, len, dest);
+      });
+      assert.equal(a.send(0, plan.length), plan.length);
+      assert.equal(a.gso, true, 'GSO stayed on');
+      assert.ok(a.gsoMsgs >= 3, `runs were joined (${a.gsoMsgs} GSO messages, ${a.gsoSegs} datagrams)`);
+      // b gets its 125 datagrams, in order, however the kernel coalesced them
+      const want = plan.map(([len, dest], m) => ({ len, dest, m })).filter((x) => x.dest === toB);
+      const got: Uint8Array[] = [];
+      let coalesced = 0;
+      await until(
+        () => {
+          const n = b.recv(8);
+          for (let i = 0; i < n; i++) {
+            const total = b.rxLen(i);
+            const seg = b.rxSegSize(i) || total;
+            if (seg < total) coalesced++;
+            for (let at = 0; at < total; at += seg) {
+              got.push(b.rxData.slice(i * b.rxStride + at, i * b.rxStride + Math.min(total, at + seg)));
+            }
+          }
+          return got.length >= want.length;
+        },
+        3000,
+        'the datagrams to b',
+      );
+      assert.equal(got.length, want.length);
+      assert.ok(coalesced > 0, 'GRO coalesced some');
+      want.forEach((w, k) => {
+        const d = got[k] as Uint8Array;
+        assert.equal(d.length, 8 + w.len, `datagram ${k}`);
+        assert.deepEqual([...d.subarray(0, 8)], [8, 0, 0, 0, 0, 0, 42, 0]);
+        for (let i = 0; i < w.len; i++) assert.equal(d[8 + i], (w.m * 13 + i) & 0xff, `datagram ${k} byte ${i}`);
+      });
+      await until(() => peer.got.length === 3, 3000, 'the peer');
+      assert.deepEqual(
+        peer.got.map((g) => g.msg.length),
+        [68, 68, 68],
+      );
+    } finally {
+      a.close();
+      b.close();
+      peer.s.close();
+    }
+  });
+}

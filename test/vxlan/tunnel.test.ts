@@ -305,7 +305,7 @@ describe('more underlays', () => {
     assert.equal((await receive(b.nm, 1)).length, 1, 'the unicast reply reached the learned remote');
   });
 
-  test('spec errors are INVALID_ARG naming the problem; group= is NOT_SUPPORTED; a taken port is BUSY', () => {
+  test('spec errors are INVALID_ARG naming the problem; group= parses (multicast, with dev=); a taken port is BUSY', () => {
     for (const [spec, re] of [
       ['vxlan:vni=1,local=127.0.0.1', /remote= is missing/],
       ['vxlan:local=127.0.0.1,remote=127.0.0.2', /vni= is missing/],
@@ -315,6 +315,12 @@ describe('more underlays', () => {
       ['vxlan:vni=1,local=host.example,remote=127.0.0.2', /numeric/],
       ['vxlan:vni=1,local=127.0.0.1,remote=127.0.0.2,mtu=100', /mtu/],
       ['vxlan:vni=1,local=127.0.0.1,remote=127.0.0.2,colour=red', /unknown option/],
+      ['vxlan:vni=1,local=127.0.0.1,group=239.1.1.1', /needs dev=/],
+      ['vxlan:vni=1,local=127.0.0.1,group=10.1.1.1,dev=eth0', /not a multicast address/],
+      ['vxlan:vni=1,local=127.0.0.1,group=239.1.1.1,dev=eth0,remote=127.0.0.2', /exclude each other/],
+      ['vxlan:vni=1,local=127.0.0.1,remote=127.0.0.2,dev=eth0', /only for group/],
+      ['vxlan:vni=1,local=127.0.0.1,group=[ff05::1],dev=eth0', /family/],
+      ['vxlan:vni=1,local=127.0.0.1,group=239.1.1.1,dev=a/b', /interface name/],
     ] as const) {
       assert.throws(
         () => parseTunnelSpec(spec),
@@ -322,9 +328,19 @@ describe('more underlays', () => {
         spec,
       );
     }
+    const g = parseTunnelSpec('geneve:vni=1,local=127.0.0.1,group=239.1.1.1,dev=eth0');
+    assert.deepEqual(
+      [g.group?.text, g.group?.port, g.dev, g.learnRemotes, g.remotes.length],
+      ['239.1.1.1', 6081, 'eth0', true, 0],
+    );
     assert.throws(
-      () => parseTunnelSpec('vxlan:vni=1,local=127.0.0.1,group=239.1.1.1,dev=eth0'),
-      (e: Error & { code?: string }) => e.code === 'VALE_ERR_NOT_SUPPORTED',
+      () =>
+        TunnelPort.attach(
+          ctx(new ValeHost()),
+          'valevx:m',
+          parseTunnelSpec(`vxlan:vni=1,local=${NET}.31:0,group=239.1.1.1,dev=vynone0`),
+        ),
+      (e: Error & { code?: string }) => e.code === 'VALE_ERR_NOT_FOUND' && /vynone0/.test(e.message),
     );
     const s = parseTunnelSpec('vxlan:vni=1,local=127.0.0.1:0,learn-remotes');
     assert.deepEqual([s.remotes.length, s.learnRemotes, s.local.port], [0, true, 0]);

@@ -11,8 +11,14 @@
  * kernel choose. `remote` may be left out only with `learn-remotes` (peers
  * are then learned from what arrives). `mtu` is the underlay's (default
  * 1500): frames longer than mtu - 36 (IPv4) or mtu - 56 (IPv6) bytes, i.e.
- * an inner MTU above mtu - 50 / - 70, are dropped. `group=` and `dev=`
- * (a multicast underlay) are refused with NOT_SUPPORTED: not built yet.
+ * an inner MTU above mtu - 50 / - 70, are dropped.
+ *
+ *   vxlan:vni=N,local=ADDR[:PORT],group=MCAST[:PORT],dev=IFNAME[,mtu=N]
+ *
+ * A multicast underlay, as Linux's `group` and `dev`: floods go once to the
+ * group, the socket joins it on interface IFNAME (and sends multicast
+ * there), and peers are learned from what arrives (learn-remotes is
+ * implied). `group` excludes `remote`, as in Linux.
  */
 
 import { type ErrorCode, ErrorCodes, ValeError } from '../../core/errors.js';
@@ -35,6 +41,9 @@ export interface TunnelSpec {
   local: TunnelAddr;
   remotes: TunnelAddr[];
   learnRemotes: boolean;
+  /** A multicast underlay: the group floods go to, and the interface it is joined on. */
+  group: TunnelAddr | null;
+  dev: string | null;
   mtu: number;
   text: string;
 }
@@ -49,7 +58,13 @@ export const OVERHEAD_V6 = 56;
 export const SPEC_FORMS = [
   'vxlan:vni=N,local=ADDR[:PORT],remote=ADDR[:PORT][,remote=...][,learn-remotes][,mtu=N]',
   'geneve:vni=N,local=ADDR[:PORT],remote=ADDR[:PORT][,remote=...][,learn-remotes][,mtu=N]',
+  'vxlan|geneve:vni=N,local=ADDR[:PORT],group=MCAST[:PORT],dev=IFNAME[,mtu=N]',
 ];
+
+/** A multicast address: 224.0.0.0/4 or ff00::/8. */
+function isMulticast(a: Uint8Array): boolean {
+  return a.length === 4 ? ((a[0] as number) & 0xf0) === 0xe0 : a[0] === 0xff;
+}
 
 function bad(text: string, why: string, code: ErrorCode = ErrorCodes.INVALID_ARG): ValeError {
   return new ValeError(code, `bad tunnel port spec '${text}': ${why} (forms: ${SPEC_FORMS.join(' | ')})`);
@@ -103,7 +118,7 @@ function sameAddr(a: TunnelAddr, b: TunnelAddr): boolean {
   return a.port === b.port && a.addr.length === b.addr.length && a.addr.every((x, i) => x === b.addr[i]);
 }
 
-/** Parses a whole spec ("vxlan:..." or "geneve:..."); throws INVALID_ARG (NOT_SUPPORTED for group/dev). */
+/** Parses a whole spec ("vxlan:..." or "geneve:..."); throws INVALID_ARG naming the problem. */
 export function parseTunnelSpec(text: string): TunnelSpec {
   const colon = text.indexOf(':');
   const kind = colon < 0 ? text : text.slice(0, colon);
@@ -113,6 +128,8 @@ export function parseTunnelSpec(text: string): TunnelSpec {
   let local: TunnelAddr | null = null;
   const remotes: TunnelAddr[] = [];
   let learnRemotes = false;
+  let group: TunnelAddr | null = null;
+  let dev: string | null = null;
   let mtu = DEFAULT_MTU;
   const body = colon < 0 ? '' : text.slice(colon + 1);
   if (body === '') throw bad(text, 'needs vni=, local= and remote=');
@@ -147,18 +164,28 @@ export function parseTunnelSpec(text: string): TunnelSpec {
         mtu = Number(value);
         break;
       case 'group':
+        if (group !== null) throw bad(text, 'group given twice');
+        group = parseTunnelAddr(value, port, text);
+        if (!isMulticast(group.addr)) throw bad(text, `group ${value} is not a multicast address`);
+        if (group.port === 0) throw bad(text, `group ${value} has port 0`);
+        break;
       case 'dev':
-        throw bad(
-          text,
-          `'${key}=' (a multicast underlay) is not supported yet; list the peers as remote=`,
-          ErrorCodes.NOT_SUPPORTED,
-        );
+        if (dev !== null) throw bad(text, 'dev given twice');
+        if (!/^[A-Za-z0-9_.-]{1,15}$/.test(value)) throw bad(text, `dev '${value}' is not an interface name`);
+        dev = value;
+        break;
       default:
         throw bad(text, `unknown option '${key}'`);
     }
   }
   if (vni === null) throw bad(text, 'vni= is missing');
   if (local === null) throw bad(text, 'local= is missing');
+  if (group !== null) {
+    if (remotes.length > 0) throw bad(text, 'group= and remote= exclude each other (as in Linux)');
+    if (dev === null) throw bad(text, 'group= needs dev=IFNAME (the interface to join it on)');
+    if (group.addr.length !== local.addr.length) throw bad(text, `group ${group.text} is not of local's family`);
+    learnRemotes = true;
+  } else if (dev !== null) throw bad(text, 'dev= is only for group=');
   if (remotes.length === 0 && !learnRemotes) throw bad(text, 'remote= is missing (or say learn-remotes)');
   if (remotes.length > MAX_REMOTES) throw bad(text, `more than ${MAX_REMOTES} remotes`);
   for (let i = 0; i < remotes.length; i++) {
@@ -174,7 +201,7 @@ export function parseTunnelSpec(text: string): TunnelSpec {
     for (let j = 0; j < i; j++)
       if (sameAddr(r, remotes[j] as TunnelAddr)) throw bad(text, `remote ${r.text} given twice`);
   }
-  return { kind, vni, local, remotes, learnRemotes, mtu, text };
+  return { kind, vni, local, remotes, learnRemotes, group, dev, mtu, text };
 }
 
 /** The longest frame (Ethernet header included) a spec's underlay carries. */

@@ -57,6 +57,7 @@ import {
   EINTR,
   ENOBUFS,
   type FdWatch,
+  GRO_RX_SIZE,
   UdpBatch,
   type UdpEndpoint,
   watchReadable,
@@ -107,6 +108,11 @@ export function endpointText(ep: UdpEndpoint): string {
   return ep.addr.length === 4 ? `${formatIp4At(ep.addr, 0)}:${ep.port}` : `[${formatIp6(ep.addr)}]:${ep.port}`;
 }
 
+/** Bytes a received datagram may have: the underlay MTU, at least a 2048-byte frame and headers. */
+function rxSize(spec: TunnelSpec): number {
+  return Math.max(spec.mtu, NM_BUF_SIZE + 512);
+}
+
 function words(a: Uint8Array, off: number, i: number): number {
   const o = off + i * 4;
   return ((a[o] << 24) | (a[o + 1] << 16) | (a[o + 2] << 8) | a[o + 3]) >>> 0;
@@ -138,6 +144,12 @@ export class TunnelPort implements Adapter {
   /** Per RX slot: a view over its 2048-byte buffer; per rx datagram: a view over 2048 bytes after a fixed header. */
   private readonly rxViews: Uint8Array[] = [];
   private readonly innerViews: Uint8Array[] = [];
+  /** rxData as a Buffer (the same memory), for copies at any offset without making a view per frame. */
+  private readonly rxBuf: Buffer;
+  /** TX slots one received buffer may need at most (without GRO: one datagram's; with it, a few datagrams'). */
+  private readonly rxRoom: number;
+  /** The longest datagram taken (longer ones: dropOversize), with or without GRO's larger buffers. */
+  private readonly rxMax: number;
   /** Messages set up but not sent yet (the socket was full): [pendFirst, pendEnd). */
   private pendFirst = 0;
   private pendEnd = 0;
@@ -158,6 +170,8 @@ export class TunnelPort implements Adapter {
     dropVni: 0,
     dropUnknownRemote: 0,
     dropOversize: 0,
+    dropRingFull: 0,
+    groDatagrams: 0,
     dropTooBig: 0,
     dropShort: 0,
     dropNoRemote: 0,
@@ -189,8 +203,12 @@ export class TunnelPort implements Adapter {
     udp.setHeader(h);
     this.localPortNumber = udp.localPort();
     for (const r of spec.remotes) this.flood.push(this.addRemote(r.addr, r.port, 'config'));
+    if (spec.group !== null) this.flood.push(this.addRemote(spec.group.addr, spec.group.port, 'config'));
     for (let s = 0; s < this.rx.numSlots; s++) this.rxViews.push(this.rx.bufView(s));
     const rxd = udp.rxData;
+    this.rxBuf = Buffer.from(rxd.buffer, rxd.byteOffset, rxd.byteLength);
+    this.rxMax = rxSize(spec);
+    this.rxRoom = udp.gro ? 16 : chainSlots(Math.min(udp.rxStride, spec.mtu));
     for (let i = 0; i < udp.rxCount; i++) {
       this.innerViews.push(new Uint8Array(rxd.buffer, rxd.byteOffset + i * udp.rxStride + this.fixedHdr, NM_BUF_SIZE));
     }
@@ -206,16 +224,23 @@ export class TunnelPort implements Adapter {
    */
   static attach(ctx: AttachContext, name: string, spec: TunnelSpec): TunnelPort {
     const maxInner = maxInnerFrame(spec);
+    const offload = ctx.host.settings.vxlanOffload;
+    const gro = (offload & 2) !== 0;
+    // a multicast underlay binds the wildcard address: group datagrams are addressed to the group
+    const bindAddr = spec.group === null ? spec.local.addr : new Uint8Array(spec.local.addr.length);
     const udp = UdpBatch.open({
-      bind: { addr: spec.local.addr, port: spec.local.port },
+      bind: { addr: bindAddr, port: spec.local.port },
       rxCount: RX_BATCH,
-      rxSize: Math.max(spec.mtu, NM_BUF_SIZE + 512),
+      rxSize: gro ? GRO_RX_SIZE : rxSize(spec),
+      gso: (offload & 1) !== 0,
+      gro,
       txFrames: TX_FRAMES,
       txSize: Math.max(maxInner, NM_BUF_SIZE),
       txMsgs: TX_MSGS,
       sockBuf: SOCK_BUF,
     });
     try {
+      if (spec.group !== null) udp.joinGroup(spec.group.addr, spec.dev as string);
       const p = startAdapterPort(
         ctx.host,
         name,
@@ -230,7 +255,7 @@ export class TunnelPort implements Adapter {
         throw e;
       }
       ctx.log(
-        `${name}: ${spec.kind} vni ${spec.vni} on ${endpointText({ addr: spec.local.addr, port: p.localPortNumber })}, ${spec.remotes.length} remote(s)${spec.learnRemotes ? ', learning remotes' : ''}`,
+        `${name}: ${spec.kind} vni ${spec.vni} on ${endpointText({ addr: spec.local.addr, port: p.localPortNumber })}, ${spec.group === null ? `${spec.remotes.length} remote(s)` : `group ${spec.group.text} on ${spec.dev}`}${spec.learnRemotes ? ', learning remotes' : ''}`,
       );
       return p;
     } catch (e) {
@@ -258,6 +283,7 @@ export class TunnelPort implements Adapter {
       vni: this.vni,
       local: endpointText({ addr: this.spec.local.addr, port: this.localPortNumber }),
       remotes: this.flood.length,
+      ...(this.spec.group === null ? {} : { group: this.spec.group.text, dev: this.spec.dev as string }),
       learnedRemotes: this.remotes.filter((r) => r.origin === 'learned').length,
       maxFrame: this.maxInner,
       fdbSize: this.fdb.size,
@@ -265,6 +291,12 @@ export class TunnelPort implements Adapter {
       dropVni: st.dropVni,
       dropUnknownRemote: st.dropUnknownRemote,
       dropOversize: st.dropOversize,
+      dropRingFull: st.dropRingFull,
+      gso: this.udp.gso,
+      gro: this.udp.gro,
+      gsoMessages: this.udp.gsoMsgs,
+      gsoDatagrams: this.udp.gsoSegs,
+      groBuffers: st.groDatagrams,
       dropTooBig: st.dropTooBig,
       dropShort: st.dropShort,
       dropNoRemote: st.dropNoRemote,
@@ -463,28 +495,29 @@ export class TunnelPort implements Adapter {
     const vni = this.vni;
     const fdb = this.fdb;
     const rxData = udp.rxData;
+    const rxBuf = this.rxBuf;
     const names = udp.rxNames;
     const stride = udp.rxStride;
     const learnRemotes = this.spec.learnRemotes;
-    const slotsEach = chainSlots(stride);
+    const rxMax = this.rxMax;
     const n = tx.numSlots;
     const now = Date.now();
     let cur = tx.cur;
     let frames = 0;
     let bytes = 0;
     let pending = 0;
+    let space = tx.tail - cur;
+    if (space < 0) space += n;
     for (let round = 0; round < RX_ROUNDS; round++) {
-      let space = tx.tail - cur;
-      if (space < 0) space += n;
-      if (space < slotsEach * 4 && pending !== 0) {
+      if (space < this.rxRoom && pending !== 0) {
         tx.head = tx.cur = cur;
         lp.txsync();
         pending = 0;
         space = tx.tail - cur;
         if (space < 0) space += n;
       }
-      let max = Math.floor(space / slotsEach);
-      if (max > RX_BATCH) max = RX_BATCH;
+      let max = Math.floor(space / this.rxRoom);
+      if (max > udp.rxCount) max = udp.rxCount;
       if (max === 0) break; // the ring is full: what is queued stays in the socket
       const got = udp.recv(max);
       if (got < 0) {
@@ -501,43 +534,70 @@ export class TunnelPort implements Adapter {
           st.dropOversize++;
           continue;
         }
-        const status = decode(rxData, off, udp.rxLen(i), hdr);
-        if (status !== TUN_OK) {
-          st.dropHeader[status]++;
-          continue;
-        }
-        if (hdr.vni !== vni) {
-          st.dropVni++;
-          continue;
-        }
+        const total = udp.rxLen(i);
+        let seg = udp.rxSegSize(i);
+        if (seg === 0 || seg >= total) seg = total;
+        else st.groDatagrams++;
         let ri = this.sourceRemote(names, i * 32);
-        if (ri < 0) {
-          if (!learnRemotes) {
-            st.dropUnknownRemote++;
+        for (let at = off, left = total; left > 0; at += seg, left -= seg) {
+          const dlen = Math.min(left, seg);
+          if (dlen > rxMax) {
+            st.dropOversize++;
             continue;
           }
-          ri = this.learnRemote(names, i * 32);
+          const status = decode(rxData, at, dlen, hdr);
+          if (status !== TUN_OK) {
+            st.dropHeader[status]++;
+            continue;
+          }
+          if (hdr.vni !== vni) {
+            st.dropVni++;
+            continue;
+          }
           if (ri < 0) {
-            st.remotesFull++;
-            st.dropUnknownRemote++;
-            continue;
+            if (!learnRemotes) {
+              st.dropUnknownRemote++;
+              continue;
+            }
+            ri = this.learnRemote(names, i * 32);
+            if (ri < 0) {
+              st.remotesFull++;
+              st.dropUnknownRemote++;
+              continue;
+            }
           }
+          (this.remotes[ri] as Remote).datagramsIn++;
+          const inner = at + hdr.offset;
+          const len = hdr.len;
+          const need = len <= NM_BUF_SIZE ? 1 : chainSlots(len);
+          if (space < need) {
+            if (pending !== 0) {
+              tx.head = tx.cur = cur;
+              lp.txsync();
+              pending = 0;
+            }
+            space = tx.tail - cur;
+            if (space < 0) space += n;
+            if (space < need) {
+              st.dropRingFull++;
+              continue;
+            }
+          }
+          if ((rxData[inner + 6] & 1) === 0 && !fdb.learn(macKey(rxData, inner + 6), ri, now)) st.fdbFull++;
+          if (need === 1) {
+            if (at === off && hdr.offset === fixedHdr) tx.u8.set(this.innerViews[i] as Uint8Array, tx.buf(cur));
+            else rxBuf.copy(tx.u8, tx.buf(cur), inner, inner + len);
+            tx.setLen(cur, len);
+            tx.setFlags(cur, 0);
+            cur = cur + 1 === n ? 0 : cur + 1;
+          } else {
+            cur = writeChain(tx, cur, rxData, inner, inner + len);
+          }
+          space -= need;
+          frames++;
+          pending++;
+          bytes += len;
         }
-        (this.remotes[ri] as Remote).datagramsIn++;
-        const inner = off + hdr.offset;
-        const len = hdr.len;
-        if ((rxData[inner + 6] & 1) === 0 && !fdb.learn(macKey(rxData, inner + 6), ri, now)) st.fdbFull++;
-        if (hdr.offset === fixedHdr && len <= NM_BUF_SIZE) {
-          tx.u8.set(this.innerViews[i] as Uint8Array, tx.buf(cur));
-          tx.setLen(cur, len);
-          tx.setFlags(cur, 0);
-          cur = cur + 1 === n ? 0 : cur + 1;
-        } else {
-          cur = writeChain(tx, cur, rxData, inner, inner + len);
-        }
-        frames++;
-        pending++;
-        bytes += len;
       }
       if (got < max) break; // the socket is empty
     }
@@ -555,7 +615,7 @@ export class TunnelPort implements Adapter {
 
   private inDropsNow(): number {
     const st = this.st;
-    let d = st.dropVni + st.dropUnknownRemote + st.dropOversize;
+    let d = st.dropVni + st.dropUnknownRemote + st.dropOversize + st.dropRingFull;
     for (let s = 1; s < st.dropHeader.length; s++) d += st.dropHeader[s] as number;
     return d;
   }
