@@ -57,24 +57,13 @@ import {
   streamSend,
   streamSendFds,
 } from '../../src/sys/index.js';
+import { le } from '../helpers/vhost.js';
 import { type FuzzProp, prop } from './registry.js';
 
 const P53 = 2n ** 53n;
 const MEM_SIZE = 65536;
 const UVA = 0x7f00_0000_0000;
 const MEMFD_NAME = 'uvale-fz-vhost';
-
-function le(...fields: [4 | 8, number | bigint][]): Uint8Array {
-  const out: number[] = [];
-  for (const [w, v] of fields) {
-    let x = BigInt.asUintN(64, BigInt(v));
-    for (let i = 0; i < w; i++) {
-      out.push(Number(x & 0xffn));
-      x >>= 8n;
-    }
-  }
-  return new Uint8Array(out);
-}
 
 // ---- what a front-end may send ----
 

@@ -24,26 +24,14 @@ import {
 } from '../../../src/ports/vhost-user/protocol.js';
 import { closeFd, createEventfd, createMemfd, mapFdRange } from '../../../src/sys/index.js';
 import { VIRTQ_DESC_F_NEXT } from '../../../src/virtio/index.js';
+import { le, MB } from '../../helpers/vhost.js';
 
-const MB = 1 << 20;
 /** Guest layout: region 0 = gpa 0 .. 1 MiB at fd offset 0; region 1 = gpa 4 GiB .. +1 MiB at fd offset 1 MiB. */
 const UVA0 = 0x7f00_0000_0000;
 const UVA1 = 0x7f00_1000_0000;
 const GPA1 = 0x1_0000_0000;
 
 const openFds = () => readdirSync('/proc/self/fd').length;
-
-function le(...fields: [4 | 8, number | bigint][]): Uint8Array {
-  const out: number[] = [];
-  for (const [w, v] of fields) {
-    let x = BigInt(v);
-    for (let i = 0; i < w; i++) {
-      out.push(Number(x & 0xffn));
-      x >>= 8n;
-    }
-  }
-  return new Uint8Array(out);
-}
 
 /** One request through the codec, as the bytes a front-end writes. */
 function msg(request: number, payload: Uint8Array, fds: number[] = [], needReply = false): Message {

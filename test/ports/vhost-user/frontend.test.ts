@@ -28,8 +28,8 @@ import {
 } from '../../../src/sys/index.js';
 import { VIRTQ_DESC_F_NEXT, VIRTQ_DESC_F_WRITE } from '../../../src/virtio/index.js';
 import { frame, receive, send } from '../../helpers/vale.js';
+import { le, MB } from '../../helpers/vhost.js';
 
-const MB = 1 << 20;
 const UVA = 0x7f00_0000_0000;
 const NUM = 64;
 const R = [
@@ -40,18 +40,6 @@ const RXBUF = 0x10000;
 const RXBUF_LEN = 256;
 const TXBUF = 0x40000;
 const tick = (ms = 20) => new Promise((r) => setTimeout(r, ms));
-
-function le(...fields: [2 | 4 | 8, number | bigint][]): Uint8Array {
-  const out: number[] = [];
-  for (const [w, v] of fields) {
-    let x = BigInt(v);
-    for (let i = 0; i < w; i++) {
-      out.push(Number(x & 0xffn));
-      x >>= 8n;
-    }
-  }
-  return new Uint8Array(out);
-}
 
 test('a hand-made front-end: EVENT_IDX, mergeable RX into 256-byte buffers, a 3000-byte TX chain', {
   timeout: 20_000,

@@ -13,19 +13,9 @@ import {
   replyState,
   replyU64,
 } from '../../../src/ports/vhost-user/protocol.js';
+import { le } from '../../helpers/vhost.js';
 
 /** Little-endian bytes from a list of [width, value] fields. */
-function le(...fields: [4 | 8, number | bigint][]): Uint8Array {
-  const out: number[] = [];
-  for (const [w, v] of fields) {
-    let x = BigInt(v);
-    for (let i = 0; i < w; i++) {
-      out.push(Number(x & 0xffn));
-      x >>= 8n;
-    }
-  }
-  return new Uint8Array(out);
-}
 
 const isProto = (e: unknown) => isValeError(e) && (e as { code: string }).code === ErrorCodes.PROTOCOL;
 
