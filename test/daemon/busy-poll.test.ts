@@ -20,9 +20,10 @@ test('a kick keeps the event loop turning for busy_poll microseconds, then it sl
   bp.kick();
   assert.equal(bp.spinning, true);
   setImmediate(count);
-  await sleep(10);
+  // 100 ms: long enough that a busy machine taking the CPU away for a while cannot hide the turns
+  await sleep(100);
   assert.equal(bp.spinning, true, 'still within 300 ms');
-  assert.ok(turns > 10, `the loop kept turning without sleeping (${turns} turns in 10 ms)`);
+  assert.ok(turns > 10, `the loop kept turning without sleeping (${turns} turns in 100 ms)`);
   await sleep(600);
   assert.equal(bp.spinning, false, 'asleep after the window');
   // a later kick starts it again; 0 turns it off
