@@ -256,8 +256,11 @@ export class Forwarder {
       // a VLAN-aware switch: the only check VALE's path pays (vlan.ts)
       this.vlanPath ??= new VlanPath(NM_BDG_BROADCAST);
       this.vlanPath.flush(sw, src, n, ringNr, this.ftOff, this.ftLen, this.ftFrags);
-      // monitors and mirrors: the sender's TX copies only (docs/vlans.md)
-      if (sw.copyLinks !== 0) this.copy(src, n, this.vlanPath.frames, ringNr, 0);
+      // monitors and mirrors: the sender's TX copies, then what each monitored destination got
+      if (sw.copyLinks !== 0) {
+        this.copy(src, n, this.vlanPath.frames, ringNr, 0);
+        if (this.vlanPath.rxRecN !== 0) this.copyVlanRx(src, ringNr);
+      }
       return;
     }
     const ftOff = this.ftOff;
@@ -478,6 +481,36 @@ export class Forwarder {
       qHead[q] = FT_NULL;
       this.qTail[q] = FT_NULL;
     }
+  }
+
+  /**
+   * The RX copies of a VLAN-aware batch: for each destination with RX copies,
+   * in the order it was first served, the frames it got (vlan.ts records
+   * them), copied as the sender sent them, as on VALE's path.
+   */
+  private copyVlanRx(src: VPort, ringNr: number): void {
+    const vp = this.vlanPath as VlanPath;
+    const rec = vp.rxRec;
+    const nrec = vp.rxRecN;
+    const copies = this.copies;
+    const seq = copies.seq;
+    const ports = this.sw.ports;
+    for (let a = 0; a < nrec; a += 2) {
+      const p = rec[a] as number;
+      if (p < 0) continue;
+      let m = 0;
+      for (let b = a; b < nrec; b += 2) {
+        if (rec[b] !== p) continue;
+        seq[m++] = rec[b + 1] as number;
+        rec[b] = -1;
+      }
+      const dp = ports[p];
+      const rxc = dp == null ? null : dp.rxCopies;
+      if (rxc === null) continue;
+      if (copies.prepare(rxc, ringNr)) copies.copy(src, rxc, m);
+      else copies.dropAll(rxc, m);
+    }
+    vp.rxRecN = 0;
   }
 
   /**

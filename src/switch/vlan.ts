@@ -299,6 +299,26 @@ export class VlanPath {
   private epoch = 0;
   /** Frames in the last batch flush() saw. */
   frames = 0;
+  /**
+   * What the last flush() delivered to ports that have RX copies (monitors,
+   * mirrors): pairs (port index, first slot of the frame in the batch), in
+   * delivery order, for the forwarder to copy (forward.ts). Grown by
+   * doubling when a batch needs more; empty while nothing is monitored.
+   */
+  rxRec = new Int32Array(0);
+  rxRecN = 0;
+
+  /** Notes that port `p` got the frame whose chain starts at `first` (it has RX copies). */
+  private recordRx(p: number, first: number): void {
+    let rec = this.rxRec;
+    if (this.rxRecN + 2 > rec.length) {
+      const grown = new Int32Array(Math.max(256, rec.length * 2));
+      grown.set(rec);
+      rec = this.rxRec = grown;
+    }
+    rec[this.rxRecN++] = p;
+    rec[this.rxRecN++] = first;
+  }
 
   constructor(maxPorts: number) {
     this.seen = new Int32Array(maxPorts);
@@ -327,6 +347,7 @@ export class VlanPath {
       this.full.fill(0);
     }
     const epoch = ++this.epoch;
+    this.rxRecN = 0;
     const me = src.index;
     const cfg = sw.vlans.byIndex[me] as PortVlan;
     const u8 = src.region.arena.u8;
@@ -542,6 +563,7 @@ export class VlanPath {
         }
         this.pkts[p] += 1;
         this.bytes[p] += res;
+        if (dp.rxCopies !== null) this.recordRx(p, first);
       }
     }
     this.frames = pkts;

@@ -406,6 +406,36 @@ describe('VLAN-aware forwarding', () => {
     mon.close();
   });
 
+  test('an /r monitor on a VLAN-aware switch sees what its port received, only its own VID, in order', () => {
+    const { host, ports, sw } = bridge(['a', 'b', 't']);
+    const [a, b, t] = ports as [LocalPort, LocalPort, LocalPort];
+    sw.setVlan('a', 'access:3');
+    sw.setVlan('b', 'access:4');
+    sw.setVlan('t', 'trunk:3,4');
+    const r = openPort('vale0:t/r', { host });
+    const rt = openPort('vale0:b/rt', { host });
+    const f1 = frame(BROADCAST, macN(1), { seq: 1 });
+    const f2 = frame(BROADCAST, macN(2), { seq: 2 });
+    const f3 = frame(BROADCAST, macN(1), { seq: 3 });
+    send(a, [f1]);
+    send(b, [f2]);
+    send(a, [f3]);
+    assert.deepEqual(
+      drain(t),
+      [tagged(f1, 3), tagged(f2, 4), tagged(f3, 3)].map((x) => Buffer.from(x)),
+    );
+    // copies are the frames as their senders sent them, in the order t got them
+    assert.deepEqual(
+      drain(r),
+      [f1, f2, f3].map((x) => Buffer.from(x)),
+    );
+    // b got nothing (VID 3 floods stay in VID 3); its /rt monitor has b's own frame only
+    assert.deepEqual(drain(b), []);
+    assert.deepEqual(drain(rt), [Buffer.from(f2)]);
+    r.close();
+    rt.close();
+  });
+
   test('property: no frame crosses VIDs, and each arrives tagged as its port says', () => {
     const vidSet = [1, 2, 3];
     const spec = fc.oneof(
