@@ -18,7 +18,7 @@ import { ensureRunDir, type RunPaths, runPaths } from '../control/paths.js';
 import type { AdapterInfo, PortInfo, StatsSnapshot, SwitchInfo } from '../control/types.js';
 import { ErrorCodes, ValeError } from '../core/errors.js';
 import { SETTINGS, type SettingsInit } from '../core/settings.js';
-import type { Adapter, AttachContext } from '../ports/adapter.js';
+import type { Adapter, AttachContext, SocketAccess } from '../ports/adapter.js';
 import { findKind, parseAttach } from '../ports/kinds.js';
 import { TapPort } from '../ports/tap/tap-port.js';
 import { VdeServer } from '../ports/vde/vde-server.js';
@@ -304,6 +304,18 @@ export class Daemon {
     return uid === 0 || uid === this.uid;
   }
 
+  /**
+   * Owner, group and mode of a socket an attach by `by` listens at: the
+   * requester's, shared with the switch's group. A daemon that is not root
+   * cannot give a file away: the socket stays its own, and a member reaches it
+   * through the group (the switch's, else --group's).
+   */
+  private socketAccess(by: Requester, shared: number | null): SocketAccess {
+    if (this.uid === 0) return { uid: by.uid, gid: shared ?? by.gid, mode: shared !== null ? 0o660 : 0o600 };
+    const gid = shared ?? (by.uid !== this.uid ? (this.opts.group ?? -1) : -1);
+    return { uid: -1, gid, mode: gid !== -1 ? 0o660 : 0o600 };
+  }
+
   /** Ports `uid` holds: opened by its connections, attached by it (or being attached). */
   portsOf(uid: number): number {
     let n = 0;
@@ -369,7 +381,7 @@ export class Daemon {
     const shared = owner?.gid ?? null;
     const ctx: AttachContext = {
       host: this.host,
-      socketAccess: { uid: by.uid, gid: shared ?? by.gid, mode: shared !== null ? 0o660 : 0o600 },
+      socketAccess: this.socketAccess(by, shared),
       log: (line) => this.log(line),
       onTraffic: this.busyPoll.kick,
       onGone: (a, reason) => {

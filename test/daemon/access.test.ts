@@ -8,15 +8,15 @@
  */
 
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { existsSync, statSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { chownSync, existsSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { DaemonClient } from '../../src/control/client.js';
 import { ErrorCodes, isValeError } from '../../src/core/errors.js';
 import { Daemon } from '../../src/daemon/server.js';
-import { tempRunDir } from '../helpers/daemon.js';
+import { BIN, tempRunDir } from '../helpers/daemon.js';
 import { type TestUser, testGroup, testUser, uvaleAs } from '../helpers/users.js';
 
 const cleanups: Array<() => void> = [];
@@ -268,5 +268,43 @@ test('uvale never takes the place of a live socket or a file that is not a socke
   } finally {
     srv.close();
     await d.stop();
+  }
+});
+
+test('a daemon that is not root keeps the socket of a member as its own, shared with its --group', async (t) => {
+  const t2 = testUser('uvale-t2');
+  const t3 = testUser('uvale-t3');
+  if (typeof t2 === 'string' || typeof t3 === 'string') {
+    t.skip(typeof t2 === 'string' ? t2 : (t3 as string));
+    return;
+  }
+  const gid = testGroup('uvale-tg', [t2, t3]);
+  if (typeof gid === 'string') {
+    t.skip(gid);
+    return;
+  }
+  const tmp = tempRunDir('nonroot');
+  cleanups.push(tmp.cleanup);
+  chownSync(tmp.dir, t2.uid, t2.gid);
+  // uvale-t2 runs the daemon; uvale-t3 is a member of its group
+  const daemon = spawn(
+    'runuser',
+    ['-u', t2.name, '--', process.execPath, BIN, 'daemon', '--dir', tmp.dir, '--group', 'uvale-tg'],
+    {
+      stdio: 'ignore',
+    },
+  );
+  try {
+    const sock = join(tmp.dir, 'uvale.sock');
+    for (let i = 0; i < 100 && !existsSync(sock); i++) await new Promise((r) => setTimeout(r, 50));
+    const mine = join(tmp.dir, 'users', String(t3.uid));
+    const r = await uvaleAs(t3, ['ctl', '-a', `vale-nr:vm=vhost-user:${mine}/vm.sock`], { UVALE_RUN_DIR: tmp.dir });
+    assert.equal(r.code, 0, r.stderr);
+    const st = statSync(join(mine, 'vm.sock'));
+    assert.deepEqual([st.uid, st.gid, st.mode & 0o777], [t2.uid, gid, 0o660]);
+    const stop = await uvaleAs(t2, ['ctl', '--shutdown'], { UVALE_RUN_DIR: tmp.dir });
+    assert.equal(stop.code, 0, stop.stderr);
+  } finally {
+    daemon.kill('SIGTERM');
   }
 });
