@@ -66,7 +66,7 @@ async function capture(ifs: string[], dir: string): Promise<() => Promise<Map<st
     children.push([i, c, file]);
   }
   return async () => {
-    await new Promise((r) => setTimeout(r, 500));
+    await new Promise((r) => setTimeout(r, 1500));
     const out = new Map<string, Seen[]>();
     for (const [i, c, file] of children) {
       await stopChild(c);
