@@ -36,10 +36,16 @@ export async function clearSocketPath(path: string): Promise<void> {
     return; // absent
   }
   if (!st.isSocket()) {
-    throw new ValeError(ErrorCodes.EXISTS, `${path} exists and is not a socket: uvale never replaces it`);
+    throw new ValeError(
+      ErrorCodes.EXISTS,
+      `${path} exists and is not a socket: uvale never replaces it; choose another path or remove it yourself`,
+    );
   }
   if (await answers(path)) {
-    throw new ValeError(ErrorCodes.BUSY, `something listens at ${path} already: uvale does not take its place`);
+    throw new ValeError(
+      ErrorCodes.BUSY,
+      `something listens at ${path} already: uvale does not take its place; stop it (or detach the port that listens there) or choose another path`,
+    );
   }
   unlinkQuiet(path); // left by a process that exited
 }

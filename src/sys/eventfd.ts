@@ -6,7 +6,7 @@
  * return -errno instead of throwing. Readiness: fdio.ts's watchReadable.
  */
 
-import { EAGAIN, errno, koffi, libc, throwErrno } from './libc.js';
+import { EAGAIN, errno, libc, libcLib, throwErrno } from './libc.js';
 
 const EFD_CLOEXEC = 0o2000000;
 const EFD_NONBLOCK = 0o4000;
@@ -20,7 +20,7 @@ const wordU8 = new Uint8Array(word.buffer);
  * @returns the fd (close it with closeFd). @throws ValeError SYSTEM (EMFILE).
  */
 export function createEventfd(initval = 0): number {
-  if (create === undefined) create = koffi().load('libc.so.6').func('int eventfd(unsigned int initval, int flags)');
+  if (create === undefined) create = libcLib().func('int eventfd(unsigned int initval, int flags)');
   const fd = create(initval, EFD_NONBLOCK | EFD_CLOEXEC);
   if (fd < 0) throwErrno('eventfd');
   return fd;

@@ -97,17 +97,27 @@ export function koffi(): Koffi {
  * @throws ValeError NOT_SUPPORTED when koffi or libc.so.6 cannot be loaded.
  */
 export function libc(): Libc {
-  if (libcTable === undefined) libcTable = bindLibc(koffi());
+  if (libcTable === undefined) libcTable = bindLibc();
   return libcTable;
 }
 
-function bindLibc(k: Koffi): Libc {
-  let lib: ReturnType<Koffi['load']>;
-  try {
-    lib = k.load('libc.so.6');
-  } catch (e) {
-    throw new ValeError(ErrorCodes.NOT_SUPPORTED, `cannot load libc.so.6: ${(e as Error).message}`, { cause: e });
+let libcHandle: ReturnType<Koffi['load']> | undefined;
+
+/** libc.so.6 through koffi, loaded once, for the modules of src/sys that bind their own functions. */
+export function libcLib(): ReturnType<Koffi['load']> {
+  if (libcHandle === undefined) {
+    const k = koffi();
+    try {
+      libcHandle = k.load('libc.so.6');
+    } catch (e) {
+      throw new ValeError(ErrorCodes.NOT_SUPPORTED, `cannot load libc.so.6: ${(e as Error).message}`, { cause: e });
+    }
   }
+  return libcHandle;
+}
+
+function bindLibc(): Libc {
+  const lib = libcLib();
   const open = lib.func('int open(const char *path, int flags, ...)');
   const fcntl = lib.func('int fcntl(int fd, int cmd, ...)');
   const ioctl = lib.func('int ioctl(int fd, unsigned long req, ...)');

@@ -11,7 +11,7 @@
  */
 
 import type { Socket } from 'node:net';
-import { koffi, throwErrno } from './libc.js';
+import { libcLib, throwErrno } from './libc.js';
 
 interface Fns {
   getsockopt(fd: number, level: number, name: number, val: Int32Array, len: Uint32Array): number;
@@ -22,7 +22,7 @@ let fns: Fns | undefined;
 
 function lib(): Fns {
   if (fns === undefined) {
-    const l = koffi().load('libc.so.6');
+    const l = libcLib();
     fns = {
       getsockopt: l.func('int getsockopt(int fd, int level, int name, _Out_ int32_t *val, _Inout_ uint32_t *len)'),
       pidfdGetfd: l.func('long syscall(long nr, int pidfd, int fd, unsigned int flags)'),

@@ -16,7 +16,7 @@
 import { closeSync, constants, ftruncateSync, openSync, writeSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { ErrorCodes, ValeError } from '../core/errors.js';
-import { EWOULDBLOCK, errno, fromNodeError, koffi, MAP_FAILED, sysError, throwErrno } from './libc.js';
+import { EWOULDBLOCK, errno, fromNodeError, libcLib, MAP_FAILED, sysError, throwErrno } from './libc.js';
 import type { SharedMapping } from './shm.js';
 
 interface Extra {
@@ -29,7 +29,7 @@ let extra: Extra | undefined;
 
 function fns(): Extra {
   if (extra === undefined) {
-    const lib = koffi().load('libc.so.6');
+    const lib = libcLib();
     extra = {
       getsockopt: lib.func('int getsockopt(int fd, int level, int name, _Out_ uint8_t *val, _Inout_ uint32_t *len)'),
       flock: lib.func('int flock(int fd, int op)'),

@@ -43,7 +43,7 @@
  */
 
 import { ErrorCodes, ValeError } from '../core/errors.js';
-import { errno, koffi, libc, MAP_FAILED, throwErrno } from './libc.js';
+import { errno, koffi, libc, libcLib, MAP_FAILED, throwErrno } from './libc.js';
 import { closeFd } from './shm.js';
 
 const AF_INET = 2;
@@ -109,13 +109,7 @@ let lib: UdpLib | undefined;
 
 function ul(): UdpLib {
   if (lib === undefined) {
-    const k = koffi();
-    let l: ReturnType<typeof k.load>;
-    try {
-      l = k.load('libc.so.6');
-    } catch (e) {
-      throw new ValeError(ErrorCodes.NOT_SUPPORTED, `cannot load libc.so.6: ${(e as Error).message}`, { cause: e });
-    }
+    const l = libcLib();
     lib = {
       socket: l.func('int socket(int domain, int type, int protocol)'),
       bind: l.func('int bind(int fd, const void *addr, uint32_t len)'),

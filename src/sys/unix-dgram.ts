@@ -20,7 +20,7 @@
  */
 
 import { ErrorCodes, ValeError } from '../core/errors.js';
-import { checkFd, errno, koffi, throwErrno } from './libc.js';
+import { checkFd, errno, libcLib, throwErrno } from './libc.js';
 import { closeFd } from './shm.js';
 
 const AF_UNIX = 1;
@@ -54,13 +54,7 @@ let lib: DgramLib | undefined;
 
 function dl(): DgramLib {
   if (lib === undefined) {
-    const k = koffi();
-    let l: ReturnType<typeof k.load>;
-    try {
-      l = k.load('libc.so.6');
-    } catch (e) {
-      throw new ValeError(ErrorCodes.NOT_SUPPORTED, `cannot load libc.so.6: ${(e as Error).message}`, { cause: e });
-    }
+    const l = libcLib();
     lib = {
       socket: l.func('int socket(int domain, int type, int protocol)'),
       bind: l.func('int bind(int fd, const void *addr, uint32_t len)'),

@@ -25,7 +25,7 @@
 
 import { chmodSync, lchownSync } from 'node:fs';
 import { ErrorCodes, ValeError } from '../core/errors.js';
-import { checkFd, errno, fromNodeError, koffi, libc, MAP_FAILED, sysError, throwErrno } from './libc.js';
+import { checkFd, errno, fromNodeError, koffi, libc, libcLib, MAP_FAILED, sysError, throwErrno } from './libc.js';
 import { closeFd } from './shm.js';
 import { encodeSockaddrUn, SOCKADDR_UN_LEN } from './unix-dgram.js';
 
@@ -74,13 +74,7 @@ let scratchDv: DataView | undefined;
 
 function sl(): StreamLib {
   if (lib === undefined) {
-    const k = koffi();
-    let l: ReturnType<typeof k.load>;
-    try {
-      l = k.load('libc.so.6');
-    } catch (e) {
-      throw new ValeError(ErrorCodes.NOT_SUPPORTED, `cannot load libc.so.6: ${(e as Error).message}`, { cause: e });
-    }
+    const l = libcLib();
     lib = {
       socket: l.func('int socket(int domain, int type, int protocol)'),
       bind: l.func('int bind(int fd, const void *addr, uint32_t len)'),

@@ -15,13 +15,11 @@ import { createServer, connect as netConnect, type Server, type Socket } from 'n
 import { ErrorCodes, ValeError } from '../../core/errors.js';
 import { unlinkQuiet } from '../../core/fs.js';
 import type { SocketAccess } from '../adapter.js';
+import { Redial } from '../redial.js';
 import { clearSocketPath, grantSocket } from '../socket-file.js';
 import { StreamDeframer } from './framing.js';
 import { type LinkOwner, type QemuLink, where } from './link.js';
 import type { QemuSpec } from './spec.js';
-
-const REDIAL_MIN_MS = 50;
-const REDIAL_MAX_MS = 1000;
 
 export type StreamSpec = Extract<QemuSpec, { kind: 'stream' }>;
 
@@ -35,8 +33,7 @@ export class StreamLink implements QemuLink {
   /** A dial in progress (connect mode). */
   private dialing: Socket | null = null;
   private unlinkPath: string | null = null;
-  private redialTimer: NodeJS.Timeout | null = null;
-  private redialMs = REDIAL_MIN_MS;
+  private readonly redialer = new Redial(() => this.dial());
   private closed = false;
 
   private readonly access: SocketAccess | undefined;
@@ -82,8 +79,7 @@ export class StreamLink implements QemuLink {
 
   close(): void {
     this.closed = true;
-    if (this.redialTimer !== null) clearTimeout(this.redialTimer);
-    this.redialTimer = null;
+    this.redialer.cancel();
     this.sock?.destroy();
     this.dialing?.destroy();
     this.dialing = null;
@@ -172,7 +168,7 @@ export class StreamLink implements QemuLink {
       if (this.dialing !== s) return; // closed meanwhile
       this.dialing = null;
       s.removeAllListeners('error');
-      this.redialMs = REDIAL_MIN_MS;
+      this.redialer.connected();
       this.adopt(s);
     });
     s.once('error', (e) => {
@@ -185,14 +181,7 @@ export class StreamLink implements QemuLink {
   }
 
   private redial(): void {
-    if (this.closed || this.redialTimer !== null) return;
-    const ms = this.redialMs;
-    this.redialMs = Math.min(REDIAL_MAX_MS, ms * 2);
-    this.redialTimer = setTimeout(() => {
-      this.redialTimer = null;
-      this.dial();
-    }, ms);
-    this.redialTimer.unref?.();
+    if (!this.closed) this.redialer.schedule();
   }
 
   private adopt(s: Socket): void {

@@ -67,6 +67,7 @@ import { BROKEN, EMPTY, type SplitQueue } from '../../virtio/index.js';
 import { type Adapter, type AdapterInfo, adapterCounters, type SocketAccess } from '../adapter.js';
 import { startAdapterPort } from '../adapter-port.js';
 import type { LocalPort } from '../local/local-port.js';
+import { Redial } from '../redial.js';
 import { RxDrain } from '../rx-drain.js';
 import { NUM_RINGS, VhostUserBackend } from './backend.js';
 import { Feature, MAX_PAYLOAD, MessageReader } from './protocol.js';
@@ -79,9 +80,6 @@ const HDR = VNET_HDR;
 const MAX_FRAME_SLOTS = chainSlots(MAX_FRAME + HDR);
 /** Period of the timer that drives rings without a kick fd. */
 const POLL_MS = 1;
-/** Connect mode: the first redial delay, doubled after each failure up to REDIAL_MAX_MS. */
-const REDIAL_MIN_MS = 50;
-const REDIAL_MAX_MS = 1000;
 
 export interface VhostAttachOptions {
   log?: (line: string) => void;
@@ -110,8 +108,7 @@ export class VhostUserPort implements Adapter {
   private readonly onTraffic: () => void;
   private pub: number;
   private listenFd = -1;
-  private redialTimer: NodeJS.Timeout | null = null;
-  private redialMs = REDIAL_MIN_MS;
+  private readonly redialer = new Redial(() => this.dial());
   private listenWatch: FdWatch | null = null;
   private connFd = -1;
   private connWatch: FdWatch | null = null;
@@ -231,8 +228,7 @@ export class VhostUserPort implements Adapter {
     this.lp = null;
     this.vp.onRx = null;
     this.drainer.cancel();
-    if (this.redialTimer !== null) clearTimeout(this.redialTimer);
-    this.redialTimer = null;
+    this.redialer.cancel();
     this.disconnect('');
     if (!this.dials) {
       this.listenWatch?.close();
@@ -267,20 +263,13 @@ export class VhostUserPort implements Adapter {
       this.redial();
       return;
     }
-    this.redialMs = REDIAL_MIN_MS;
+    this.redialer.connected();
     this.log(`${this.name}: connected to ${this.path}`);
     this.adopt(fd);
   }
 
   private redial(): void {
-    if (this.lp === null || this.redialTimer !== null) return;
-    const ms = this.redialMs;
-    this.redialMs = Math.min(REDIAL_MAX_MS, ms * 2);
-    this.redialTimer = setTimeout(() => {
-      this.redialTimer = null;
-      this.dial();
-    }, ms);
-    this.redialTimer.unref?.();
+    if (this.lp !== null) this.redialer.schedule();
   }
 
   private adopt(fd: number): void {
