@@ -14,11 +14,10 @@
 
 import { fstatSync } from 'node:fs';
 import { ErrorCodes, ValeError } from '../core/errors.js';
+import { MAP_SHARED, PROT_RW } from './abi.js';
 import { checkFd, fromNodeError, koffi, libc, MAP_FAILED, throwErrno } from './libc.js';
 import { MAX_MAPPING_SIZE } from './shm.js';
 
-const PROT_RW = 0x3;
-const MAP_SHARED = 0x01;
 const PAGE = 4096;
 
 /** A mapping of [offset, offset + size) of an fd. */

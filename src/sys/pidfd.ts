@@ -11,6 +11,7 @@
  */
 
 import type { Socket } from 'node:net';
+import { SO_PEERPIDFD, SOL_SOCKET, socketFd } from './abi.js';
 import { libcLib, throwErrno } from './libc.js';
 
 interface Fns {
@@ -31,14 +32,12 @@ function lib(): Fns {
   return fns;
 }
 
-const SOL_SOCKET = 1;
-const SO_PEERPIDFD = 77;
 const SYS_PIDFD_GETFD = 438;
 
 /** A pidfd for the peer of a connected unix socket, or -1 when the kernel has no SO_PEERPIDFD. */
 export function peerPidfd(socket: Socket): number {
-  const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
-  if (typeof fd !== 'number' || fd < 0) return -1;
+  const fd = socketFd(socket);
+  if (fd < 0) return -1;
   const val = new Int32Array(1);
   const len = new Uint32Array([4]);
   if (lib().getsockopt(fd, SOL_SOCKET, SO_PEERPIDFD, val, len) < 0) return -1;

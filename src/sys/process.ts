@@ -16,6 +16,16 @@
 import { closeSync, constants, ftruncateSync, openSync, writeSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { ErrorCodes, ValeError } from '../core/errors.js';
+import {
+  MAP_ANONYMOUS,
+  MAP_FIXED,
+  MAP_PRIVATE,
+  PROT_RW,
+  SO_PEERCRED,
+  SO_PEERGROUPS,
+  SOL_SOCKET,
+  socketFd,
+} from './abi.js';
 import { EWOULDBLOCK, errno, fromNodeError, libcLib, MAP_FAILED, sysError, throwErrno } from './libc.js';
 import type { SharedMapping } from './shm.js';
 
@@ -39,9 +49,6 @@ function fns(): Extra {
   return extra;
 }
 
-const SOL_SOCKET = 1;
-const SO_PEERCRED = 17;
-const SO_PEERGROUPS = 59;
 /** NGROUPS_MAX on Linux. */
 const MAX_GROUPS = 65536;
 
@@ -53,8 +60,8 @@ export interface PeerCred {
 
 /** The credentials of the peer of a connected unix socket (SO_PEERCRED). */
 export function peerCred(socket: Socket): PeerCred {
-  const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
-  if (typeof fd !== 'number' || fd < 0) throw new ValeError(ErrorCodes.SYSTEM, 'socket has no file descriptor');
+  const fd = socketFd(socket);
+  if (fd < 0) throw new ValeError(ErrorCodes.SYSTEM, 'socket has no file descriptor');
   const val = new Uint8Array(12);
   const len = new Uint32Array([12]);
   if (fns().getsockopt(fd, SOL_SOCKET, SO_PEERCRED, val, len) < 0) throwErrno('getsockopt', 'SO_PEERCRED');
@@ -64,8 +71,8 @@ export function peerCred(socket: Socket): PeerCred {
 
 /** The supplementary group ids of the peer of a connected unix socket (SO_PEERGROUPS, Linux 4.13). */
 export function peerGroups(socket: Socket): number[] {
-  const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
-  if (typeof fd !== 'number' || fd < 0) throw new ValeError(ErrorCodes.SYSTEM, 'socket has no file descriptor');
+  const fd = socketFd(socket);
+  if (fd < 0) throw new ValeError(ErrorCodes.SYSTEM, 'socket has no file descriptor');
   let size = 64 * 4;
   for (;;) {
     const val = new Uint8Array(size);
@@ -132,10 +139,6 @@ export function lockFile(path: string): FileLock | null {
   };
 }
 
-const PROT_RW = 3;
-const MAP_PRIVATE = 0x02;
-const MAP_FIXED = 0x10;
-const MAP_ANONYMOUS = 0x20;
 const MAP_NORESERVE = 0x4000;
 
 /**

@@ -18,6 +18,7 @@
 import { constants as bufferConstants } from 'node:buffer';
 import { fstatSync } from 'node:fs';
 import { ErrorCodes, ValeError } from '../core/errors.js';
+import { MAP_SHARED, PROT_RW } from './abi.js';
 import {
   checkFd,
   EBADF,
@@ -58,10 +59,6 @@ export const MAX_MAPPING_SIZE: number = bufferConstants.MAX_LENGTH;
 
 /** memfd names: 249 bytes at most (NAME_MAX minus the "memfd:" prefix). */
 const MEMFD_NAME_MAX = 249;
-
-const PROT_READ = 0x1;
-const PROT_WRITE = 0x2;
-const MAP_SHARED = 0x1;
 
 function checkSize(size: unknown, what = 'size'): asserts size is number {
   if (typeof size !== 'number' || !Number.isInteger(size) || size < 1 || size > MAX_MAPPING_SIZE) {
@@ -254,7 +251,7 @@ export function mapShared(fd: number, size: number): SharedMapping {
   checkFd(fd);
   checkSize(size);
   const c = libc();
-  const ptr = BigInt(c.mmap(null, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0));
+  const ptr = BigInt(c.mmap(null, size, PROT_RW, MAP_SHARED, fd, 0));
   if (ptr === MAP_FAILED) throwErrno('mmap', `fd ${fd} ${size} bytes`);
   let buffer: ArrayBuffer;
   try {

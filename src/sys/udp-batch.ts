@@ -43,24 +43,28 @@
  */
 
 import { ErrorCodes, ValeError } from '../core/errors.js';
+import {
+  AF_INET,
+  AF_INET6,
+  MAP_PRIVATE_ANON,
+  MSG_DONTWAIT,
+  MSG_NOSIGNAL,
+  MSG_TRUNC,
+  PROT_RW,
+  SO_RCVBUF,
+  SO_RCVBUFFORCE,
+  SO_SNDBUF,
+  SO_SNDBUFFORCE,
+  SOCK_CLOEXEC,
+  SOCK_DGRAM,
+  SOCK_NONBLOCK,
+  SOL_SOCKET,
+} from './abi.js';
 import { errno, koffi, libc, libcLib, MAP_FAILED, throwErrno } from './libc.js';
 import { closeFd } from './shm.js';
 
-const AF_INET = 2;
-const AF_INET6 = 10;
-const SOCK_DGRAM = 2;
-const SOCK_NONBLOCK = 0o4000;
-const SOCK_CLOEXEC = 0o2000000;
-const SOL_SOCKET = 1;
-const SO_SNDBUF = 7;
-const SO_RCVBUF = 8;
-const SO_SNDBUFFORCE = 32;
-const SO_RCVBUFFORCE = 33;
 const IPPROTO_IPV6 = 41;
 const IPV6_V6ONLY = 26;
-const MSG_DONTWAIT = 0x40;
-const MSG_TRUNC = 0x20;
-const MSG_NOSIGNAL = 0x4000;
 const IPPROTO_IP = 0;
 const IP_MULTICAST_IF = 32;
 const IP_MULTICAST_LOOP = 34;
@@ -80,8 +84,6 @@ const GSO_BYTES = 65000;
 const CTL = 32;
 /** An rx buffer when GRO may coalesce: the largest UDP payload. */
 export const GRO_RX_SIZE = 65536;
-const PROT_RW = 0x3;
-const MAP_PRIVATE_ANON = 0x02 | 0x20;
 
 const MMSG = 64;
 const IOV = 16;

@@ -20,19 +20,20 @@
  */
 
 import { ErrorCodes, ValeError } from '../core/errors.js';
+import {
+  AF_UNIX,
+  MSG_DONTWAIT,
+  MSG_NOSIGNAL,
+  MSG_TRUNC,
+  SO_RCVBUF,
+  SO_SNDBUF,
+  SOCK_CLOEXEC,
+  SOCK_DGRAM,
+  SOCK_NONBLOCK,
+  SOL_SOCKET,
+} from './abi.js';
 import { checkFd, errno, libcLib, throwErrno } from './libc.js';
 import { closeFd } from './shm.js';
-
-const AF_UNIX = 1;
-const SOCK_DGRAM = 2;
-const SOCK_NONBLOCK = 0o4000;
-const SOCK_CLOEXEC = 0o2000000;
-const SOL_SOCKET = 1;
-const SO_SNDBUF = 7;
-const SO_RCVBUF = 8;
-const MSG_DONTWAIT = 0x40;
-const MSG_TRUNC = 0x20;
-const MSG_NOSIGNAL = 0x4000;
 
 /** sizeof(struct sockaddr_un) on Linux: a 2-byte family and a 108-byte path. */
 export const SOCKADDR_UN_LEN = 110;

@@ -25,20 +25,24 @@
 
 import { chmodSync, lchownSync } from 'node:fs';
 import { ErrorCodes, ValeError } from '../core/errors.js';
+import {
+  AF_UNIX,
+  MAP_PRIVATE_ANON,
+  MSG_CMSG_CLOEXEC,
+  MSG_CTRUNC,
+  MSG_DONTWAIT,
+  MSG_NOSIGNAL,
+  PROT_RW,
+  SCM_RIGHTS,
+  SOCK_CLOEXEC,
+  SOCK_NONBLOCK,
+  SOCK_STREAM,
+  SOL_SOCKET,
+} from './abi.js';
 import { checkFd, errno, fromNodeError, koffi, libc, libcLib, MAP_FAILED, sysError, throwErrno } from './libc.js';
 import { closeFd } from './shm.js';
 import { encodeSockaddrUn, SOCKADDR_UN_LEN } from './unix-dgram.js';
 
-const AF_UNIX = 1;
-const SOCK_STREAM = 1;
-const SOCK_NONBLOCK = 0o4000;
-const SOCK_CLOEXEC = 0o2000000;
-const SOL_SOCKET = 1;
-const SCM_RIGHTS = 1;
-const MSG_DONTWAIT = 0x40;
-const MSG_NOSIGNAL = 0x4000;
-const MSG_CTRUNC = 0x8;
-const MSG_CMSG_CLOEXEC = 0x40000000;
 const EMSGSIZE = 90;
 
 /** Most fds one streamRecv or streamSendFds call carries. */
@@ -46,8 +50,6 @@ export const MAX_FDS = 16;
 /** Most bytes one streamRecv or streamSend(Fds) call moves. */
 export const MAX_IO = 8192;
 
-const PROT_RW = 0x3;
-const MAP_PRIVATE_ANON = 0x02 | 0x20;
 const SCRATCH = 16384;
 /** Offsets in the scratch page. */
 const MSGHDR = 0;
