@@ -6,26 +6,17 @@
 
 import assert from 'node:assert/strict';
 import { connect, type Socket } from 'node:net';
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import { DaemonClient } from '../../src/control/client.js';
 import { encodeJson, PROTOCOL_VERSION } from '../../src/control/wire.js';
 import { ErrorCodes, isValeError } from '../../src/core/errors.js';
 import { Daemon, escapeControl } from '../../src/daemon/server.js';
 import { connectPort } from '../../src/index.js';
 import { RING_USLEEP } from '../../src/ring/layout.js';
-import { tempRunDir, until } from '../helpers/daemon.js';
+import { runDirs, until } from '../helpers/daemon.js';
 import { BROADCAST, drain, frame, macN, send } from '../helpers/vale.js';
 
-const cleanups: Array<() => void> = [];
-after(() => {
-  for (const c of cleanups) c();
-});
-
-function runDir(tag: string): string {
-  const t = tempRunDir(tag);
-  cleanups.push(t.cleanup);
-  return t.dir;
-}
+const runDir = runDirs();
 
 function dial(path: string): Promise<Socket> {
   return new Promise((resolve, reject) => {

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { connect } from 'node:net';
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import { encodeJson } from '../../src/control/wire.js';
 import {
   connectPort,
@@ -19,18 +19,10 @@ import {
   type NetmapPort,
   type NetmapRing,
 } from '../../src/index.js';
-import { BIN, spawnDaemon, tempRunDir, until, uvale } from '../helpers/daemon.js';
+import { BIN, runDirs, spawnDaemon, until, uvale } from '../helpers/daemon.js';
 import { BROADCAST, drain, frame, macN, putSlot, receive, send } from '../helpers/vale.js';
 
-const cleanups: Array<() => void> = [];
-after(() => {
-  for (const c of cleanups) c();
-});
-function runDir(tag: string): string {
-  const t = tempRunDir(tag);
-  cleanups.push(t.cleanup);
-  return t.dir;
-}
+const runDir = runDirs();
 
 function shmEntries(): string[] {
   try {

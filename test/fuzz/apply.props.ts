@@ -2,9 +2,10 @@
  * The `uvale apply` file (src/tools/apply/config.ts parseConfig), as a user or
  * a generator of config files may write it:
  *
- *   apply/text        YAML built from the pieces that matter (the three
+ *   apply/text        YAML built from the pieces that matter (the five
  *                     sections, settings names and values at and past their
  *                     limits, persistent ports, attach entries of every form,
+ *                     VLAN modes and mirrors, good and bad,
  *                     anchors and aliases, tags, null and complex keys, flow
  *                     and block styles, duplicate keys) and random text: a
  *                     Config whose every field passes the checks the file
@@ -18,11 +19,13 @@
 
 import assert from 'node:assert/strict';
 import * as fc from 'fast-check';
-import { parse, stringify } from 'yaml';
+import { parse } from 'yaml';
 import { ErrorCodes } from '../../src/core/errors.js';
 import { SETTINGS } from '../../src/core/settings.js';
 import { parseAttach } from '../../src/ports/kinds.js';
-import { type Config, parseConfig } from '../../src/tools/apply/config.js';
+import { formatVlanSpec, parseVlanSpec } from '../../src/switch/vlan.js';
+import { type Config, parseConfig, parseMirror } from '../../src/tools/apply/config.js';
+import { configText } from '../../src/tools/apply/plan.js';
 import { assertValeError, type FuzzProp, prop } from './registry.js';
 
 const FILE = 'f.yaml';
@@ -43,11 +46,21 @@ function checkMeaning(c: Config, text: string): void {
     ),
     'attach entries as written',
   );
+  if (js.vlans !== undefined) {
+    const want = Object.entries(js.vlans as Record<string, string>).map(([k, v]) => [
+      k,
+      formatVlanSpec(parseVlanSpec(v)),
+    ]);
+    assert.deepEqual(Object.entries(c.vlans ?? {}), want, 'VLAN modes as written');
+  } else assert.equal(c.vlans, undefined);
+  if (js.mirrors !== undefined) {
+    assert.deepEqual(c.mirrors, (js.mirrors as string[]).map(parseMirror), 'mirrors as written');
+  } else assert.equal(c.mirrors, undefined);
 }
 
 /** Checks an accepted Config against the file format's promises. */
 function checkConfig(c: Config): void {
-  assert.deepEqual(Object.keys(c).sort(), ['attach', 'persistent', 'settings']);
+  for (const k of Object.keys(c)) assert.ok(['attach', 'persistent', 'settings', 'vlans', 'mirrors'].includes(k), k);
   for (const [k, v] of Object.entries(c.settings)) {
     const spec = SETTINGS.find((s) => s.name === k);
     assert.ok(spec !== undefined, `unknown setting ${k} accepted`);
@@ -70,7 +83,47 @@ function checkConfig(c: Config): void {
     assert.ok(!seen.has(name), `${name} attached twice`);
     seen.add(name);
   }
+  for (const [port, mode] of Object.entries(c.vlans ?? {})) {
+    assert.match(port, /^vale[^:/]*:[^/]+$/, 'a VLAN mode is set on a port');
+    assert.equal(formatVlanSpec(parseVlanSpec(mode)), mode, 'modes are kept in their one written form');
+  }
+  const pairs = new Set<string>();
+  for (const m of c.mirrors ?? []) {
+    assert.deepEqual(parseMirror(`${m.src}=${m.dst}`), m);
+    const pair = `${m.src.split('/')[0]}=${m.dst}`;
+    assert.ok(!pairs.has(pair), `${pair} twice`);
+    pairs.add(pair);
+  }
 }
+
+const VLAN_PORTS = ['vale0:p0', 'vale0:p1', 'vale-a:t0', 'vale0:a/r', 'eth0', 'vale0:', '"vale0:p0"', '*x'];
+const VLAN_MODES = [
+  'none',
+  'access:10',
+  'access:0',
+  'access:4095',
+  'trunk',
+  'trunk:1-3,7',
+  'trunk:native=5',
+  'trunk:9,2,native=2',
+  'trunk:5-1',
+  'access',
+  'bogus',
+  '1',
+  '[a]',
+];
+const MIRRORS = [
+  'vale0:p0=vale0:p1',
+  'vale0:p0/r=vale0:p1',
+  'vale0:p1/t=vale0:p0',
+  'vale0:p0/rt=vale0:p1',
+  'vale0:p0=vale1:p1',
+  'vale0:p0=vale0:p1/r',
+  'vale0:p0',
+  '=vale0:p1',
+  'eth0=eth1',
+  '{src: vale0:p0}',
+];
 
 const ATTACH = [
   'vale0:p0',
@@ -133,10 +186,24 @@ const section = fc.oneof(
   fc.array(settingLine, { maxLength: 4 }).map((ls) => ['settings:', ...ls].join('\n')),
   fc.array(persistentLine, { maxLength: 3 }).map((ls) => ['persistent:', ...ls].join('\n')),
   fc.array(attachLine, { maxLength: 4 }).map((ls) => ['attach:', ...ls].join('\n')),
+  fc
+    .array(
+      fc.tuple(
+        fc.constantFrom(...VLAN_PORTS),
+        fc.oneof({ weight: 4, arbitrary: fc.constantFrom(...VLAN_MODES) }, scalar),
+      ),
+      { maxLength: 3 },
+    )
+    .map((kv) => ['vlans:', ...kv.map(([k, v]) => `  ${k}: ${v}`)].join('\n')),
+  fc
+    .array(fc.oneof(fc.constantFrom(...MIRRORS), scalar), { maxLength: 3 })
+    .map((ms) => ['mirrors:', ...ms.map((m) => `  - ${m}`)].join('\n')),
   fc.constantFrom(
     'settings: 1',
     'settings: &x {dev.netmap.verbose: 1}',
     'attach: *x',
+    'vlans: []',
+    'mirrors: {}',
     'persistent: {}',
     ': 1',
     '? [settings]\n: {}',
@@ -207,6 +274,26 @@ const configArb: fc.Arbitrary<Config> = fc.record({
       { maxLength: 4, selector: (a) => a.port.split('=')[0] },
     )
     .filter((as) => as.every((a) => a.port.split('=')[0]!.length <= 15)),
+  vlans: fc
+    .array(
+      fc.tuple(
+        fc.stringMatching(/^vale[a-z0-9]{0,3}:[a-z0-9]{1,5}$/),
+        fc.constantFrom('none', 'access:10', 'trunk', 'trunk:1-3,7', 'trunk:native=5', 'trunk:2,9,native=2'),
+      ),
+      { maxLength: 3 },
+    )
+    .map((kv) => Object.fromEntries(kv)),
+  mirrors: fc.uniqueArray(
+    fc
+      .tuple(
+        fc.stringMatching(/^[a-z0-9]{1,4}$/),
+        fc.stringMatching(/^[a-z0-9]{1,4}$/),
+        fc.constantFrom('', '/r', '/t'),
+      )
+      .filter(([a, b]) => a !== b)
+      .map(([a, b, d]) => ({ src: `vale0:${a}${d}`, dst: `vale0:${b}` })),
+    { maxLength: 3, selector: (m) => `${m.src.split('/')[0]}=${m.dst}` },
+  ),
 });
 
 const roundtrip: FuzzProp = {
@@ -215,7 +302,8 @@ const roundtrip: FuzzProp = {
   property: () =>
     prop(
       fc.property(configArb, fc.boolean(), (c, json) => {
-        const t = json ? JSON.stringify(c, null, 1) : stringify(c);
+        const asFile = { ...c, mirrors: (c.mirrors ?? []).map((m) => `${m.src}=${m.dst}`) };
+        const t = json ? JSON.stringify(asFile, null, 1) : configText(c);
         assert.deepEqual(parseConfig(t, FILE), JSON.parse(JSON.stringify(c)), t);
       }),
     ),

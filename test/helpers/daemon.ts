@@ -4,10 +4,11 @@
  * CLI, and polling for a condition with a deadline.
  */
 
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { after } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
 export const BIN = fileURLToPath(new URL('../../../bin/uvale', import.meta.url));
@@ -15,6 +16,32 @@ export const BIN = fileURLToPath(new URL('../../../bin/uvale', import.meta.url))
 export function tempRunDir(tag: string): { dir: string; cleanup: () => void } {
   const dir = mkdtempSync(join(tmpdir(), `uvale-test-${tag}-`));
   return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/**
+ * A run-directory maker for one test file (call it at the file's top level):
+ * every directory it makes is removed when the file's tests end, after
+ * `uvale ctl --shutdown` on it when `shutdown` is set (tests that start daemons
+ * as child processes).
+ */
+export function runDirs(opts: { shutdown?: boolean } = {}): (tag: string) => string {
+  const cleanups: Array<() => void> = [];
+  after(() => {
+    for (const c of cleanups) c();
+  });
+  return (tag: string): string => {
+    const t = tempRunDir(tag);
+    cleanups.push(() => {
+      if (opts.shutdown === true) spawnSync(process.execPath, [BIN, 'ctl', '--shutdown', '--dir', t.dir]);
+      t.cleanup();
+    });
+    return t.dir;
+  };
+}
+
+/** Whether `cmd` is on the PATH. */
+export function hasCommand(cmd: string): boolean {
+  return spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
 }
 
 /** Runs `uvale args...`; resolves with exit code and output. */

@@ -8,9 +8,10 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
+import { DaemonClient } from '../../src/control/client.js';
 import { Daemon } from '../../src/daemon/server.js';
 import { parseConfig } from '../../src/tools/apply/config.js';
-import { exportConfig, plan } from '../../src/tools/apply/plan.js';
+import { exportConfig, plan, runningState } from '../../src/tools/apply/plan.js';
 import { tempRunDir, uvale } from '../helpers/daemon.js';
 
 const cleanups: Array<() => void | Promise<void>> = [];
@@ -31,6 +32,17 @@ test('mistakes are refused with their line, before anything is applied', () => {
   bad('attach:\n  - vale0:a\n  - vale0:a=stream:tcp:h:1\n', /f\.yaml:3: vale0:a is attached twice/);
   bad('persistent:\n  - { name: p0, txSlots: many }\n', /f\.yaml:2: txSlots of p0 must be an integer/);
   bad('a: [1\n', /f\.yaml:\d+: /);
+  bad('vlans:\n  vale0:a: access:5000\n', /f\.yaml:2: .*VID/);
+  bad('vlans:\n  vale0:a/r: access:5\n', /f\.yaml:2: a VLAN mode belongs to a port/);
+  bad('vlans:\n  - vale0:a\n', /f\.yaml:2: vlans is a mapping/);
+  bad('mirrors:\n  - vale0:a=vale1:b\n', /f\.yaml:2: .*different switches/);
+  bad('mirrors:\n  - vale0:a=vale0:b/r\n', /f\.yaml:2: a mirror's destination is a port/);
+  bad('mirrors:\n  - vale0:a\n', /f\.yaml:2: a mirror is SW:SRC/);
+  bad(
+    'mirrors:\n  - vale0:a=vale0:b\n  - vale0:a/t=vale0:b\n',
+    /f\.yaml:3: the mirror vale0:a=vale0:b is listed twice/,
+  );
+  assert.deepEqual(parseConfig('vlans:\n  vale0:a: trunk:3,1-2\n', 'f').vlans, { 'vale0:a': 'trunk:1-3' });
   assert.deepEqual(parseConfig('', 'f'), { settings: {}, persistent: [], attach: [] });
 });
 
@@ -48,7 +60,7 @@ test('apply, apply again (nothing), apply a changed file with --prune (the diffe
   const sock = join(tmp.dir, 'vm1.sock');
   writeFileSync(
     file,
-    `settings:\n  dev.netmap.max_ports: 20\npersistent:\n  - { name: pa0, txSlots: 256, rxSlots: 256 }\nattach:\n  - vale-ap:pa0\n  - { port: vale-ap:uvapt0, offload: false }\n  - vale-ap:vm1=stream:unix:${sock}\n`,
+    `settings:\n  dev.netmap.max_ports: 20\npersistent:\n  - { name: pa0, txSlots: 256, rxSlots: 256 }\nattach:\n  - vale-ap:pa0\n  - { port: vale-ap:uvapt0, offload: false }\n  - vale-ap:vm1=stream:unix:${sock}\nvlans:\n  vale-ap:uvapt0: access:10\n  vale-ap:vm1: trunk:20-22,10\nmirrors:\n  - vale-ap:pa0/r=vale-ap:vm1\n`,
   );
   const env = { UVALE_RUN_DIR: tmp.dir };
   const r1 = await uvale(['apply', file], { env });
@@ -59,7 +71,14 @@ test('apply, apply again (nothing), apply a changed file with --prune (the diffe
     'uvale ctl -a vale-ap:pa0',
     'uvale ctl -a vale-ap:uvapt0 --no-offload',
     `uvale ctl -a vale-ap:vm1=stream:unix:${sock}`,
+    'uvale ctl --vlan vale-ap:uvapt0=access:10',
+    'uvale ctl --vlan vale-ap:vm1=trunk:10,20-22',
+    'uvale ctl --mirror vale-ap:pa0/r=vale-ap:vm1',
   ]);
+  const vlans = (await uvale(['ctl', '--vlans'], { env })).stdout;
+  assert.match(vlans, /vale-ap:uvapt0\s+access:10/);
+  assert.match(vlans, /vale-ap:vm1\s+trunk:10,20-22/);
+  assert.match((await uvale(['ctl', '--mirrors'], { env })).stdout, /vale-ap:pa0\s+r\s+vale-ap:vm1\s+mirror\s+yes/);
   assert.equal(d.host.settings.maxPorts, 20);
   assert.deepEqual(
     d.adapters().map((a) => [a.name, a.kind]),
@@ -74,13 +93,13 @@ test('apply, apply again (nothing), apply a changed file with --prune (the diffe
   const exported = await uvale(['apply', '--export'], { env });
   assert.equal(exported.code, 0, exported.stderr);
   assert.equal((await uvale(['ctl', '--export'], { env })).stdout, exported.stdout, 'ctl --export is the same');
-  const cur = {
-    settings: d.host.settings.all(),
-    persistent: d.persistent.list(),
-    adapters: d.adapters(),
-  };
+  const client = await DaemonClient.connect({ dir: tmp.dir, autostart: false });
+  const cur = await runningState(client);
+  client.close();
   assert.deepEqual(plan(cur, parseConfig(exported.stdout, 'export')), [], 'the export applies as nothing to do');
   assert.deepEqual(exportConfig(cur).attach.length, 3);
+  assert.deepEqual(exportConfig(cur).vlans, { 'vale-ap:uvapt0': 'access:10', 'vale-ap:vm1': 'trunk:10,20-22' });
+  assert.deepEqual(exportConfig(cur).mirrors, [{ src: 'vale-ap:pa0/r', dst: 'vale-ap:vm1' }]);
 
   writeFileSync(
     file,
@@ -89,9 +108,12 @@ test('apply, apply again (nothing), apply a changed file with --prune (the diffe
   const r3 = await uvale(['apply', '--prune', file], { env });
   assert.equal(r3.code, 0, r3.stderr);
   assert.deepEqual(r3.stdout.trim().split('\n'), [
+    'uvale ctl --no-mirror vale-ap:pa0/r=vale-ap:vm1',
     'uvale ctl -d vale-ap:uvapt0',
     'uvale ctl -d vale-ap:vm1',
     'uvale ctl -a vale-ap:uvapt0',
+    'uvale ctl --vlan vale-ap:uvapt0=none',
+    'uvale ctl --vlan vale-ap:vm1=none',
   ]);
   assert.deepEqual(
     d.adapters().map((a) => [a.name, a.extra.vnetHdrLen]),

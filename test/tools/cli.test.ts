@@ -9,24 +9,13 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import { SETTINGS } from '../../src/core/settings.js';
-import { BIN, exited, tempRunDir, uvale, waitPort } from '../helpers/daemon.js';
+import { BIN, exited, hasCommand, runDirs, uvale, waitPort } from '../helpers/daemon.js';
 
-const cleanups: Array<() => void> = [];
-after(async () => {
-  for (const c of cleanups) c();
-});
-function runDir(tag: string): string {
-  const t = tempRunDir(tag);
-  cleanups.push(() => {
-    spawnSync(process.execPath, [BIN, 'ctl', '--shutdown', '--dir', t.dir]);
-    t.cleanup();
-  });
-  return t.dir;
-}
+const runDir = runDirs({ shutdown: true });
 
-const has = (cmd: string): boolean => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
+const has = hasCommand;
 
 const REPORT =
   /^\d{3}\.\d{6} main_thread \[\d+\] [\d.]+ [KMGT]?pps \([\d.]+ [KMGT]?pkts [\d.]+ [KMGT]?bps in \d+ usec\) [\d.]+ avg_batch \d+ min_space$/m;

@@ -11,25 +11,14 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import { PcapReader, PcapWriter } from '../../src/pkt/pcap.js';
 import { render } from '../../src/tools/top/main.js';
-import { BIN, exited, tempRunDir, uvale, waitPort } from '../helpers/daemon.js';
+import { BIN, exited, hasCommand, runDirs, uvale, waitPort } from '../helpers/daemon.js';
 import { corpus } from '../pkt/corpus.js';
 
-const cleanups: Array<() => void> = [];
-after(async () => {
-  for (const c of cleanups) c();
-});
-function runDir(tag: string): string {
-  const t = tempRunDir(tag);
-  cleanups.push(() => {
-    spawnSync(process.execPath, [BIN, 'ctl', '--shutdown', '--dir', t.dir]);
-    t.cleanup();
-  });
-  return t.dir;
-}
-const has = (cmd: string): boolean => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
+const runDir = runDirs({ shutdown: true });
+const has = hasCommand;
 const sh = (dir: string, script: string, timeout = 30000) =>
   spawnSync('bash', ['-c', `cd "$UVALE_RUN_DIR" || exit 1; ${script}`], {
     env: { ...process.env, UVALE_RUN_DIR: dir, U: `${process.execPath} ${BIN}` },

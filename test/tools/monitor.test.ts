@@ -7,23 +7,12 @@
  */
 
 import assert from 'node:assert/strict';
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { after, test } from 'node:test';
-import { BIN, exited, tempRunDir, until, uvale, waitPort } from '../helpers/daemon.js';
+import { execFileSync, spawn } from 'node:child_process';
+import { test } from 'node:test';
+import { BIN, exited, hasCommand, runDirs, until, uvale, waitPort } from '../helpers/daemon.js';
 
-const cleanups: Array<() => void> = [];
-after(() => {
-  for (const c of cleanups) c();
-});
-function runDir(tag: string): string {
-  const t = tempRunDir(tag);
-  cleanups.push(() => {
-    spawnSync(process.execPath, [BIN, 'ctl', '--shutdown', '--dir', t.dir]);
-    t.cleanup();
-  });
-  return t.dir;
-}
-const has = (cmd: string): boolean => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
+const runDir = runDirs({ shutdown: true });
+const has = hasCommand;
 
 /** A child running `uvale args`, its output gathered. */
 function child(args: string[], env: NodeJS.ProcessEnv) {

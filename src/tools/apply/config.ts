@@ -11,6 +11,11 @@
  *     - vale0:tap0                 #   a TAP (created if absent), with offloads
  *     - { port: vale0:tap1, offload: false }
  *     - vale0:vm1=stream:unix:/run/vm1.sock   # any adapter kind
+ *   vlans:                         # what `uvale ctl --vlan` sets (docs/vlans.md)
+ *     vale0:tap0: access:10
+ *     vale0:up: trunk:10,20
+ *   mirrors:                       # what `uvale ctl --mirror` adds (docs/monitors.md)
+ *     - vale0:tap0=vale0:span0     #   SW:SRC[/r|/t]=SW:DST
  *
  * parseConfig() checks the whole file against this shape and the attach
  * grammar before anything is applied, and names the line of every mistake.
@@ -21,6 +26,8 @@ import { isMap, isSeq, LineCounter, type Node, parseDocument, visit } from 'yaml
 import { ErrorCodes, ValeError } from '../../core/errors.js';
 import { SETTINGS } from '../../core/settings.js';
 import { parseAttach } from '../../ports/kinds.js';
+import { parsePortName } from '../../switch/name.js';
+import { formatVlanSpec, parseVlanSpec } from '../../switch/vlan.js';
 
 export interface PersistentSpec {
   name: string;
@@ -37,13 +44,38 @@ export interface AttachSpec {
   offload: boolean;
 }
 
+export interface MirrorSpec {
+  /** SWITCH:PORT, with /r or /t for one direction (both by default). */
+  src: string;
+  /** SWITCH:PORT on the same switch. */
+  dst: string;
+}
+
 export interface Config {
   settings: Record<string, number>;
   persistent: PersistentSpec[];
   attach: AttachSpec[];
+  /** SWITCH:PORT → VLAN mode, written as `uvale ctl --vlans` shows it (present when the file has the section). */
+  vlans?: Record<string, string>;
+  mirrors?: MirrorSpec[];
 }
 
-const TOP = ['settings', 'persistent', 'attach'];
+const TOP = ['settings', 'persistent', 'attach', 'vlans', 'mirrors'];
+
+/** "SW:SRC[/r|/t]=SW:DST" as a mirror, both names checked; throws the parser's message. */
+export function parseMirror(text: string): MirrorSpec {
+  const eq = text.indexOf('=');
+  if (eq <= 0 || eq === text.length - 1) throw new Error(`a mirror is SW:SRC[/r|/t]=SW:DST, not '${text}'`);
+  const src = text.slice(0, eq);
+  const dst = text.slice(eq + 1);
+  const s = parsePortName(src);
+  const d = parsePortName(dst);
+  if (s.monitor !== 0 && src.endsWith('/rt')) throw new Error(`write ${src.slice(0, -3)} for both directions`);
+  if (d.monitor !== 0) throw new Error(`a mirror's destination is a port, not ${dst}`);
+  if (s.bridge !== d.bridge) throw new Error(`${src} and ${dst} are on different switches`);
+  if (s.port === d.port) throw new Error(`a port cannot mirror to itself (${text})`);
+  return { src, dst };
+}
 const RING_KEYS = ['txSlots', 'rxSlots', 'txRings', 'rxRings'] as const;
 
 /** Parses and checks `text` (from `file`, for messages); throws INVALID_ARG naming the line. */
@@ -102,6 +134,42 @@ export function parseConfig(text: string, file: string): Config {
         }
         out.persistent.push(spec);
       }
+    } else if (key === 'vlans') {
+      if (!isMap(val))
+        throw bad(val, 'vlans is a mapping of SWITCH:PORT: MODE (none, access:V, trunk[:VIDS][,native=V])');
+      const vlans: Record<string, string> = {};
+      for (const v of val.items) {
+        const name = String((v.key as { value?: unknown }).value);
+        const mode = (v.value as { value?: unknown } | null)?.value;
+        try {
+          const pn = parsePortName(name);
+          if (pn.monitor !== 0) throw new Error(`a VLAN mode belongs to a port, not to ${name}`);
+          if (typeof mode !== 'string') throw new Error(`the VLAN mode of ${name} is text such as access:10`);
+          vlans[`${pn.bridge}:${pn.port}`] = formatVlanSpec(parseVlanSpec(mode));
+        } catch (e) {
+          throw bad(v.key as Node, (e as Error).message);
+        }
+      }
+      out.vlans = vlans;
+    } else if (key === 'mirrors') {
+      if (!isSeq(val)) throw bad(val, 'mirrors is a list of SW:SRC[/r|/t]=SW:DST');
+      const mirrors: MirrorSpec[] = [];
+      for (const m of val.items as Node[]) {
+        const text = (m as { toJSON(): unknown }).toJSON();
+        let spec: MirrorSpec;
+        try {
+          if (typeof text !== 'string') throw new Error('a mirror is SW:SRC[/r|/t]=SW:DST');
+          spec = parseMirror(text);
+        } catch (e) {
+          throw bad(m, (e as Error).message);
+        }
+        const port = (x: string): string => x.split('/')[0] as string;
+        if (mirrors.some((x) => port(x.src) === port(spec.src) && x.dst === spec.dst)) {
+          throw bad(m, `the mirror ${port(spec.src)}=${spec.dst} is listed twice`);
+        }
+        mirrors.push(spec);
+      }
+      out.mirrors = mirrors;
     } else {
       if (!isSeq(val)) throw bad(val, 'attach is a list of SWITCH:PORT[=KIND:ARGS] or {port, offload}');
       for (const a of val.items as Node[]) {

@@ -8,16 +8,15 @@
 
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { stringify } from 'yaml';
 import { DaemonClient } from '../../control/client.js';
 import { ErrorCodes, ValeError } from '../../core/errors.js';
 import { parseConfig } from './config.js';
-import { exportConfig, plan, runningState, type Step } from './plan.js';
+import { configText, exportConfig, mirrorText, plan, runningState, type Step } from './plan.js';
 
 export const USAGE = `usage: uvale apply [--dry-run] [--prune] FILE | uvale apply --export
 
 Brings the daemon to the configuration in FILE (YAML or JSON): settings, persistent
-ports and attachments (TAPs, QEMU sockets, any adapter kind). Only the difference
+ports, attachments (TAPs, QEMU sockets, any adapter kind), VLAN modes and mirrors. Only the difference
 from what runs is applied: applying a file twice changes nothing.
 
   settings:
@@ -29,9 +28,14 @@ from what runs is applied: applying a file twice changes nothing.
     - vale0:tap0
     - { port: vale0:tap1, offload: false }
     - vale0:vm1=stream:unix:/run/vm1.sock
+  vlans:
+    vale0:tap0: access:10
+  mirrors:
+    - vale0:tap0=vale0:tap1
 
   --dry-run    print the steps, change nothing
-  --prune      also detach adapters and delete persistent ports FILE does not name
+  --prune      also detach adapters, delete persistent ports, reset VLAN modes and remove
+               mirrors FILE does not name
   --export     print the running state in this format (to start a FILE from; also uvale ctl --export)
   --dir DIR    run directory of the daemon
   -h, --help   this text`;
@@ -48,6 +52,10 @@ function describe(s: Step): string {
       return `ctl -a ${s.name}${s.offload === false ? ' --no-offload' : ''}`;
     case 'detach':
       return `ctl -d ${s.name}`;
+    case 'vlan':
+      return `ctl --vlan ${s.name}=${s.mode}`;
+    case 'mirror':
+      return `ctl ${s.remove === true ? '--no-mirror' : '--mirror'} ${mirrorText(s)}`;
   }
 }
 
@@ -69,6 +77,15 @@ async function perform(c: DaemonClient, s: Step): Promise<void> {
       return;
     case 'detach':
       await c.request('detach', { name: s.name });
+      return;
+    case 'vlan':
+      await c.request('vlan', { name: s.name, mode: s.mode });
+      return;
+    case 'mirror':
+      await c.request(
+        'mirror',
+        s.remove === true ? { src: s.src, dst: s.dst, remove: true } : { src: s.src, dst: s.dst },
+      );
       return;
   }
 }
@@ -93,7 +110,7 @@ export async function run(argv: string[]): Promise<number> {
   if (values.export) {
     const c = await DaemonClient.connect({ ...dir, autostart: false });
     try {
-      process.stdout.write(stringify(exportConfig(await runningState(c))));
+      process.stdout.write(configText(exportConfig(await runningState(c))));
       return 0;
     } finally {
       c.close();

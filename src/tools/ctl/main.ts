@@ -7,12 +7,11 @@
  * otherwise with none running there is nothing to show.
  */
 
-import { stringify } from 'yaml';
 import { DaemonClient } from '../../control/client.js';
 import type { AdapterInfo } from '../../control/types.js';
 import { ErrorCodes, ValeError } from '../../core/errors.js';
 import { absolutizeAttach, specForms } from '../../ports/kinds.js';
-import { exportConfig, runningState } from '../apply/plan.js';
+import { configText, exportConfig, runningState } from '../apply/plan.js';
 import { parseToolArgs, runTool, UsageError } from '../common/cli.js';
 import { connectForAction, connectForListing } from '../common/daemon.js';
 import { table } from '../common/format.js';
@@ -298,7 +297,7 @@ async function ctl(argv: string[]): Promise<number> {
       ];
       print(qemus.length > 0 ? table(rows) : '', qemus);
     } else if (values.export) {
-      process.stdout.write(stringify(exportConfig(await runningState(client))));
+      process.stdout.write(configText(exportConfig(await runningState(client))));
     } else if (values.adapters) {
       const kind = positionals[0];
       const r = await client.request('adapters', kind !== undefined ? { kind } : {});
