@@ -8,7 +8,7 @@
 
 import { runPaths } from '../../control/paths.js';
 import type { SettingSpec } from '../../core/settings.js';
-import { SETTINGS, Settings } from '../../core/settings.js';
+import { parseAssignment, SETTINGS, Settings } from '../../core/settings.js';
 import { loadSettings } from '../../daemon/server.js';
 import { parseToolArgs, runTool, UsageError } from '../common/cli.js';
 import { connectForAction, connectForListing } from '../common/daemon.js';
@@ -58,9 +58,14 @@ async function sysctl(argv: string[]): Promise<number> {
   if (positionals.includes('=') || positionals.some((p) => p.endsWith('=') || p.startsWith('='))) {
     throw new UsageError(`write NAME=VALUE as one word, without spaces (e.g. dev.netmap.bridge=10)`);
   }
+  const scratch = new Settings();
   for (const p of positionals) {
     const name = p.includes('=') ? p.slice(0, p.indexOf('=')) : p;
     Settings.spec(name); // NOT_FOUND listing the known names, before anything changes
+    if (p.includes('=')) {
+      const a = parseAssignment(p);
+      scratch.set(a.name, a.value); // INVALID_ARG for a value out of range, with or without a daemon
+    }
   }
   const sets = positionals.filter((p) => p.includes('='));
   const client =
