@@ -235,6 +235,7 @@ export class TapPort extends FdPort implements Adapter {
         created: this.created,
         vnetHdrLen: this.vport.hdrLen,
         io: this.uring !== null ? 'uring' : 'syscall',
+        ...(this.uring !== null ? { badCqes: this.uring.badCqes } : {}),
       },
       lastError: this.uringRefused,
     };

@@ -136,6 +136,11 @@ export class TapUring {
     }
   }
 
+  /** CQEs refused so far, by this object and by both rings (a user_data, buffer id or length not ours). */
+  get badCqes(): number {
+    return this.bad + this.rd.bad + this.wr.bad;
+  }
+
   /** Submits a multishot read of the tap into buffer group GROUP. @returns >= 0, or -errno. */
   private arm(): number {
     const rd = this.rd;
@@ -256,6 +261,7 @@ export class TapUring {
         }
         const len = this.writeLens[data - UD_WRITE] as number;
         done++;
+        if (res > len) this.bad++; // the kernel wrote more than asked: impossible, counted
         if (res < 0) {
           this.writeFails++;
           this.writeFailBytes += len;
