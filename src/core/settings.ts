@@ -80,6 +80,14 @@ export const SETTINGS: readonly SettingSpec[] = [
       'microseconds the daemon keeps polling after a TAP moved frames, instead of sleeping (as net.core.busy_poll); trades CPU for latency',
   },
   {
+    name: 'uvale.tap_io',
+    default: 1,
+    min: 0,
+    max: 1,
+    description:
+      'how TAP ports attached from now on move frames: 1 = io_uring (batched; read/write if the kernel refuses it), 0 = one read/write syscall per frame',
+  },
+  {
     name: 'uvale.mac_ageing',
     default: 0,
     min: 0,
@@ -135,6 +143,7 @@ export type SettingName =
   | 'dev.netmap.max_buffers'
   | 'dev.netmap.buf_size'
   | 'uvale.busy_poll'
+  | 'uvale.tap_io'
   | 'uvale.mac_ageing'
   | 'uvale.vxlan_ageing'
   | 'uvale.vxlan_offload'
@@ -153,6 +162,7 @@ export class Settings {
   maxPorts = 16;
   maxBuffers = 1024;
   busyPoll = 0;
+  tapIo = 1;
   maxClientsPerUser = 64;
   maxPortsPerUser = 64;
   maxSwitchesPerUser = 4;
@@ -196,6 +206,8 @@ export class Settings {
         return this.bufSize;
       case 'uvale.busy_poll':
         return this.busyPoll;
+      case 'uvale.tap_io':
+        return this.tapIo;
       case 'uvale.max_clients_per_user':
         return this.maxClientsPerUser;
       case 'uvale.max_ports_per_user':
@@ -243,6 +255,9 @@ export class Settings {
         break;
       case 'uvale.busy_poll':
         this.busyPoll = value;
+        break;
+      case 'uvale.tap_io':
+        this.tapIo = value;
         break;
       case 'uvale.max_clients_per_user':
         this.maxClientsPerUser = value;

@@ -202,7 +202,7 @@ export abstract class FdPort {
       const port = make(lp);
       const base: FdPort = port;
       vp.onRx = base.drainer.request;
-      base.watch = watchReadable(base.fd, base.onReadable, base.onPollError);
+      base.watch = watchReadable(base.watchedFd(), base.onReadable, base.onPollError);
       return port;
     } catch (e) {
       if (lp !== null) {
@@ -235,6 +235,14 @@ export abstract class FdPort {
   protected abstract tellGone(why: string): void;
   /** Releases what else the transport holds, after the fd is closed (e.g. a socket's path). */
   protected afterClose(): void {}
+  /** The fd whose readability starts a burst (a transport that reads in the background watches its own). */
+  protected watchedFd(): number {
+    return this.fd;
+  }
+  /** After a drain's writes, before its slots are released: finish writes writeFrame() only queued; -> a fatal errno or 0. */
+  protected flushWrites(): number {
+    return 0;
+  }
 
   // ---- the port ---------------------------------------------------------------------------
 
@@ -406,6 +414,8 @@ export abstract class FdPort {
         this.log(`${this.name}: ${this.writeErrorText(err)}; dropping such frames`);
       }
     }
+    const late = this.flushWrites();
+    if (late !== 0 && fatal === 0) fatal = late;
     if (frames !== 0) {
       this.lastWriteErr = 0;
       this.onTraffic();

@@ -80,3 +80,19 @@ export {
   streamSend,
   streamSendFds,
 } from './unix-stream.js';
+export {
+  type AnonMapping,
+  addressOf,
+  BufRing,
+  IORING_CQE_F_BUFFER,
+  IORING_CQE_F_MORE,
+  IORING_OP_ASYNC_CANCEL,
+  IORING_OP_NOP,
+  IORING_OP_READ,
+  IORING_OP_READ_MULTISHOT,
+  IORING_OP_WRITE,
+  IoUring,
+  mapAnonymous,
+  type UringOptions,
+  uringRetry,
+} from './uring.js';

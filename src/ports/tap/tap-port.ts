@@ -40,6 +40,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import { ErrorCodes, ValeError } from '../../core/errors.js';
 import type { RingConfig } from '../../ring/layout.js';
+import type { NetmapRing } from '../../ring/netmap-ring.js';
 import type { ValeHost } from '../../switch/host.js';
 import { parsePortName } from '../../switch/name.js';
 import {
@@ -59,6 +60,7 @@ import type { Adapter, AdapterInfo } from '../adapter.js';
 import { checkFdPortSizes, DEFAULT_BURST, FdPort, WRITE_DROP, WRITE_FATAL, type WriteAction } from '../fd-port.js';
 import { READ_MAX, READ_SLOTS } from '../frame-io.js';
 import type { LocalPort } from '../local/local-port.js';
+import { TapUring } from './tap-uring.js';
 
 /** Frames read per wake-up before the adapter txsyncs and yields to the event loop. */
 export { DEFAULT_BURST };
@@ -75,7 +77,14 @@ export interface TapAttachOptions extends Partial<Pick<RingConfig, 'txSlots' | '
   log?: (line: string) => void;
   /** Called after the adapter moved frames (either way); the daemon's busy polling hangs here. */
   onTraffic?: () => void;
+  /** How frames move (default: the host's uvale.tap_io): batched through io_uring, or a syscall per frame. */
+  io?: 'uring' | 'syscall';
+  /** SQ entries of the io_uring read ring (tests: an invalid size makes io_uring_setup refuse, to see the fallback). */
+  uringEntries?: number;
 }
+
+/** Logged once per process: io_uring was asked for and the kernel refused it. */
+let uringRefusalLogged = false;
 
 /** What /sys/class/net says an interface name is, in this network namespace. */
 export type InterfaceKind = 'absent' | 'tap' | 'tun' | 'other';
@@ -101,8 +110,20 @@ export class TapPort extends FdPort implements Adapter {
   readonly ifname: string;
   readonly created: boolean;
   private readonly onGone: ((tap: TapPort, reason: string) => void) | undefined;
+  /** The io_uring path (tap-uring.ts), or null: a read()/write() per frame. */
+  private readonly uring: TapUring | null;
+  /** Why io_uring was asked for and not used ('' when it is used or was not asked for). */
+  private readonly uringRefused: string;
+  private lastUringErr = 0;
 
-  private constructor(lp: LocalPort, fd: number, ifname: string, created: boolean, opts: TapAttachOptions) {
+  private constructor(
+    lp: LocalPort,
+    fd: number,
+    ifname: string,
+    created: boolean,
+    opts: TapAttachOptions,
+    io: 'uring' | 'syscall',
+  ) {
     super(lp, fd, {
       burst: opts.burst ?? DEFAULT_BURST,
       readSlots: READ_SLOTS,
@@ -116,6 +137,21 @@ export class TapPort extends FdPort implements Adapter {
     this.ifname = ifname;
     this.created = created;
     this.onGone = opts.onGone;
+    let uring: TapUring | null = null;
+    let refused = '';
+    if (io === 'uring') {
+      try {
+        uring = new TapUring(fd, (lp.rxRings[0] as NetmapRing).u8.buffer, { sqEntries: opts.uringEntries ?? 4 });
+      } catch (e) {
+        refused = `io_uring unavailable (${(e as Error).message}); using read/write per frame`;
+        if (!uringRefusalLogged) {
+          uringRefusalLogged = true;
+          this.log(`${this.name}: ${refused}`);
+        }
+      }
+    }
+    this.uring = uring;
+    this.uringRefused = refused;
   }
 
   /**
@@ -169,7 +205,15 @@ export class TapPort extends FdPort implements Adapter {
           ...(opts.txSlots !== undefined ? { txSlots: opts.txSlots } : {}),
           ...(opts.rxSlots !== undefined ? { rxSlots: opts.rxSlots } : {}),
         },
-        (lp) => new TapPort(lp, dev.fd, dev.name, kind === 'absent', opts),
+        (lp) =>
+          new TapPort(
+            lp,
+            dev.fd,
+            dev.name,
+            kind === 'absent',
+            opts,
+            opts.io ?? (host.settings.tapIo === 1 ? 'uring' : 'syscall'),
+          ),
       );
     } catch (e) {
       closeFd(dev.fd);
@@ -186,8 +230,14 @@ export class TapPort extends FdPort implements Adapter {
       spec: this.ifname,
       state: this.attached ? 'up' : 'down',
       counters: this.adapterCounters(0),
-      extra: { ifname: this.ifname, created: this.created, vnetHdrLen: this.vport.hdrLen },
-      lastError: '',
+      extra: {
+        ifname: this.ifname,
+        created: this.created,
+        vnetHdrLen: this.vport.hdrLen,
+        io: this.uring !== null ? 'uring' : 'syscall',
+        ...(this.uring !== null ? { badCqes: this.uring.badCqes } : {}),
+      },
+      lastError: this.uringRefused,
     };
   }
 
@@ -195,12 +245,43 @@ export class TapPort extends FdPort implements Adapter {
 
   /** A frame, or -errno; EOF (0, which a tap does not give) ends the burst as EAGAIN does. */
   protected readFrame(fd: number, buf: Uint8Array): number {
-    const len = fdRead(fd, buf, READ_MAX);
+    const u = this.uring;
+    const len = u !== null ? u.read(buf) : fdRead(fd, buf, READ_MAX);
     return len === 0 ? -EAGAIN : len;
   }
 
   protected writeFrame(fd: number, buf: Uint8Array, len: number): number {
-    return fdWrite(fd, buf, len);
+    const u = this.uring;
+    return u !== null ? u.queueWrite(buf, len) : fdWrite(fd, buf, len);
+  }
+
+  /** io_uring: the kernel watches the tap; its eventfd says when frames were read. */
+  protected override watchedFd(): number {
+    return this.uring !== null ? this.uring.eventfd : this.fd;
+  }
+
+  /** io_uring: one io_uring_enter for the drain's writes; a failed one is a dropped frame, as with write(2). */
+  protected override flushWrites(): number {
+    const u = this.uring;
+    if (u === null) return 0;
+    u.flush();
+    const fails = u.writeFails;
+    if (fails === 0) return 0;
+    const err = u.writeErr;
+    this.outFrames -= fails;
+    this.outBytes -= u.writeFailBytes;
+    u.writeFails = u.writeFailBytes = u.writeErr = 0;
+    if (isFatalErrno(err)) return err;
+    this.outDrops += fails;
+    if (err !== this.lastUringErr) {
+      this.lastUringErr = err;
+      this.log(`${this.name}: ${this.writeErrorText(err)}; dropping such frames`);
+    }
+    return 0;
+  }
+
+  protected override afterClose(): void {
+    this.uring?.close();
   }
 
   /** EBADFD once the interface is deleted or its namespace destroyed, and the like. */
