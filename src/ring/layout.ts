@@ -61,6 +61,13 @@ export const IF_BUF_SIZE = 36; // u32
 export const IF_NUM_BUFS = 40; // u32 buffers in the region, reserved ones included
 export const IF_BUFS_OFS = 44; // u32 offset of buffer 0 from the region start
 export const IF_REGION_SIZE = 48; // u32
+/**
+ * u32 (k) the futex word of a client that sleeps in its own thread (RING_USLEEP
+ * = USLEEP_FUTEX): the switch adds 1 here, then wakes it (FUTEX_WAKE). Nothing
+ * reads it back but the sleeper, which waits while it still holds the value it
+ * read before raising its flags.
+ */
+export const IF_WAKE = 52;
 export const IF_RING_OFS = 64; // u32[MAX_RINGS * 2]: TX ring offsets, then RX
 /** f64[IF_COUNTERS_MAX] (k) the port's counters (switch/counters.ts), updated once per batch. */
 export const IF_COUNTERS = 256;
@@ -81,6 +88,9 @@ export const RING_HWCUR = 64; // u32 (k) switch's hwcur after its last sync
 export const RING_HWTAIL = 68; // u32 (k) switch's hwtail after its last sync
 export const RING_KSLEEP = 72; // u32 (k) switch side asleep: the user must kick after a change
 export const RING_USLEEP = 76; // u32 (u) user side asleep: the switch must kick after publishing
+/** RING_USLEEP values: 0 awake; USLEEP_MSG sleeps in its event loop (wake with a message); USLEEP_FUTEX on IF_WAKE. */
+export const USLEEP_MSG = 1;
+export const USLEEP_FUTEX = 2;
 export const RING_ERRORS = 80; // u32 (k) count of re-initialisations of this ring
 // (u) head as of the user's last sync, for a switch in another process: it reads
 // this one, not RING_HEAD, so it never sees a head the user has not synced yet

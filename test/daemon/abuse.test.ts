@@ -12,7 +12,7 @@ import { encodeJson, PROTOCOL_VERSION } from '../../src/control/wire.js';
 import { ErrorCodes, isValeError } from '../../src/core/errors.js';
 import { Daemon, escapeControl } from '../../src/daemon/server.js';
 import { connectPort } from '../../src/index.js';
-import { RING_USLEEP } from '../../src/ring/layout.js';
+import { IF_WAKE, RING_KSLEEP, RING_USLEEP, USLEEP_FUTEX, USLEEP_MSG } from '../../src/ring/layout.js';
 import { runDirs, until } from '../helpers/daemon.js';
 import { BROADCAST, drain, frame, macN, send } from '../helpers/vale.js';
 
@@ -130,6 +130,59 @@ test('log lines: repeated reasons are rate-limited, user text cannot forge lines
     c.close();
     assert.ok(!lines.some((l) => l.startsWith('FAKE')), 'no forged line');
     assert.equal(escapeControl('a\nb\x1b[31m'), 'a\\x0ab\\x1b[31m');
+  } finally {
+    await d.stop();
+  }
+});
+
+test('a client that flips its sleep flags and futex word wildly stalls nobody and cannot make the daemon spin', async () => {
+  const dir = runDir('flagflip');
+  const d = new Daemon({ dir, log: () => {} });
+  await d.start();
+  try {
+    const hostile = await connectPort('vale-f:h', { dir });
+    const sender = await connectPort('vale-f:s', { dir });
+    const receiver = await connectPort('vale-f:r', { dir });
+    const u32 = (hostile as unknown as { u32: Uint32Array }).u32;
+    const rings = [...hostile.txRings, ...hostile.rxRings] as unknown as Array<{ hdrW: number }>;
+    const values = [0, USLEEP_MSG, USLEEP_FUTEX, 3, 0xffffffff, 0x80000000];
+    let k = 0;
+    const scribble = (): void => {
+      for (const r of rings) {
+        Atomics.store(u32, r.hdrW + (RING_USLEEP >>> 2), values[k++ % values.length] as number);
+        Atomics.store(u32, r.hdrW + (RING_KSLEEP >>> 2), k & 1);
+      }
+      Atomics.store(u32, IF_WAKE >>> 2, (k * 2654435761) >>> 0);
+    };
+    const f = frame(BROADCAST, macN(1), { len: 60 });
+    let got = 0;
+    for (let i = 0; i < 2000; i++) {
+      scribble();
+      send(sender, [f]); // flooded to the hostile port too, whose RX ring fills and drops
+      got += drain(receiver).length;
+      await new Promise((r) => setImmediate(r));
+    }
+    await until(
+      () => {
+        got += drain(receiver).length;
+        return got >= 2000;
+      },
+      5000,
+      'every frame to reach the receiver',
+    );
+    assert.equal(got, 2000);
+    const queued = Math.max(...conns(d).map((c) => c.socket.writableLength));
+    assert.ok(queued <= 20 * 1024, `the daemon queued ${queued} bytes of wake-ups`);
+    // no traffic, flags still flipping: every port goes to sleep, the daemon runs nothing
+    const end = Date.now() + 3000;
+    while (d.scheduler.activeCount !== 0 && Date.now() < end) {
+      scribble();
+      await new Promise((r) => setImmediate(r));
+    }
+    assert.equal(d.scheduler.activeCount, 0, 'the daemon still polls ports with no traffic');
+    hostile.close();
+    sender.close();
+    receiver.close();
   } finally {
     await d.stop();
   }

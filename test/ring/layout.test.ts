@@ -63,6 +63,34 @@ test('ring header fields do not overlap and fit the header', () => {
   assert.ok(layout.RING_HWCUR >= 64, 'the switch-written fields are on their own cache line');
 });
 
+test('interface header fields do not overlap and fit before the ring offsets', () => {
+  const fields: Array<[number, number]> = [
+    [layout.IF_MAGIC, 4],
+    [layout.IF_VERSION, 4],
+    [layout.IF_NAME, layout.IF_NAME_SIZE],
+    [layout.IF_FLAGS, 4],
+    [layout.IF_TX_RINGS, 4],
+    [layout.IF_RX_RINGS, 4],
+    [layout.IF_BUF_SIZE, 4],
+    [layout.IF_NUM_BUFS, 4],
+    [layout.IF_BUFS_OFS, 4],
+    [layout.IF_REGION_SIZE, 4],
+    [layout.IF_WAKE, 4],
+  ];
+  const used = new Uint8Array(layout.IF_RING_OFS);
+  for (const [off, size] of fields) {
+    assert.equal(off % 4, 0, `field at ${off} is aligned`);
+    for (let i = off; i < off + size; i++) {
+      assert.ok(i < layout.IF_RING_OFS, `field at ${off} runs into the ring offsets`);
+      assert.equal(used[i], 0, `byte ${i} used twice`);
+      used[i] = 1;
+    }
+  }
+  assert.notEqual(layout.USLEEP_MSG, 0);
+  assert.notEqual(layout.USLEEP_FUTEX, 0);
+  assert.notEqual(layout.USLEEP_MSG, layout.USLEEP_FUTEX);
+});
+
 test('regionGeometry places rings, then 2048-aligned buffers, one per slot plus the reserved ones', () => {
   for (const cfg of [
     { txRings: 1, rxRings: 1, txSlots: 1024, rxSlots: 1024 },

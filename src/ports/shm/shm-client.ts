@@ -13,6 +13,12 @@
  * re-initialises the ring and throws VALE_ERR_RING_REINIT at once. The daemon
  * checks again on its side and never trusts this memory; a ring it had to
  * re-initialise is reported by the next sync here.
+ *
+ * Two ways to wait: poll() sleeps in the event loop and the daemon wakes it
+ * with a WAKE message on the control socket; pollSync() blocks the calling
+ * thread on the futex word IF_WAKE, which the daemon bumps and wakes with one
+ * FUTEX_WAKE, so a busy sender or receiver resumes without a socket message
+ * or a turn of its event loop (pkt-gen waits this way).
  */
 
 import { type ConnectOptions, DaemonClient } from '../../control/client.js';
@@ -23,6 +29,7 @@ import {
   DEFAULT_RING_CONFIG,
   IF_COUNTERS,
   IF_FLAGS,
+  IF_WAKE,
   NI_MONITOR_ENDED,
   RING_CUR,
   RING_ERRORS,
@@ -35,11 +42,13 @@ import {
   RING_USLEEP,
   type RingConfig,
   regionGeometry,
+  USLEEP_FUTEX,
+  USLEEP_MSG,
 } from '../../ring/layout.js';
 import { NetmapRing } from '../../ring/netmap-ring.js';
 import { openRegion } from '../../ring/region.js';
 import { C_RING_ERRORS, countersToObject, NUM_COUNTERS, type PortCounters } from '../../switch/counters.js';
-import { closeFd, createMemfd, type Mapping, mapShared, releaseMapping } from '../../sys/index.js';
+import { closeFd, createMemfd, futexWait, type Mapping, mapShared, releaseMapping } from '../../sys/index.js';
 import { type NetmapPort, type PollOptions, type PollResult, readiness } from '../port.js';
 
 export interface ConnectPortOptions extends ConnectOptions, Partial<RingConfig> {
@@ -226,7 +235,7 @@ export class DaemonPort implements NetmapPort {
       let r = this.check(events);
       if (r.in || r.out || timeout === 0) return r;
       // say we sleep, then look again: the daemon either sees the flag or we see its update
-      this.setSleep(events, 1);
+      this.setSleep(events, USLEEP_MSG);
       r = this.check(events);
       if (r.in || r.out) {
         this.setSleep(events, 0);
@@ -239,6 +248,38 @@ export class DaemonPort implements NetmapPort {
       }
       await this.waitWake(left);
       this.setSleep(events, 0);
+    }
+  }
+
+  /**
+   * poll() that blocks this thread instead of returning a promise: for a
+   * program whose thread does nothing else while it waits (pkt-gen), at most
+   * `timeout` ms (-1: until ready). Timers, I/O and signal handlers of this
+   * thread do not run meanwhile, so wait in short pieces and let the event
+   * loop run in between. Blocks only while the port is not ready; a daemon
+   * that goes away ends it by the timeout at the latest.
+   */
+  pollSync(opts: PollOptions = {}): PollResult {
+    const events = opts.events ?? 'in';
+    const timeout = opts.timeout ?? -1;
+    const deadline = timeout > 0 ? performance.now() + timeout : Number.POSITIVE_INFINITY;
+    const u32 = this.u32;
+    this.txsync();
+    for (;;) {
+      let r = this.check(events);
+      if (r.in || r.out || timeout === 0) return r;
+      // read the word first: a wake after this read changes it, and the wait returns at once
+      const seq = Atomics.load(u32, IF_WAKE >>> 2);
+      this.setSleep(events, USLEEP_FUTEX);
+      r = this.check(events);
+      const left = deadline - performance.now();
+      if (r.in || r.out || left <= 0) {
+        this.setSleep(events, 0);
+        return r;
+      }
+      futexWait(this.mapping, IF_WAKE, seq, left);
+      this.setSleep(events, 0);
+      this.live();
     }
   }
 

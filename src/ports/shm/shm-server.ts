@@ -12,8 +12,13 @@
  *                    scheduler (daemon/scheduler.ts) until it stays idle, then
  *                    sets the flag again, re-checks, and sleeps.
  *   daemon → client  After appending to an RX ring (or reclaiming a TX ring) the
- *                    daemon looks at RING_USLEEP; only if the client sleeps in
- *                    poll() does it clear the flag and send a WAKE.
+ *                    daemon looks at RING_USLEEP; only if the client sleeps
+ *                    does it clear the flag and wake it, the way the flag
+ *                    asks: USLEEP_MSG (poll() in an event loop) with a WAKE
+ *                    message, USLEEP_FUTEX (pollSync(), the thread blocked)
+ *                    by bumping IF_WAKE and one FUTEX_WAKE on it: one system
+ *                    call and no socket, and the client resumes without
+ *                    going through its event loop.
  *
  * Each side publishes with an Atomics.store (a full fence on x86) before it
  * reads the other side's flag, so a wake-up is never lost: either the sleeper
@@ -23,16 +28,26 @@
  * The client can write anything into the region. The switch only reads head
  * and cur through KRing.prologue(), bounds every slot, and never dereferences
  * a value from shared memory without checking it, so a client can corrupt only
- * its own frames.
+ * its own frames. A sleep flag is read once per ring and batch and only picks
+ * how this client is woken (at most one wake per batch, whatever it holds);
+ * FUTEX_WAKE never blocks, and IF_WAKE is only ever added to.
  */
 
 import { Arena } from '../../ring/arena.js';
-import { RING_HWTAIL, RING_KSLEEP, RING_SYNC_HEAD, RING_USLEEP, type RingConfig } from '../../ring/layout.js';
+import {
+  IF_WAKE,
+  RING_HWTAIL,
+  RING_KSLEEP,
+  RING_SYNC_HEAD,
+  RING_USLEEP,
+  type RingConfig,
+  USLEEP_FUTEX,
+} from '../../ring/layout.js';
 import { initRegion, type Region } from '../../ring/region.js';
 import type { ValeHost } from '../../switch/host.js';
 import { txsyncPort } from '../../switch/vale-switch.js';
 import type { VPort } from '../../switch/vport.js';
-import { checkSealed, closeFd, type Mapping, mapShared, openProcFd, takeFd } from '../../sys/index.js';
+import { checkSealed, closeFd, futexWake, type Mapping, mapShared, openProcFd, takeFd } from '../../sys/index.js';
 
 export interface ShmPeer {
   /** Sends a WAKE for `handle` to the client. */
@@ -50,6 +65,9 @@ export class ShmPortServer {
   private readonly mapping: Mapping;
   private readonly fd: number;
   private readonly u32: Uint32Array;
+  /** Byte offset of IF_WAKE in the mapping, and its u32 index in the arena. */
+  private readonly wakeOfs: number;
+  private readonly wakeW: number;
   private closed = false;
 
   private constructor(handle: number, vp: VPort, peer: ShmPeer, mapping: Mapping, fd: number) {
@@ -59,6 +77,8 @@ export class ShmPortServer {
     this.mapping = mapping;
     this.fd = fd;
     this.u32 = vp.region.arena.u32;
+    this.wakeOfs = vp.region.base + IF_WAKE;
+    this.wakeW = this.wakeOfs >>> 2;
     vp.onRx = this.onRx;
   }
 
@@ -113,16 +133,29 @@ export class ShmPortServer {
   /** Forwards whatever the client queued; wakes it if it waits for TX room. */
   process(): void {
     txsyncPort(this.vp);
+    this.publish(this.vp.tx);
+  }
+
+  /** Publishes hwtail of `rings`, then wakes the client once if it sleeps on any of them. */
+  private publish(rings: VPort['tx']): void {
     const u32 = this.u32;
-    let wake = false;
-    for (const kr of this.vp.tx) {
+    let how = 0; // bit 0: a WAKE message, bit 1: a futex wake
+    for (let r = 0; r < rings.length; r++) {
+      const kr = rings[r] as VPort['tx'][number];
       Atomics.store(u32, kr.hdrW + (RING_HWTAIL >>> 2), kr.hwtail);
-      if (Atomics.load(u32, kr.hdrW + (RING_USLEEP >>> 2)) !== 0) {
-        Atomics.store(u32, kr.hdrW + (RING_USLEEP >>> 2), 0);
-        wake = true;
+      const w = kr.hdrW + (RING_USLEEP >>> 2);
+      const v = Atomics.load(u32, w); // read once: the client may change it at any time
+      if (v !== 0) {
+        Atomics.store(u32, w, 0);
+        how |= v === USLEEP_FUTEX ? 2 : 1;
       }
     }
-    if (wake) this.peer.wake(this.handle);
+    if (how === 0) return;
+    if ((how & 2) !== 0) {
+      Atomics.add(u32, this.wakeW, 1);
+      futexWake(this.mapping, this.wakeOfs);
+    }
+    if ((how & 1) !== 0) this.peer.wake(this.handle);
   }
 
   /** Tells the client to kick on its next txsync; returns false if work arrived meanwhile. */
@@ -143,16 +176,7 @@ export class ShmPortServer {
   }
 
   private readonly onRx = (vp: VPort): void => {
-    const u32 = this.u32;
-    let wake = false;
-    for (const kr of vp.rx) {
-      Atomics.store(u32, kr.hdrW + (RING_HWTAIL >>> 2), kr.hwtail);
-      if (Atomics.load(u32, kr.hdrW + (RING_USLEEP >>> 2)) !== 0) {
-        Atomics.store(u32, kr.hdrW + (RING_USLEEP >>> 2), 0);
-        wake = true;
-      }
-    }
-    if (wake) this.peer.wake(this.handle);
+    this.publish(vp.rx);
   };
 
   /** Releases the port (detaching it from its switch), then unmaps the client's memory. */

@@ -7,18 +7,32 @@
  * changes per packet (address ranges, sequence numbers, random sizes) is copied
  * into its slot. Frames longer than one buffer go out as NS_MOREFRAG chains.
  * The loops yield to the event loop at least every YIELD_MS so reports, signals
- * and the daemon's wake-ups get through.
+ * and the daemon's wake-ups get through. On a port that can block the thread
+ * while it waits (a daemon port's pollSync: a futex the daemon wakes, no socket
+ * message, no event-loop turn), tx and rx wait that way, BLOCK_MS at most at a
+ * time, as netmap's pkt-gen blocks in poll().
  */
 
 import type { PktGenFrame } from '../../pkt/pktgen-frame.js';
 import { readPingStamp, readRxSeq, swapForPong, writePingStamp, writeTxSeq } from '../../pkt/pktgen-seq.js';
-import type { NetmapPort } from '../../ports/port.js';
+import type { NetmapPort, PollOptions, PollResult } from '../../ports/port.js';
 import { writeChain } from '../../ring/chain.js';
 import { MIN_FRAME, NM_BUF_SIZE, NS_MOREFRAG } from '../../ring/layout.js';
 import type { NetmapRing } from '../../ring/netmap-ring.js';
 import type { Counts } from './report.js';
 
 const YIELD_MS = 2;
+/** Longest a blocking wait lasts before the event loop runs (reports, signals). */
+const BLOCK_MS = 50;
+
+interface SyncPoller {
+  pollSync(opts: PollOptions): PollResult;
+}
+
+/** The port's blocking wait, if it has one. */
+function syncPoller(port: NetmapPort): SyncPoller | null {
+  return typeof (port as Partial<SyncPoller>).pollSync === 'function' ? (port as unknown as SyncPoller) : null;
+}
 
 export interface RunState {
   port: NetmapPort;
@@ -72,6 +86,7 @@ export async function tx(st: RunState, seq: boolean): Promise<void> {
       ring.setFlags(s, 0);
     }
   }
+  const sync = syncPoller(port);
   const slotsPer = Math.max(st.frags, Math.ceil(((st.lenRange ? st.lenRange[1] : fixedLen) + hl) / NM_BUF_SIZE));
   let sent = 0;
   let seqNo = 0;
@@ -98,6 +113,16 @@ export async function tx(st: RunState, seq: boolean): Promise<void> {
     if (space < slotsPer) {
       // netmap's idiom: cur = tail asks poll to wait until the switch frees more slots
       ring.cur = ring.tail;
+      if (sync !== null) {
+        sync.pollSync({ events: 'out', timeout: BLOCK_MS });
+        ring.cur = ring.head;
+        const now = performance.now();
+        if (now - lastYield > YIELD_MS) {
+          lastYield = now;
+          await yieldNow();
+        }
+        continue;
+      }
       await port.poll({ events: 'out', timeout: 100 });
       ring.cur = ring.head;
       lastYield = performance.now();
@@ -152,8 +177,21 @@ export async function rx(st: RunState, seq: boolean): Promise<void> {
   const hl = st.hdrLen;
   let expect = -1;
   let lastTraffic = performance.now();
+  const sync = syncPoller(port);
+  let lastYield = lastTraffic;
   while (!st.stopped && (st.count === 0 || st.totals.pkts < st.count)) {
-    const r = await port.poll({ events: 'in', timeout: st.idleExitMs > 0 ? st.idleExitMs : 250 });
+    const wait = st.idleExitMs > 0 ? st.idleExitMs : 250;
+    let r: PollResult;
+    if (sync !== null) {
+      r = sync.pollSync({ events: 'in', timeout: Math.min(wait, BLOCK_MS) });
+      const now = performance.now();
+      if (now - lastYield > YIELD_MS) {
+        lastYield = now;
+        await yieldNow();
+      }
+    } else {
+      r = await port.poll({ events: 'in', timeout: wait });
+    }
     if (!r.in) {
       if (st.idleExitMs > 0 && st.totals.pkts > 0 && performance.now() - lastTraffic >= st.idleExitMs) break;
       continue;
