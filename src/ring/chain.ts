@@ -58,9 +58,8 @@ export function layChain(ring: NetmapRing, slot: number, len: number): number {
 const writeSrc = new WordViews();
 
 /** Copies src[start, end) to byte offset `to` of the ring's arena. */
-function copyIn(ring: NetmapRing, to: number, v: WordViews, src: Uint8Array, start: number, end: number): void {
-  const at = src.byteOffset + start;
-  copyBytes(ring.u8, ring.arena.i32, to, v.u8, v.i32, at, end - start);
+function copyIn(ring: NetmapRing, to: number, v: WordViews, start: number, end: number): void {
+  copyBytes(ring.u8, ring.arena.i32, to, v.u8, v.i32, v.offset + start, end - start);
 }
 
 /** Copies src[start, end) into the buffers from `slot` on as one chain; returns the slot after it. */
@@ -77,13 +76,13 @@ export function writeChain(
   let s = slot;
   let off = start;
   while (end - off > chunk) {
-    copyIn(ring, ring.buf(s), v, src, off, off + chunk);
+    copyIn(ring, ring.buf(s), v, off, off + chunk);
     ring.setLen(s, chunk);
     ring.setFlags(s, NS_MOREFRAG);
     off += chunk;
     s = s + 1 === n ? 0 : s + 1;
   }
-  copyIn(ring, ring.buf(s), v, src, off, end);
+  copyIn(ring, ring.buf(s), v, off, end);
   ring.setLen(s, end - off);
   ring.setFlags(s, 0);
   return s + 1 === n ? 0 : s + 1;
@@ -127,7 +126,7 @@ export class ChainWriter {
         this.off = 0;
       }
       const k = Math.min(NM_BUF_SIZE - this.off, end - start);
-      copyIn(ring, ring.buf(this.slot) + this.off, v, src, start, start + k);
+      copyIn(ring, ring.buf(this.slot) + this.off, v, start, start + k);
       this.off += k;
       this.len += k;
       start += k;
@@ -187,7 +186,7 @@ export class ChainReader {
     const u8 = ring.u8;
     const i32 = ring.arena.i32;
     const v = this.dst.of(dst);
-    const base = dst.byteOffset;
+    const base = v.offset;
     let p = pos;
     let s = slot;
     for (let k = 0; k < slots; k++) {

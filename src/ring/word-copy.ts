@@ -24,14 +24,24 @@ const LE = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 /** Longer copies are one TypedArray.set (its memmove wins there; the view it needs is then cheap). */
 export const COPY_WORDS_MAX = 1024;
 
-/** A Uint8Array and an Int32Array over the whole of one ArrayBuffer (the Int32 view stops at its last whole word). */
+/**
+ * A Uint8Array and an Int32Array over the whole of one ArrayBuffer (the Int32
+ * view stops at its last whole word), and where in it the array last asked
+ * for starts.
+ */
 export class WordViews {
   buffer: ArrayBufferLike | null = null;
   u8: Uint8Array = new Uint8Array(0);
   i32: Int32Array = new Int32Array(0);
+  /** The byte offset of `array` in `buffer`. */
+  offset = 0;
+  private array: Uint8Array | null = null;
 
-  /** Makes this hold views over `a.buffer` (nothing new if it already does). */
+  /** Makes this hold views over `a.buffer`, and a's offset in it (nothing new if it already does). */
   of(a: Uint8Array): this {
+    if (a === this.array) return this; // a typed array's buffer and offset never change
+    this.array = a;
+    this.offset = a.byteOffset;
     const b = a.buffer;
     if (b !== this.buffer) {
       this.buffer = b;
