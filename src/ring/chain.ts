@@ -26,7 +26,7 @@
  * allocates per frame; views over a source or destination buffer are made
  * once per ArrayBuffer met (a socket read, an output batch), not per copy.
  * Copies are bit-exact; bytes past a frame's end in its last buffer are left
- * as they were.
+ * as they were. A source must not overlap the buffers it is copied into.
  */
 
 import { NM_BUF_SIZE, NS_MOREFRAG } from './layout.js';
