@@ -57,6 +57,11 @@ export function layChain(ring: NetmapRing, slot: number, len: number): number {
 /** The views writeChain() last copied from. */
 const writeSrc = new WordViews();
 
+/** A range outside its array: what TypedArray.set() threw here before the word copies. */
+function outOfBounds(): RangeError {
+  return new RangeError('chain copy: range outside the array');
+}
+
 /** Copies src[start, end) to byte offset `to` of the ring's arena. */
 function copyIn(ring: NetmapRing, to: number, v: WordViews, start: number, end: number): void {
   copyBytes(ring.u8, ring.arena.i32, to, v.u8, v.i32, v.offset + start, end - start);
@@ -71,6 +76,7 @@ export function writeChain(
   end: number,
   chunk = NM_BUF_SIZE,
 ): number {
+  if (start < 0 || end > src.length) throw outOfBounds();
   const v = writeSrc.of(src);
   const n = ring.numSlots;
   let s = slot;
@@ -117,6 +123,7 @@ export class ChainWriter {
   /** Copies src[start, end) after the bytes appended so far. */
   append(src: Uint8Array, start: number, end: number): void {
     const ring = this.ring;
+    if (start < 0 || end > src.length) throw outOfBounds();
     const v = this.src.of(src);
     while (start < end) {
       if (this.off === NM_BUF_SIZE) {
@@ -187,12 +194,15 @@ export class ChainReader {
     const i32 = ring.arena.i32;
     const v = this.dst.of(dst);
     const base = v.offset;
+    const limit = dst.length;
+    if (pos < 0) throw outOfBounds();
     let p = pos;
     let s = slot;
     for (let k = 0; k < slots; k++) {
       const o = ring.buf(s);
       let l = ring.len(s);
       if (l > NM_BUF_SIZE) l = NM_BUF_SIZE;
+      if (p + l > limit) throw outOfBounds();
       copyBytes(v.u8, v.i32, base + p, u8, i32, o, l);
       p += l;
       s = ring.next(s);

@@ -163,3 +163,25 @@ test('ChainWriter from Buffers at any offset, in any pieces, and gather to any o
     { numRuns: 400 },
   );
 });
+
+test('a range outside its array throws RangeError (as set() did) and writes nothing past the array', () => {
+  const ring = makeRing(8);
+  const writer = new ChainWriter(ring);
+  const pool = new Uint8Array(64).fill(7);
+  const src = pool.subarray(8, 24);
+  writer.begin(0);
+  assert.throws(() => writer.append(src, 0, 17), RangeError, 'a source range past the array');
+  assert.throws(() => writer.append(src, -1, 4), RangeError);
+  writer.append(src, 0, 16);
+  writer.end();
+  const reader = new ChainReader();
+  assert.ok(reader.walk(ring, 0, 2));
+  const out = new Uint8Array(64).fill(1);
+  assert.throws(() => reader.gather(ring, 0, reader.slots, out.subarray(0, 20), 5), RangeError);
+  assert.ok(
+    out.subarray(20).every((x) => x === 1),
+    'nothing written past the destination array',
+  );
+  assert.equal(reader.gather(ring, 0, reader.slots, out.subarray(0, 20), 4), 16);
+  assert.deepEqual(out.subarray(4, 20), src);
+});
