@@ -22,14 +22,16 @@
  * A slot length above NM_BUF_SIZE (a corrupt slot) counts as NM_BUF_SIZE:
  * no read runs past a slot's buffer.
  *
- * Nothing allocates per frame except the view TypedArray.set needs for a
- * source range that is not a whole array (one per copied fragment, as
- * Node 20's Buffer.copy makes too). Copies are bit-exact; bytes past a
- * frame's end in its last buffer are left as they were.
+ * Bytes are copied with ./word-copy.ts (Int32 words, any alignment): nothing
+ * allocates per frame; views over a source or destination buffer are made
+ * once per ArrayBuffer met (a socket read, an output batch), not per copy.
+ * Copies are bit-exact; bytes past a frame's end in its last buffer are left
+ * as they were. A source must not overlap the buffers it is copied into.
  */
 
 import { NM_BUF_SIZE, NS_MOREFRAG } from './layout.js';
 import type { NetmapRing } from './netmap-ring.js';
+import { copyBytes, WordViews } from './word-copy.js';
 
 /** Slots a frame of `len` bytes takes (a zero-length frame still takes one). */
 export function chainSlots(len: number): number {
@@ -52,9 +54,17 @@ export function layChain(ring: NetmapRing, slot: number, len: number): number {
   return s + 1 === n ? 0 : s + 1;
 }
 
-/** Copies src[start, end) to byte offset `to` of `u8`. */
-function copyIn(u8: Uint8Array, to: number, src: Uint8Array, start: number, end: number): void {
-  u8.set(start === 0 && end === src.length ? src : new Uint8Array(src.buffer, src.byteOffset + start, end - start), to);
+/** The views writeChain() last copied from. */
+const writeSrc = new WordViews();
+
+/** A range outside its array: what TypedArray.set() threw here before the word copies. */
+function outOfBounds(): RangeError {
+  return new RangeError('chain copy: range outside the array');
+}
+
+/** Copies src[start, end) to byte offset `to` of the ring's arena. */
+function copyIn(ring: NetmapRing, to: number, v: WordViews, start: number, end: number): void {
+  copyBytes(ring.u8, ring.arena.i32, to, v.u8, v.i32, v.offset + start, end - start);
 }
 
 /** Copies src[start, end) into the buffers from `slot` on as one chain; returns the slot after it. */
@@ -66,18 +76,19 @@ export function writeChain(
   end: number,
   chunk = NM_BUF_SIZE,
 ): number {
-  const u8 = ring.u8;
+  if (start < 0 || end > src.length) throw outOfBounds();
+  const v = writeSrc.of(src);
   const n = ring.numSlots;
   let s = slot;
   let off = start;
   while (end - off > chunk) {
-    copyIn(u8, ring.buf(s), src, off, off + chunk);
+    copyIn(ring, ring.buf(s), v, off, off + chunk);
     ring.setLen(s, chunk);
     ring.setFlags(s, NS_MOREFRAG);
     off += chunk;
     s = s + 1 === n ? 0 : s + 1;
   }
-  copyIn(u8, ring.buf(s), src, off, end);
+  copyIn(ring, ring.buf(s), v, off, end);
   ring.setLen(s, end - off);
   ring.setFlags(s, 0);
   return s + 1 === n ? 0 : s + 1;
@@ -90,6 +101,8 @@ export function writeChain(
  */
 export class ChainWriter {
   private readonly ring: NetmapRing;
+  /** Views over the buffer appended from last. */
+  private readonly src = new WordViews();
   /** The slot being filled and the bytes in it so far. */
   private slot = 0;
   private off = 0;
@@ -110,6 +123,8 @@ export class ChainWriter {
   /** Copies src[start, end) after the bytes appended so far. */
   append(src: Uint8Array, start: number, end: number): void {
     const ring = this.ring;
+    if (start < 0 || end > src.length) throw outOfBounds();
+    const v = this.src.of(src);
     while (start < end) {
       if (this.off === NM_BUF_SIZE) {
         ring.setLen(this.slot, NM_BUF_SIZE);
@@ -118,7 +133,7 @@ export class ChainWriter {
         this.off = 0;
       }
       const k = Math.min(NM_BUF_SIZE - this.off, end - start);
-      copyIn(ring.u8, ring.buf(this.slot) + this.off, src, start, start + k);
+      copyIn(ring, ring.buf(this.slot) + this.off, v, start, start + k);
       this.off += k;
       this.len += k;
       start += k;
@@ -139,6 +154,8 @@ export class ChainWriter {
  * those of the chain it found. One reader can serve any number of rings.
  */
 export class ChainReader {
+  /** Views over the buffer gathered into last. */
+  private readonly dst = new WordViews();
   /** Bytes of the chain (the sum of its slots' lengths). */
   len = 0;
   /** Slots it spans. */
@@ -174,13 +191,19 @@ export class ChainReader {
   /** Copies the `slots` slots from `slot` (a chain walk() found) to dst at `pos`; returns the bytes copied. */
   gather(ring: NetmapRing, slot: number, slots: number, dst: Uint8Array, pos: number): number {
     const u8 = ring.u8;
+    const i32 = ring.arena.i32;
+    const v = this.dst.of(dst);
+    const base = v.offset;
+    const limit = dst.length;
+    if (pos < 0) throw outOfBounds();
     let p = pos;
     let s = slot;
     for (let k = 0; k < slots; k++) {
       const o = ring.buf(s);
       let l = ring.len(s);
       if (l > NM_BUF_SIZE) l = NM_BUF_SIZE;
-      dst.set(new Uint8Array(u8.buffer, u8.byteOffset + o, l), p);
+      if (p + l > limit) throw outOfBounds();
+      copyBytes(v.u8, v.i32, base + p, u8, i32, o, l);
       p += l;
       s = ring.next(s);
     }

@@ -66,6 +66,12 @@ export class StreamDeframer {
     let i = start;
     while (i < end) {
       if (this.left === 0) {
+        if (this.hdrGot === 0 && end - i >= 4) {
+          // the whole prefix is here (nearly always): read it at once
+          this.hdr = ((src[i] << 24) | (src[i + 1] << 16) | (src[i + 2] << 8) | src[i + 3]) >>> 0;
+          this.hdrGot = 4;
+          i += 4;
+        }
         while (this.hdrGot < 4 && i < end) {
           this.hdr = ((this.hdr << 8) | src[i]) >>> 0;
           this.hdrGot++;

@@ -28,8 +28,9 @@
 
 import { ErrorCodes, ValeError } from '../../core/errors.js';
 import { ChainReader, ChainWriter, chainSlots } from '../../ring/chain.js';
-import { MAX_FRAME } from '../../ring/layout.js';
+import { MAX_FRAME, NM_BUF_SIZE, NS_MOREFRAG } from '../../ring/layout.js';
 import type { NetmapRing } from '../../ring/netmap-ring.js';
+import { copyBytes, WordViews } from '../../ring/word-copy.js';
 import type { ValeHost } from '../../switch/host.js';
 import type { VPort } from '../../switch/vport.js';
 import { type Adapter, type AdapterInfo, adapterCounters, type SocketAccess } from '../adapter.js';
@@ -69,6 +70,8 @@ export class QemuPort implements LinkOwner, Adapter {
   private readonly link: QemuLink;
   private readonly writer: ChainWriter;
   private readonly chain = new ChainReader();
+  /** Views over the buffer of the batch being written out. */
+  private readonly outViews = new WordViews();
   /** switch → socket: the port's onRx queues one writeAll after the forwarding pass (../rx-drain.ts). */
   private readonly drainer = new RxDrain(
     () => this.writeAll(),
@@ -277,29 +280,53 @@ export class QemuPort implements LinkOwner, Adapter {
       return;
     }
     if (!link.writable()) return; // the link wakes us when it can take more
-    // pass 1: the bytes of every whole frame
+    // pass 1: the bytes of every whole frame (one slot each, nearly always)
     const prefix = link.prefix;
+    const n = rx.numSlots;
     let total = 0;
     let end = start;
-    while (chain.walk(rx, end, tail)) {
-      total += prefix + chain.len;
-      end = chain.next;
+    while (end !== tail) {
+      if ((rx.flags(end) & NS_MOREFRAG) === 0) {
+        total += prefix + Math.min(rx.len(end), NM_BUF_SIZE);
+        end = end + 1 === n ? 0 : end + 1;
+      } else {
+        if (!chain.walk(rx, end, tail)) break;
+        total += prefix + chain.len;
+        end = chain.next;
+      }
     }
     if (end === start) return;
     // pass 2: copy them out behind their prefixes
     const out = Buffer.allocUnsafe(total);
+    const v = this.outViews.of(out);
+    const base = v.offset;
+    const dU8 = v.u8;
+    const dI32 = v.i32;
+    const u8 = rx.u8;
+    const i32 = rx.arena.i32;
     let pos = 0;
     let frames = 0;
     let bytes = 0;
-    for (let i = start; i !== end; i = chain.next) {
-      chain.walk(rx, i, tail);
-      const len = chain.gather(rx, i, chain.slots, out, pos + prefix);
+    let i = start;
+    while (i !== end) {
+      let len: number;
+      if ((rx.flags(i) & NS_MOREFRAG) === 0) {
+        len = Math.min(rx.len(i), NM_BUF_SIZE);
+        if (pos + prefix + len > total) break; // the ring changed under us: never write past `out`
+        copyBytes(dU8, dI32, base + pos + prefix, u8, i32, rx.buf(i), len);
+        i = i + 1 === n ? 0 : i + 1;
+      } else {
+        if (!chain.walk(rx, i, tail) || pos + prefix + chain.len > total) break;
+        len = chain.gather(rx, i, chain.slots, out, pos + prefix);
+        i = chain.next;
+      }
       link.frame(out, pos, len);
       pos += prefix + len;
       frames++;
       bytes += len;
     }
-    link.flush(out);
+    end = i;
+    link.flush(pos === total ? out : out.subarray(0, pos));
     this.st.outFrames += frames;
     this.st.outBytes += bytes;
     rx.head = rx.cur = end;

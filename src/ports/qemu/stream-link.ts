@@ -70,7 +70,10 @@ export class StreamLink implements QemuLink {
   }
 
   frame(out: Buffer, head: number, len: number): void {
-    out.writeUInt32BE(len, head);
+    out[head] = len >>> 24;
+    out[head + 1] = len >>> 16;
+    out[head + 2] = len >>> 8;
+    out[head + 3] = len;
   }
 
   flush(out: Buffer): void {
