@@ -103,6 +103,14 @@ export const SETTINGS: readonly SettingSpec[] = [
       'UDP offloads of tunnel ports attached from now on: 1 = UDP GSO on send (UDP_SEGMENT), 2 = UDP GRO on receive (UDP_GRO), 3 = both',
   },
   {
+    name: 'uvale.vhost_unsealed',
+    default: 0,
+    min: 0,
+    max: 1,
+    description:
+      'vhost-user: 1 maps guest memory that cannot be sealed against shrinking (DPDK), trusting front-ends not to truncate it (a truncation kills the daemon with SIGBUS)',
+  },
+  {
     name: 'uvale.max_clients_per_user',
     default: 64,
     min: 1,
@@ -138,6 +146,7 @@ export type SettingName =
   | 'uvale.mac_ageing'
   | 'uvale.vxlan_ageing'
   | 'uvale.vxlan_offload'
+  | 'uvale.vhost_unsealed'
   | 'uvale.max_clients_per_user'
   | 'uvale.max_ports_per_user'
   | 'uvale.max_switches_per_user';
@@ -159,6 +168,7 @@ export class Settings {
   macAgeing = 0;
   vxlanAgeing = 300;
   vxlanOffload = 3;
+  vhostUnsealed = 0;
   readonly bufSize = 2048;
   private readonly listeners: Array<(name: string, value: number) => void> = [];
 
@@ -208,6 +218,8 @@ export class Settings {
         return this.vxlanAgeing;
       case 'uvale.vxlan_offload':
         return this.vxlanOffload;
+      case 'uvale.vhost_unsealed':
+        return this.vhostUnsealed;
     }
   }
 
@@ -261,6 +273,9 @@ export class Settings {
         break;
       case 'uvale.vxlan_offload':
         this.vxlanOffload = value;
+        break;
+      case 'uvale.vhost_unsealed':
+        this.vhostUnsealed = value;
         break;
     }
     for (const l of this.listeners) l(name, value);

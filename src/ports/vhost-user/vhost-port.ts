@@ -26,6 +26,13 @@
  * that connection only: its memory is unmapped, its fds closed, the reason
  * logged and counted, and the port listens again.
  *
+ * Guest memory is mapped only when its file cannot shrink under the mapping
+ * (a truncated file makes the next access fault with SIGBUS, which would end
+ * the daemon and every port): already sealed with F_SEAL_SHRINK, or sealed by
+ * us (../../sys/map-fd.ts). Other memory (DPDK's) is refused and counted in
+ * `unsealedRefused`, unless the owner trusts the front-ends with
+ * `uvale.vhost_unsealed=1` (such mappings are counted in `unsealedTrusted`).
+ *
  * A ring set up without a kick fd (the no-fd bit of SET_VRING_KICK) is driven
  * by a 1 ms timer instead.
  *
@@ -45,6 +52,7 @@
 
 import { rmSync } from 'node:fs';
 import { ErrorCodes, ValeError } from '../../core/errors.js';
+import type { Settings } from '../../core/settings.js';
 import { ChainReader, ChainWriter, chainSlots } from '../../ring/chain.js';
 import { MAX_FRAME } from '../../ring/layout.js';
 import type { NetmapRing } from '../../ring/netmap-ring.js';
@@ -55,7 +63,9 @@ import {
   EAGAIN,
   eventfdDrain,
   eventfdSignal,
+  type FdRangeMapping,
   type FdWatch,
+  mapGuestRegion,
   streamAccept,
   streamConnect,
   streamListen,
@@ -106,6 +116,7 @@ export class VhostUserPort implements Adapter {
   private readonly chain = new ChainReader();
   private readonly log: (line: string) => void;
   private readonly onTraffic: () => void;
+  private readonly settings: Settings;
   private pub: number;
   private listenFd = -1;
   private readonly redialer = new Redial(() => this.dial());
@@ -142,13 +153,18 @@ export class VhostUserPort implements Adapter {
     /** Frames dropped for their virtio-net header (asking what was not negotiated, or out of bounds). */
     offloadDrops: 0,
     errors: 0,
+    /** Memory regions refused because their file could shrink (uvale.vhost_unsealed=0). */
+    unsealedRefused: 0,
+    /** Such regions mapped all the same (uvale.vhost_unsealed=1). */
+    unsealedTrusted: 0,
     kicks: 0,
     calls: 0,
     lastError: '',
   };
 
-  private constructor(lp: LocalPort, path: string, opts: VhostAttachOptions) {
+  private constructor(lp: LocalPort, path: string, settings: Settings, opts: VhostAttachOptions) {
     this.lp = lp;
+    this.settings = settings;
     this.vp = lp.vport;
     this.name = lp.name;
     this.path = path;
@@ -185,7 +201,7 @@ export class VhostUserPort implements Adapter {
       host,
       name,
       { kind: 'vhost-user', txSlots, ...(opts.rxSlots !== undefined ? { rxSlots: opts.rxSlots } : {}) },
-      (lp) => new VhostUserPort(lp, path, opts),
+      (lp) => new VhostUserPort(lp, path, host.settings, opts),
       (port) => port.drainer.request,
     );
   }
@@ -216,6 +232,8 @@ export class VhostUserPort implements Adapter {
         features: b === null ? '0' : `0x${b.features.toString(16)}`,
         vnetHdrLen: this.vp.hdrLen,
         offloadDrops: st.offloadDrops,
+        unsealedRefused: st.unsealedRefused,
+        unsealedTrusted: st.unsealedTrusted,
         queueSizes: b === null ? '' : b.rings.map((r) => r.num).join(','),
       },
       lastError: st.lastError,
@@ -275,7 +293,7 @@ export class VhostUserPort implements Adapter {
   private adopt(fd: number): void {
     this.connFd = fd;
     this.st.connects++;
-    const b = new VhostUserBackend();
+    const b = new VhostUserBackend((f, size, offset) => this.mapRegion(f, size, offset));
     b.onRingChange = (i) => this.ringChanged(i);
     b.onKickClosing = (i) => this.unwatchKick(i);
     b.onFeatures = () => this.featuresChanged();
@@ -286,6 +304,23 @@ export class VhostUserPort implements Adapter {
       () => this.readMessages(),
       (s) => this.disconnect(`socket error ${s}`),
     );
+  }
+
+  /** Maps one guest memory region if its file cannot shrink under us (or the owner trusts front-ends). */
+  private mapRegion(fd: number, size: number, offset: number): FdRangeMapping {
+    let m: ReturnType<typeof mapGuestRegion>;
+    try {
+      m = mapGuestRegion(fd, size, offset, this.settings.vhostUnsealed === 1);
+    } catch (e) {
+      if (!(e instanceof ValeError) || e.code !== ErrorCodes.PERMISSION) throw e;
+      this.st.unsealedRefused++;
+      throw new ValeError(
+        ErrorCodes.PERMISSION,
+        `${e.message} (uvale.vhost_unsealed=1 maps such memory, trusting the front-ends not to truncate it)`,
+      );
+    }
+    if (m.shrink === 'trusted') this.st.unsealedTrusted++;
+    return m;
   }
 
   private readMessages(): void {

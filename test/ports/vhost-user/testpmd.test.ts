@@ -4,7 +4,10 @@
  * mode with a loop topology testpmd sends back every frame it receives, so
  * frames a netmap port puts on the switch go switch → guest → switch and
  * must come back byte for byte; in `txonly` mode it generates 64-byte
- * frames that must reach the netmap port. testpmd busy-polls a core: runs
+ * frames that must reach the netmap port. testpmd's memory (a memfd made
+ * without MFD_ALLOW_SEALING) cannot be sealed against shrinking, so these
+ * ports trust it (uvale.vhost_unsealed=1); the first test checks that by
+ * default it is refused. testpmd busy-polls a core: runs
  * are short, and it is killed in `finally`. Skipped without dpdk-testpmd.
  */
 
@@ -71,10 +74,11 @@ async function stop(child: ChildProcess): Promise<void> {
   await gone;
 }
 
-function setup(tag: string, connect = false) {
+function setup(tag: string, connect = false, unsealed = 1) {
   const dir = mkdtempSync(join(tmpdir(), 'uvale-vu-'));
   const sock = join(dir, 'vm.sock');
-  const host = new ValeHost();
+  // testpmd's --no-huge memory cannot be sealed against shrinking: trusted here (docs/vhost-user.md).
+  const host = new ValeHost({ 'uvale.vhost_unsealed': unsealed });
   const logs: string[] = [];
   const port = VhostUserPort.attach(host, `vale-${tag}:vm`, sock, { log: (l) => logs.push(l), connect });
   const np = openPort(`vale-${tag}:np`, { host });
@@ -88,6 +92,28 @@ function forwarding(port: VhostUserPort, out: () => string): Promise<void> {
 
 const ringsUp = (p: VhostUserPort) =>
   p.connected && p.info().extra?.queueSizes !== '' && p.info().extra?.queueSizes !== '0,0';
+
+test('by default testpmd is refused: its memory could be truncated under the mapping (counted, logged)', {
+  skip,
+  timeout: 60_000,
+}, async () => {
+  const s = setup('vrf', false, 0);
+  const pmd = testpmd(s.sock, ['--forward-mode=io', '--port-topology=loop']);
+  try {
+    await until(() => s.port.info().extra?.unsealedRefused === 1, 30_000, 'the refusal', pmd.out);
+    assert.match(s.port.info().lastError, /SET_MEM_TABLE refused: .*MFD_ALLOW_SEALING.*uvale\.vhost_unsealed=1/);
+    assert.equal(s.port.info().extra?.unsealedTrusted, 0);
+    assert.ok(
+      s.logs.some((l) => l.includes('F_SEAL_SHRINK')),
+      s.logs.join(' | '),
+    );
+  } finally {
+    await stop(pmd.child);
+    s.np.close();
+    s.port.close();
+    rmSync(s.dir, { recursive: true, force: true });
+  }
+});
 
 test('testpmd io loop: frames of 60 to 1514 bytes cross switch → guest → switch byte for byte', {
   skip,
