@@ -77,7 +77,7 @@ export const SETTINGS: readonly SettingSpec[] = [
     min: 0,
     max: 1_000_000,
     description:
-      'microseconds the daemon keeps polling after a TAP moved frames, instead of sleeping (as net.core.busy_poll); trades CPU for latency',
+      'microseconds the daemon keeps polling after a TAP or vhost-user port moved frames, instead of sleeping (as net.core.busy_poll); trades CPU for latency',
   },
   {
     name: 'uvale.mac_ageing',
