@@ -22,6 +22,39 @@ export function le(...fields: [2 | 4 | 8, number | bigint][]): Uint8Array {
   return new Uint8Array(out);
 }
 
+/** The Internet checksum of b, written in the tests independently of src/pkt. */
+export function inetSum(b: Uint8Array, start = 0, end = b.length, init = 0): number {
+  let s = init;
+  for (let i = start; i < end; i += 2) s += (b[i]! << 8) | (i + 1 < end ? b[i + 1]! : 0);
+  while (s > 0xffff) s = (s & 0xffff) + (s >>> 16);
+  return s;
+}
+
+/** A TCP/IPv4 frame with `payload` bytes of pattern; its TCP checksum field holds the pseudo-header sum. */
+export function tcpFrame(payload: number, seq: number): Uint8Array {
+  const f = new Uint8Array(54 + payload);
+  f.set([2, 0, 0, 0, 0, 0xb, 2, 0, 0, 0, 0, 0xa, 0x08, 0x00]);
+  const ip = 14;
+  f.set([0x45, 0, 0, 0, 0x12, 0x34, 0x40, 0, 64, 6, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2], ip);
+  const tot = 20 + 20 + payload;
+  f[ip + 2] = tot >> 8;
+  f[ip + 3] = tot & 0xff;
+  const tcp = 34;
+  f.set([0x30, 0x39, 0x00, 0x50], tcp);
+  f[tcp + 4] = seq >>> 24;
+  f[tcp + 5] = (seq >>> 16) & 0xff;
+  f[tcp + 6] = (seq >>> 8) & 0xff;
+  f[tcp + 7] = seq & 0xff;
+  f[tcp + 12] = 0x50;
+  f[tcp + 13] = 0x18; // PSH ACK
+  f[tcp + 14] = 0xff;
+  for (let i = 0; i < payload; i++) f[54 + i] = (i * 7 + (i >> 8)) & 0xff;
+  const pseudo = inetSum(f, 26, 34, 6 + 20 + payload);
+  f[tcp + 16] = pseudo >> 8;
+  f[tcp + 17] = pseudo & 0xff;
+  return f;
+}
+
 /** Where the hand-made front-end of `handshake` puts its rings and TX buffers (guest addresses = memfd offsets). */
 export const FE = {
   /** Front-end (user) address of guest address 0. */
