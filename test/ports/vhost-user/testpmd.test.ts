@@ -13,7 +13,7 @@
 
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -21,6 +21,7 @@ import { openPort, ValeHost } from '../../../src/index.js';
 import { VhostUserPort } from '../../../src/ports/vhost-user/vhost-port.js';
 import { C_DROP_RX_FULL } from '../../../src/switch/counters.js';
 import { frame, receive, send } from '../../helpers/vale.js';
+import { inetSum, tcpFrame } from '../../helpers/vhost.js';
 
 const TESTPMD = '/usr/bin/dpdk-testpmd';
 const skip = !existsSync(TESTPMD) ? 'dpdk-testpmd is not installed (Debian package dpdk-dev)' : false;
@@ -292,6 +293,67 @@ test('testpmd with offloads asked for (rx checksum, tx checksum and TSO): the po
     const got = await receive(s.np, sent.length, 10_000);
     const key = (f: Uint8Array) => Buffer.from(f).toString('hex');
     assert.deepEqual(got.map(key).sort(), sent.map(key).sort(), `byte for byte; logs: ${s.logs.join(' | ')}`);
+    assert.equal(s.port.info().extra?.offloadDrops, 0);
+  } finally {
+    await stop(pmd.child);
+    s.np.close();
+    s.port.close();
+    rmSync(s.dir, { recursive: true, force: true });
+  }
+});
+
+test('testpmd csum engine with TSO (tso set 500): a 1460-byte TCP payload comes back as one GSO frame, cut by the switch into 3 segments for a plain port', {
+  skip,
+  timeout: 60_000,
+}, async () => {
+  const s = setup('vts');
+  const cmds = join(s.dir, 'cmds');
+  // TSO is configured on a stopped port; the IP checksum in software (virtio has no IP checksum offload).
+  writeFileSync(
+    cmds,
+    ['port stop 0', 'csum set ip sw 0', 'csum set tcp hw 0', 'tso set 500 0', 'port start 0', ''].join('\n'),
+  );
+  const pmd = testpmd(s.sock, [
+    '--forward-mode=csum',
+    '--port-topology=loop',
+    '--tx-offloads=0x28',
+    `--cmdline-file=${cmds}`,
+  ]);
+  try {
+    await forwarding(s.port, pmd.out);
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(s.port.info().extra?.vnetHdrLen, 12, 'offloads negotiated: the port carries the header');
+    const payload = 1460;
+    const f = tcpFrame(payload, 1000);
+    f[50] = 0;
+    f[51] = 0;
+    const tcpSum = 0xffff - inetSum(f, 34, f.length, inetSum(f, 26, 34, 6 + 20 + payload));
+    f[50] = tcpSum >> 8;
+    f[51] = tcpSum & 0xff;
+    const ipSum = 0xffff - inetSum(f, 14, 34);
+    f[24] = ipSum >> 8;
+    f[25] = ipSum & 0xff;
+    send(s.np, [f]);
+    const got = await receive(s.np, 3, 10_000);
+    const why = `logs: ${s.logs.join(' | ')}; testpmd: ${pmd.out().slice(-1500)}`;
+    assert.equal(got.length, 3, `segments back: ${got.length} (lengths ${got.map((g) => g.length)}); ${why}`);
+    assert.deepEqual(
+      got.map((g) => g.length),
+      [54 + 500, 54 + 500, 54 + 460],
+    );
+    let seq = 1000;
+    const back: Uint8Array[] = [];
+    for (const g of got) {
+      const plen = g.length - 54;
+      assert.equal(inetSum(g, 14, 34), 0xffff, 'IP header checksum');
+      assert.equal(inetSum(g, 34, g.length, inetSum(g, 26, 34, 6 + 20 + plen)), 0xffff, 'TCP checksum');
+      assert.equal(((g[38]! << 24) | (g[39]! << 16) | (g[40]! << 8) | g[41]!) >>> 0, seq, 'sequence numbers');
+      seq += plen;
+      back.push(g.subarray(54));
+    }
+    assert.deepEqual(Buffer.concat(back), Buffer.from(f.subarray(54)), 'the payload, byte for byte');
+    const c = s.port.info().counters;
+    assert.equal(c.inFrames, 1, 'one GSO frame from testpmd');
     assert.equal(s.port.info().extra?.offloadDrops, 0);
   } finally {
     await stop(pmd.child);
