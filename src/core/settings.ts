@@ -77,7 +77,7 @@ export const SETTINGS: readonly SettingSpec[] = [
     min: 0,
     max: 1_000_000,
     description:
-      'microseconds the daemon keeps polling after a TAP moved frames, instead of sleeping (as net.core.busy_poll); trades CPU for latency',
+      'microseconds the daemon keeps polling after a TAP or vhost-user port moved frames, instead of sleeping (as net.core.busy_poll); trades CPU for latency',
   },
   {
     name: 'uvale.tap_io',
@@ -109,6 +109,14 @@ export const SETTINGS: readonly SettingSpec[] = [
     max: 3,
     description:
       'UDP offloads of tunnel ports attached from now on: 1 = UDP GSO on send (UDP_SEGMENT), 2 = UDP GRO on receive (UDP_GRO), 3 = both',
+  },
+  {
+    name: 'uvale.vhost_unsealed',
+    default: 0,
+    min: 0,
+    max: 1,
+    description:
+      'vhost-user: 1 maps guest memory that cannot be sealed against shrinking (DPDK), trusting front-ends not to truncate it (a truncation kills the daemon with SIGBUS)',
   },
   {
     name: 'uvale.max_clients_per_user',
@@ -147,6 +155,7 @@ export type SettingName =
   | 'uvale.mac_ageing'
   | 'uvale.vxlan_ageing'
   | 'uvale.vxlan_offload'
+  | 'uvale.vhost_unsealed'
   | 'uvale.max_clients_per_user'
   | 'uvale.max_ports_per_user'
   | 'uvale.max_switches_per_user';
@@ -169,6 +178,7 @@ export class Settings {
   macAgeing = 0;
   vxlanAgeing = 300;
   vxlanOffload = 3;
+  vhostUnsealed = 0;
   readonly bufSize = 2048;
   private readonly listeners: Array<(name: string, value: number) => void> = [];
 
@@ -220,6 +230,8 @@ export class Settings {
         return this.vxlanAgeing;
       case 'uvale.vxlan_offload':
         return this.vxlanOffload;
+      case 'uvale.vhost_unsealed':
+        return this.vhostUnsealed;
     }
   }
 
@@ -276,6 +288,9 @@ export class Settings {
         break;
       case 'uvale.vxlan_offload':
         this.vxlanOffload = value;
+        break;
+      case 'uvale.vhost_unsealed':
+        this.vhostUnsealed = value;
         break;
     }
     for (const l of this.listeners) l(name, value);

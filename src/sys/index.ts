@@ -7,7 +7,14 @@ export { createEventfd, eventfdDrain, eventfdSignal } from './eventfd.js';
 export { describeErrno, type FdWatch, fdRead, fdWrite, isFatalErrno, watchReadable } from './fdio.js';
 export { type FutexTarget, type FutexWaitResult, futexWait, futexWake } from './futex.js';
 export { EAGAIN, EINTR, ENOBUFS, errnoName } from './libc.js';
-export { type FdRangeMapping, mapFdRange } from './map-fd.js';
+export {
+  type FdRangeMapping,
+  type GuestRegionMapping,
+  mapFdRange,
+  mapGuestRegion,
+  type ShrinkSeal,
+  sealShrink,
+} from './map-fd.js';
 export { peerPidfd, takeFd } from './pidfd.js';
 export { type FileLock, lockFile, type PeerCred, peerCred, peerGroups, peerPid, releaseMapping } from './process.js';
 export {

@@ -4,19 +4,23 @@
  * page-aligned offset, so mapFdRange maps from the page below it and hands
  * out a view that starts at the asked offset, exactly `size` bytes long.
  *
- * Unlike shm.ts's mapShared, no seal is checked: a front-end's guest RAM is
- * not sealed, so a hostile front-end could truncate the file and make a later
- * access fault (SIGBUS). The caller checks the fd's size (fstat) covers the
- * range first, which stops a mistaken table; a front-end that shrinks the
- * file afterwards on purpose is outside what this can prevent (see the
- * vhost-user port's docs).
+ * A peer that truncates the file under a mapping makes the next access to a
+ * page past the new end fault with SIGBUS, which kills the whole process: a
+ * stranger's memory may only be mapped when its file can never shrink.
+ * mapGuestRegion makes sure of that first (sealShrink): the file already has
+ * F_SEAL_SHRINK (QEMU's memory-backend-memfd, seal=on by default), or we add
+ * it (a memfd made with MFD_ALLOW_SEALING whose seals are not sealed). A
+ * file that can be neither (a memfd made without MFD_ALLOW_SEALING, whose
+ * only seal is F_SEAL_SEAL, as DPDK's --no-huge memory; hugetlbfs and disk
+ * files) is refused, unless the caller trusts the peer (allowUnsealed). The
+ * seal comes before the fstat size check, so the checked size holds.
  */
 
 import { fstatSync } from 'node:fs';
 import { ErrorCodes, ValeError } from '../core/errors.js';
 import { MAP_SHARED, PROT_RW } from './abi.js';
-import { checkFd, fromNodeError, koffi, libc, MAP_FAILED, throwErrno } from './libc.js';
-import { MAX_MAPPING_SIZE } from './shm.js';
+import { checkFd, errno, fromNodeError, koffi, libc, MAP_FAILED, throwErrno } from './libc.js';
+import { F_ADD_SEALS, F_SEAL_SEAL, F_SEAL_SHRINK, getSeals, MAX_MAPPING_SIZE } from './shm.js';
 
 const PAGE = 4096;
 
@@ -79,5 +83,57 @@ export function mapFdRange(fd: number, size: number, offset: number, fileSizeChe
       mapped = false;
       if (c.munmap(ptr, len) < 0) throwErrno('munmap', `${len} bytes`);
     },
+  };
+}
+
+/** What sealShrink found: the file could not shrink already, we sealed it now, or it cannot be sealed (why). */
+export type ShrinkSeal = { ok: true; added: boolean } | { ok: false; why: string };
+
+/**
+ * Makes sure the file behind `fd` can never shrink: F_SEAL_SHRINK is there, or is added now
+ * (fcntl F_ADD_SEALS, possible on a memfd made with MFD_ALLOW_SEALING and not F_SEAL_SEAL'ed).
+ * @throws ValeError INVALID_ARG for a bad fd; SYSTEM when F_GET_SEALS fails otherwise than EINVAL.
+ */
+export function sealShrink(fd: number): ShrinkSeal {
+  const seals = getSeals(fd);
+  if (seals < 0) return { ok: false, why: 'its file cannot be sealed (not a memfd or tmpfs file)' };
+  if ((seals & F_SEAL_SHRINK) !== 0) return { ok: true, added: false };
+  if ((seals & F_SEAL_SEAL) !== 0) {
+    return {
+      ok: false,
+      why: 'it is a memfd without F_SEAL_SHRINK whose seals are sealed (made without MFD_ALLOW_SEALING, as DPDK does)',
+    };
+  }
+  if (libc().fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK) < 0) {
+    return { ok: false, why: `adding F_SEAL_SHRINK failed (errno ${errno()})` };
+  }
+  return { ok: true, added: true };
+}
+
+/** A mapping of a peer's region, with how its file was kept from shrinking. */
+export interface GuestRegionMapping extends FdRangeMapping {
+  /** 'sealed': it was; 'sealed-now': we added F_SEAL_SHRINK; 'trusted': it can shrink, mapped as allowed. */
+  readonly shrink: 'sealed' | 'sealed-now' | 'trusted';
+}
+
+/**
+ * Maps [offset, offset + size) of a peer's fd (mapFdRange, size checked) once its file cannot shrink
+ * (sealShrink); with `allowUnsealed` a file that cannot be sealed is mapped all the same (the peer is
+ * trusted not to truncate it: if it does, this process dies of SIGBUS).
+ * @throws ValeError PERMISSION when the file can shrink and allowUnsealed is false; as mapFdRange otherwise.
+ */
+export function mapGuestRegion(fd: number, size: number, offset: number, allowUnsealed: boolean): GuestRegionMapping {
+  checkFd(fd);
+  const seal = sealShrink(fd);
+  if (!seal.ok && !allowUnsealed) {
+    throw new ValeError(ErrorCodes.PERMISSION, `memory fd ${fd} could be truncated under the mapping: ${seal.why}`);
+  }
+  const m = mapFdRange(fd, size, offset);
+  return {
+    bytes: m.bytes,
+    size: m.size,
+    offset: m.offset,
+    unmap: m.unmap,
+    shrink: seal.ok ? (seal.added ? 'sealed-now' : 'sealed') : 'trusted',
   };
 }

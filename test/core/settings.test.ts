@@ -21,6 +21,7 @@ test('defaults are the seed’s limits and netmap’s batch', () => {
     'uvale.mac_ageing': 0,
     'uvale.vxlan_ageing': 300,
     'uvale.vxlan_offload': 3,
+    'uvale.vhost_unsealed': 0,
     'uvale.max_clients_per_user': 64,
     'uvale.max_ports_per_user': 64,
     'uvale.max_switches_per_user': 4,

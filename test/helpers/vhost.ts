@@ -1,7 +1,11 @@
 /*
  * What the hand-made vhost-user front-ends of the tests share: little-endian
- * fields as the protocol and the virtio rings lay them out.
+ * fields as the protocol and the virtio rings lay them out, and a minimal
+ * front-end (handshake, putTx) for tests that only need frames to flow.
  */
+
+import { bit, encodeRequest, Feature, Req } from '../../src/ports/vhost-user/protocol.js';
+import { createEventfd, streamConnect, streamSend, streamSendFds } from '../../src/sys/index.js';
 
 export const MB = 1 << 20;
 
@@ -16,4 +20,105 @@ export function le(...fields: [2 | 4 | 8, number | bigint][]): Uint8Array {
     }
   }
   return new Uint8Array(out);
+}
+
+/** The Internet checksum of b, written in the tests independently of src/pkt. */
+export function inetSum(b: Uint8Array, start = 0, end = b.length, init = 0): number {
+  let s = init;
+  for (let i = start; i < end; i += 2) s += (b[i]! << 8) | (i + 1 < end ? b[i + 1]! : 0);
+  while (s > 0xffff) s = (s & 0xffff) + (s >>> 16);
+  return s;
+}
+
+/** A TCP/IPv4 frame with `payload` bytes of pattern; its TCP checksum field holds the pseudo-header sum. */
+export function tcpFrame(payload: number, seq: number): Uint8Array {
+  const f = new Uint8Array(54 + payload);
+  f.set([2, 0, 0, 0, 0, 0xb, 2, 0, 0, 0, 0, 0xa, 0x08, 0x00]);
+  const ip = 14;
+  f.set([0x45, 0, 0, 0, 0x12, 0x34, 0x40, 0, 64, 6, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2], ip);
+  const tot = 20 + 20 + payload;
+  f[ip + 2] = tot >> 8;
+  f[ip + 3] = tot & 0xff;
+  const tcp = 34;
+  f.set([0x30, 0x39, 0x00, 0x50], tcp);
+  f[tcp + 4] = seq >>> 24;
+  f[tcp + 5] = (seq >>> 16) & 0xff;
+  f[tcp + 6] = (seq >>> 8) & 0xff;
+  f[tcp + 7] = seq & 0xff;
+  f[tcp + 12] = 0x50;
+  f[tcp + 13] = 0x18; // PSH ACK
+  f[tcp + 14] = 0xff;
+  for (let i = 0; i < payload; i++) f[54 + i] = (i * 7 + (i >> 8)) & 0xff;
+  const pseudo = inetSum(f, 26, 34, 6 + 20 + payload);
+  f[tcp + 16] = pseudo >> 8;
+  f[tcp + 17] = pseudo & 0xff;
+  return f;
+}
+
+/** Where the hand-made front-end of `handshake` puts its rings and TX buffers (guest addresses = memfd offsets). */
+export const FE = {
+  /** Front-end (user) address of guest address 0. */
+  uva: 0x7f00_0000_0000,
+  num: 64,
+  rings: [
+    { desc: 0x0000, avail: 0x1000, used: 0x2000 },
+    { desc: 0x4000, avail: 0x5000, used: 0x6000 },
+  ],
+  /** TX buffer i (12-byte header, then the frame) at txBuf + 2048 * i. */
+  txBuf: 0x40000,
+} as const;
+
+/**
+ * The least a front-end sends to start both rings over one region of `size` bytes of `memfd` (at guest address 0):
+ * SET_FEATURES (VERSION_1 only: no protocol features, so the rings are enabled from the start), SET_OWNER,
+ * SET_MEM_TABLE, then per ring NUM, ADDR, BASE, CALL, KICK. @returns the socket and the kick and call eventfds.
+ */
+export function handshake(
+  sock: string,
+  memfd: number,
+  size: number,
+): { conn: number; kicks: number[]; calls: number[] } {
+  const conn = streamConnect(sock);
+  const req = (r: number, payload: Uint8Array, fds: number[] = []) => {
+    const m = encodeRequest(r, payload);
+    const n = fds.length > 0 ? streamSendFds(conn, m, m.length, fds) : streamSend(conn, m, m.length);
+    if (n !== m.length) throw new Error(`request ${r}: sent ${n} of ${m.length} bytes`);
+  };
+  const kicks = [createEventfd(), createEventfd()];
+  const calls = [createEventfd(), createEventfd()];
+  req(Req.SET_FEATURES, le([8, bit(Feature.F_VERSION_1)]));
+  req(Req.SET_OWNER, new Uint8Array(0));
+  req(Req.SET_MEM_TABLE, le([4, 1], [4, 0], [8, 0], [8, size], [8, FE.uva], [8, 0]), [memfd]);
+  for (let i = 0; i < 2; i++) {
+    const r = FE.rings[i]!;
+    req(Req.SET_VRING_NUM, le([4, i], [4, FE.num]));
+    req(
+      Req.SET_VRING_ADDR,
+      le([4, i], [4, 0], [8, FE.uva + r.desc], [8, FE.uva + r.used], [8, FE.uva + r.avail], [8, 0]),
+    );
+    req(Req.SET_VRING_BASE, le([4, i], [4, 0]));
+    req(Req.SET_VRING_CALL, le([8, i]), [calls[i]!]);
+    req(Req.SET_VRING_KICK, le([8, i]), [kicks[i]!]);
+  }
+  return { conn, kicks, calls };
+}
+
+/**
+ * Puts `f` (after a zeroed 12-byte header) in TX buffer `n % num` and makes it available: descriptor, avail entry,
+ * avail idx n + 1. The caller kicks.
+ */
+export function putTx(mem: Uint8Array, n: number, f: Uint8Array): void {
+  const dv = new DataView(mem.buffer, mem.byteOffset, mem.byteLength);
+  const r = FE.rings[1]!;
+  const i = n % FE.num;
+  const addr = FE.txBuf + 2048 * i;
+  mem.fill(0, addr, addr + 12);
+  mem.set(f, addr + 12);
+  const d = r.desc + 16 * i;
+  dv.setBigUint64(d, BigInt(addr), true);
+  dv.setUint32(d + 8, 12 + f.length, true);
+  dv.setUint16(d + 12, 0, true);
+  dv.setUint16(d + 14, 0, true);
+  dv.setUint16(r.avail + 4 + 2 * i, i, true);
+  dv.setUint16(r.avail + 2, (n + 1) & 0xffff, true);
 }

@@ -26,6 +26,13 @@
  * that connection only: its memory is unmapped, its fds closed, the reason
  * logged and counted, and the port listens again.
  *
+ * Guest memory is mapped only when its file cannot shrink under the mapping
+ * (a truncated file makes the next access fault with SIGBUS, which would end
+ * the daemon and every port): already sealed with F_SEAL_SHRINK, or sealed by
+ * us (../../sys/map-fd.ts). Other memory (DPDK's) is refused and counted in
+ * `unsealedRefused`, unless the owner trusts the front-ends with
+ * `uvale.vhost_unsealed=1` (such mappings are counted in `unsealedTrusted`).
+ *
  * A ring set up without a kick fd (the no-fd bit of SET_VRING_KICK) is driven
  * by a 1 ms timer instead.
  *
@@ -38,13 +45,21 @@
  * port that carries the 12-byte virtio-net header; its TX header goes onto
  * the switch (checked), and RX headers are fitted to what it can take.
  *
- * Not yet: multiqueue, the daemon's busy polling, and a one-copy RX path
- * (frames are gathered into a scratch buffer before the scatter into guest
- * buffers).
+ * Busy polling (`uvale.busy_poll` µs, as the daemon's for TAPs): after a TX
+ * burst the port keeps checking the TX ring at every turn of the event loop
+ * until that long has passed without frames, with the guest's kicks
+ * suppressed meanwhile (NO_NOTIFY, or an avail_event left behind with
+ * EVENT_IDX), so a front-end that sends steadily is served without the
+ * daemon sleeping and being woken per burst.
+ *
+ * Not yet: multiqueue, packed rings, and a one-copy RX path (frames are
+ * gathered into a scratch buffer before the scatter into guest buffers).
  */
 
 import { rmSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
 import { ErrorCodes, ValeError } from '../../core/errors.js';
+import type { Settings } from '../../core/settings.js';
 import { ChainReader, ChainWriter, chainSlots } from '../../ring/chain.js';
 import { MAX_FRAME } from '../../ring/layout.js';
 import type { NetmapRing } from '../../ring/netmap-ring.js';
@@ -55,7 +70,9 @@ import {
   EAGAIN,
   eventfdDrain,
   eventfdSignal,
+  type FdRangeMapping,
   type FdWatch,
+  mapGuestRegion,
   streamAccept,
   streamConnect,
   streamListen,
@@ -106,6 +123,7 @@ export class VhostUserPort implements Adapter {
   private readonly chain = new ChainReader();
   private readonly log: (line: string) => void;
   private readonly onTraffic: () => void;
+  private readonly settings: Settings;
   private pub: number;
   private listenFd = -1;
   private readonly redialer = new Redial(() => this.dial());
@@ -127,6 +145,9 @@ export class VhostUserPort implements Adapter {
     (e) => this.log(`${this.name}: internal error: ${(e as Error).message}`),
   );
   private txScheduled = false;
+  /** Busy polling the TX ring (uvale.busy_poll) until performance.now() reaches busyUntil. */
+  private busy = false;
+  private busyUntil = 0;
   /** Drives rings set up without a kick fd (SET_VRING_KICK with the no-fd bit): every POLL_MS. */
   private pollTimer: NodeJS.Timeout | null = null;
   private readonly st = {
@@ -142,13 +163,20 @@ export class VhostUserPort implements Adapter {
     /** Frames dropped for their virtio-net header (asking what was not negotiated, or out of bounds). */
     offloadDrops: 0,
     errors: 0,
+    /** Memory regions refused because their file could shrink (uvale.vhost_unsealed=0). */
+    unsealedRefused: 0,
+    /** Such regions mapped all the same (uvale.vhost_unsealed=1). */
+    unsealedTrusted: 0,
     kicks: 0,
     calls: 0,
+    /** Busy-polling windows opened (uvale.busy_poll). */
+    busyPolls: 0,
     lastError: '',
   };
 
-  private constructor(lp: LocalPort, path: string, opts: VhostAttachOptions) {
+  private constructor(lp: LocalPort, path: string, settings: Settings, opts: VhostAttachOptions) {
     this.lp = lp;
+    this.settings = settings;
     this.vp = lp.vport;
     this.name = lp.name;
     this.path = path;
@@ -185,7 +213,7 @@ export class VhostUserPort implements Adapter {
       host,
       name,
       { kind: 'vhost-user', txSlots, ...(opts.rxSlots !== undefined ? { rxSlots: opts.rxSlots } : {}) },
-      (lp) => new VhostUserPort(lp, path, opts),
+      (lp) => new VhostUserPort(lp, path, host.settings, opts),
       (port) => port.drainer.request,
     );
   }
@@ -213,9 +241,12 @@ export class VhostUserPort implements Adapter {
         ...(this.dials ? { dialFailures: st.dialFailures } : {}),
         kicks: st.kicks,
         calls: st.calls,
+        busyPolls: st.busyPolls,
         features: b === null ? '0' : `0x${b.features.toString(16)}`,
         vnetHdrLen: this.vp.hdrLen,
         offloadDrops: st.offloadDrops,
+        unsealedRefused: st.unsealedRefused,
+        unsealedTrusted: st.unsealedTrusted,
         queueSizes: b === null ? '' : b.rings.map((r) => r.num).join(','),
       },
       lastError: st.lastError,
@@ -275,7 +306,7 @@ export class VhostUserPort implements Adapter {
   private adopt(fd: number): void {
     this.connFd = fd;
     this.st.connects++;
-    const b = new VhostUserBackend();
+    const b = new VhostUserBackend((f, size, offset) => this.mapRegion(f, size, offset));
     b.onRingChange = (i) => this.ringChanged(i);
     b.onKickClosing = (i) => this.unwatchKick(i);
     b.onFeatures = () => this.featuresChanged();
@@ -286,6 +317,23 @@ export class VhostUserPort implements Adapter {
       () => this.readMessages(),
       (s) => this.disconnect(`socket error ${s}`),
     );
+  }
+
+  /** Maps one guest memory region if its file cannot shrink under us (or the owner trusts front-ends). */
+  private mapRegion(fd: number, size: number, offset: number): FdRangeMapping {
+    let m: ReturnType<typeof mapGuestRegion>;
+    try {
+      m = mapGuestRegion(fd, size, offset, this.settings.vhostUnsealed === 1);
+    } catch (e) {
+      if (!(e instanceof ValeError) || e.code !== ErrorCodes.PERMISSION) throw e;
+      this.st.unsealedRefused++;
+      throw new ValeError(
+        ErrorCodes.PERMISSION,
+        `${e.message} (uvale.vhost_unsealed=1 maps such memory, trusting the front-ends not to truncate it)`,
+      );
+    }
+    if (m.shrink === 'trusted') this.st.unsealedTrusted++;
+    return m;
   }
 
   private readMessages(): void {
@@ -483,10 +531,46 @@ export class VhostUserPort implements Adapter {
     const moved = this.pub !== this.tx.head;
     this.flushTx(lp);
     if (q.publishUsed()) this.call(TXQ);
-    if (moved) this.onTraffic();
+    if (moved) {
+      this.onTraffic();
+      const us = this.settings.busyPoll;
+      if (us > 0) {
+        this.busyUntil = performance.now() + us / 1000;
+        if (!this.busy) {
+          this.busy = true;
+          this.st.busyPolls++;
+          q.setKicks(false);
+          setImmediate(this.busyTurn);
+        }
+      }
+    }
+    if (this.busy) return; // busyTurn polls, and asks for kicks again when the window closes
     q.setKicks(true);
     if (q.pending() !== 0) this.scheduleTx();
   }
+
+  /**
+   * One turn of busy polling (uvale.busy_poll): while the window after the last burst lasts, the TX ring is
+   * checked at every turn of the event loop with the guest's kicks suppressed (NO_NOTIFY, or with EVENT_IDX an
+   * avail_event left behind); when it closes, kicks are asked for again and the ring checked once more.
+   */
+  private readonly busyTurn = (): void => {
+    const q = this.backend?.ring(TXQ).queue ?? null;
+    if (q === null || this.lp === null) {
+      this.busy = false;
+      return;
+    }
+    if (q.pending() !== 0) this.processTx(); // may end the connection: the next turn sees it
+    if (performance.now() < this.busyUntil) {
+      setImmediate(this.busyTurn);
+      return;
+    }
+    this.busy = false;
+    const cur = this.backend?.ring(TXQ).queue ?? null;
+    if (cur === null) return;
+    cur.setKicks(true);
+    if (cur.pending() !== 0) this.scheduleTx();
+  };
 
   /** Gathers the chain's first HDR bytes into txHdr and checks them (./vnet-hdr.ts). */
   private txHeader(q: SplitQueue, frameLen: number): boolean {

@@ -4,13 +4,16 @@
  * mode with a loop topology testpmd sends back every frame it receives, so
  * frames a netmap port puts on the switch go switch → guest → switch and
  * must come back byte for byte; in `txonly` mode it generates 64-byte
- * frames that must reach the netmap port. testpmd busy-polls a core: runs
+ * frames that must reach the netmap port. testpmd's memory (a memfd made
+ * without MFD_ALLOW_SEALING) cannot be sealed against shrinking, so these
+ * ports trust it (uvale.vhost_unsealed=1); the first test checks that by
+ * default it is refused. testpmd busy-polls a core: runs
  * are short, and it is killed in `finally`. Skipped without dpdk-testpmd.
  */
 
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -18,6 +21,7 @@ import { openPort, ValeHost } from '../../../src/index.js';
 import { VhostUserPort } from '../../../src/ports/vhost-user/vhost-port.js';
 import { C_DROP_RX_FULL } from '../../../src/switch/counters.js';
 import { frame, receive, send } from '../../helpers/vale.js';
+import { inetSum, tcpFrame } from '../../helpers/vhost.js';
 
 const TESTPMD = '/usr/bin/dpdk-testpmd';
 const skip = !existsSync(TESTPMD) ? 'dpdk-testpmd is not installed (Debian package dpdk-dev)' : false;
@@ -71,10 +75,11 @@ async function stop(child: ChildProcess): Promise<void> {
   await gone;
 }
 
-function setup(tag: string, connect = false) {
+function setup(tag: string, connect = false, unsealed = 1) {
   const dir = mkdtempSync(join(tmpdir(), 'uvale-vu-'));
   const sock = join(dir, 'vm.sock');
-  const host = new ValeHost();
+  // testpmd's --no-huge memory cannot be sealed against shrinking: trusted here (docs/vhost-user.md).
+  const host = new ValeHost({ 'uvale.vhost_unsealed': unsealed });
   const logs: string[] = [];
   const port = VhostUserPort.attach(host, `vale-${tag}:vm`, sock, { log: (l) => logs.push(l), connect });
   const np = openPort(`vale-${tag}:np`, { host });
@@ -88,6 +93,28 @@ function forwarding(port: VhostUserPort, out: () => string): Promise<void> {
 
 const ringsUp = (p: VhostUserPort) =>
   p.connected && p.info().extra?.queueSizes !== '' && p.info().extra?.queueSizes !== '0,0';
+
+test('by default testpmd is refused: its memory could be truncated under the mapping (counted, logged)', {
+  skip,
+  timeout: 60_000,
+}, async () => {
+  const s = setup('vrf', false, 0);
+  const pmd = testpmd(s.sock, ['--forward-mode=io', '--port-topology=loop']);
+  try {
+    await until(() => s.port.info().extra?.unsealedRefused === 1, 30_000, 'the refusal', pmd.out);
+    assert.match(s.port.info().lastError, /SET_MEM_TABLE refused: .*MFD_ALLOW_SEALING.*uvale\.vhost_unsealed=1/);
+    assert.equal(s.port.info().extra?.unsealedTrusted, 0);
+    assert.ok(
+      s.logs.some((l) => l.includes('F_SEAL_SHRINK')),
+      s.logs.join(' | '),
+    );
+  } finally {
+    await stop(pmd.child);
+    s.np.close();
+    s.port.close();
+    rmSync(s.dir, { recursive: true, force: true });
+  }
+});
 
 test('testpmd io loop: frames of 60 to 1514 bytes cross switch → guest → switch byte for byte', {
   skip,
@@ -266,6 +293,67 @@ test('testpmd with offloads asked for (rx checksum, tx checksum and TSO): the po
     const got = await receive(s.np, sent.length, 10_000);
     const key = (f: Uint8Array) => Buffer.from(f).toString('hex');
     assert.deepEqual(got.map(key).sort(), sent.map(key).sort(), `byte for byte; logs: ${s.logs.join(' | ')}`);
+    assert.equal(s.port.info().extra?.offloadDrops, 0);
+  } finally {
+    await stop(pmd.child);
+    s.np.close();
+    s.port.close();
+    rmSync(s.dir, { recursive: true, force: true });
+  }
+});
+
+test('testpmd csum engine with TSO (tso set 500): a 1460-byte TCP payload comes back as one GSO frame, cut by the switch into 3 segments for a plain port', {
+  skip,
+  timeout: 60_000,
+}, async () => {
+  const s = setup('vts');
+  const cmds = join(s.dir, 'cmds');
+  // TSO is configured on a stopped port; the IP checksum in software (virtio has no IP checksum offload).
+  writeFileSync(
+    cmds,
+    ['port stop 0', 'csum set ip sw 0', 'csum set tcp hw 0', 'tso set 500 0', 'port start 0', ''].join('\n'),
+  );
+  const pmd = testpmd(s.sock, [
+    '--forward-mode=csum',
+    '--port-topology=loop',
+    '--tx-offloads=0x28',
+    `--cmdline-file=${cmds}`,
+  ]);
+  try {
+    await forwarding(s.port, pmd.out);
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(s.port.info().extra?.vnetHdrLen, 12, 'offloads negotiated: the port carries the header');
+    const payload = 1460;
+    const f = tcpFrame(payload, 1000);
+    f[50] = 0;
+    f[51] = 0;
+    const tcpSum = 0xffff - inetSum(f, 34, f.length, inetSum(f, 26, 34, 6 + 20 + payload));
+    f[50] = tcpSum >> 8;
+    f[51] = tcpSum & 0xff;
+    const ipSum = 0xffff - inetSum(f, 14, 34);
+    f[24] = ipSum >> 8;
+    f[25] = ipSum & 0xff;
+    send(s.np, [f]);
+    const got = await receive(s.np, 3, 10_000);
+    const why = `logs: ${s.logs.join(' | ')}; testpmd: ${pmd.out().slice(-1500)}`;
+    assert.equal(got.length, 3, `segments back: ${got.length} (lengths ${got.map((g) => g.length)}); ${why}`);
+    assert.deepEqual(
+      got.map((g) => g.length),
+      [54 + 500, 54 + 500, 54 + 460],
+    );
+    let seq = 1000;
+    const back: Uint8Array[] = [];
+    for (const g of got) {
+      const plen = g.length - 54;
+      assert.equal(inetSum(g, 14, 34), 0xffff, 'IP header checksum');
+      assert.equal(inetSum(g, 34, g.length, inetSum(g, 26, 34, 6 + 20 + plen)), 0xffff, 'TCP checksum');
+      assert.equal(((g[38]! << 24) | (g[39]! << 16) | (g[40]! << 8) | g[41]!) >>> 0, seq, 'sequence numbers');
+      seq += plen;
+      back.push(g.subarray(54));
+    }
+    assert.deepEqual(Buffer.concat(back), Buffer.from(f.subarray(54)), 'the payload, byte for byte');
+    const c = s.port.info().counters;
+    assert.equal(c.inFrames, 1, 'one GSO frame from testpmd');
     assert.equal(s.port.info().extra?.offloadDrops, 0);
   } finally {
     await stop(pmd.child);
