@@ -33,6 +33,7 @@
 
 import { fold, sum16 } from '../pkt/checksum.js';
 import { ETHERTYPE_IPV4, ETHERTYPE_IPV6, IPPROTO_TCP } from '../pkt/ether.js';
+import { sum16Wide } from '../pkt/sum16-wide.js';
 import { MAX_FRAME } from '../ring/layout.js';
 import { VNET_HDR_F_NEEDS_CSUM, VNET_HDR_GSO_TCPV4, VNET_HDR_GSO_TCPV6 } from './offload.js';
 
@@ -228,7 +229,7 @@ export class TcpCoalescer {
     const l4Len = ipEnd - l4;
     if (this.pV4) pseudo = sum16(b, ip + 12, 8) + IPPROTO_TCP + l4Len;
     else pseudo = sum16(b, ip + 8, 32) + IPPROTO_TCP + l4Len;
-    if (fold(sum16(b, l4, l4Len, pseudo)) !== 0xffff) {
+    if (fold(sum16Wide(b, l4, l4Len, pseudo)) !== 0xffff) {
       if (this.segs === 0) this.badCsum++; // refused to join, it is offered again to start a frame: count it once
       return false;
     }

@@ -12,8 +12,9 @@
  * than the caller has buffers) gives -1.
  */
 
-import { fold, setIpv4HeaderChecksum, setL4Checksum4, setL4Checksum6, sum16 } from '../pkt/checksum.js';
+import { fold, setIpv4HeaderChecksum, sum16 } from '../pkt/checksum.js';
 import { ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETHERTYPE_QINQ, ETHERTYPE_VLAN, IPPROTO_TCP } from '../pkt/ether.js';
+import { sum16Wide } from '../pkt/sum16-wide.js';
 import { VNET_HDR_GSO_TCPV4 } from './offload.js';
 
 const TCP_FIN = 0x01;
@@ -100,15 +101,18 @@ export class TsoSegmenter {
       if (k !== nseg - 1) fl &= ~(TCP_FIN | TCP_PSH);
       if (k !== 0) fl &= ~TCP_CWR;
       dst[o + tcp + 13] = fl;
+      let pseudo: number;
       if (v4) {
         wr16(dst, o + ip + 2, tcp - ip + l4Len);
         wr16(dst, o + ip + 4, (id0 + k) & 0xffff);
         setIpv4HeaderChecksum(dst, o + ip);
-        setL4Checksum4(dst, o + ip, o + tcp, l4Len, IPPROTO_TCP);
+        pseudo = sum16(dst, o + ip + 12, 8) + IPPROTO_TCP + l4Len;
       } else {
         wr16(dst, o + ip + 4, tcp - ip - 40 + l4Len);
-        setL4Checksum6(dst, o + ip, o + tcp, l4Len, IPPROTO_TCP);
+        pseudo = sum16(dst, o + ip + 8, 32) + IPPROTO_TCP + l4Len;
       }
+      wr16(dst, o + tcp + 16, 0);
+      wr16(dst, o + tcp + 16, ~fold(sum16Wide(dst, o + tcp, l4Len, pseudo)) & 0xffff);
       this.lens[k] = hlen + plen;
     }
     return nseg;
@@ -122,7 +126,7 @@ export class TsoSegmenter {
     const s = eth + start;
     const at = s + offset;
     if (at + 2 > end) return false;
-    wr16(f, at, ~fold(sum16(f, s, end - s)) & 0xffff);
+    wr16(f, at, ~fold(sum16Wide(f, s, end - s)) & 0xffff);
     return true;
   }
 }

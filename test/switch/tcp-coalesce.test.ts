@@ -15,7 +15,8 @@ import { test } from 'node:test';
 import fc from 'fast-check';
 import { type LocalPort, layout, openPort, ValeHost } from '../../src/index.js';
 import { buildIpv4, buildIpv6, TCP_ACK, TCP_FIN, TCP_PSH, TCP_SYN, tcpHeader } from '../../src/pkt/build.js';
-import { verifyIpv4HeaderChecksum } from '../../src/pkt/checksum.js';
+import { fold, sum16, verifyIpv4HeaderChecksum } from '../../src/pkt/checksum.js';
+import { sum16Wide } from '../../src/pkt/sum16-wide.js';
 import { VNET_HDR_F_NEEDS_CSUM, VNET_HDR_GSO_TCPV4, VNET_HDR_GSO_TCPV6 } from '../../src/switch/offload.js';
 import { TcpCoalescer } from '../../src/switch/tcp-coalesce.js';
 import { TsoSegmenter } from '../../src/switch/tso-segment.js';
@@ -334,5 +335,28 @@ test('property: TsoSegmenter cuts a TSO frame as the switch does', () => {
       },
     ),
     { numRuns: 100 },
+  );
+});
+
+test('property: sum16Wide gives sum16 folded, at any offset and length, in any buffer', () => {
+  const bufs = Array.from({ length: 6 }, (_, i) => new Uint8Array(new ArrayBuffer(70000), i, 69000));
+  fc.assert(
+    fc.property(
+      fc.integer({ min: 0, max: 5 }),
+      fc.integer({ min: 0, max: 3000 }),
+      fc.integer({ min: 0, max: 66000 }),
+      fc.integer({ min: 0, max: 0xfffff }),
+      fc.integer(),
+      (b, off, len, initial, seed) => {
+        const buf = bufs[b] as Uint8Array;
+        let x = seed;
+        for (let i = off; i < off + len; i++) {
+          x = (Math.imul(x, 1103515245) + 12345) | 0;
+          buf[i] = len > 5000 && i % 3 === 0 ? 0xff : x >>> 24;
+        }
+        assert.equal(fold(sum16Wide(buf, off, len, initial)), fold(sum16(buf, off, len, initial)));
+      },
+    ),
+    { numRuns: 300 },
   );
 });
