@@ -131,7 +131,7 @@ export class VxlanBench implements E2eBench {
       this.daemons.push(d);
       const c = await DaemonClient.connect({ dir: d.dir, autostart: false });
       try {
-        await c.request('attach', { name: `vale-x:vx=vxlan:vni=42,local=${side.me},remote=${side.peer}` });
+        await c.request('attach', { name: `vale-x:vx=vxlan:vni=42,local=${side.me},remote=${side.peer},tso` });
         await c.request('attach', { name: 'vale-x:xt' });
         hostIf(side.ns, 'xt', side.host, side.h);
         if (figures.some((f) => f.name === 'vxlan-60')) {

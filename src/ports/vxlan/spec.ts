@@ -2,7 +2,7 @@
  * The attach spec of tunnel ports (docs/vxlan.md); parseTunnelSpec()
  * enforces it and says what is wrong.
  *
- *   vxlan:vni=N,local=ADDR[:PORT],remote=ADDR[:PORT][,remote=...][,learn-remotes][,mtu=N]
+ *   vxlan:vni=N,local=ADDR[:PORT],remote=ADDR[:PORT][,remote=...][,learn-remotes][,mtu=N][,tso]
  *   geneve:...    the same, Geneve framing
  *
  * ADDR is a numeric IPv4 address or an IPv6 one, bracketed when a port
@@ -11,7 +11,9 @@
  * kernel choose. `remote` may be left out only with `learn-remotes` (peers
  * are then learned from what arrives). `mtu` is the underlay's (default
  * 1500): frames longer than mtu - 36 (IPv4) or mtu - 56 (IPv6) bytes, i.e.
- * an inner MTU above mtu - 50 / - 70, are dropped.
+ * an inner MTU above mtu - 50 / - 70, are dropped. `tso` gives the port a
+ * virtio-net header toward the switch: received TCP segments are coalesced
+ * into TSO frames and TSO frames from the switch are cut and sent with GSO.
  *
  *   vxlan:vni=N,local=ADDR[:PORT],group=MCAST[:PORT],dev=IFNAME[,mtu=N]
  *
@@ -45,6 +47,8 @@ export interface TunnelSpec {
   group: TunnelAddr | null;
   dev: string | null;
   mtu: number;
+  /** The port carries a virtio-net header (TSO frames both ways with the switch). */
+  tso: boolean;
   text: string;
 }
 
@@ -56,8 +60,8 @@ export const OVERHEAD_V4 = 36;
 export const OVERHEAD_V6 = 56;
 
 export const SPEC_FORMS = [
-  'vxlan:vni=N,local=ADDR[:PORT],remote=ADDR[:PORT][,remote=...][,learn-remotes][,mtu=N]',
-  'geneve:vni=N,local=ADDR[:PORT],remote=ADDR[:PORT][,remote=...][,learn-remotes][,mtu=N]',
+  'vxlan:vni=N,local=ADDR[:PORT],remote=ADDR[:PORT][,remote=...][,learn-remotes][,mtu=N][,tso]',
+  'geneve:vni=N,local=ADDR[:PORT],remote=ADDR[:PORT][,remote=...][,learn-remotes][,mtu=N][,tso]',
   'vxlan|geneve:vni=N,local=ADDR[:PORT],group=MCAST[:PORT],dev=IFNAME[,mtu=N]',
 ];
 
@@ -131,6 +135,7 @@ export function parseTunnelSpec(text: string): TunnelSpec {
   let group: TunnelAddr | null = null;
   let dev: string | null = null;
   let mtu = DEFAULT_MTU;
+  let tso = false;
   const body = colon < 0 ? '' : text.slice(colon + 1);
   if (body === '') throw bad(text, 'needs vni=, local= and remote=');
   for (const item of body.split(',')) {
@@ -139,6 +144,10 @@ export function parseTunnelSpec(text: string): TunnelSpec {
     const value = eq < 0 ? null : item.slice(eq + 1);
     if (key === 'learn-remotes' && value === null) {
       learnRemotes = true;
+      continue;
+    }
+    if (key === 'tso' && value === null) {
+      tso = true;
       continue;
     }
     if (value === null || value === '') throw bad(text, `'${item}' needs a value`);
@@ -201,7 +210,7 @@ export function parseTunnelSpec(text: string): TunnelSpec {
     for (let j = 0; j < i; j++)
       if (sameAddr(r, remotes[j] as TunnelAddr)) throw bad(text, `remote ${r.text} given twice`);
   }
-  return { kind, vni, local, remotes, learnRemotes, group, dev, mtu, text };
+  return { kind, vni, local, remotes, learnRemotes, group, dev, mtu, tso, text };
 }
 
 /** The longest frame (Ethernet header included) a spec's underlay carries. */

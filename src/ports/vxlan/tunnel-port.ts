@@ -47,9 +47,18 @@ import {
   TunnelHeader,
   VXLAN_HDR_LEN,
 } from '../../pkt/tunnel.js';
-import { ChainReader, chainSlots, writeChain } from '../../ring/chain.js';
-import { NM_BUF_SIZE, NS_MOREFRAG } from '../../ring/layout.js';
+import { ChainReader, chainSlots, layChain, writeChain } from '../../ring/chain.js';
+import { MAX_FRAME, NM_BUF_SIZE, NS_MOREFRAG } from '../../ring/layout.js';
 import type { NetmapRing } from '../../ring/netmap-ring.js';
+import {
+  VNET_HDR_F_NEEDS_CSUM,
+  VNET_HDR_GSO_ECN,
+  VNET_HDR_GSO_NONE,
+  VNET_HDR_GSO_TCPV4,
+  VNET_HDR_GSO_TCPV6,
+} from '../../switch/offload.js';
+import { TcpCoalescer } from '../../switch/tcp-coalesce.js';
+import { TsoSegmenter } from '../../switch/tso-segment.js';
 import type { VPort } from '../../switch/vport.js';
 import {
   describeErrno,
@@ -85,6 +94,14 @@ const RETRY_MIN_MS = 1;
 const RETRY_MAX_MS = 20;
 /** An Ethernet header's bytes (the shortest inner frame). */
 const ETH_HLEN = 14;
+/** The virtio-net header of a `tso` port (virtio_net_hdr_mrg_rxbuf, as a TAP's). */
+const TSO_HDR_LEN = 12;
+/** Slots of the largest coalesced frame (header and MAX_FRAME bytes). */
+const GRO_SLOTS = chainSlots(TSO_HDR_LEN + MAX_FRAME);
+
+function le16(b: Uint8Array, o: number): number {
+  return b[o] | (b[o + 1] << 8);
+}
 
 interface Remote {
   ep: UdpEndpoint;
@@ -156,6 +173,15 @@ export class TunnelPort implements Adapter {
   private retryMs = RETRY_MIN_MS;
   private lastSendErr = 0;
   private readonly localPortNumber: number;
+  /** `tso`: the virtio-net header's length (else 0), the coalescer, the segmenter, and their scratch space. */
+  private readonly hl: number;
+  private readonly gro: TcpCoalescer | null;
+  private readonly seg: TsoSegmenter | null;
+  private readonly scratch: Uint8Array;
+  /** The frame being coalesced is in scratch (not in place in the TX slots). */
+  private groScratch = false;
+  /** The RX ring's memory as a Buffer, for copies at any offset. */
+  private readonly rxArena: Buffer;
   private readonly st = {
     inFrames: 0,
     inBytes: 0,
@@ -175,6 +201,7 @@ export class TunnelPort implements Adapter {
     dropTooBig: 0,
     dropShort: 0,
     dropNoRemote: 0,
+    dropOffload: 0,
     dropSend: 0,
     sendStalls: 0,
     fdbFull: 0,
@@ -208,7 +235,14 @@ export class TunnelPort implements Adapter {
     const rxd = udp.rxData;
     this.rxBuf = Buffer.from(rxd.buffer, rxd.byteOffset, rxd.byteLength);
     this.rxMax = rxSize(spec);
-    this.rxRoom = udp.gro ? 16 : chainSlots(Math.min(udp.rxStride, spec.mtu));
+    this.hl = spec.tso ? TSO_HDR_LEN : 0;
+    if (spec.tso) this.vp.hdrLen = TSO_HDR_LEN; // before the port is on the switch's data path (no frame yet)
+    this.gro = spec.tso ? new TcpCoalescer(TSO_HDR_LEN) : null;
+    this.seg = spec.tso ? new TsoSegmenter(udp.txFrames) : null;
+    this.scratch = new Uint8Array(spec.tso ? (GRO_SLOTS + 1) * NM_BUF_SIZE : 0);
+    const ru8 = this.rx.u8;
+    this.rxArena = Buffer.from(ru8.buffer, ru8.byteOffset, ru8.byteLength);
+    this.rxRoom = udp.gro ? 16 : chainSlots(Math.min(udp.rxStride, spec.mtu) + this.hl);
     for (let i = 0; i < udp.rxCount; i++) {
       this.innerViews.push(new Uint8Array(rxd.buffer, rxd.byteOffset + i * udp.rxStride + this.fixedHdr, NM_BUF_SIZE));
     }
@@ -300,10 +334,15 @@ export class TunnelPort implements Adapter {
       dropTooBig: st.dropTooBig,
       dropShort: st.dropShort,
       dropNoRemote: st.dropNoRemote,
+      dropOffload: st.dropOffload,
       dropSend: st.dropSend,
       sendStalls: st.sendStalls,
       fdbFull: st.fdbFull,
       remotesFull: st.remotesFull,
+      tso: this.hl !== 0,
+      tcpCoalesced: this.gro === null ? 0 : this.gro.frames,
+      tcpSegments: this.gro === null ? 0 : this.gro.segments,
+      tcpBadCsum: this.gro === null ? 0 : this.gro.badCsum,
     };
     for (let s = 1; s < TUN_STATUS_NAMES.length; s++) extra[TUN_STATUS_NAMES[s] as string] = st.dropHeader[s] as number;
     return {
@@ -508,7 +547,16 @@ export class TunnelPort implements Adapter {
     let pending = 0;
     let space = tx.tail - cur;
     if (space < 0) space += n;
+    const gro = this.gro;
+    const hl = this.hl;
     for (let round = 0; round < RX_ROUNDS; round++) {
+      if (gro !== null && gro.segs !== 0) {
+        // a coalesced frame ends with the burst that made it
+        const used = this.groEnd(cur);
+        cur = (cur + used) % n;
+        space -= used;
+        pending++;
+      }
       if (space < this.rxRoom && pending !== 0) {
         tx.head = tx.cur = cur;
         lp.txsync();
@@ -569,7 +617,30 @@ export class TunnelPort implements Adapter {
           (this.remotes[ri] as Remote).datagramsIn++;
           const inner = at + hdr.offset;
           const len = hdr.len;
-          const need = len <= NM_BUF_SIZE ? 1 : chainSlots(len);
+          if (gro !== null) {
+            if (gro.segs !== 0) {
+              if (gro.add(rxData, inner, len)) {
+                if ((rxData[inner + 6] & 1) === 0 && !fdb.learn(macKey(rxData, inner + 6), ri, now)) st.fdbFull++;
+                frames++;
+                bytes += len;
+                continue;
+              }
+              const used = this.groEnd(cur);
+              cur = (cur + used) % n;
+              space -= used;
+              pending++;
+            }
+            if (space >= 2) {
+              this.groBegin(cur, space);
+              if (gro.add(rxData, inner, len)) {
+                if ((rxData[inner + 6] & 1) === 0 && !fdb.learn(macKey(rxData, inner + 6), ri, now)) st.fdbFull++;
+                frames++;
+                bytes += len;
+                continue;
+              }
+            }
+          }
+          const need = len + hl <= NM_BUF_SIZE ? 1 : chainSlots(len + hl);
           if (space < need) {
             if (pending !== 0) {
               tx.head = tx.cur = cur;
@@ -584,7 +655,22 @@ export class TunnelPort implements Adapter {
             }
           }
           if ((rxData[inner + 6] & 1) === 0 && !fdb.learn(macKey(rxData, inner + 6), ri, now)) st.fdbFull++;
-          if (need === 1) {
+          if (hl !== 0) {
+            // a zeroed virtio-net header: a frame with nothing left to do
+            if (need === 1) {
+              const o = tx.buf(cur);
+              tx.u8.fill(0, o, o + hl);
+              rxBuf.copy(tx.u8, o + hl, inner, inner + len);
+              tx.setLen(cur, len + hl);
+              tx.setFlags(cur, 0);
+              cur = cur + 1 === n ? 0 : cur + 1;
+            } else {
+              const sc = this.scratch;
+              sc.fill(0, 0, hl);
+              rxBuf.copy(sc, hl, inner, inner + len);
+              cur = writeChain(tx, cur, sc, 0, hl + len);
+            }
+          } else if (need === 1) {
             if (at === off && hdr.offset === fixedHdr) tx.u8.set(this.innerViews[i] as Uint8Array, tx.buf(cur));
             else rxBuf.copy(tx.u8, tx.buf(cur), inner, inner + len);
             tx.setLen(cur, len);
@@ -601,6 +687,11 @@ export class TunnelPort implements Adapter {
       }
       if (got < max) break; // the socket is empty
     }
+    if (gro !== null && gro.segs !== 0) {
+      const used = this.groEnd(cur);
+      cur = (cur + used) % n;
+      pending++;
+    }
     if (frames !== 0) {
       st.inFrames += frames;
       st.inBytes += bytes;
@@ -611,6 +702,27 @@ export class TunnelPort implements Adapter {
       lp.txsync();
     }
     st.inDrops = this.inDropsNow();
+  }
+
+  /** Starts a coalesced frame at TX slot `cur` with `space` slots free: in place if its buffers are consecutive. */
+  private groBegin(cur: number, space: number): void {
+    const tx = this.tx;
+    const gro = this.gro as TcpCoalescer;
+    const want = Math.min(space, GRO_SLOTS);
+    const base = tx.buf(cur);
+    let k = 1;
+    while (k < want && cur + k < tx.numSlots && tx.buf(cur + k) === base + k * NM_BUF_SIZE) k++;
+    this.groScratch = k < want;
+    if (this.groScratch) gro.begin(this.scratch, 0, want * NM_BUF_SIZE);
+    else gro.begin(tx.u8, base, k * NM_BUF_SIZE);
+  }
+
+  /** Ends the coalesced frame begun at TX slot `cur`: lays it out as a chain; returns the slots it takes. */
+  private groEnd(cur: number): number {
+    const total = (this.gro as TcpCoalescer).finish();
+    if (this.groScratch) writeChain(this.tx, cur, this.scratch, 0, total);
+    else layChain(this.tx, cur, total);
+    return chainSlots(total);
   }
 
   private inDropsNow(): number {
@@ -671,6 +783,7 @@ export class TunnelPort implements Adapter {
     const maxInner = this.maxInner;
     const ageMs = this.ageMs();
     const now = Date.now();
+    const hl = this.hl;
     const tail = rx.tail;
     let cur = rx.cur;
     let buf = 0;
@@ -692,6 +805,56 @@ export class TunnelPort implements Adapter {
         len = chain.len;
         next = chain.next;
         single = false;
+      }
+      if (hl !== 0) {
+        if (len < hl + ETH_HLEN) {
+          st.dropShort++;
+          cur = next;
+          continue;
+        }
+        const o = rx.buf(cur);
+        let ri = -1;
+        if ((rx.u8[o + hl] & 1) === 0) ri = fdb.lookup(macKey(rx.u8, o + hl), now, ageMs);
+        const nd = ri >= 0 ? 1 : flood.length;
+        if (nd === 0) {
+          st.dropNoRemote++;
+          cur = next;
+          continue;
+        }
+        const u8 = rx.u8;
+        const gso = u8[o + 1] & ~VNET_HDR_GSO_ECN;
+        const mss = le16(u8, o + 4);
+        // segments this frame may become (an upper bound when it is cut; 1 when not)
+        const est = gso === VNET_HDR_GSO_NONE || mss === 0 ? 1 : Math.ceil((len - hl) / mss);
+        if (est > udp.txFrames || est * nd > udp.txMsgs) {
+          st.dropOffload++;
+          cur = next;
+          continue;
+        }
+        if (buf + est > udp.txFrames || msgs + est * nd > udp.txMsgs) {
+          this.pendFirst = 0;
+          this.pendEnd = msgs;
+          if (!this.flush()) {
+            stalled = true;
+            break;
+          }
+          buf = 0;
+          msgs = 0;
+        }
+        const segs = this.putTso(cur, single, len, buf, maxInner);
+        if (segs > 0) {
+          const lens = (this.seg as TsoSegmenter).lens;
+          for (let k = 0; k < nd; k++) {
+            const r = remotes[ri >= 0 ? ri : (flood[k] as number)] as Remote;
+            for (let j = 0; j < segs; j++) udp.setMsg(msgs++, buf + j, lens[j] as number, r.dest);
+            r.datagramsOut += segs;
+          }
+          buf += segs;
+          frames++;
+          bytes += len - hl;
+        }
+        cur = next;
+        continue;
       }
       if (len > maxInner) {
         st.dropTooBig++;
@@ -749,10 +912,75 @@ export class TunnelPort implements Adapter {
       this.pendEnd = msgs;
       stalled = !this.flush();
     }
-    st.outDrops = st.dropTooBig + st.dropShort + st.dropNoRemote + st.dropSend;
+    st.outDrops = st.dropTooBig + st.dropShort + st.dropNoRemote + st.dropOffload + st.dropSend;
     if (frames !== 0) this.ctx.onTraffic();
     if (stalled) this.stall();
     else this.retryMs = RETRY_MIN_MS;
+  }
+
+  /**
+   * A `tso` port's frame (RX slot `cur`, `len` bytes with the header) into tx buffers from `buf`: cut into
+   * segments (gso_type TCPV4/6), its checksum completed (NEEDS_CSUM), or as it is. Returns the buffers
+   * used (their lengths in seg.lens), or 0 when it was dropped (counted).
+   */
+  private putTso(cur: number, single: boolean, len: number, buf: number, maxInner: number): number {
+    const rx = this.rx;
+    const st = this.st;
+    const hl = this.hl;
+    const seg = this.seg as TsoSegmenter;
+    const udp = this.udp;
+    const stride = udp.txStride;
+    const txData = udp.txData;
+    const o = rx.buf(cur);
+    const u8 = rx.u8;
+    const flags = u8[o];
+    const gso = u8[o + 1] & ~VNET_HDR_GSO_ECN;
+    const mss = le16(u8, o + 4);
+    const csumStart = le16(u8, o + 6);
+    const csumOffset = le16(u8, o + 8);
+    const needsCsum = (flags & VNET_HDR_F_NEEDS_CSUM) !== 0;
+    const at = buf * stride;
+    if (len > this.scratch.length) {
+      st.dropOffload++;
+      return 0;
+    }
+    if (gso === VNET_HDR_GSO_TCPV4 || gso === VNET_HDR_GSO_TCPV6) {
+      // the frame whole (header included) in scratch, then cut into the tx buffers
+      const sc = this.scratch;
+      if (single) this.rxArena.copy(sc, 0, o, o + len);
+      else this.chain.gather(rx, cur, this.chain.slots, sc, 0);
+      const n = seg.segment(sc, hl, len, gso, mss, needsCsum ? csumStart : -1, txData, at, stride, udp.txFrames - buf);
+      if (n < 0) {
+        st.dropOffload++;
+        return 0;
+      }
+      if ((seg.lens[0] as number) > maxInner) {
+        st.dropTooBig++;
+        return 0;
+      }
+      return n;
+    }
+    if (gso !== VNET_HDR_GSO_NONE) {
+      st.dropOffload++;
+      return 0;
+    }
+    const flen = len - hl;
+    if (flen > maxInner) {
+      st.dropTooBig++;
+      return 0;
+    }
+    if (single) this.rxArena.copy(txData, at, o + hl, o + len);
+    else {
+      const sc = this.scratch;
+      this.chain.gather(rx, cur, this.chain.slots, sc, 0);
+      txData.set(sc.subarray(hl, len), at);
+    }
+    if (needsCsum && !seg.finishCsum(txData, at, at + flen, csumStart, csumOffset)) {
+      st.dropOffload++;
+      return 0;
+    }
+    seg.lens[0] = flen;
+    return 1;
   }
 
   private stall(): void {

@@ -1,0 +1,132 @@
+/*
+ * TSO segmentation into a caller's buffers: a TCP frame of up to 64 KB with
+ * a virtio-net header (gso_type TCPV4/TCPV6, gso_size) cut into gso_size
+ * segments, each written whole (headers and payload) at dst[dstOff + k *
+ * stride], for an adapter that sends them itself (a tunnel port sends them
+ * as one UDP GSO message). The segments are those ./offload.ts gives a port
+ * without a header, byte for byte: IP total or payload length, IPv4 ID + k,
+ * TCP sequence, FIN and PSH on the last segment only, CWR on the first only,
+ * IPv4 and TCP checksums computed anew. finishCsum() completes the checksum
+ * of a NEEDS_CSUM frame that is not segmented. Nothing allocates or throws;
+ * a frame that cannot be cut (not TCP, offsets outside it, more segments
+ * than the caller has buffers) gives -1.
+ */
+
+import { fold, setIpv4HeaderChecksum, sum16 } from '../pkt/checksum.js';
+import { ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETHERTYPE_QINQ, ETHERTYPE_VLAN, IPPROTO_TCP } from '../pkt/ether.js';
+import { sum16Wide } from '../pkt/sum16-wide.js';
+import { VNET_HDR_GSO_TCPV4 } from './offload.js';
+
+const TCP_FIN = 0x01;
+const TCP_PSH = 0x08;
+const TCP_CWR = 0x80;
+
+function rd16(b: Uint8Array, o: number): number {
+  return (b[o] << 8) | b[o + 1];
+}
+function wr16(b: Uint8Array, o: number, v: number): void {
+  b[o] = (v >>> 8) & 0xff;
+  b[o + 1] = v & 0xff;
+}
+
+export class TsoSegmenter {
+  /** Per segment of the last segment() call: its length. */
+  readonly lens: Int32Array;
+
+  constructor(maxSegs: number) {
+    this.lens = new Int32Array(maxSegs);
+  }
+
+  /**
+   * Cuts the frame f[eth, end) (gso_type `gso`, gso_size `mss`; csumStart from eth, or -1) into segments at
+   * dst[dstOff + k * stride] (each at most stride bytes); returns how many (lengths in `lens`), or -1.
+   */
+  segment(
+    f: Uint8Array,
+    eth: number,
+    end: number,
+    gso: number,
+    mss: number,
+    csumStart: number,
+    dst: Uint8Array,
+    dstOff: number,
+    stride: number,
+    maxSegs: number,
+  ): number {
+    if (end - eth < 14 || mss === 0) return -1;
+    let l3 = eth + 14;
+    let type = rd16(f, eth + 12);
+    while ((type === ETHERTYPE_VLAN || type === ETHERTYPE_QINQ) && l3 + 4 <= end) {
+      type = rd16(f, l3 + 2);
+      l3 += 4;
+    }
+    let l4: number;
+    const v4 = gso === VNET_HDR_GSO_TCPV4;
+    if (v4) {
+      if (type !== ETHERTYPE_IPV4 || l3 + 20 > end || f[l3] >>> 4 !== 4) return -1;
+      const ihl = (f[l3] & 15) * 4;
+      if (ihl < 20 || f[l3 + 9] !== IPPROTO_TCP) return -1;
+      l4 = l3 + ihl;
+    } else {
+      if (type !== ETHERTYPE_IPV6 || l3 + 40 > end || f[l3] >>> 4 !== 6) return -1;
+      if (csumStart >= 0 && eth + csumStart > l3 + 40) l4 = eth + csumStart;
+      else if (f[l3 + 6] === IPPROTO_TCP) l4 = l3 + 40;
+      else return -1;
+    }
+    if (l4 + 20 > end) return -1;
+    const thl = (f[l4 + 12] >>> 4) * 4;
+    const hdrEnd = l4 + thl;
+    if (thl < 20 || hdrEnd > end) return -1;
+    const hlen = hdrEnd - eth;
+    const payload = end - hdrEnd;
+    const nseg = payload === 0 ? 1 : Math.ceil(payload / mss);
+    if (nseg > maxSegs || nseg > this.lens.length || hlen + Math.min(mss, payload) > stride) return -1;
+    const ip = l3 - eth;
+    const tcp = l4 - eth;
+    const seq0 = (f[l4 + 4] * 0x1000000 + (f[l4 + 5] << 16) + rd16(f, l4 + 6)) >>> 0;
+    const flags0 = f[l4 + 13];
+    const id0 = v4 ? rd16(f, l3 + 4) : 0;
+    const hdr = f.subarray(eth, hdrEnd);
+    for (let k = 0, po = hdrEnd; k < nseg; k++, po += mss) {
+      const o = dstOff + k * stride;
+      const plen = k === nseg - 1 ? payload - k * mss : mss;
+      dst.set(hdr, o);
+      dst.set(f.subarray(po, po + plen), o + hlen);
+      const l4Len = thl + plen;
+      const seq = (seq0 + k * mss) >>> 0;
+      dst[o + tcp + 4] = seq >>> 24;
+      dst[o + tcp + 5] = (seq >>> 16) & 0xff;
+      wr16(dst, o + tcp + 6, seq & 0xffff);
+      let fl = flags0;
+      if (k !== nseg - 1) fl &= ~(TCP_FIN | TCP_PSH);
+      if (k !== 0) fl &= ~TCP_CWR;
+      dst[o + tcp + 13] = fl;
+      let pseudo: number;
+      if (v4) {
+        wr16(dst, o + ip + 2, tcp - ip + l4Len);
+        wr16(dst, o + ip + 4, (id0 + k) & 0xffff);
+        setIpv4HeaderChecksum(dst, o + ip);
+        pseudo = sum16(dst, o + ip + 12, 8) + IPPROTO_TCP + l4Len;
+      } else {
+        wr16(dst, o + ip + 4, tcp - ip - 40 + l4Len);
+        pseudo = sum16(dst, o + ip + 8, 32) + IPPROTO_TCP + l4Len;
+      }
+      wr16(dst, o + tcp + 16, 0);
+      wr16(dst, o + tcp + 16, ~fold(sum16Wide(dst, o + tcp, l4Len, pseudo)) & 0xffff);
+      this.lens[k] = hlen + plen;
+    }
+    return nseg;
+  }
+
+  /**
+   * NEEDS_CSUM: the checksum over f[eth + start, end), whose field at eth + start + offset holds the
+   * pseudo-header sum, completed in place. False if the offsets lie outside the frame.
+   */
+  finishCsum(f: Uint8Array, eth: number, end: number, start: number, offset: number): boolean {
+    const s = eth + start;
+    const at = s + offset;
+    if (at + 2 > end) return false;
+    wr16(f, at, ~fold(sum16Wide(f, s, end - s)) & 0xffff);
+    return true;
+  }
+}
