@@ -112,11 +112,11 @@ export const SETTINGS: readonly SettingSpec[] = [
   },
   {
     name: 'uvale.vhost_unsealed',
-    default: 0,
+    default: 1,
     min: 0,
-    max: 1,
+    max: 2,
     description:
-      'vhost-user: 1 maps guest memory that cannot be sealed against shrinking (DPDK), trusting front-ends not to truncate it (a truncation kills the daemon with SIGBUS)',
+      "vhost-user guest memory that cannot be sealed against shrinking (DPDK): 0 = refused, 1 = mapped for front-ends run by root or the daemon's user (who can stop the daemon anyway), 2 = mapped for every front-end (a truncation kills the daemon with SIGBUS)",
   },
   {
     name: 'uvale.max_clients_per_user',
@@ -178,7 +178,7 @@ export class Settings {
   macAgeing = 0;
   vxlanAgeing = 300;
   vxlanOffload = 3;
-  vhostUnsealed = 0;
+  vhostUnsealed = 1;
   readonly bufSize = 2048;
   private readonly listeners: Array<(name: string, value: number) => void> = [];
 

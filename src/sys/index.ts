@@ -16,7 +16,16 @@ export {
   sealShrink,
 } from './map-fd.js';
 export { peerPidfd, takeFd } from './pidfd.js';
-export { type FileLock, lockFile, type PeerCred, peerCred, peerGroups, peerPid, releaseMapping } from './process.js';
+export {
+  type FileLock,
+  lockFile,
+  type PeerCred,
+  peerCred,
+  peerCredFd,
+  peerGroups,
+  peerPid,
+  releaseMapping,
+} from './process.js';
 export {
   checkSealed,
   closeFd,

@@ -62,6 +62,11 @@ export interface PeerCred {
 export function peerCred(socket: Socket): PeerCred {
   const fd = socketFd(socket);
   if (fd < 0) throw new ValeError(ErrorCodes.SYSTEM, 'socket has no file descriptor');
+  return peerCredFd(fd);
+}
+
+/** SO_PEERCRED of a connected unix socket's fd (one uvale opened itself, src/sys/unix-stream.ts). */
+export function peerCredFd(fd: number): PeerCred {
   const val = new Uint8Array(12);
   const len = new Uint32Array([12]);
   if (fns().getsockopt(fd, SOL_SOCKET, SO_PEERCRED, val, len) < 0) throwErrno('getsockopt', 'SO_PEERCRED');

@@ -77,12 +77,17 @@ export function handshake(
   sock: string,
   memfd: number,
   size: number,
+  opts: { refusable?: boolean } = {},
 ): { conn: number; kicks: number[]; calls: number[] } {
   const conn = streamConnect(sock);
+  let refused = false;
   const req = (r: number, payload: Uint8Array, fds: number[] = []) => {
+    if (refused) return;
     const m = encodeRequest(r, payload);
     const n = fds.length > 0 ? streamSendFds(conn, m, m.length, fds) : streamSend(conn, m, m.length);
-    if (n !== m.length) throw new Error(`request ${r}: sent ${n} of ${m.length} bytes`);
+    // a back-end that refuses a message (SET_MEM_TABLE) ends the connection: EPIPE or ECONNRESET from then on
+    if (opts.refusable === true && (n === -32 || n === -104)) refused = true;
+    else if (n !== m.length) throw new Error(`request ${r}: sent ${n} of ${m.length} bytes`);
   };
   const kicks = [createEventfd(), createEventfd()];
   const calls = [createEventfd(), createEventfd()];

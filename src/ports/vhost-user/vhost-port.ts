@@ -29,9 +29,12 @@
  * Guest memory is mapped only when its file cannot shrink under the mapping
  * (a truncated file makes the next access fault with SIGBUS, which would end
  * the daemon and every port): already sealed with F_SEAL_SHRINK, or sealed by
- * us (../../sys/map-fd.ts). Other memory (DPDK's) is refused and counted in
- * `unsealedRefused`, unless the owner trusts the front-ends with
- * `uvale.vhost_unsealed=1` (such mappings are counted in `unsealedTrusted`).
+ * us (../../sys/map-fd.ts). Other memory (DPDK's) is mapped only for a
+ * front-end the daemon may trust with its life: with `uvale.vhost_unsealed`
+ * 1 (the default) one whose socket peer (SO_PEERCRED) is root or the daemon's
+ * own user, who could stop the daemon anyway; with 2 any front-end; with 0
+ * none. Refusals are counted in `unsealedRefused`, such mappings in
+ * `unsealedTrusted`.
  *
  * A ring set up without a kick fd (the no-fd bit of SET_VRING_KICK) is driven
  * by a 1 ms timer instead.
@@ -73,6 +76,7 @@ import {
   type FdRangeMapping,
   type FdWatch,
   mapGuestRegion,
+  peerCredFd,
   streamAccept,
   streamConnect,
   streamListen,
@@ -129,6 +133,8 @@ export class VhostUserPort implements Adapter {
   private readonly redialer = new Redial(() => this.dial());
   private listenWatch: FdWatch | null = null;
   private connFd = -1;
+  /** The front-end's uid (SO_PEERCRED at connect), -1 when unknown. */
+  private peerUid = -1;
   private connWatch: FdWatch | null = null;
   private backend: VhostUserBackend | null = null;
   private reader = new MessageReader();
@@ -163,9 +169,9 @@ export class VhostUserPort implements Adapter {
     /** Frames dropped for their virtio-net header (asking what was not negotiated, or out of bounds). */
     offloadDrops: 0,
     errors: 0,
-    /** Memory regions refused because their file could shrink (uvale.vhost_unsealed=0). */
+    /** Memory regions refused because their file could shrink and the front-end is not trusted (uvale.vhost_unsealed). */
     unsealedRefused: 0,
-    /** Such regions mapped all the same (uvale.vhost_unsealed=1). */
+    /** Such regions mapped all the same, for a trusted front-end. */
     unsealedTrusted: 0,
     kicks: 0,
     calls: 0,
@@ -305,6 +311,11 @@ export class VhostUserPort implements Adapter {
 
   private adopt(fd: number): void {
     this.connFd = fd;
+    try {
+      this.peerUid = peerCredFd(fd).uid;
+    } catch {
+      this.peerUid = -1; // not trusted with unsealable memory
+    }
     this.st.connects++;
     const b = new VhostUserBackend((f, size, offset) => this.mapRegion(f, size, offset));
     b.onRingChange = (i) => this.ringChanged(i);
@@ -319,17 +330,24 @@ export class VhostUserPort implements Adapter {
     );
   }
 
-  /** Maps one guest memory region if its file cannot shrink under us (or the owner trusts front-ends). */
+  /** Whether a front-end may hand us memory it could truncate (uvale.vhost_unsealed; see the header). */
+  private trustsPeer(): boolean {
+    const level = this.settings.vhostUnsealed;
+    if (level >= 2) return true;
+    return level === 1 && this.peerUid >= 0 && (this.peerUid === 0 || this.peerUid === process.getuid?.());
+  }
+
+  /** Maps one guest memory region if its file cannot shrink under us (or the front-end is trusted). */
   private mapRegion(fd: number, size: number, offset: number): FdRangeMapping {
     let m: ReturnType<typeof mapGuestRegion>;
     try {
-      m = mapGuestRegion(fd, size, offset, this.settings.vhostUnsealed === 1);
+      m = mapGuestRegion(fd, size, offset, this.trustsPeer());
     } catch (e) {
       if (!(e instanceof ValeError) || e.code !== ErrorCodes.PERMISSION) throw e;
       this.st.unsealedRefused++;
       throw new ValeError(
         ErrorCodes.PERMISSION,
-        `${e.message} (uvale.vhost_unsealed=1 maps such memory, trusting the front-ends not to truncate it)`,
+        `${e.message}; the front-end runs as uid ${this.peerUid}: uvale.vhost_unsealed=${this.settings.vhostUnsealed} maps such memory ${this.settings.vhostUnsealed === 0 ? 'for no front-end' : "only for root and the daemon's user"} (2 trusts every front-end not to truncate it)`,
       );
     }
     if (m.shrink === 'trusted') this.st.unsealedTrusted++;
