@@ -13,10 +13,15 @@
  *                `readSlots` slots are free, then runs one txsync, which
  *                forwards the batch in this turn (the sender pays). Frames
  *                left: the next loop turn comes back here.
- *   switch → fd  the port's onRx queues one drain (./rx-drain.ts: a microtask
- *                after the forwarding pass); writeAll() writes every delivered
- *                frame, one write each (FrameIo.nextRx), and releases the
- *                slots with one rxsync. A write the far side cannot take yet
+ *   switch → fd  the port's onRx queues one drain (./rx-drain.ts: right after
+ *                the pass when a read burst ran it, else a microtask);
+ *                writeAll() writes every delivered frame, one write each
+ *                (FrameIo.nextRx), and releases the slots with one rxsync.
+ *                Having written, it reads its own fd once (one burst, once
+ *                per RxDrain origin): a host's answer is often queued already
+ *                when the write returns (its kernel ran inside it), and is
+ *                forwarded in the same turn instead of after another wake-up
+ *                of the event loop (BENCHMARKS.md, tap-rtt). A write the far side cannot take yet
  *                leaves the rest in the RX ring and retries on a timer (1 ms
  *                doubling to 20 ms): back-pressure, so the switch's own
  *                dropRxFull counts what the ring cannot hold.
@@ -150,6 +155,8 @@ export abstract class FdPort {
   private readonly drainer: RxDrain;
   private retryMs = RETRY_MIN_MS;
   private lastWriteErr = 0;
+  /** The RxDrain origin of this port's last read-ahead after a drain (at most one per origin). */
+  private readAhead = -1;
 
   protected constructor(lp: LocalPort, fd: number, cfg: FdPortConfig) {
     const vp = lp.vport;
@@ -298,12 +305,18 @@ export abstract class FdPort {
 
   /** From the event loop (koffi's poll callback): an exception must not escape into it. */
   private readonly onReadable = (): void => {
+    RxDrain.newOrigin();
+    this.readNow();
+  };
+
+  /** A read burst whose exception closes the port rather than escape. */
+  private readNow(): void {
     try {
       this.readBurst();
     } catch (e) {
       this.gone(`internal error while reading: ${(e as Error).message}`);
     }
-  };
+  }
 
   // ---- fd → switch --------------------------------------------------------------------------
 
@@ -352,10 +365,13 @@ export abstract class FdPort {
       this.inFrames += frames;
       this.inBytes += bytes;
       tx.head = tx.cur = cur;
+      RxDrain.hold();
       try {
         lp.txsync();
       } catch (e) {
         this.log(`${this.name}: txsync: ${(e as Error).message}`);
+      } finally {
+        RxDrain.release(); // the drains this pass requested, now
       }
     }
     if (fatal !== 0) this.gone(`read: ${describeErrno(fatal)}`);
@@ -423,5 +439,9 @@ export abstract class FdPort {
       this.retryMs = RETRY_MIN_MS;
     }
     if (fatal !== 0) this.gone(`write: ${describeErrno(fatal)}`);
+    else if (frames !== 0 && this.readAhead !== RxDrain.origin) {
+      this.readAhead = RxDrain.origin;
+      this.readNow();
+    }
   }
 }
