@@ -80,6 +80,14 @@ export const SETTINGS: readonly SettingSpec[] = [
       'microseconds the daemon keeps polling after a TAP moved frames, instead of sleeping (as net.core.busy_poll); trades CPU for latency',
   },
   {
+    name: 'uvale.busy_poll_budget',
+    default: 0,
+    min: 0,
+    max: 100,
+    description:
+      'percent of a core the daemon may spend polling just before TAP traffic that comes at a regular gap is due (adaptive busy polling; 0: off)',
+  },
+  {
     name: 'uvale.mac_ageing',
     default: 0,
     min: 0,
@@ -135,6 +143,7 @@ export type SettingName =
   | 'dev.netmap.max_buffers'
   | 'dev.netmap.buf_size'
   | 'uvale.busy_poll'
+  | 'uvale.busy_poll_budget'
   | 'uvale.mac_ageing'
   | 'uvale.vxlan_ageing'
   | 'uvale.vxlan_offload'
@@ -153,6 +162,7 @@ export class Settings {
   maxPorts = 16;
   maxBuffers = 1024;
   busyPoll = 0;
+  busyPollBudget = 0;
   maxClientsPerUser = 64;
   maxPortsPerUser = 64;
   maxSwitchesPerUser = 4;
@@ -196,6 +206,8 @@ export class Settings {
         return this.bufSize;
       case 'uvale.busy_poll':
         return this.busyPoll;
+      case 'uvale.busy_poll_budget':
+        return this.busyPollBudget;
       case 'uvale.max_clients_per_user':
         return this.maxClientsPerUser;
       case 'uvale.max_ports_per_user':
@@ -243,6 +255,9 @@ export class Settings {
         break;
       case 'uvale.busy_poll':
         this.busyPoll = value;
+        break;
+      case 'uvale.busy_poll_budget':
+        this.busyPollBudget = value;
         break;
       case 'uvale.max_clients_per_user':
         this.maxClientsPerUser = value;

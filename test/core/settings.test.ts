@@ -17,6 +17,7 @@ test('defaults are the seed’s limits and netmap’s batch', () => {
     'dev.netmap.max_buffers': 1024,
     'dev.netmap.buf_size': 2048,
     'uvale.busy_poll': 0,
+    'uvale.busy_poll_budget': 0,
     'uvale.mac_ageing': 0,
     'uvale.vxlan_ageing': 300,
     'uvale.vxlan_offload': 3,
