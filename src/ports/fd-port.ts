@@ -11,7 +11,9 @@
  *                frames straight into TX slots through FrameIo (readTarget /
  *                place: chains for frames over 2048 bytes), while at least
  *                `readSlots` slots are free, then runs one txsync, which
- *                forwards the batch in this turn (the sender pays). Frames
+ *                forwards the batch in this turn (the sender pays); the
+ *                first frame goes on alone, ahead of the read that finds the
+ *                fd empty, so a lone frame waits for no extra system call. Frames
  *                left: the next loop turn comes back here.
  *   switch → fd  the port's onRx queues one drain (./rx-drain.ts: right after
  *                the pass when a read burst ran it, else a microtask);
@@ -306,6 +308,7 @@ export abstract class FdPort {
   /** From the event loop (koffi's poll callback): an exception must not escape into it. */
   private readonly onReadable = (): void => {
     RxDrain.newOrigin();
+    this.readAhead = RxDrain.origin; // this burst reads the fd: no read-ahead inside it
     this.readNow();
   };
 
@@ -320,7 +323,10 @@ export abstract class FdPort {
 
   // ---- fd → switch --------------------------------------------------------------------------
 
-  /** Up to `burst` frames into TX slots, then one txsync. */
+  /**
+   * Up to `burst` frames into TX slots, then one txsync. The first frame goes on alone, before the
+   * read that finds the fd empty: a lone frame (a ping) is forwarded one system call sooner.
+   */
   private readBurst(): void {
     const lp = this.lp;
     if (lp === null) return;
@@ -332,7 +338,7 @@ export abstract class FdPort {
     const minFrame = this.minFrame;
     const maxFrame = this.maxFrame;
     const n = tx.numSlots;
-    const tail = tx.tail;
+    let tail = tx.tail;
     let cur = tx.cur;
     let reads = 0;
     let frames = 0;
@@ -359,22 +365,34 @@ export abstract class FdPort {
       cur = io.place(cur, len);
       frames++;
       bytes += len;
-    }
-    if (frames !== 0) {
-      this.onTraffic();
-      this.inFrames += frames;
-      this.inBytes += bytes;
-      tx.head = tx.cur = cur;
-      RxDrain.hold();
-      try {
-        lp.txsync();
-      } catch (e) {
-        this.log(`${this.name}: txsync: ${(e as Error).message}`);
-      } finally {
-        RxDrain.release(); // the drains this pass requested, now
+      if (reads === 1) {
+        this.forward(lp, cur, frames, bytes);
+        if (this.lp === null) return; // a drain it ran closed this port
+        frames = 0;
+        bytes = 0;
+        cur = tx.cur;
+        tail = tx.tail;
       }
     }
+    if (frames !== 0) this.forward(lp, cur, frames, bytes);
     if (fatal !== 0) this.gone(`read: ${describeErrno(fatal)}`);
+  }
+
+  /** Publishes the TX slots up to `cur` and runs one txsync; the drains it requests run right after it. */
+  private forward(lp: LocalPort, cur: number, frames: number, bytes: number): void {
+    const tx = this.tx;
+    this.onTraffic();
+    this.inFrames += frames;
+    this.inBytes += bytes;
+    tx.head = tx.cur = cur;
+    RxDrain.hold();
+    try {
+      lp.txsync();
+    } catch (e) {
+      this.log(`${this.name}: txsync: ${(e as Error).message}`);
+    } finally {
+      RxDrain.release(); // the drains this pass requested, now
+    }
   }
 
   // ---- switch → fd --------------------------------------------------------------------------

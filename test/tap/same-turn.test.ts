@@ -79,15 +79,19 @@ test('a ping request and its reply cross the switch in the same event-loop turn'
     if (sampling) setImmediate(sample);
   };
   setImmediate(sample);
+  // a loaded machine may defer a host's answer out of the write() (ksoftirqd): not every one is caught,
+  // so up to three rounds of 20 pings until a quarter of one round is; without the read-ahead none is
   const pings = 20;
-  const r = await nsRun(ns1, ['ping', '-c', String(pings), '-i', '0.02', '-W', '2', `${SUBNET}.2`]);
+  let sent = 0;
+  for (let round = 0; round < 3 && together < pings / 4; round++) {
+    const r = await nsRun(ns1, ['ping', '-c', String(pings), '-i', '0.02', '-W', '2', `${SUBNET}.2`]);
+    assert.equal(r.code, 0, `pings answered: ${r.stdout}${r.stderr}`);
+    sent += pings;
+  }
   sampling = false;
-  assert.equal(r.code, 0, `pings answered: ${r.stdout}${r.stderr}`);
-  t.diagnostic(`same turn ${together}, later turn ${late}, of ${pings} pings`);
-  // a loaded machine may defer a host's answer out of the write() (ksoftirqd): not every one;
-  // without the read-ahead none is
+  t.diagnostic(`same turn ${together}, later turn ${late}, of ${sent} pings`);
   assert.ok(
     together >= pings / 4,
-    `replies written in the turn that read the request: ${together} of ${pings}; in a later turn: ${late}`,
+    `replies written in the turn that read the request: ${together} of ${sent}; in a later turn: ${late}`,
   );
 });
