@@ -381,7 +381,6 @@ export abstract class FdPort {
   /** Publishes the TX slots up to `cur` and runs one txsync; the drains it requests run right after it. */
   private forward(lp: LocalPort, cur: number, frames: number, bytes: number): void {
     const tx = this.tx;
-    this.onTraffic();
     this.inFrames += frames;
     this.inBytes += bytes;
     tx.head = tx.cur = cur;
@@ -393,6 +392,7 @@ export abstract class FdPort {
     } finally {
       RxDrain.release(); // the drains this pass requested, now
     }
+    this.onTraffic(); // after the frames went: not on the critical path
   }
 
   // ---- switch → fd --------------------------------------------------------------------------
