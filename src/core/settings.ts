@@ -88,6 +88,14 @@ export const SETTINGS: readonly SettingSpec[] = [
       'how TAP ports attached from now on move frames: 1 = io_uring (batched; read/write if the kernel refuses it), 0 = one read/write syscall per frame',
   },
   {
+    name: 'uvale.busy_poll_budget',
+    default: 0,
+    min: 0,
+    max: 100,
+    description:
+      'percent of a core the daemon may spend polling just before TAP traffic that comes at a regular gap is due (adaptive busy polling; 0: off)',
+  },
+  {
     name: 'uvale.mac_ageing',
     default: 0,
     min: 0,
@@ -152,6 +160,7 @@ export type SettingName =
   | 'dev.netmap.buf_size'
   | 'uvale.busy_poll'
   | 'uvale.tap_io'
+  | 'uvale.busy_poll_budget'
   | 'uvale.mac_ageing'
   | 'uvale.vxlan_ageing'
   | 'uvale.vxlan_offload'
@@ -172,6 +181,7 @@ export class Settings {
   maxBuffers = 1024;
   busyPoll = 0;
   tapIo = 1;
+  busyPollBudget = 0;
   maxClientsPerUser = 64;
   maxPortsPerUser = 64;
   maxSwitchesPerUser = 4;
@@ -218,6 +228,8 @@ export class Settings {
         return this.busyPoll;
       case 'uvale.tap_io':
         return this.tapIo;
+      case 'uvale.busy_poll_budget':
+        return this.busyPollBudget;
       case 'uvale.max_clients_per_user':
         return this.maxClientsPerUser;
       case 'uvale.max_ports_per_user':
@@ -270,6 +282,9 @@ export class Settings {
         break;
       case 'uvale.tap_io':
         this.tapIo = value;
+        break;
+      case 'uvale.busy_poll_budget':
+        this.busyPollBudget = value;
         break;
       case 'uvale.max_clients_per_user':
         this.maxClientsPerUser = value;

@@ -124,7 +124,10 @@ export class Daemon {
       maxSwitches: () => this.host.settings.maxSwitchesPerUser,
     });
     this.mirrors = new Mirrors(this.host);
-    this.busyPoll = new BusyPoll(() => this.host.settings.busyPoll);
+    this.busyPoll = new BusyPoll(
+      () => this.host.settings.busyPoll,
+      () => this.host.settings.busyPollBudget,
+    );
     this.scheduler = new Scheduler((p, e) => this.log(`port ${p.vp.name}: ${(e as Error).message}`));
     this.stopped = new Promise((r) => {
       this.resolveStopped = r;

@@ -11,12 +11,19 @@
  *                frames straight into TX slots through FrameIo (readTarget /
  *                place: chains for frames over 2048 bytes), while at least
  *                `readSlots` slots are free, then runs one txsync, which
- *                forwards the batch in this turn (the sender pays). Frames
+ *                forwards the batch in this turn (the sender pays); the
+ *                first frame goes on alone, ahead of the read that finds the
+ *                fd empty, so a lone frame waits for no extra system call. Frames
  *                left: the next loop turn comes back here.
- *   switch → fd  the port's onRx queues one drain (./rx-drain.ts: a microtask
- *                after the forwarding pass); writeAll() writes every delivered
- *                frame, one write each (FrameIo.nextRx), and releases the
- *                slots with one rxsync. A write the far side cannot take yet
+ *   switch → fd  the port's onRx queues one drain (./rx-drain.ts: right after
+ *                the pass when a read burst ran it, else a microtask);
+ *                writeAll() writes every delivered frame, one write each
+ *                (FrameIo.nextRx), and releases the slots with one rxsync.
+ *                Having written, it reads its own fd once (one burst, once
+ *                per RxDrain origin): a host's answer is often queued already
+ *                when the write returns (its kernel ran inside it), and is
+ *                forwarded in the same turn instead of after another wake-up
+ *                of the event loop (BENCHMARKS.md, tap-rtt). A write the far side cannot take yet
  *                leaves the rest in the RX ring and retries on a timer (1 ms
  *                doubling to 20 ms): back-pressure, so the switch's own
  *                dropRxFull counts what the ring cannot hold.
@@ -150,6 +157,8 @@ export abstract class FdPort {
   private readonly drainer: RxDrain;
   private retryMs = RETRY_MIN_MS;
   private lastWriteErr = 0;
+  /** The RxDrain origin of this port's last read-ahead after a drain (at most one per origin). */
+  private readAhead = -1;
 
   protected constructor(lp: LocalPort, fd: number, cfg: FdPortConfig) {
     const vp = lp.vport;
@@ -306,16 +315,26 @@ export abstract class FdPort {
 
   /** From the event loop (koffi's poll callback): an exception must not escape into it. */
   private readonly onReadable = (): void => {
+    RxDrain.newOrigin();
+    this.readAhead = RxDrain.origin; // this burst reads the fd: no read-ahead inside it
+    this.readNow();
+  };
+
+  /** A read burst whose exception closes the port rather than escape. */
+  private readNow(): void {
     try {
       this.readBurst();
     } catch (e) {
       this.gone(`internal error while reading: ${(e as Error).message}`);
     }
-  };
+  }
 
   // ---- fd → switch --------------------------------------------------------------------------
 
-  /** Up to `burst` frames into TX slots, then one txsync. */
+  /**
+   * Up to `burst` frames into TX slots, then one txsync. The first frame goes on alone, before the
+   * read that finds the fd empty: a lone frame (a ping) is forwarded one system call sooner.
+   */
   private readBurst(): void {
     const lp = this.lp;
     if (lp === null) return;
@@ -327,7 +346,7 @@ export abstract class FdPort {
     const minFrame = this.minFrame;
     const maxFrame = this.maxFrame;
     const n = tx.numSlots;
-    const tail = tx.tail;
+    let tail = tx.tail;
     let cur = tx.cur;
     let reads = 0;
     let frames = 0;
@@ -354,19 +373,34 @@ export abstract class FdPort {
       cur = io.place(cur, len);
       frames++;
       bytes += len;
-    }
-    if (frames !== 0) {
-      this.onTraffic();
-      this.inFrames += frames;
-      this.inBytes += bytes;
-      tx.head = tx.cur = cur;
-      try {
-        lp.txsync();
-      } catch (e) {
-        this.log(`${this.name}: txsync: ${(e as Error).message}`);
+      if (reads === 1) {
+        this.forward(lp, cur, frames, bytes);
+        if (this.lp === null) return; // a drain it ran closed this port
+        frames = 0;
+        bytes = 0;
+        cur = tx.cur;
+        tail = tx.tail;
       }
     }
+    if (frames !== 0) this.forward(lp, cur, frames, bytes);
     if (fatal !== 0) this.gone(`read: ${describeErrno(fatal)}`);
+  }
+
+  /** Publishes the TX slots up to `cur` and runs one txsync; the drains it requests run right after it. */
+  private forward(lp: LocalPort, cur: number, frames: number, bytes: number): void {
+    const tx = this.tx;
+    this.inFrames += frames;
+    this.inBytes += bytes;
+    tx.head = tx.cur = cur;
+    RxDrain.hold();
+    try {
+      lp.txsync();
+    } catch (e) {
+      this.log(`${this.name}: txsync: ${(e as Error).message}`);
+    } finally {
+      RxDrain.release(); // the drains this pass requested, now
+    }
+    this.onTraffic(); // after the frames went: not on the critical path
   }
 
   // ---- switch → fd --------------------------------------------------------------------------
@@ -433,5 +467,9 @@ export abstract class FdPort {
       this.retryMs = RETRY_MIN_MS;
     }
     if (fatal !== 0) this.gone(`write: ${describeErrno(fatal)}`);
+    else if (frames !== 0 && this.readAhead !== RxDrain.origin) {
+      this.readAhead = RxDrain.origin;
+      this.readNow();
+    }
   }
 }

@@ -83,3 +83,55 @@ test('what a drain throws goes to fail, and the next request drains again', asyn
   assert.equal(runs, 2);
   assert.equal(errors.length, 1);
 });
+
+test('inside hold()/release() requests are one drain each, run by the outermost release(), in order', () => {
+  const order: string[] = [];
+  const a = new RxDrain(
+    () => {
+      order.push('a');
+      // a drain that runs another pass (an fd port's read-ahead): its drains join the same list
+      RxDrain.hold();
+      b.request();
+      RxDrain.release();
+      order.push('a done');
+    },
+    () => assert.fail('no error'),
+  );
+  const b = new RxDrain(
+    () => order.push('b'),
+    () => assert.fail('no error'),
+  );
+  const origin = RxDrain.origin;
+  RxDrain.hold();
+  a.request();
+  a.request();
+  RxDrain.hold(); // nested
+  RxDrain.release();
+  assert.deepEqual(order, [], 'nothing runs before the outermost release()');
+  RxDrain.release();
+  assert.deepEqual(order, ['a', 'a done', 'b'], 'run there, not in a microtask, without recursion');
+  assert.equal(RxDrain.origin, origin, 'drains run by release() are the same origin');
+  a.request();
+  assert.equal(order.length, 3, 'outside a hold: a microtask again');
+});
+
+test('what a held drain throws goes to its fail; the other held drains still run', () => {
+  const errors: unknown[] = [];
+  let runs = 0;
+  const bad = new RxDrain(
+    () => {
+      throw new Error('boom');
+    },
+    (e) => errors.push(e),
+  );
+  const good = new RxDrain(
+    () => runs++,
+    () => assert.fail('no error'),
+  );
+  RxDrain.hold();
+  bad.request();
+  good.request();
+  RxDrain.release();
+  assert.equal(errors.length, 1);
+  assert.equal(runs, 1);
+});
