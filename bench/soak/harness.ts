@@ -433,11 +433,10 @@ export async function runSoak(partial: Partial<SoakOptions> = {}): Promise<SoakR
       await sleep(100);
       const drained = await Promise.all(clients.map((s) => ask(s, { op: 'drain' }, 'drained')));
       // TAP hosts learnt again (MAC ageing) before the window: it then holds their probes only
-      if (taps !== null) await taps.announce(taps.hosts);
+      const drift: string[] = taps === null ? [] : await taps.announce(taps.hosts);
       const s0 = await stats();
       account(s0);
       const byName = portMap(s0);
-      const drift: string[] = [];
       clients.forEach((s, k) => {
         const d = drained[k] as { sent: number[]; recv: number[]; bad: number };
         if (d.bad !== 0) drift.push(`${s.names.join('+')}: ${d.bad} corrupt frames`);

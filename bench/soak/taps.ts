@@ -186,7 +186,8 @@ export class TapHosts {
         `neigh replace ${h.self} lladdr ${h.mac} dev ${h.tap} nud permanent`,
       ].join('\n'),
     );
-    await this.announce([h]);
+    const bad = await this.announce([h]);
+    if (bad.length > 0) throw new Error(bad.join('; '));
     if (this.running && peer.attached) this.startPair(pair);
   }
 
@@ -199,12 +200,13 @@ export class TapHosts {
 
   /**
    * Each host pings its own MAC once; resolves when the daemon has counted
-   * every such frame (so the switch has learnt the MAC).
+   * every such frame (so the switch has learnt the MAC), or after 3 s with
+   * the hosts whose frame it did not count, in words.
    */
-  async announce(hosts: TapHost[]): Promise<void> {
+  async announce(hosts: TapHost[]): Promise<string[]> {
     const tx = async () => {
       const m = portMap(await this.stats());
-      return hosts.map((h) => m.get(h.port)?.counters.txPackets ?? 0);
+      return hosts.map((h) => m.get(h.port)?.counters.txPackets ?? -1);
     };
     const before = await tx();
     await Promise.all(
@@ -213,9 +215,18 @@ export class TapHosts {
     const end = Date.now() + 3000;
     for (;;) {
       const now = await tx();
-      if (now.every((n, i) => n > (before[i] as number))) return;
+      if (now.every((n, i) => n > (before[i] as number))) return [];
       if (Date.now() > end) {
-        throw new Error(`TAP hosts ${hosts.map((h) => h.port).join(' ')}: announcement not seen by the daemon in 3 s`);
+        const out: string[] = [];
+        hosts.forEach((h, i) => {
+          if ((now[i] as number) > (before[i] as number)) return;
+          out.push(
+            now[i] === -1
+              ? `TAP host ${h.port}: its port is not on the switch`
+              : `TAP host ${h.port}: its announcement did not reach the switch in 3 s`,
+          );
+        });
+        return out;
       }
       await sleep(20);
     }
