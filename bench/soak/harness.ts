@@ -7,12 +7,17 @@
  * Population, per switch: `pairs` client processes (bench/soak/client.ts),
  * each holding two netmap ports that send to each other, plus one QEMU stream
  * pair and one QEMU dgram pair driven from here (bench/soak/peers.ts). With 4
- * switches and 6 pairs that is 4 x (12 + 4) = 64 ports.
+ * switches and 6 pairs that is 4 x (12 + 4) = 64 ports. As root, `tapPairs`
+ * pairs of TAP hosts in network namespaces join them, pair k on switch k mod
+ * switches, pinging each other (bench/soak/taps.ts); without root or `ip`
+ * the soak says why and runs without them.
  *
  * Churn, one event every `churnMs`: a client SIGKILLed, SIGSTOPped (CONTed
  * later), closing gracefully; a QEMU port detached (attached again later); a
- * setting changed live through sysctl-set. Dead clients come back as new
- * processes on the same port names.
+ * setting changed live through sysctl-set; a TAP detached (its pair's pings
+ * stopped first), re-attached later, moved into its namespace again and set up
+ * again; the first event after each check is a TAP detach. Dead clients come
+ * back as new processes on the same port names.
  *
  * A check, every `periodSec`: churn stops, stopped clients continue, dead
  * ones are replaced, so the population is the same at every check; then
@@ -20,13 +25,17 @@
  *      daemon counters equal what the client counted (txPackets = frames it
  *      sent, rxPackets = frames it received), and no frame was corrupt;
  *   2. every port announces itself, every pair sends probes both ways and
- *      each end must receive them all; over that window, per switch,
- *      frames in = frames out + drops by reason (sums of the port counters);
+ *      each end must receive them all (TAP pairs: 3 pings each way, and each
+ *      TAP's counters show exactly those frames, its pair's the same); over
+ *      that window, per switch, frames in = frames out + drops by reason
+ *      (sums of the port counters);
  *   3. the daemon's RSS and open fds (by type) are within bounds of the
  *      first check (the baseline, taken after warm-up), and the run directory
  *      holds the files it held then.
  * Any drift throws with what drifted. After the run everything is closed
- * and the daemon must be back to its idle fds (no memfd, no port socket).
+ * and the daemon must be back to its idle fds (no memfd, no port socket), no
+ * TAP device may be left, and the namespaces are deleted (on any exit, also
+ * on SIGINT/SIGTERM).
  */
 
 import { type ChildProcess, fork } from 'node:child_process';
@@ -59,6 +68,8 @@ export interface SoakOptions {
   rssSlackKiB: number;
   /** Open fds may exceed the baseline by this many. */
   fdSlack: number;
+  /** The run goes on past `seconds` until this many checks were made (a loaded machine is slow). */
+  minChecks: number;
   prefix: string;
   /** Pairs of TAP hosts in network namespaces (bench/soak/taps.ts); 0, or not root, for none. */
   tapPairs: number;
@@ -76,6 +87,7 @@ export const DEFAULTS: SoakOptions = {
   seed: 1,
   rssSlackKiB: 64 * 1024,
   fdSlack: 8,
+  minChecks: 0,
   prefix: 'sk',
   tapPairs: 2,
   log: (l) => process.stderr.write(`${l}\n`),
@@ -210,10 +222,11 @@ export async function runSoak(partial: Partial<SoakOptions> = {}): Promise<SoakR
     child.on('exit', () => {
       if (s.child === child) s.child = null;
     });
-    return ask(s, null, 'ready', 15000).then(() => undefined);
+    // node's start-up on a loaded machine (2 cores shared) can take tens of seconds
+    return ask(s, null, 'ready', 60_000).then(() => undefined);
   };
 
-  const ask = (s: Slot, msg: object | null, answer: string, ms = 8000): Promise<Record<string, unknown>> => {
+  const ask = (s: Slot, msg: object | null, answer: string, ms = 20_000): Promise<Record<string, unknown>> => {
     const child = s.child;
     if (child === null) return Promise.reject(new SoakError(`client ${s.names.join('+')} is not running`));
     return new Promise((resolve, reject) => {
@@ -328,6 +341,8 @@ export async function runSoak(partial: Partial<SoakOptions> = {}): Promise<SoakR
     await taps?.setup();
     for (const q of qemu) for (const p of q.peers) p.start(Math.max(1, o.burst >> 1), o.tickMs * 2);
     taps?.start();
+    // the run's length counts from here: starting 24 node processes on a loaded machine takes long
+    const ready = Date.now();
     const tapPorts = tapPairs * 2;
     const nports = slots.length * 2 + qemu.length * 2 + tapPorts;
     o.log(
@@ -335,10 +350,13 @@ export async function runSoak(partial: Partial<SoakOptions> = {}): Promise<SoakR
     );
 
     // --- churn
+    let tapDue = false;
     const live = () => slots.filter((s) => s.child !== null && !s.stopped);
     const churn = async (): Promise<void> => {
       const now = Date.now();
-      const e = rng.int(0, taps === null ? 9 : 10);
+      // the first event after a check detaches a TAP, so every period has one; then 1 in 11
+      const e = tapDue && taps !== null ? 10 : rng.int(0, taps === null ? 9 : 10);
+      tapDue = false;
       if (e === 10 && taps !== null) {
         const attached = taps.hosts.filter((h) => h.attached);
         if (attached.length > 0) {
@@ -538,15 +556,17 @@ export async function runSoak(partial: Partial<SoakOptions> = {}): Promise<SoakR
     // warm-up: traffic without churn, then the baseline check
     await sleep(Math.min(5000, o.periodSec * 1000));
     await check();
-    const end = start + o.seconds * 1000;
+    tapDue = true;
+    const end = ready + o.seconds * 1000;
     let nextCheck = Date.now() + o.periodSec * 1000;
-    while (Date.now() < end) {
+    while (Date.now() < end || checks < o.minChecks) {
       await sleep(o.churnMs);
       await revive(false);
       await churn();
       if (Date.now() >= nextCheck || Date.now() >= end) {
         await check();
         nextCheck = Date.now() + o.periodSec * 1000;
+        tapDue = true;
       }
     }
 
