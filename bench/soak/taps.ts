@@ -28,7 +28,9 @@
  * each start; ping checks every reply's data and checksum, and any "wrong
  * data byte", "BAD CHECKSUM" or "DUP!" is counted bad. A ping that exits on
  * its own is a fault. A check (probe()) pings 3 times each way, all replies
- * required, and the daemon's counters must show exactly those frames.
+ * required (each waited for up to 5 s: on a loaded machine the daemon may
+ * stall past ping's usual second), and the daemon's counters must show
+ * exactly those frames.
  *
  * Detach (churn) closes the daemon's fd: the TAP, created by the daemon,
  * vanishes with it, out of its namespace too; re-attach makes a new one and
@@ -268,12 +270,12 @@ export class TapHosts {
               '-i',
               '0.2',
               '-W',
-              '1',
+              '5',
               '-s',
               String(size),
               to.addr,
             ],
-            8000,
+            20_000,
           ).then((r) => {
             const m = /(\d+) packets transmitted, (\d+) received/.exec(r.stdout);
             const got = m === null ? 0 : Number(m[2]);
