@@ -21,7 +21,10 @@
  * another MAC of their switch (mac-table.ts: colliding MACs take turns and
  * the loser is flooded), and a pair's pings stopped before either end is
  * detached (the switch forgets a detached port's MACs) and started again only
- * once both ends are back and announced.
+ * once both ends are back and announced. Stopped pings may leave frames in a
+ * TAP's queue for a loaded daemon; two rounds of announcements behind them
+ * (counted as frames to the host's own port, dropNoDest) show they were read
+ * before a detach or a check's counting window.
  *
  * Traffic: per direction two `ping -i 0.02`, one small (56..1472 B) and one
  * large (1473..8972 B: a chain of buffers on the switch), sizes drawn anew
@@ -193,28 +196,35 @@ export class TapHosts {
     if (this.running && peer.attached) this.startPair(pair);
   }
 
-  /** Stops h's pair's traffic, then detaches h (its TAP vanishes with the daemon's fd). */
+  /**
+   * Stops h's pair's traffic and waits until the daemon has read every frame
+   * its hosts had queued (quiesce), then detaches h (its TAP vanishes with the
+   * daemon's fd): a frame to h read after that would be flooded.
+   */
   async detach(h: TapHost): Promise<void> {
-    await this.stopPair(this.pairOf(h));
+    const pair = this.pairOf(h);
+    await this.stopPair(pair);
+    await this.quiesce(pair.hosts);
     await this.request('detach', { name: h.port });
     h.attached = false;
   }
 
   /**
    * Each host pings its own MAC once; resolves when the daemon has counted
-   * every such frame (so the switch has learnt the MAC), or after 3 s with
-   * the hosts whose frame it did not count, in words.
+   * every such frame as one to its own port (dropNoDest: so the switch has
+   * learnt the MAC, and has read every frame the host queued before it), or
+   * after 10 s with the hosts whose frame it did not count, in words.
    */
   async announce(hosts: TapHost[]): Promise<string[]> {
     const tx = async () => {
       const m = portMap(await this.stats());
-      return hosts.map((h) => m.get(h.port)?.counters.txPackets ?? -1);
+      return hosts.map((h) => m.get(h.port)?.counters.dropNoDest ?? -1);
     };
     const before = await tx();
     await Promise.all(
       hosts.map((h) => run(['ip', 'netns', 'exec', h.ns, 'ping', '-n', '-c', '1', '-W', '0.05', h.self])),
     );
-    const end = Date.now() + 3000;
+    const end = Date.now() + 10_000;
     for (;;) {
       const now = await tx();
       if (now.every((n, i) => n > (before[i] as number))) return [];
@@ -225,7 +235,7 @@ export class TapHosts {
           out.push(
             now[i] === -1
               ? `TAP host ${h.port}: its port is not on the switch`
-              : `TAP host ${h.port}: its announcement did not reach the switch in 3 s`,
+              : `TAP host ${h.port}: its announcement did not reach the switch in 10 s`,
           );
         });
         return out;
@@ -239,9 +249,25 @@ export class TapHosts {
     for (const p of this.pairs) if (p.hosts.every((h) => h.attached)) this.startPair(p);
   }
 
+  /** Stops every pair's traffic and waits until the daemon has read what the hosts queued. */
   async stop(): Promise<void> {
     this.running = false;
     await Promise.all(this.pairs.map((p) => this.stopPair(p)));
+    await this.quiesce(this.hosts);
+  }
+
+  /**
+   * With the pings stopped, frames may still wait in a TAP's queue for the
+   * daemon. Two rounds of announcements (FIFO behind them): the first is
+   * counted once every frame queued before it was read and forwarded, which
+   * may have made a host reply; the second is counted after those replies.
+   */
+  private async quiesce(hosts: TapHost[]): Promise<void> {
+    const live = hosts.filter((h) => h.attached);
+    for (let round = 0; round < 2; round++) {
+      const bad = await this.announce(live);
+      if (bad.length > 0) throw new Error(bad.join('; '));
+    }
   }
 
   /**
