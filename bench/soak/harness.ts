@@ -7,12 +7,17 @@
  * Population, per switch: `pairs` client processes (bench/soak/client.ts),
  * each holding two netmap ports that send to each other, plus one QEMU stream
  * pair and one QEMU dgram pair driven from here (bench/soak/peers.ts). With 4
- * switches and 6 pairs that is 4 x (12 + 4) = 64 ports.
+ * switches and 6 pairs that is 4 x (12 + 4) = 64 ports. As root, `tapPairs`
+ * pairs of TAP hosts in network namespaces join them, pair k on switch k mod
+ * switches, pinging each other (bench/soak/taps.ts); without root or `ip`
+ * the soak says why and runs without them.
  *
  * Churn, one event every `churnMs`: a client SIGKILLed, SIGSTOPped (CONTed
  * later), closing gracefully; a QEMU port detached (attached again later); a
- * setting changed live through sysctl-set. Dead clients come back as new
- * processes on the same port names.
+ * setting changed live through sysctl-set; a TAP detached (its pair's pings
+ * stopped first), re-attached later, moved into its namespace again and set up
+ * again; the first event after each check is a TAP detach. Dead clients come
+ * back as new processes on the same port names.
  *
  * A check, every `periodSec`: churn stops, stopped clients continue, dead
  * ones are replaced, so the population is the same at every check; then
@@ -20,13 +25,17 @@
  *      daemon counters equal what the client counted (txPackets = frames it
  *      sent, rxPackets = frames it received), and no frame was corrupt;
  *   2. every port announces itself, every pair sends probes both ways and
- *      each end must receive them all; over that window, per switch,
- *      frames in = frames out + drops by reason (sums of the port counters);
+ *      each end must receive them all (TAP pairs: 3 pings each way, and each
+ *      TAP's counters show exactly those frames, its pair's the same); over
+ *      that window, per switch, frames in = frames out + drops by reason
+ *      (sums of the port counters);
  *   3. the daemon's RSS and open fds (by type) are within bounds of the
  *      first check (the baseline, taken after warm-up), and the run directory
  *      holds the files it held then.
  * Any drift throws with what drifted. After the run everything is closed
- * and the daemon must be back to its idle fds (no memfd, no port socket).
+ * and the daemon must be back to its idle fds (no memfd, no port socket), no
+ * TAP device may be left, and the namespaces are deleted (on any exit, also
+ * on SIGINT/SIGTERM).
  */
 
 import { type ChildProcess, fork } from 'node:child_process';
@@ -40,6 +49,7 @@ import { spawnDaemon } from '../../test/helpers/daemon.js';
 import { Rng } from '../../test/helpers/vale.js';
 import { DgramPeer, freeUdpPort, type Peer, StreamPeer } from './peers.js';
 import { dirEntries, type ProcSample, sampleProc } from './probe.js';
+import { TapHosts, tapSkipReason } from './taps.js';
 
 const CLIENT = fileURLToPath(new URL('./client.js', import.meta.url));
 
@@ -58,7 +68,11 @@ export interface SoakOptions {
   rssSlackKiB: number;
   /** Open fds may exceed the baseline by this many. */
   fdSlack: number;
+  /** The run goes on past `seconds` until this many checks were made (a loaded machine is slow). */
+  minChecks: number;
   prefix: string;
+  /** Pairs of TAP hosts in network namespaces (bench/soak/taps.ts); 0, or not root, for none. */
+  tapPairs: number;
   log: (line: string) => void;
 }
 
@@ -73,7 +87,9 @@ export const DEFAULTS: SoakOptions = {
   seed: 1,
   rssSlackKiB: 64 * 1024,
   fdSlack: 8,
+  minChecks: 0,
   prefix: 'sk',
+  tapPairs: 2,
   log: (l) => process.stderr.write(`${l}\n`),
 };
 
@@ -92,6 +108,12 @@ export interface SoakResult {
   bytes: number;
   checks: number;
   ports: number;
+  /** TAP ports among `ports`, and why there are none when there are none. */
+  tapPorts: number;
+  tapSkipped: string | null;
+  /** Ping replies the TAP hosts got between checks, and probe replies at checks. */
+  tapReplies: number;
+  tapProbes: number;
   runDir: string[];
 }
 
@@ -124,9 +146,17 @@ export async function runSoak(partial: Partial<SoakOptions> = {}): Promise<SoakR
   const rng = new Rng(o.seed);
   const dir = mkdtempSync(join(tmpdir(), `uvale-${o.prefix}-soak-`));
   const sockDir = mkdtempSync(join(tmpdir(), `uvale-${o.prefix}-qemu-`));
+  const tapSkipped = o.tapPairs > 0 ? tapSkipReason() : 'no TAP pairs asked for (--tap-pairs 0)';
+  const tapPairs = tapSkipped === null ? Math.min(o.tapPairs, 36) : 0; // TAP names have one character for the pair
+  // ports on the fullest switch; live max_ports changes never go below it
+  const perSwitch = 2 * o.pairs + 4 + 2 * Math.ceil(tapPairs / o.switches);
+  const maxPorts = Math.max(24, perSwitch);
+  const liveSettings = LIVE_SETTINGS.map(([n, v]): [string, number[]] =>
+    n === 'dev.netmap.max_ports' ? [n, [...v.filter((x) => x >= perSwitch && x < maxPorts), maxPorts]] : [n, v],
+  );
   const daemon = await spawnDaemon(dir, [
     '--sysctl',
-    'dev.netmap.max_ports=24',
+    `dev.netmap.max_ports=${maxPorts}`,
     '--sysctl',
     `dev.netmap.max_bridges=${Math.max(4, o.switches)}`,
   ]);
@@ -136,6 +166,7 @@ export async function runSoak(partial: Partial<SoakOptions> = {}): Promise<SoakR
   const count = (e: string) => (events[e] = (events[e] ?? 0) + 1);
   const slots: Slot[] = [];
   const qemu: QemuPair[] = [];
+  let taps: TapHosts | null = null;
   let ctl: DaemonClient | null = null;
   const start = Date.now();
   const lastTx = new Map<string, number>();
@@ -191,10 +222,11 @@ export async function runSoak(partial: Partial<SoakOptions> = {}): Promise<SoakR
     child.on('exit', () => {
       if (s.child === child) s.child = null;
     });
-    return ask(s, null, 'ready', 15000).then(() => undefined);
+    // node's start-up on a loaded machine (2 cores shared) can take tens of seconds
+    return ask(s, null, 'ready', 60_000).then(() => undefined);
   };
 
-  const ask = (s: Slot, msg: object | null, answer: string, ms = 8000): Promise<Record<string, unknown>> => {
+  const ask = (s: Slot, msg: object | null, answer: string, ms = 20_000): Promise<Record<string, unknown>> => {
     const child = s.child;
     if (child === null) return Promise.reject(new SoakError(`client ${s.names.join('+')} is not running`));
     return new Promise((resolve, reject) => {
@@ -213,6 +245,20 @@ export async function runSoak(partial: Partial<SoakOptions> = {}): Promise<SoakR
   const fail = (what: string): never => {
     throw new SoakError(`soak (seed ${o.seed}): ${what}`);
   };
+
+  // Ctrl-C or kill: no namespace, TAP, process or directory may outlive the soak
+  const onSignal = (sig: NodeJS.Signals): void => {
+    for (const s of slots) s.child?.kill('SIGKILL');
+    for (const q of qemu) for (const p of q.peers) p.stop();
+    taps?.destroySync();
+    daemon.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+    rmSync(sockDir, { recursive: true, force: true });
+    process.stderr.write(`soak: ${sig}, cleaned up\n`);
+    process.exit(sig === 'SIGINT' ? 130 : 143);
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
 
   try {
     // --- population
@@ -258,6 +304,15 @@ export async function runSoak(partial: Partial<SoakOptions> = {}): Promise<SoakR
       q.peers[0].peerMac = q.peers[1].mac;
       q.peers[1].peerMac = q.peers[0].mac;
     }
+    if (tapPairs > 0) {
+      const used = new Map<string, string[]>();
+      for (const s of slots) used.set(s.sw, [...(used.get(s.sw) ?? []), ...s.macs]);
+      for (const q of qemu) used.set(q.sw, [...(used.get(q.sw) ?? []), ...q.peers.map((p) => macText(p.mac))]);
+      const switches = [...new Set(slots.map((s) => s.sw))];
+      taps = new TapHosts(request, stats, rng, o.prefix, tapPairs, switches, used);
+    } else {
+      o.log(`soak: no TAP hosts: ${tapSkipped}`);
+    }
     // the daemon's idle state: what it must come back to when every port is gone
     await stats();
     const idle = sampleProc(pid);
@@ -283,18 +338,34 @@ export async function runSoak(partial: Partial<SoakOptions> = {}): Promise<SoakR
     for (let i = 0; i < slots.length; i += 4) await Promise.all(slots.slice(i, i + 4).map(spawnClient));
     for (const q of qemu) for (const i of [0, 1]) await attachQemu(q, i);
     await until(() => qemu.every((q) => q.peers.every((p) => p.up())), 5000, 'QEMU peers to connect');
+    await taps?.setup();
     for (const q of qemu) for (const p of q.peers) p.start(Math.max(1, o.burst >> 1), o.tickMs * 2);
-    const nports = slots.length * 2 + qemu.length * 2;
+    taps?.start();
+    // the run's length counts from here: starting 24 node processes on a loaded machine takes long
+    const ready = Date.now();
+    const tapPorts = tapPairs * 2;
+    const nports = slots.length * 2 + qemu.length * 2 + tapPorts;
     o.log(
-      `soak: daemon ${pid}, ${o.switches} switches, ${nports} ports (${slots.length * 2} netmap in ${slots.length} clients, ${qemu.length} QEMU pairs), ${o.seconds} s, check every ${o.periodSec} s`,
+      `soak: daemon ${pid}, ${o.switches} switches, ${nports} ports (${slots.length * 2} netmap in ${slots.length} clients, ${qemu.length} QEMU pairs, ${tapPairs} TAP pairs in namespaces), ${o.seconds} s, check every ${o.periodSec} s`,
     );
 
     // --- churn
+    let tapDue = false;
     const live = () => slots.filter((s) => s.child !== null && !s.stopped);
     const churn = async (): Promise<void> => {
       const now = Date.now();
-      const e = rng.int(0, 9);
-      if (e <= 1 && live().length > 0) {
+      // the first event after a check detaches a TAP, so every period has one; then 1 in 11
+      const e = tapDue && taps !== null ? 10 : rng.int(0, taps === null ? 9 : 10);
+      tapDue = false;
+      if (e === 10 && taps !== null) {
+        const attached = taps.hosts.filter((h) => h.attached);
+        if (attached.length > 0) {
+          const h = rng.pick(attached);
+          await taps.detach(h);
+          h.reattachAt = now + rng.int(200, 1500);
+          count('tap-detach');
+        }
+      } else if (e <= 1 && live().length > 0) {
         const s = rng.pick(live());
         s.child?.kill('SIGKILL');
         s.child = null;
@@ -331,7 +402,7 @@ export async function runSoak(partial: Partial<SoakOptions> = {}): Promise<SoakR
           count('detach');
         }
       } else {
-        const [name, values] = rng.pick(LIVE_SETTINGS);
+        const [name, values] = rng.pick(liveSettings);
         await request('sysctl-set', { set: `${name}=${rng.pick(values)}` });
         count('sysctl');
       }
@@ -357,6 +428,12 @@ export async function runSoak(partial: Partial<SoakOptions> = {}): Promise<SoakR
           }
         }
       }
+      for (const h of taps?.hosts ?? []) {
+        if (!h.attached && (all || now >= h.reattachAt)) {
+          await taps?.attach(h);
+          count('tap-attach');
+        }
+      }
     };
 
     // --- checks
@@ -364,6 +441,7 @@ export async function runSoak(partial: Partial<SoakOptions> = {}): Promise<SoakR
     let baseline: Sample | null = null;
     let checks = 0;
     const check = async (): Promise<void> => {
+      await taps?.stop();
       await revive(true);
       await until(() => qemu.every((q) => q.peers.every((p) => p.up())), 5000, 'QEMU peers to reconnect');
       const clients = slots.filter((s) => s.child !== null);
@@ -372,10 +450,11 @@ export async function runSoak(partial: Partial<SoakOptions> = {}): Promise<SoakR
       await Promise.all(clients.map((s) => ask(s, { op: 'pause' }, 'paused')));
       await sleep(100);
       const drained = await Promise.all(clients.map((s) => ask(s, { op: 'drain' }, 'drained')));
+      // TAP hosts learnt again (MAC ageing) before the window: it then holds their probes only
+      const drift: string[] = taps === null ? [] : await taps.announce(taps.hosts);
       const s0 = await stats();
       account(s0);
       const byName = portMap(s0);
-      const drift: string[] = [];
       clients.forEach((s, k) => {
         const d = drained[k] as { sent: number[]; recv: number[]; bad: number };
         if (d.bad !== 0) drift.push(`${s.names.join('+')}: ${d.bad} corrupt frames`);
@@ -393,6 +472,10 @@ export async function runSoak(partial: Partial<SoakOptions> = {}): Promise<SoakR
       });
       for (const q of qemu)
         for (const p of q.peers) if (p.counts.bad !== 0) drift.push(`QEMU peer: ${p.counts.bad} corrupt frames`);
+      if (taps !== null) {
+        if (taps.counts.bad !== 0) drift.push(`TAP hosts: ${taps.counts.bad} bad ping replies`);
+        drift.push(...taps.faults.splice(0));
+      }
       // 2. announce, probe, per-switch identity
       await Promise.all(clients.map((s) => ask(s, { op: 'announce' }, 'announced')));
       for (const q of qemu) for (const p of q.peers) p.announce();
@@ -400,8 +483,10 @@ export async function runSoak(partial: Partial<SoakOptions> = {}): Promise<SoakR
       const before = qemu.map((q) => q.peers.map((p) => p.counts.probes));
       const probeN = 4;
       const probed = Promise.all(clients.map((s) => ask(s, { op: 'probe', n: probeN }, 'probed')));
+      const tapProbed = taps?.probe(checks) ?? Promise.resolve([]);
       for (const q of qemu) for (const p of q.peers) p.probe(probeN);
       const got = await probed;
+      drift.push(...(await tapProbed));
       await until(
         () => qemu.every((q, k) => q.peers.every((p, i) => p.counts.probes - (before[k]?.[i] as number) >= probeN)),
         3000,
@@ -438,6 +523,7 @@ export async function runSoak(partial: Partial<SoakOptions> = {}): Promise<SoakR
         if (din !== dout + ddrop)
           drift.push(`switch ${sw.name}: over the probe window ${din} frames in, ${dout} out + ${ddrop} dropped`);
       }
+      if (taps !== null) drift.push(...taps.verify(s0, s1));
       account(s1);
       // 3. process and run directory
       const ports = s1.switches.reduce((n, sw) => n + sw.ports.length, 0);
@@ -464,20 +550,23 @@ export async function runSoak(partial: Partial<SoakOptions> = {}): Promise<SoakR
       if (drift.length > 0) fail(`drift at t=${sample.t}s:\n  ${drift.join('\n  ')}`);
       for (const q of qemu) for (const p of q.peers) p.sending = true;
       await Promise.all(clients.map((s) => ask(s, { op: 'resume' }, 'resumed')));
+      taps?.start();
     };
 
     // warm-up: traffic without churn, then the baseline check
     await sleep(Math.min(5000, o.periodSec * 1000));
     await check();
-    const end = start + o.seconds * 1000;
+    tapDue = true;
+    const end = ready + o.seconds * 1000;
     let nextCheck = Date.now() + o.periodSec * 1000;
-    while (Date.now() < end) {
+    while (Date.now() < end || checks < o.minChecks) {
       await sleep(o.churnMs);
       await revive(false);
       await churn();
       if (Date.now() >= nextCheck || Date.now() >= end) {
         await check();
         nextCheck = Date.now() + o.periodSec * 1000;
+        tapDue = true;
       }
     }
 
@@ -486,6 +575,10 @@ export async function runSoak(partial: Partial<SoakOptions> = {}): Promise<SoakR
     for (const q of qemu) {
       for (const i of [0, 1]) if (q.attached[i]) await detachQemu(q, i);
       for (const p of q.peers) p.stop();
+    }
+    if (taps !== null) {
+      await taps.stop();
+      for (const h of taps.hosts) if (h.attached) await taps.detach(h);
     }
     await until(
       async () => (await stats()).switches.every((sw) => sw.ports.length === 0),
@@ -497,6 +590,13 @@ export async function runSoak(partial: Partial<SoakOptions> = {}): Promise<SoakR
     const after = sampleProc(pid);
     const problems: string[] = [];
     if (left.length > 0) problems.push(`ports left open: ${left.join(' ')}`);
+    if (taps !== null) {
+      // every TAP went with the daemon's fd; then the namespaces go, and must be gone
+      await until(() => taps?.leftovers().length === 0, 3000, 'TAP devices to vanish').catch(() => undefined);
+      for (const l of taps.leftovers()) problems.push(`${l} after its port was detached`);
+      taps.destroySync();
+      for (const ns of taps.namespacesLeft()) problems.push(`namespace ${ns} left after the run`);
+    }
     if (after.fds.memfd !== idle.fds.memfd)
       problems.push(`${after.fds.memfd} memfds open after every port closed (idle: ${idle.fds.memfd})`);
     if (after.fds.total > idle.fds.total + 2)
@@ -519,9 +619,16 @@ export async function runSoak(partial: Partial<SoakOptions> = {}): Promise<SoakR
       bytes,
       checks,
       ports: nports,
+      tapPorts,
+      tapSkipped,
+      tapReplies: taps?.counts.replies ?? 0,
+      tapProbes: taps?.counts.probes ?? 0,
       runDir: files,
     };
   } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    taps?.destroySync();
     for (const s of slots) {
       if (s.child !== null) {
         s.child.kill('SIGCONT');
@@ -555,6 +662,10 @@ function portMap(s: StatsSnapshot): Map<string, PortStats> {
 
 function mac(n: number): string {
   return `02:5a:00:00:${((n >>> 8) & 0xff).toString(16).padStart(2, '0')}:${(n & 0xff).toString(16).padStart(2, '0')}`;
+}
+
+function macText(b: Uint8Array): string {
+  return [...b].map((x) => x.toString(16).padStart(2, '0')).join(':');
 }
 
 async function until(pred: () => boolean | Promise<boolean>, ms: number, what: string): Promise<void> {

@@ -49,6 +49,17 @@ export class ValeHost {
 
   constructor(settings: Settings | SettingsInit = {}) {
     this.settings = settings instanceof Settings ? settings : new Settings(settings);
+    // entries learnt while uvale.mac_ageing was 0 carry no time (0): when it is turned on,
+    // they count as learnt now, or every one would be flooded to at once
+    let ageing = this.settings.macAgeing;
+    this.settings.onChange((name, value) => {
+      if (name !== 'uvale.mac_ageing') return;
+      if (ageing === 0 && value > 0) {
+        const now = (performance.now() / 1000) | 0;
+        for (const sw of this.switches.values()) sw.macTable.restamp(now);
+      }
+      ageing = value;
+    });
   }
 
   /** Logs `line` if dev.netmap.verbose is at least `level`. */

@@ -41,6 +41,11 @@ export class MacTable {
     this.port.fill(0);
   }
 
+  /** Stamps every entry learnt at second `now`: ageing just turned on counts from then, not from 0. */
+  restamp(now: number): void {
+    this.stamp.fill(now);
+  }
+
   /** Forgets every MAC learned on `port` (when the port leaves the switch). */
   forgetPort(port: number): void {
     for (let i = 0; i < HASH_SIZE; i++) {
