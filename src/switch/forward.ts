@@ -175,12 +175,12 @@ export class Forwarder {
     const ftOff = this.ftOff;
     const ftLen = this.ftLen;
     const ftFrags = this.ftFrags;
-    const slotsW = kr.slotsW;
-    const bufsBase = kr.bufsBase;
-    const numBufs = kr.numBufs;
-    const lim = kr.lim;
-    const batch = this.sw.settings.bridge;
-    const ringNr = kr.ringId;
+    const slotsW = kr.slotsW | 0;
+    const bufsBase = kr.bufsBase | 0;
+    const numBufs = kr.numBufs | 0;
+    const lim = kr.lim | 0;
+    const batch = this.sw.settings.bridge | 0;
+    const ringNr = kr.ringId | 0;
     let n = 0;
     let frags = 1;
     let skipping = false;
@@ -191,12 +191,13 @@ export class Forwarder {
     // more slots than maxChain / NM_BUF_SIZE can, so only those are added up
     const maxChain = MAX_FRAME + src.hdrLen;
     const sureSlots = (maxChain / bufSize) | 0;
-    let j = kr.hwcur;
-    while (j !== head) {
+    let j = kr.hwcur | 0;
+    const end = head | 0;
+    while (j !== end) {
       // collect up to one batch; the loop makes no call (so V8 checks the arrays once), the
       // batch is flushed outside it
       let full = false;
-      for (; j !== head && !full; j = j === lim ? 0 : j + 1) {
+      for (; j !== end && !full; j = j === lim ? 0 : j + 1) {
         const w = slotsW + (j << shiftW);
         const bi = u32[w] as number;
         let len = u16[(w << 1) + lenH] as number;
@@ -302,20 +303,20 @@ export class Forwarder {
     const ringsShift = RINGS_SHIFT;
     const validB = VALID_B;
     const ports = sw.ports;
-    const me = src.index;
+    const me = src.index | 0;
     const arena = src.region.arena;
     const i32 = arena.i32;
     const u16 = arena.u16;
-    const mode = sw.lookupMode;
+    const mode = sw.lookupMode | 0;
     const learning = LOOKUP_LEARNING;
     const custom = LOOKUP_CUSTOM;
-    const verbose = sw.settings.verbose;
+    const verbose = sw.settings.verbose | 0;
     // MAC ageing (uvale.mac_ageing, 0 = never, VALE's way): entries carry the second they were
     // last learnt; a steady source is re-learnt once per batch (lastSB = -1 never matches)
-    const ageing = sw.settings.macAgeing;
+    const ageing = sw.settings.macAgeing | 0;
     const now = ageing > 0 ? (performance.now() / 1000) | 0 : 0;
-    let lastSA = src.lastSA;
-    let lastSB = ageing > 0 ? -1 : src.lastSB;
+    let lastSA = src.lastSA | 0;
+    let lastSB = ageing > 0 ? -1 : src.lastSB | 0;
     const table = sw.macTable;
     const tabA = table.a;
     const tabB = table.b;
@@ -333,7 +334,7 @@ export class Forwarder {
     let noDest = 0;
     let numLearnt = 0;
     // a virtio-net header in front of each frame (see offload.ts): addresses start past it
-    const hl = src.hdrLen;
+    const hl = src.hdrLen | 0;
     const hl4 = (hl & 3) === 0;
     const minLen = MIN_FRAME + hl;
 
@@ -437,7 +438,7 @@ export class Forwarder {
     // broadcast goes to ring 0 of every other port
     if (qHead[BCAST_Q] !== FT_NULL) {
       const idx = sw.portIndex;
-      const active = sw.activePorts;
+      const active = sw.activePorts | 0;
       for (let k = 0; k < active; k++) {
         const p = idx[k];
         if (p === me) continue;
@@ -583,7 +584,7 @@ export class Forwarder {
     let next = this.qHead[q] as number;
     let brd = withBcast ? (this.qHead[BCAST_Q] as number) : ftNull;
     if (src.hdrLen !== dp.hdrLen) return this.deliverConverted(src, dp, kr, next, brd);
-    let howmany = kr.rxSpace();
+    let howmany = kr.rxSpace() | 0;
 
     const sArena = src.region.arena;
     const dArena = kr.arena;
@@ -591,11 +592,11 @@ export class Forwarder {
     const dF64 = dArena.f64;
     const du32 = dArena.u32;
     const du16 = dArena.u16;
-    const slotsW = kr.slotsW;
-    const dBufs = kr.bufsBase;
-    const dNumBufs = kr.numBufs;
-    const lim = kr.lim;
-    let j = kr.hwtail;
+    const slotsW = kr.slotsW | 0;
+    const dBufs = kr.bufsBase | 0;
+    const dNumBufs = kr.numBufs | 0;
+    const lim = kr.lim | 0;
+    let j = kr.hwtail | 0;
     let pkts = 0;
     let bytes = 0;
     let stop = ftNull;
@@ -679,10 +680,10 @@ export class Forwarder {
     const dArena = kr.arena;
     const du32 = dArena.u32;
     const du16 = dArena.u16;
-    const slotsW = kr.slotsW;
-    const dBufs = kr.bufsBase;
-    const dNumBufs = kr.numBufs;
-    const lim = kr.lim;
+    const slotsW = kr.slotsW | 0;
+    const dBufs = kr.bufsBase | 0;
+    const dNumBufs = kr.numBufs | 0;
+    const lim = kr.lim | 0;
     const copy = sArena === dArena ? sArena.copy : null;
     const end = p + cnt;
     const fl = cnt === 1 ? 1 << NS_RFRAGS_SHIFT : (cnt << NS_RFRAGS_SHIFT) | NS_MOREFRAG;
@@ -718,8 +719,8 @@ export class Forwarder {
     const ftFrags = this.ftFrags;
     const path = this.offload;
     const sU8 = src.region.arena.u8;
-    const sHl = src.hdrLen;
-    const dHl = dp.hdrLen;
+    const sHl = src.hdrLen | 0;
+    const dHl = dp.hdrLen | 0;
     path.begin(kr, kr.rxSpace());
     let dropped = 0;
     let bad = 0;
