@@ -590,6 +590,9 @@ export class Forwarder {
     const dArena = kr.arena;
     const sF64 = sArena.f64;
     const dF64 = dArena.f64;
+    const sU8 = sArena.u8;
+    const dU8 = dArena.u8;
+    const copy = sArena === dArena ? sArena.copy : null;
     const du32 = dArena.u32;
     const du16 = dArena.u16;
     const slotsW = kr.slotsW | 0;
@@ -652,8 +655,21 @@ export class Forwarder {
       if (p === next) next = ftNext[p] as number;
       else brd = ftNext[p] as number;
       howmany -= cnt;
-      j = this.copyChain(sArena, kr, p, cnt, j);
-      for (let f = p; f < p + cnt; f++) bytes += ftLen[f] as number;
+      if (cnt === 1) {
+        // one slot over 64 bytes: words up to 256 bytes, else the arena's memmove
+        const len = ftLen[p] as number;
+        const w = slotsW + (j << shiftW);
+        let bi = du32[w] as number;
+        if (bi >= dNumBufs) bi = 0;
+        copyFrame(copy, sU8, sF64, ftOff[p] as number, dU8, dF64, dBufs + bi * bufSize, len);
+        du16[(w << 1) + lenH] = len;
+        du16[(w << 1) + flagsH] = oneFrag;
+        bytes += len;
+        j = j === lim ? 0 : j + 1;
+      } else {
+        j = this.copyChain(sArena, kr, p, cnt, j);
+        for (let f = p; f < p + cnt; f++) bytes += ftLen[f] as number;
+      }
       pkts++;
       if (next === brd) break;
     }
@@ -671,7 +687,7 @@ export class Forwarder {
   }
 
   /**
-   * Copies frame `p` of `cnt` slots (a chain, or one slot over 64 bytes) into
+   * Copies frame `p` of `cnt` slots (a chain) into
    * `kr` from RX slot `j` on; returns the slot after it.
    */
   private copyChain(sArena: Arena, kr: KRing, p: number, cnt: number, j: number): number {
