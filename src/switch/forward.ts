@@ -45,6 +45,7 @@
  * can deliver them twice); lookups returning an index outside the switch drop.
  */
 
+import type { Arena } from '../ring/arena.js';
 import type { KRing } from '../ring/kring.js';
 import {
   MAX_FRAGS,
@@ -134,6 +135,9 @@ export class Forwarder {
   private readonly qHead = new Int32Array(NUM_QUEUES).fill(FT_NULL);
   private readonly qTail = new Int32Array(NUM_QUEUES).fill(FT_NULL);
   private readonly dsts = new Int32Array(NUM_QUEUES);
+  /** Source MACs learnt during a classify pass, logged after it (dev.netmap.verbose >= 2). */
+  private readonly learnA = new Int32Array(BATCH_MAX);
+  private readonly learnB = new Int32Array(BATCH_MAX);
   private readonly sw: ForwardTarget;
   /** Scratch for frames between ports with different header lengths. */
   private readonly offload = new OffloadPath();
@@ -158,17 +162,25 @@ export class Forwarder {
    * reclaims them all. `head` comes from a successful prologue.
    */
   txsync(src: VPort, kr: KRing, head: number): void {
+    // imported constants as locals: V8 reloads (and TDZ-checks) a module binding at every use
+    const shiftW = SLOT_SHIFT_W;
+    const lenH = SLOT_LEN_H;
+    const flagsH = SLOT_FLAGS_H;
+    const moreFrag = NS_MOREFRAG;
+    const reserved = NM_RESERVED_BUFS;
+    const bufSize = NM_BUF_SIZE;
+    const maxFrags = MAX_FRAGS;
     const u32 = kr.u32;
     const u16 = kr.u16;
     const ftOff = this.ftOff;
     const ftLen = this.ftLen;
     const ftFrags = this.ftFrags;
-    const slotsW = kr.slotsW;
-    const bufsBase = kr.bufsBase;
-    const numBufs = kr.numBufs;
-    const lim = kr.lim;
-    const batch = this.sw.settings.bridge;
-    const ringNr = kr.ringId;
+    const slotsW = kr.slotsW | 0;
+    const bufsBase = kr.bufsBase | 0;
+    const numBufs = kr.numBufs | 0;
+    const lim = kr.lim | 0;
+    const batch = this.sw.settings.bridge | 0;
+    const ringNr = kr.ringId | 0;
     let n = 0;
     let frags = 1;
     let skipping = false;
@@ -176,47 +188,59 @@ export class Forwarder {
     let dropFrags = 0;
     let dropOversize = 0;
     // a frame may not exceed MAX_FRAME bytes past the port's virtio-net header; only a chain of
-    // more slots than maxChain / NM_BUF_SIZE can, so only those are added up (oversize())
+    // more slots than maxChain / NM_BUF_SIZE can, so only those are added up
     const maxChain = MAX_FRAME + src.hdrLen;
-    const sureSlots = (maxChain / NM_BUF_SIZE) | 0;
-    for (let j = kr.hwcur; j !== head; j = j === lim ? 0 : j + 1) {
-      const w = slotsW + (j << SLOT_SHIFT_W);
-      const bi = u32[w];
-      let len = u16[(w << 1) + SLOT_LEN_H];
-      const fl = u16[(w << 1) + SLOT_FLAGS_H] & NS_MOREFRAG;
-      if (skipping) {
-        // inside a chain longer than MAX_FRAGS: consume it, forward nothing
-        if (fl === 0) skipping = false;
-        continue;
-      }
-      if (bi < NM_RESERVED_BUFS || bi >= numBufs || len > NM_BUF_SIZE) {
-        len = 0;
-        badSlots++;
-      }
-      ftOff[n] = bufsBase + bi * NM_BUF_SIZE;
-      ftLen[n] = len;
-      n++;
-      if (fl !== 0) {
-        if (frags === MAX_FRAGS) {
-          n -= MAX_FRAGS;
-          frags = 1;
-          skipping = true;
-          dropFrags++;
-        } else {
-          frags++;
+    const sureSlots = (maxChain / bufSize) | 0;
+    let j = kr.hwcur | 0;
+    const end = head | 0;
+    while (j !== end) {
+      // collect up to one batch; the loop makes no call (so V8 checks the arrays once), the
+      // batch is flushed outside it
+      let full = false;
+      for (; j !== end && !full; j = j === lim ? 0 : j + 1) {
+        const w = slotsW + (j << shiftW);
+        const bi = u32[w] as number;
+        let len = u16[(w << 1) + lenH] as number;
+        const fl = (u16[(w << 1) + flagsH] as number) & moreFrag;
+        if (skipping) {
+          // inside a chain longer than MAX_FRAGS: consume it, forward nothing
+          if (fl === 0) skipping = false;
+          continue;
         }
-        continue;
-      }
-      if (frags > sureSlots && oversize(ftLen, n - frags, n, maxChain)) {
-        // longer than any port may be handed (a QEMU stream peer would cut its link): dropped whole
-        n -= frags;
+        if (bi < reserved || bi >= numBufs || len > bufSize) {
+          len = 0;
+          badSlots++;
+        }
+        ftOff[n] = bufsBase + bi * bufSize;
+        ftLen[n] = len;
+        n++;
+        if (fl !== 0) {
+          if (frags === maxFrags) {
+            n -= maxFrags;
+            frags = 1;
+            skipping = true;
+            dropFrags++;
+          } else {
+            frags++;
+          }
+          continue;
+        }
+        if (frags > sureSlots) {
+          // longer than any port may be handed (a QEMU stream peer would cut its link): dropped whole
+          let t = 0;
+          for (let k = n - frags; k < n; k++) t += ftLen[k] as number;
+          if (t > maxChain) {
+            n -= frags;
+            frags = 1;
+            dropOversize++;
+            continue;
+          }
+        }
+        ftFrags[n - frags] = frags;
         frags = 1;
-        dropOversize++;
-        continue;
+        full = n >= batch;
       }
-      ftFrags[n - frags] = frags;
-      frags = 1;
-      if (n >= batch) {
+      if (full) {
         this.flush(src, n, ringNr);
         n = 0;
       }
@@ -270,19 +294,29 @@ export class Forwarder {
     const qHead = this.qHead;
     const qTail = this.qTail;
     const dsts = this.dsts;
+    const learnA = this.learnA;
+    const learnB = this.learnB;
+    // module constants as locals: V8 reloads (and TDZ-checks) a module binding at every use
+    const ftNull = FT_NULL;
+    const bcast = NM_BDG_BROADCAST;
+    const bcastQ = BCAST_Q;
+    const ringsShift = RINGS_SHIFT;
+    const validB = VALID_B;
     const ports = sw.ports;
-    const me = src.index;
+    const me = src.index | 0;
     const arena = src.region.arena;
     const i32 = arena.i32;
     const u16 = arena.u16;
-    const mode = sw.lookupMode;
-    const verbose = sw.settings.verbose;
+    const mode = sw.lookupMode | 0;
+    const learning = LOOKUP_LEARNING;
+    const custom = LOOKUP_CUSTOM;
+    const verbose = sw.settings.verbose | 0;
     // MAC ageing (uvale.mac_ageing, 0 = never, VALE's way): entries carry the second they were
     // last learnt; a steady source is re-learnt once per batch (lastSB = -1 never matches)
-    const ageing = sw.settings.macAgeing;
+    const ageing = sw.settings.macAgeing | 0;
     const now = ageing > 0 ? (performance.now() / 1000) | 0 : 0;
-    let lastSA = src.lastSA;
-    let lastSB = ageing > 0 ? -1 : src.lastSB;
+    let lastSA = src.lastSA | 0;
+    let lastSB = ageing > 0 ? -1 : src.lastSB | 0;
     const table = sw.macTable;
     const tabA = table.a;
     const tabB = table.b;
@@ -298,8 +332,9 @@ export class Forwarder {
     let bytes = 0;
     let runts = 0;
     let noDest = 0;
+    let numLearnt = 0;
     // a virtio-net header in front of each frame (see offload.ts): addresses start past it
-    const hl = src.hdrLen;
+    const hl = src.hdrLen | 0;
     const hl4 = (hl & 3) === 0;
     const minLen = MIN_FRAME + hl;
 
@@ -317,9 +352,9 @@ export class Forwarder {
         runts++;
         continue;
       }
-      let dst = NM_BDG_BROADCAST;
+      let dst = bcast;
       let q = -1;
-      if (mode === LOOKUP_LEARNING) {
+      if (mode === learning) {
         const m = off + hl;
         const w = m >>> 1;
         // source MAC, bytes 6..11, learnt if unicast and new for this port
@@ -334,7 +369,11 @@ export class Forwarder {
           lastSA = sa;
           lastSB = sb;
           lastDB = -1;
-          if (verbose >= 2) sw.log(`learned ${formatMac(sa, sb)} on port ${me} (${src.name})`);
+          if (verbose >= 2) {
+            // logged after the pass (no call in this loop)
+            learnA[numLearnt] = sa;
+            learnB[numLearnt++] = sb;
+          }
         }
         const da = hl4 ? i32[m >>> 2] : u16[w] | (u16[w + 1] << 16);
         if ((da & 1) === 0) {
@@ -348,7 +387,7 @@ export class Forwarder {
             q = lastQ;
           } else {
             const h = rthash(da, db);
-            if (tabA[h] === da && tabB[h] === (db | VALID_B) && (ageing === 0 || now - tabStamp[h] <= ageing)) {
+            if (tabA[h] === da && tabB[h] === (db | validB) && (ageing === 0 || now - tabStamp[h] <= ageing)) {
               dst = tabPort[h];
             }
             lastDA = da;
@@ -357,13 +396,13 @@ export class Forwarder {
         } else {
           lastDB = -1; // a group address: the cached queue is not for the next unicast
         }
-      } else if (mode === LOOKUP_CUSTOM) {
+      } else if (mode === custom) {
         dst = (sw.lookupFn as LookupFn)(arena.u8, off + hl, len - hl, me) | 0;
       }
       if (q < 0) {
-        if (dst === NM_BDG_BROADCAST) {
-          q = BCAST_Q;
-        } else if (dst === me || dst < 0 || dst >= NM_BDG_BROADCAST || ports[dst] == null) {
+        if (dst === bcast) {
+          q = bcastQ;
+        } else if (dst === me || dst < 0 || dst >= bcast || ports[dst] == null) {
           noDest++;
           lastQ = -1;
           continue;
@@ -372,18 +411,21 @@ export class Forwarder {
           // delivery, so a unicast list that lands on RX ring 0 is the ring-0 list and is
           // merged with the broadcast list in source order
           const nrx = (ports[dst] as VPort).rx.length;
-          q = (dst << RINGS_SHIFT) | (ringNr < nrx ? ringNr : ringNr % nrx);
+          q = (dst << ringsShift) | (ringNr < nrx ? ringNr : ringNr % nrx);
         }
         lastQ = q;
       }
-      ftNext[cur] = FT_NULL;
-      if (qHead[q] === FT_NULL) {
+      ftNext[cur] = ftNull;
+      if (qHead[q] === ftNull) {
         qHead[q] = cur;
-        if (q !== BCAST_Q) dsts[numDsts++] = q;
+        if (q !== bcastQ) dsts[numDsts++] = q;
       } else {
-        ftNext[qTail[q]] = cur;
+        ftNext[qTail[q] as number] = cur;
       }
       qTail[q] = cur;
+    }
+    for (let k = 0; k < numLearnt; k++) {
+      sw.log(`learned ${formatMac(learnA[k] as number, learnB[k] as number)} on port ${me} (${src.name})`);
     }
     src.lastSA = lastSA;
     src.lastSB = lastSB;
@@ -396,7 +438,7 @@ export class Forwarder {
     // broadcast goes to ring 0 of every other port
     if (qHead[BCAST_Q] !== FT_NULL) {
       const idx = sw.portIndex;
-      const active = sw.activePorts;
+      const active = sw.activePorts | 0;
       for (let k = 0; k < active; k++) {
         const p = idx[k];
         if (p === me) continue;
@@ -518,6 +560,13 @@ export class Forwarder {
    * `dp`'s RX ring. Returns the first frame that did not fit (FT_NULL: all did).
    */
   private deliver(src: VPort, dp: VPort, q: number): number {
+    // module constants as locals: V8 reloads (and TDZ-checks) a module binding at every use
+    const ftNull = FT_NULL;
+    const shiftW = SLOT_SHIFT_W;
+    const lenH = SLOT_LEN_H;
+    const flagsH = SLOT_FLAGS_H;
+    const bufSize = NM_BUF_SIZE;
+    const oneFrag = 1 << NS_RFRAGS_SHIFT;
     const ftOff = this.ftOff;
     const ftLen = this.ftLen;
     const ftFrags = this.ftFrags;
@@ -532,79 +581,97 @@ export class Forwarder {
       const h = kr.prologue(true);
       if (h >= 0) kr.hwcur = h;
     }
-    let next = this.qHead[q];
-    let brd = withBcast ? this.qHead[BCAST_Q] : FT_NULL;
+    let next = this.qHead[q] as number;
+    let brd = withBcast ? (this.qHead[BCAST_Q] as number) : ftNull;
     if (src.hdrLen !== dp.hdrLen) return this.deliverConverted(src, dp, kr, next, brd);
-    let howmany = kr.rxSpace();
-    let dropped = 0;
+    let howmany = kr.rxSpace() | 0;
 
     const sArena = src.region.arena;
     const dArena = kr.arena;
-    const same = sArena === dArena;
     const sF64 = sArena.f64;
     const dF64 = dArena.f64;
     const sU8 = sArena.u8;
     const dU8 = dArena.u8;
+    const copy = sArena === dArena ? sArena.copy : null;
     const du32 = dArena.u32;
     const du16 = dArena.u16;
-    const slotsW = kr.slotsW;
-    const dBufs = kr.bufsBase;
-    const dNumBufs = kr.numBufs;
-    const lim = kr.lim;
-    const copy = same ? sArena.copy : null;
-    let j = kr.hwtail;
+    const slotsW = kr.slotsW | 0;
+    const dBufs = kr.bufsBase | 0;
+    const dNumBufs = kr.numBufs | 0;
+    const lim = kr.lim | 0;
+    let j = kr.hwtail | 0;
     let pkts = 0;
     let bytes = 0;
-    let stop = FT_NULL;
+    let stop = ftNull;
     for (;;) {
-      let p: number;
-      if (next < brd) {
-        p = next;
-        next = ftNext[p];
-      } else {
-        p = brd;
-        brd = ftNext[p];
+      // the fast loop: frames of one slot up to 64 bytes, copied as one 64-byte chunk of 8
+      // Float64 words; it makes no call, so V8 checks the arrays' maps once. Anything else
+      // (a chain, a longer frame, no room) leaves it.
+      let p = ftNull;
+      for (;;) {
+        if (next < brd) {
+          p = next;
+          if (ftFrags[p] !== 1 || (ftLen[p] as number) > 64 || howmany === 0) break;
+          next = ftNext[p] as number;
+        } else {
+          p = brd;
+          if (ftFrags[p] !== 1 || (ftLen[p] as number) > 64 || howmany === 0) break;
+          brd = ftNext[p] as number;
+        }
+        howmany--;
+        const len = ftLen[p] as number;
+        const si = (ftOff[p] as number) >>> 3;
+        const w = slotsW + (j << shiftW);
+        let bi = du32[w] as number;
+        if (bi >= dNumBufs) bi = 0;
+        const di = (dBufs + bi * bufSize) >>> 3;
+        dF64[di] = sF64[si] as number;
+        dF64[di + 1] = sF64[si + 1] as number;
+        dF64[di + 2] = sF64[si + 2] as number;
+        dF64[di + 3] = sF64[si + 3] as number;
+        dF64[di + 4] = sF64[si + 4] as number;
+        dF64[di + 5] = sF64[si + 5] as number;
+        dF64[di + 6] = sF64[si + 6] as number;
+        dF64[di + 7] = sF64[si + 7] as number;
+        du16[(w << 1) + lenH] = len;
+        du16[(w << 1) + flagsH] = oneFrag;
+        bytes += len;
+        pkts++;
+        j = j === lim ? 0 : j + 1;
+        if (next === brd) {
+          // both lists ended (FT_NULL)
+          p = ftNull;
+          break;
+        }
       }
-      const cnt = ftFrags[p];
+      if (p === ftNull) break;
+      // frame p, not taken from its list yet: no room, a chain, or longer than 64 bytes
+      const cnt = ftFrags[p] as number;
       if (cnt > howmany) {
         // no room: this frame and every later one for this port are dropped
-        dropped = 1 + this.listLength(next) + this.listLength(brd);
         stop = p;
         break;
       }
+      if (p === next) next = ftNext[p] as number;
+      else brd = ftNext[p] as number;
       howmany -= cnt;
       if (cnt === 1) {
-        // the common case, a frame in one slot: no fragment loop
-        const len = ftLen[p];
-        const so = ftOff[p];
-        const w = slotsW + (j << SLOT_SHIFT_W);
-        let bi = du32[w];
+        // one slot over 64 bytes: words up to 256 bytes, else the arena's memmove
+        const len = ftLen[p] as number;
+        const w = slotsW + (j << shiftW);
+        let bi = du32[w] as number;
         if (bi >= dNumBufs) bi = 0;
-        const doff = dBufs + bi * NM_BUF_SIZE;
-        copyFrame(copy, sU8, sF64, so, dU8, dF64, doff, len);
-        du16[(w << 1) + SLOT_LEN_H] = len;
-        du16[(w << 1) + SLOT_FLAGS_H] = 1 << NS_RFRAGS_SHIFT;
+        copyFrame(copy, sU8, sF64, ftOff[p] as number, dU8, dF64, dBufs + bi * bufSize, len);
+        du16[(w << 1) + lenH] = len;
+        du16[(w << 1) + flagsH] = oneFrag;
         bytes += len;
         j = j === lim ? 0 : j + 1;
       } else {
-        const end = p + cnt;
-        const fl = (cnt << NS_RFRAGS_SHIFT) | NS_MOREFRAG;
-        let w = 0;
-        for (let f = p; f < end; f++) {
-          const len = ftLen[f];
-          w = slotsW + (j << SLOT_SHIFT_W);
-          let bi = du32[w];
-          if (bi >= dNumBufs) bi = 0;
-          copyFrame(copy, sU8, sF64, ftOff[f], dU8, dF64, dBufs + bi * NM_BUF_SIZE, len);
-          du16[(w << 1) + SLOT_LEN_H] = len;
-          du16[(w << 1) + SLOT_FLAGS_H] = fl;
-          bytes += len;
-          j = j === lim ? 0 : j + 1;
-        }
-        du16[(w << 1) + SLOT_FLAGS_H] = cnt << NS_RFRAGS_SHIFT;
+        j = this.copyChain(sArena, kr, p, cnt, j);
+        for (let f = p; f < p + cnt; f++) bytes += ftLen[f] as number;
       }
       pkts++;
-      if (next === FT_NULL && brd === FT_NULL) break;
+      if (next === brd) break;
     }
     this.delivered = pkts;
     const dc = dp.counters;
@@ -615,15 +682,47 @@ export class Forwarder {
       dc[C_RX_BYTES] += bytes;
       dp.wakeRx();
     }
-    if (dropped !== 0) dc[C_DROP_RX_FULL] += dropped;
+    if (stop !== ftNull) dc[C_DROP_RX_FULL] += 1 + this.listLength(next, stop) + this.listLength(brd, stop);
     return stop;
   }
 
-  /** Frames in the list that starts at ft index `p`. */
-  private listLength(p: number): number {
+  /**
+   * Copies frame `p` of `cnt` slots (a chain) into
+   * `kr` from RX slot `j` on; returns the slot after it.
+   */
+  private copyChain(sArena: Arena, kr: KRing, p: number, cnt: number, j: number): number {
+    const ftOff = this.ftOff;
+    const ftLen = this.ftLen;
+    const dArena = kr.arena;
+    const du32 = dArena.u32;
+    const du16 = dArena.u16;
+    const slotsW = kr.slotsW | 0;
+    const dBufs = kr.bufsBase | 0;
+    const dNumBufs = kr.numBufs | 0;
+    const lim = kr.lim | 0;
+    const copy = sArena === dArena ? sArena.copy : null;
+    const end = p + cnt;
+    const fl = cnt === 1 ? 1 << NS_RFRAGS_SHIFT : (cnt << NS_RFRAGS_SHIFT) | NS_MOREFRAG;
+    let w = 0;
+    for (let f = p; f < end; f++) {
+      const len = ftLen[f] as number;
+      w = slotsW + (j << SLOT_SHIFT_W);
+      let bi = du32[w] as number;
+      if (bi >= dNumBufs) bi = 0;
+      copyFrame(copy, sArena.u8, sArena.f64, ftOff[f] as number, dArena.u8, dArena.f64, dBufs + bi * NM_BUF_SIZE, len);
+      du16[(w << 1) + SLOT_LEN_H] = len;
+      du16[(w << 1) + SLOT_FLAGS_H] = fl;
+      j = j === lim ? 0 : j + 1;
+    }
+    du16[(w << 1) + SLOT_FLAGS_H] = cnt << NS_RFRAGS_SHIFT;
+    return j;
+  }
+
+  /** Frames in the list that starts at ft index `p`, up to `stop` (not counted; ft index, or FT_NULL). */
+  private listLength(p: number, stop = FT_NULL): number {
     const ftNext = this.ftNext;
     let n = 0;
-    for (; p !== FT_NULL; p = ftNext[p]) n++;
+    for (; p !== FT_NULL; p = ftNext[p] as number) if (p !== stop) n++;
     return n;
   }
 
@@ -636,8 +735,8 @@ export class Forwarder {
     const ftFrags = this.ftFrags;
     const path = this.offload;
     const sU8 = src.region.arena.u8;
-    const sHl = src.hdrLen;
-    const dHl = dp.hdrLen;
+    const sHl = src.hdrLen | 0;
+    const dHl = dp.hdrLen | 0;
     path.begin(kr, kr.rxSpace());
     let dropped = 0;
     let bad = 0;

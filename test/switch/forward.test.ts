@@ -320,6 +320,24 @@ describe('full receiver ring', () => {
     assert.equal(slow.counters().dropRxFull, 7);
     assert.equal(fast.counters().dropRxFull, 0);
   });
+
+  test('a full ring mid-way through merged unicast and broadcast lists: source order, every later frame counted', () => {
+    // short (one 64-byte chunk) and long frames take different copy paths; the ring fills on
+    // either kind, in either list
+    for (const longAt of [-1, 6, 7, 8]) {
+      const host = new ValeHost();
+      const tx = openPort('vale0:tx', { host });
+      const rx = openPort('vale0:rx', { host, rxSlots: 8 }); // 7 usable
+      send(rx, [frame(BROADCAST, macN(2))]);
+      const frames = Array.from({ length: 12 }, (_, i) =>
+        frame(i % 3 === 1 ? BROADCAST : macN(2), macN(1), { seq: i, len: i === longAt || i % 4 === 0 ? 200 : 60 }),
+      );
+      send(tx, frames);
+      assert.deepEqual(drain(rx).map(seqOf), [0, 1, 2, 3, 4, 5, 6], `long frame at ${longAt}`);
+      assert.equal(rx.counters().dropRxFull, 5, `long frame at ${longAt}`);
+      assert.equal(rx.counters().rxPackets, 7, `long frame at ${longAt}`);
+    }
+  });
 });
 
 describe('fragments', () => {
