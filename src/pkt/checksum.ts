@@ -13,6 +13,7 @@
  * IPv4 headers store 0 as is.
  */
 
+import { rd16, wr16 } from './be16.js';
 import { IPPROTO_UDP } from './ether.js';
 
 /** Partial ones'-complement sum of buf[off, off+len), added to `initial`; not folded. */
@@ -68,15 +69,6 @@ export function udpCksumUpdate32(cksum: number, oldValue: number, newValue: numb
   if (cksum === 0) return 0;
   const c = cksumUpdate32(cksum, oldValue, newValue);
   return c === 0 ? 0xffff : c;
-}
-
-function rd16(buf: Uint8Array, off: number): number {
-  return (buf[off] << 8) | buf[off + 1];
-}
-
-function wr16(buf: Uint8Array, off: number, v: number): void {
-  buf[off] = v >>> 8;
-  buf[off + 1] = v;
 }
 
 /** Header length in bytes of the IPv4 header at buf[ipOff] (IHL*4). */

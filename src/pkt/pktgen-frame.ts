@@ -23,6 +23,7 @@
 
 import { ErrorCodes, ValeError } from '../core/errors.js';
 import { MAX_FRAME } from '../core/limits.js';
+import { rd16, wr16 } from './be16.js';
 import { cksumUpdate16, cksumUpdate32, setIpv4HeaderChecksum, setL4Checksum4, setL4Checksum6 } from './checksum.js';
 import {
   ETHER_HDR_LEN,
@@ -125,15 +126,6 @@ function toRange(v: string | IpRange | undefined, def: string, family: 4 | 6): I
 function fillPayload(buf: Uint8Array, from: number, text: string): void {
   const src = new TextEncoder().encode(text);
   for (let i = from, j = 0; i < buf.length; i++, j = j + 1 === src.length ? 0 : j + 1) buf[i] = src[j];
-}
-
-function rd16(b: Uint8Array, o: number): number {
-  return (b[o] << 8) | b[o + 1];
-}
-
-function wr16(b: Uint8Array, o: number, v: number): void {
-  b[o] = v >>> 8;
-  b[o + 1] = v;
 }
 
 function rd32(b: Uint8Array, o: number): number {

@@ -38,6 +38,7 @@
  * dropOffload.
  */
 
+import { rd16, TCP_CWR, TCP_FIN, TCP_PSH, wr16 } from '../pkt/be16.js';
 import { fold, setIpv4HeaderChecksum, setL4Checksum4, setL4Checksum6, sum16 } from '../pkt/checksum.js';
 import { ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETHERTYPE_QINQ, ETHERTYPE_VLAN, IPPROTO_TCP } from '../pkt/ether.js';
 import type { KRing } from '../ring/kring.js';
@@ -71,17 +72,6 @@ export const PUT_OK = 0;
 export const PUT_NO_ROOM = 1;
 export const PUT_BAD = 2;
 
-const TCP_FIN = 0x01;
-const TCP_PSH = 0x08;
-const TCP_CWR = 0x80;
-
-function rd16(b: Uint8Array, o: number): number {
-  return (b[o] << 8) | b[o + 1];
-}
-function wr16(b: Uint8Array, o: number, v: number): void {
-  b[o] = (v >>> 8) & 0xff;
-  b[o + 1] = v & 0xff;
-}
 function le16(b: Uint8Array, o: number): number {
   return b[o] | (b[o + 1] << 8);
 }

@@ -31,23 +31,15 @@
  * allocates or throws.
  */
 
+import { rd16, TCP_ACK, TCP_PSH, wr16 } from '../pkt/be16.js';
 import { fold, sum16 } from '../pkt/checksum.js';
 import { ETHERTYPE_IPV4, ETHERTYPE_IPV6, IPPROTO_TCP } from '../pkt/ether.js';
 import { sum16Wide } from '../pkt/sum16-wide.js';
 import { MAX_FRAME } from '../ring/layout.js';
 import { VNET_HDR_F_NEEDS_CSUM, VNET_HDR_GSO_TCPV4, VNET_HDR_GSO_TCPV6 } from './offload.js';
 
-const TCP_ACK = 0x10;
-const TCP_PSH = 0x08;
 const ETH_HLEN = 14;
 
-function rd16(b: Uint8Array, o: number): number {
-  return (b[o] << 8) | b[o + 1];
-}
-function wr16(b: Uint8Array, o: number, v: number): void {
-  b[o] = (v >>> 8) & 0xff;
-  b[o + 1] = v & 0xff;
-}
 function wrLe16(b: Uint8Array, o: number, v: number): void {
   b[o] = v & 0xff;
   b[o + 1] = (v >>> 8) & 0xff;

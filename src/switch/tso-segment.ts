@@ -12,22 +12,11 @@
  * than the caller has buffers) gives -1.
  */
 
+import { rd16, TCP_CWR, TCP_FIN, TCP_PSH, wr16 } from '../pkt/be16.js';
 import { fold, setIpv4HeaderChecksum, sum16 } from '../pkt/checksum.js';
 import { ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETHERTYPE_QINQ, ETHERTYPE_VLAN, IPPROTO_TCP } from '../pkt/ether.js';
 import { sum16Wide } from '../pkt/sum16-wide.js';
 import { VNET_HDR_GSO_TCPV4 } from './offload.js';
-
-const TCP_FIN = 0x01;
-const TCP_PSH = 0x08;
-const TCP_CWR = 0x80;
-
-function rd16(b: Uint8Array, o: number): number {
-  return (b[o] << 8) | b[o + 1];
-}
-function wr16(b: Uint8Array, o: number, v: number): void {
-  b[o] = (v >>> 8) & 0xff;
-  b[o + 1] = v & 0xff;
-}
 
 export class TsoSegmenter {
   /** Per segment of the last segment() call: its length. */
