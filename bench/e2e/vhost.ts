@@ -17,6 +17,8 @@
  * then averages over SECS seconds of reports. Details: the generator's
  * Tx-pps (what the vhost side accepted), the switch's share of a core.
  *
+ * UVALE_BENCH_PROF=DIR runs the daemon under `node --cpu-prof` into DIR.
+ *
  * Needs root (no hugepages: --no-huge -m 512) and dpdk-testpmd (Debian
  * dpdk-dev).
  */
@@ -102,7 +104,8 @@ export class VhostBench implements E2eBench {
 
   async setup(_figures: readonly E2eFigure[]): Promise<string | null> {
     this.dir = cleanup.tempDir('vhost');
-    const d = await startDaemon('vhost');
+    const prof = process.env.UVALE_BENCH_PROF; // a directory: the daemon runs under node --cpu-prof into it
+    const d = await startDaemon('vhost', undefined, prof === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${prof}`]);
     this.daemon = d;
     const client = await DaemonClient.connect({ dir: d.dir, autostart: false });
     try {
