@@ -84,7 +84,8 @@ export interface Replies {
   close: Record<string, never>;
   list: { ports: PortInfo[] };
   stats: StatsSnapshot;
-  port: PortStats;
+  /** `io`: how an adapter's port moves frames to its far side (a TAP: 'uring' or 'syscall'), when it says. */
+  port: PortStats & { io?: string };
   mac: { switch: string; entries: MacEntry[] };
   switches: { switches: SwitchInfo[] };
   'switch-owner': { owner: SwitchInfo | null };

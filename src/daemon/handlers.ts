@@ -55,7 +55,10 @@ export const HANDLERS: { readonly [K in RequestName]: Handler<K> } = {
   stats: ({ daemon }) => daemon.stats(),
   port: ({ daemon }, a) => {
     const vp = daemon.findPort(a.name);
-    return { ...daemon.describePort(vp), counters: countersToObject(vp.counters) };
+    const info = daemon.describePort(vp);
+    const io = daemon.adapters().find((x) => x.name === info.name)?.extra.io;
+    const out = { ...info, counters: countersToObject(vp.counters) };
+    return typeof io === 'string' ? { ...out, io } : out;
   },
   mac: ({ daemon, conn }, a) => {
     const sw = daemon.host.getSwitch(a.switch);

@@ -272,13 +272,14 @@ if (skip !== null) {
     const delta = (a: Record<string, number>, b: Record<string, number>, k: string): number =>
       (b[k] as number) - (a[k] as number);
 
-    test('ctl -g shows the 12-byte virtio-net header of a TAP with offloads, none without', async () => {
+    test('ctl -g shows the 12-byte virtio-net header of a TAP with offloads, none without, and the I/O path', async () => {
       for (const [h, len] of [
         [h1, 12],
         [h3, 0],
       ] as const) {
-        const g = JSON.parse((await net.ctl('-g', h.port, '--json')).stdout) as { vnet_hdr_len: number };
+        const g = JSON.parse((await net.ctl('-g', h.port, '--json')).stdout) as { vnet_hdr_len: number; io: string };
         assert.equal(g.vnet_hdr_len, len, h.port);
+        assert.equal(g.io, 'uring', `${h.port}: TAPs use io_uring by default (docs/io-uring.md)`);
       }
     });
 

@@ -26,6 +26,7 @@ Inspects the switches of a running daemon (netmap's vale-ctl).
   (no option)        list every port: NAME bridge_idx B port_idx P
   -l NAME            print the switch and port numbers of port NAME
   -g NAME            print port NAME's memory size, slots, rings and virtio-net header length
+                     (and a TAP's I/O path: io uring, or syscall when io_uring is off or refused)
   -n IF              create the persistent port IF (not on any switch yet)
   -C TX[,RX[,TXR[,RXR]]]  with -n: slots per TX and RX ring, and ring counts
   -r IF              destroy the persistent port IF (it must be detached)
@@ -269,6 +270,7 @@ async function ctl(argv: string[]): Promise<number> {
         rx_rings: p.rxRings,
         mem_id: 0,
         vnet_hdr_len: p.vnetHdrLen,
+        ...(p.io === undefined ? {} : { io: p.io }),
       };
       print(
         Object.entries(info)
