@@ -231,3 +231,36 @@ export async function assertRejectsCode(p: Promise<unknown>, code: string): Prom
 export function hex(b: Uint8Array, n = 24): string {
   return Buffer.from(b.subarray(0, n)).toString('hex');
 }
+
+/**
+ * `rounds` rounds of `perRound` broadcast frames of the given sizes (random
+ * bytes from `seed`), put as chains of 2048-byte fragments, from `a` to `b` and
+ * back in turn; each round must arrive whole, in order and bit-exact.
+ */
+export async function bounceChains(
+  a: NetmapPort,
+  b: NetmapPort,
+  rounds: number,
+  perRound: number,
+  sizes: readonly number[],
+  seed: number,
+): Promise<void> {
+  const rng = new Rng(seed);
+  let seq = 0;
+  for (let round = 0; round < rounds; round++) {
+    const [src, dst] = round % 2 === 0 ? [a, b] : [b, a];
+    const want: Uint8Array[] = [];
+    for (let i = 0; i < perRound; i++) {
+      const len = sizes[(round + i) % sizes.length] as number;
+      const f = frame(BROADCAST, macN(1 + (round % 2)), { seq: seq++, len, fill: rng.bytes(len) });
+      want.push(f);
+      putChain(src, split(f, 2048));
+    }
+    src.txsync();
+    const got = await receive(dst, want.length, 3000);
+    assert.deepEqual(got.map(seqOf), want.map(seqOf), `round ${round}: all frames, in order`);
+    for (let i = 0; i < want.length; i++) {
+      assert.ok(Buffer.from(want[i] as Uint8Array).equals(got[i] as Uint8Array), `round ${round} frame ${i}`);
+    }
+  }
+}

@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import { type NetmapPort, openPort, ValeHost } from '../../src/index.js';
 import { TapPort } from '../../src/ports/tap/tap-port.js';
-import { BROADCAST, frame, macN, putChain, Rng, receive, seqOf, split } from '../helpers/vale.js';
+import { bounceChains } from '../helpers/vale.js';
 import { Cleanup, ip, netSkipReason, PID_TAG, quiet } from '../tap/net.js';
 
 const skip = netSkipReason();
@@ -79,25 +79,7 @@ if (skip !== null) {
       const pb = openPort('vale0:pb', { host: hostB });
       const ports: NetmapPort[] = [pa, pb];
       try {
-        const rng = new Rng(7);
-        const sizes = [60, 1514, 2049, 4097, 9014, 61];
-        let s = 0;
-        for (let round = 0; round < 6; round++) {
-          const [src, dst] = round % 2 === 0 ? [pa, pb] : [pb, pa];
-          const want: Uint8Array[] = [];
-          for (let i = 0; i < 40; i++) {
-            const len = sizes[(round + i) % sizes.length] as number;
-            const f = frame(BROADCAST, macN(1 + (round % 2)), { seq: s++, len, fill: rng.bytes(len) });
-            want.push(f);
-            putChain(src, split(f, 2048));
-          }
-          src.txsync();
-          const got = await receive(dst, want.length, 3000);
-          assert.deepEqual(got.map(seqOf), want.map(seqOf), `round ${round}: all frames, in order`);
-          for (let i = 0; i < want.length; i++) {
-            assert.ok(Buffer.from(want[i] as Uint8Array).equals(got[i] as Uint8Array), `round ${round} frame ${i}`);
-          }
-        }
+        await bounceChains(pa, pb, 6, 40, [60, 1514, 2049, 4097, 9014, 61], 7);
         for (const t of [a, b]) {
           const k = t.info().counters;
           assert.equal(k.inFrames, 120, `${t.name}: 3 rounds of 40 read`);

@@ -24,7 +24,7 @@ import { ErrorCodes, type NetmapPort, openPort, parsePortName, ValeHost } from '
 import { TapPort } from '../../src/ports/tap/tap-port.js';
 import { C_RX_PACKETS, C_TX_PACKETS } from '../../src/switch/counters.js';
 import { until } from '../helpers/daemon.js';
-import { assertCode, BROADCAST, frame, macN, put, putChain, Rng, receive, seqOf, split } from '../helpers/vale.js';
+import { assertCode, BROADCAST, bounceChains, frame, macN, put, receive, seqOf } from '../helpers/vale.js';
 import { Cleanup, ip, linkExists, netSkipReason, PID_TAG, quiet } from '../tap/net.js';
 import { type ComplianceEnv, portCompliance } from './compliance.js';
 
@@ -234,25 +234,7 @@ if (skip !== null) {
         const a = await env.open('vale0:a');
         const b = await env.open('vale0:b');
         opened.push(a, b);
-        const rng = new Rng(11);
-        const sizes = [60, 2047, 2048, 2049, 4096, 4097, 6144, 9014, 1514];
-        let seq = 0;
-        for (let round = 0; round < 20; round++) {
-          const [src, dst] = round % 2 === 0 ? [a, b] : [b, a];
-          const want: Uint8Array[] = [];
-          for (let i = 0; i < 60; i++) {
-            const len = sizes[(round + i) % sizes.length] as number;
-            const f = frame(BROADCAST, macN(1 + (round % 2)), { seq: seq++, len, fill: rng.bytes(len) });
-            want.push(f);
-            putChain(src, split(f, 2048));
-          }
-          src.txsync();
-          const got = await receive(dst, want.length, 3000);
-          assert.deepEqual(got.map(seqOf), want.map(seqOf), `round ${round}: all frames, in order`);
-          for (let i = 0; i < want.length; i++) {
-            assert.ok(Buffer.from(want[i] as Uint8Array).equals(got[i] as Uint8Array), `round ${round} frame ${i}`);
-          }
-        }
+        await bounceChains(a, b, 20, 60, [60, 2047, 2048, 2049, 4096, 4097, 6144, 9014, 1514], 11);
         await env.settle();
         for (const t of env.taps) {
           const s = t.info().counters;

@@ -25,7 +25,7 @@ import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
 import type { FdbInfo } from '../../src/control/types.js';
-import { BIN, tempRunDir, until, uvale } from '../helpers/daemon.js';
+import { spawnDaemon, tempRunDir, until, uvale } from '../helpers/daemon.js';
 import { Cleanup, ip, netSkipReason, nsRun, PID_TAG, type RunResult, sh, stopChild } from '../tap/net.js';
 
 const skip = netSkipReason(['ping', 'iperf3', 'bridge', 'ethtool']) ?? vxlanSkip();
@@ -39,28 +39,6 @@ function vxlanSkip(): string | null {
   if (r.code !== 0) return `the kernel has no vxlan device: ${r.stderr.trim()}`;
   sh(['ip', 'link', 'del', name], { ok: true });
   return null;
-}
-
-/** Starts `uvale daemon` inside namespace `ns` and waits for its "serving" line. */
-function daemonIn(ns: string, dir: string): Promise<ChildProcess> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('ip', ['netns', 'exec', ns, process.execPath, BIN, 'daemon', '--dir', dir], {
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    let err = '';
-    const t = setTimeout(() => reject(new Error(`daemon did not start: ${err}`)), 10000);
-    child.stderr.on('data', (d) => {
-      err += d;
-      if (err.includes('serving')) {
-        clearTimeout(t);
-        resolve(child);
-      }
-    });
-    child.on('exit', (code) => {
-      clearTimeout(t);
-      reject(new Error(`daemon exited with ${code}: ${err}`));
-    });
-  });
 }
 
 interface Family {
@@ -149,7 +127,7 @@ if (skip !== null) {
         ip('-n', ns.h2, 'addr', 'add', `${h2}/24`, 'dev', 'vxh');
         ip('-n', ns.h2, 'link', 'set', 'vxh', 'mtu', String(fam.mtu), 'up');
         // side A: a uvale daemon in vxa with the VXLAN port and a TAP host moved to vxh1
-        const d = await daemonIn(ns.a, rd.dir);
+        const d = await spawnDaemon(rd.dir, [], ns.a);
         children.push(d);
         cleanup.add(async () => {
           await ctl('--shutdown');
