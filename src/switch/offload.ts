@@ -72,6 +72,50 @@ export const PUT_OK = 0;
 export const PUT_NO_ROOM = 1;
 export const PUT_BAD = 2;
 
+/**
+ * Finds the headers of a TSO frame at f[eth, end): past VLAN tags, IPv4 (no
+ * options check beyond IHL) or IPv6 (csumStart, from eth, locates TCP behind
+ * extension headers), then TCP. Writes l3, l4 and the payload's start into
+ * `out[0..2]`; false for a frame that is not TCP of the family `gso` says.
+ * Shared by the switch's segmentation and tso-segment.ts; no allocation.
+ */
+export function tsoHeaders(
+  f: Uint8Array,
+  eth: number,
+  end: number,
+  gso: number,
+  csumStart: number,
+  out: Int32Array,
+): boolean {
+  if (end - eth < 14) return false;
+  let l3 = eth + 14;
+  let type = rd16(f, eth + 12);
+  while ((type === ETHERTYPE_VLAN || type === ETHERTYPE_QINQ) && l3 + 4 <= end) {
+    type = rd16(f, l3 + 2);
+    l3 += 4;
+  }
+  let l4: number;
+  if (gso === VNET_HDR_GSO_TCPV4) {
+    if (type !== ETHERTYPE_IPV4 || l3 + 20 > end || f[l3] >>> 4 !== 4) return false;
+    const ihl = (f[l3] & 15) * 4;
+    if (ihl < 20 || f[l3 + 9] !== IPPROTO_TCP) return false;
+    l4 = l3 + ihl;
+  } else {
+    if (type !== ETHERTYPE_IPV6 || l3 + 40 > end || f[l3] >>> 4 !== 6) return false;
+    // extension headers: trust csum_start where it points past the fixed header
+    if (csumStart >= 0 && eth + csumStart > l3 + 40) l4 = eth + csumStart;
+    else if (f[l3 + 6] === IPPROTO_TCP) l4 = l3 + 40;
+    else return false;
+  }
+  if (l4 + 20 > end) return false;
+  const thl = (f[l4 + 12] >>> 4) * 4;
+  if (thl < 20 || l4 + thl > end) return false;
+  out[0] = l3;
+  out[1] = l4;
+  out[2] = l4 + thl;
+  return true;
+}
+
 function le16(b: Uint8Array, o: number): number {
   return b[o] | (b[o + 1] << 8);
 }
@@ -85,6 +129,8 @@ function slotsFor(len: number): number {
 export class OffloadPath {
   /** The source frame, header included, gathered from its chain. */
   private readonly frame = new Uint8Array(MAX_FRAGS * NM_BUF_SIZE);
+  /** l3, l4 and payload start of the frame being segmented (tsoHeaders). */
+  private readonly hdrs = new Int32Array(3);
   /** One frame being built for the destination (a header may make it longer than its source). */
   private readonly out = new Uint8Array((MAX_FRAGS + 1) * NM_BUF_SIZE);
   private kr: KRing | null = null;
@@ -160,31 +206,12 @@ export class OffloadPath {
   /** TSO: the TCP frame at frame[eth, end) into mss-byte segments. csumStart (from eth) locates TCP over IPv6. */
   private segment(eth: number, end: number, gso: number, mss: number, csumStart: number): number {
     const f = this.frame;
-    if (end - eth < 14 || mss === 0) return PUT_BAD;
-    let l3 = eth + 14;
-    let type = rd16(f, eth + 12);
-    while ((type === ETHERTYPE_VLAN || type === ETHERTYPE_QINQ) && l3 + 4 <= end) {
-      type = rd16(f, l3 + 2);
-      l3 += 4;
-    }
-    let l4: number;
+    if (mss === 0 || !tsoHeaders(f, eth, end, gso, csumStart, this.hdrs)) return PUT_BAD;
+    const l3 = this.hdrs[0] as number;
+    const l4 = this.hdrs[1] as number;
+    const hdrEnd = this.hdrs[2] as number;
+    const thl = hdrEnd - l4;
     const v4 = gso === VNET_HDR_GSO_TCPV4;
-    if (v4) {
-      if (type !== ETHERTYPE_IPV4 || l3 + 20 > end || f[l3] >>> 4 !== 4) return PUT_BAD;
-      const ihl = (f[l3] & 15) * 4;
-      if (ihl < 20 || f[l3 + 9] !== IPPROTO_TCP) return PUT_BAD;
-      l4 = l3 + ihl;
-    } else {
-      if (type !== ETHERTYPE_IPV6 || l3 + 40 > end || f[l3] >>> 4 !== 6) return PUT_BAD;
-      // extension headers: trust csum_start where it points past the fixed header
-      if (csumStart >= 0 && eth + csumStart > l3 + 40) l4 = eth + csumStart;
-      else if (f[l3 + 6] === IPPROTO_TCP) l4 = l3 + 40;
-      else return PUT_BAD;
-    }
-    if (l4 + 20 > end) return PUT_BAD;
-    const thl = (f[l4 + 12] >>> 4) * 4;
-    const hdrEnd = l4 + thl;
-    if (thl < 20 || hdrEnd > end) return PUT_BAD;
     const hlen = hdrEnd - eth;
     const payload = end - hdrEnd;
     const nseg = payload === 0 ? 1 : Math.ceil(payload / mss);

@@ -14,16 +14,19 @@
 
 import { rd16, TCP_CWR, TCP_FIN, TCP_PSH, wr16 } from '../pkt/be16.js';
 import { fold, setIpv4HeaderChecksum, sum16 } from '../pkt/checksum.js';
-import { ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETHERTYPE_QINQ, ETHERTYPE_VLAN, IPPROTO_TCP } from '../pkt/ether.js';
+import { IPPROTO_TCP } from '../pkt/ether.js';
 import { sum16Wide } from '../pkt/sum16-wide.js';
-import { VNET_HDR_GSO_TCPV4 } from './offload.js';
+import { tsoHeaders, VNET_HDR_GSO_TCPV4 } from './offload.js';
 
 export class TsoSegmenter {
   /** Per segment of the last segment() call: its length. */
   readonly lens: Int32Array;
+  /** l3, l4 and payload start of the frame being cut (tsoHeaders in ./offload.ts). */
+  private readonly hdrs: Int32Array;
 
   constructor(maxSegs: number) {
     this.lens = new Int32Array(maxSegs);
+    this.hdrs = new Int32Array(3);
   }
 
   /**
@@ -42,30 +45,12 @@ export class TsoSegmenter {
     stride: number,
     maxSegs: number,
   ): number {
-    if (end - eth < 14 || mss === 0) return -1;
-    let l3 = eth + 14;
-    let type = rd16(f, eth + 12);
-    while ((type === ETHERTYPE_VLAN || type === ETHERTYPE_QINQ) && l3 + 4 <= end) {
-      type = rd16(f, l3 + 2);
-      l3 += 4;
-    }
-    let l4: number;
+    if (mss === 0 || !tsoHeaders(f, eth, end, gso, csumStart, this.hdrs)) return -1;
+    const l3 = this.hdrs[0] as number;
+    const l4 = this.hdrs[1] as number;
+    const hdrEnd = this.hdrs[2] as number;
+    const thl = hdrEnd - l4;
     const v4 = gso === VNET_HDR_GSO_TCPV4;
-    if (v4) {
-      if (type !== ETHERTYPE_IPV4 || l3 + 20 > end || f[l3] >>> 4 !== 4) return -1;
-      const ihl = (f[l3] & 15) * 4;
-      if (ihl < 20 || f[l3 + 9] !== IPPROTO_TCP) return -1;
-      l4 = l3 + ihl;
-    } else {
-      if (type !== ETHERTYPE_IPV6 || l3 + 40 > end || f[l3] >>> 4 !== 6) return -1;
-      if (csumStart >= 0 && eth + csumStart > l3 + 40) l4 = eth + csumStart;
-      else if (f[l3 + 6] === IPPROTO_TCP) l4 = l3 + 40;
-      else return -1;
-    }
-    if (l4 + 20 > end) return -1;
-    const thl = (f[l4 + 12] >>> 4) * 4;
-    const hdrEnd = l4 + thl;
-    if (thl < 20 || hdrEnd > end) return -1;
     const hlen = hdrEnd - eth;
     const payload = end - hdrEnd;
     const nseg = payload === 0 ? 1 : Math.ceil(payload / mss);
