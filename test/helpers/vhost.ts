@@ -68,16 +68,28 @@ export const FE = {
   txBuf: 0x40000,
 } as const;
 
+/** What `handshake` negotiates beyond the defaults (VERSION_1 only, rings enabled from the start). */
+export interface HandshakeOptions {
+  /** A back-end that refuses a message (SET_MEM_TABLE) may end the connection: stop sending, no error. */
+  refusable?: boolean;
+  /** Feature bits for SET_FEATURES (default: VIRTIO_F_VERSION_1 only). */
+  features?: bigint;
+  /** Protocol feature bits: sent with SET_PROTOCOL_FEATURES after SET_FEATURES when given. */
+  protocolFeatures?: bigint;
+  /** Send SET_VRING_ENABLE 1 for each ring (needed once protocol features are negotiated). */
+  enable?: boolean;
+}
+
 /**
- * The least a front-end sends to start both rings over one region of `size` bytes of `memfd` (at guest address 0):
- * SET_FEATURES (VERSION_1 only: no protocol features, so the rings are enabled from the start), SET_OWNER,
- * SET_MEM_TABLE, then per ring NUM, ADDR, BASE, CALL, KICK. @returns the socket and the kick and call eventfds.
+ * What a front-end sends to start both rings over one region of `size` bytes of `memfd` (at guest address 0):
+ * SET_FEATURES (VERSION_1 only unless told), SET_PROTOCOL_FEATURES if asked, SET_OWNER, SET_MEM_TABLE, then per
+ * ring NUM, ADDR, BASE, CALL, KICK (and ENABLE if asked). @returns the socket and the kick and call eventfds.
  */
 export function handshake(
   sock: string,
   memfd: number,
   size: number,
-  opts: { refusable?: boolean } = {},
+  opts: HandshakeOptions = {},
 ): { conn: number; kicks: number[]; calls: number[] } {
   const conn = streamConnect(sock);
   let refused = false;
@@ -91,7 +103,8 @@ export function handshake(
   };
   const kicks = [createEventfd(), createEventfd()];
   const calls = [createEventfd(), createEventfd()];
-  req(Req.SET_FEATURES, le([8, bit(Feature.F_VERSION_1)]));
+  req(Req.SET_FEATURES, le([8, opts.features ?? bit(Feature.F_VERSION_1)]));
+  if (opts.protocolFeatures !== undefined) req(Req.SET_PROTOCOL_FEATURES, le([8, opts.protocolFeatures]));
   req(Req.SET_OWNER, new Uint8Array(0));
   req(Req.SET_MEM_TABLE, le([4, 1], [4, 0], [8, 0], [8, size], [8, FE.uva], [8, 0]), [memfd]);
   for (let i = 0; i < 2; i++) {
@@ -104,8 +117,26 @@ export function handshake(
     req(Req.SET_VRING_BASE, le([4, i], [4, 0]));
     req(Req.SET_VRING_CALL, le([8, i]), [calls[i]!]);
     req(Req.SET_VRING_KICK, le([8, i]), [kicks[i]!]);
+    if (opts.enable === true) req(Req.SET_VRING_ENABLE, le([4, i], [4, 1]));
   }
   return { conn, kicks, calls };
+}
+
+/** Writes descriptor `i` of ring `ring` (0 RX, 1 TX) of the `FE` layout. */
+export function setDesc(
+  dv: DataView,
+  ring: number,
+  i: number,
+  addr: number,
+  len: number,
+  flags: number,
+  next: number,
+): void {
+  const o = FE.rings[ring]!.desc + 16 * i;
+  dv.setBigUint64(o, BigInt(addr), true);
+  dv.setUint32(o + 8, len, true);
+  dv.setUint16(o + 12, flags, true);
+  dv.setUint16(o + 14, next, true);
 }
 
 /**

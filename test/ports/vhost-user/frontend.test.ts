@@ -16,7 +16,6 @@ import { bit, encodeRequest, Feature, ProtocolFeature, Req } from '../../../src/
 import { VhostUserPort } from '../../../src/ports/vhost-user/vhost-port.js';
 import {
   closeFd,
-  createEventfd,
   createMemfd,
   eventfdDrain,
   eventfdSignal,
@@ -28,14 +27,9 @@ import {
 } from '../../../src/sys/index.js';
 import { VIRTQ_DESC_F_NEXT, VIRTQ_DESC_F_WRITE } from '../../../src/virtio/index.js';
 import { frame, receive, send } from '../../helpers/vale.js';
-import { le, MB } from '../../helpers/vhost.js';
+import { FE, handshake, le, MB, setDesc } from '../../helpers/vhost.js';
 
-const UVA = 0x7f00_0000_0000;
-const NUM = 64;
-const R = [
-  { desc: 0x0000, avail: 0x1000, used: 0x2000 },
-  { desc: 0x4000, avail: 0x5000, used: 0x6000 },
-];
+const { uva: UVA, num: NUM, rings: R } = FE;
 const RXBUF = 0x10000;
 const RXBUF_LEN = 256;
 const TXBUF = 0x40000;
@@ -53,47 +47,20 @@ test('a hand-made front-end: EVENT_IDX, mergeable RX into 256-byte buffers, a 30
   const memfd = createMemfd('uvale-test-guest', MB, { seals: 0 });
   const mem = mapFdRange(memfd, MB, 0);
   const dv = new DataView(mem.bytes.buffer, mem.bytes.byteOffset, MB);
-  const kicks = [createEventfd(), createEventfd()];
-  const calls = [createEventfd(), createEventfd()];
-  const c = streamConnect(sock);
-  const req = (r: number, payload: Uint8Array, fds: number[] = []) => {
-    const m = encodeRequest(r, payload);
-    assert.equal(fds.length > 0 ? streamSendFds(c, m, m.length, fds) : streamSend(c, m, m.length), m.length);
-  };
+  const features =
+    bit(Feature.F_VERSION_1) |
+    bit(Feature.NET_F_MRG_RXBUF) |
+    bit(Feature.RING_F_EVENT_IDX) |
+    bit(Feature.USER_F_PROTOCOL_FEATURES);
+  const fe = handshake(sock, memfd, MB, { features, protocolFeatures: bit(ProtocolFeature.REPLY_ACK), enable: true });
+  const { conn: c, kicks, calls } = fe;
   try {
-    const features =
-      bit(Feature.F_VERSION_1) |
-      bit(Feature.NET_F_MRG_RXBUF) |
-      bit(Feature.RING_F_EVENT_IDX) |
-      bit(Feature.USER_F_PROTOCOL_FEATURES);
-    req(Req.SET_FEATURES, le([8, features]));
-    req(Req.SET_PROTOCOL_FEATURES, le([8, bit(ProtocolFeature.REPLY_ACK)]));
-    req(Req.SET_OWNER, new Uint8Array(0));
-    req(Req.SET_MEM_TABLE, le([4, 1], [4, 0], [8, 0], [8, MB], [8, UVA], [8, 0]), [memfd]);
-    for (let i = 0; i < 2; i++) {
-      req(Req.SET_VRING_NUM, le([4, i], [4, NUM]));
-      req(
-        Req.SET_VRING_ADDR,
-        le([4, i], [4, 0], [8, UVA + R[i]!.desc], [8, UVA + R[i]!.used], [8, UVA + R[i]!.avail], [8, 0]),
-      );
-      req(Req.SET_VRING_BASE, le([4, i], [4, 0]));
-      req(Req.SET_VRING_CALL, le([8, i]), [calls[i]!]);
-      req(Req.SET_VRING_KICK, le([8, i]), [kicks[i]!]);
-      req(Req.SET_VRING_ENABLE, le([4, i], [4, 1]));
-    }
     await tick(50);
     assert.equal(port.connected, true, logs.join('\n'));
     assert.equal(port.info().extra?.queueSizes, '64,64', logs.join('\n'));
-    const setDesc = (ring: number, i: number, addr: number, len: number, flags: number, next: number) => {
-      const o = R[ring]!.desc + 16 * i;
-      dv.setBigUint64(o, BigInt(addr), true);
-      dv.setUint32(o + 8, len, true);
-      dv.setUint16(o + 12, flags, true);
-      dv.setUint16(o + 14, next, true);
-    };
     // RX: 64 buffers of 256 bytes; ask for an interrupt at every used entry (used_event = 0).
     for (let i = 0; i < NUM; i++) {
-      setDesc(0, i, RXBUF + RXBUF_LEN * i, RXBUF_LEN, VIRTQ_DESC_F_WRITE, 0);
+      setDesc(dv, 0, i, RXBUF + RXBUF_LEN * i, RXBUF_LEN, VIRTQ_DESC_F_WRITE, 0);
       dv.setUint16(R[0]!.avail + 4 + 2 * i, i, true);
     }
     dv.setUint16(R[0]!.avail + 4 + 2 * NUM, 0, true);
@@ -122,9 +89,9 @@ test('a hand-made front-end: EVENT_IDX, mergeable RX into 256-byte buffers, a 30
     const big = frame('02:00:00:00:00:0b', '02:00:00:00:00:0a', { len: 3000, seq: 9 });
     mem.bytes.fill(0, TXBUF, TXBUF + 12);
     mem.bytes.set(big, TXBUF + 0x100);
-    setDesc(1, 5, TXBUF, 12, VIRTQ_DESC_F_NEXT, 6);
-    setDesc(1, 6, TXBUF + 0x100, 1000, VIRTQ_DESC_F_NEXT, 7);
-    setDesc(1, 7, TXBUF + 0x100 + 1000, 2000, 0, 0);
+    setDesc(dv, 1, 5, TXBUF, 12, VIRTQ_DESC_F_NEXT, 6);
+    setDesc(dv, 1, 6, TXBUF + 0x100, 1000, VIRTQ_DESC_F_NEXT, 7);
+    setDesc(dv, 1, 7, TXBUF + 0x100 + 1000, 2000, 0, 0);
     dv.setUint16(R[1]!.avail + 4, 5, true);
     dv.setUint16(R[1]!.avail + 4 + 2 * NUM, 0, true); // used_event 0: call us for the first used entry
     dv.setUint16(R[1]!.avail + 2, 1, true);

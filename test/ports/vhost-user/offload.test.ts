@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { openPort, ValeHost } from '../../../src/index.js';
-import { bit, encodeRequest, Feature, Req } from '../../../src/ports/vhost-user/protocol.js';
+import { bit, Feature } from '../../../src/ports/vhost-user/protocol.js';
 import { VhostUserPort } from '../../../src/ports/vhost-user/vhost-port.js';
 import {
   checkTxHeader,
@@ -24,26 +24,12 @@ import {
   OFF_GUEST_TSO4,
   OFF_HOST_TSO4,
 } from '../../../src/ports/vhost-user/vnet-hdr.js';
-import {
-  closeFd,
-  createEventfd,
-  createMemfd,
-  eventfdSignal,
-  mapFdRange,
-  streamConnect,
-  streamSend,
-  streamSendFds,
-} from '../../../src/sys/index.js';
+import { closeFd, createMemfd, eventfdSignal, mapFdRange } from '../../../src/sys/index.js';
 import { VIRTQ_DESC_F_NEXT, VIRTQ_DESC_F_WRITE } from '../../../src/virtio/index.js';
 import { putChain, receive, send, split } from '../../helpers/vale.js';
-import { inetSum, le, MB, tcpFrame } from '../../helpers/vhost.js';
+import { FE, handshake, inetSum, le, MB, setDesc, tcpFrame } from '../../helpers/vhost.js';
 
-const UVA = 0x7f00_0000_0000;
-const NUM = 64;
-const R = [
-  { desc: 0x0000, avail: 0x1000, used: 0x2000 },
-  { desc: 0x4000, avail: 0x5000, used: 0x6000 },
-];
+const R = FE.rings;
 const RXBUF = 0x10000;
 const RXBUF_LEN = 4096;
 const TXBUF = 0x80000;
@@ -113,45 +99,20 @@ test('a guest with TSO: a 60 KB frame crosses whole to a header port and in MSS 
   const memfd = createMemfd('uvale-test-guest', MB, { seals: 0 });
   const mem = mapFdRange(memfd, MB, 0);
   const dv = new DataView(mem.bytes.buffer, mem.bytes.byteOffset, MB);
-  const kicks = [createEventfd(), createEventfd()];
-  const calls = [createEventfd(), createEventfd()];
-  const c = streamConnect(sock);
-  const req = (r: number, payload: Uint8Array, fds: number[] = []) => {
-    const m = encodeRequest(r, payload);
-    assert.equal(fds.length > 0 ? streamSendFds(c, m, m.length, fds) : streamSend(c, m, m.length), m.length);
-  };
+  assert.equal(port.info().extra?.vnetHdrLen, 0, 'no header before a front-end asks for offloads');
+  const features =
+    bit(Feature.F_VERSION_1) |
+    bit(Feature.NET_F_MRG_RXBUF) |
+    bit(Feature.NET_F_CSUM) |
+    bit(Feature.NET_F_GUEST_CSUM) |
+    bit(Feature.NET_F_HOST_TSO4) |
+    bit(Feature.NET_F_GUEST_TSO4);
+  const { conn: c, kicks, calls } = handshake(sock, memfd, MB, { features });
   try {
-    assert.equal(port.info().extra?.vnetHdrLen, 0, 'no header before a front-end asks for offloads');
-    const features =
-      bit(Feature.F_VERSION_1) |
-      bit(Feature.NET_F_MRG_RXBUF) |
-      bit(Feature.NET_F_CSUM) |
-      bit(Feature.NET_F_GUEST_CSUM) |
-      bit(Feature.NET_F_HOST_TSO4) |
-      bit(Feature.NET_F_GUEST_TSO4);
-    req(Req.SET_FEATURES, le([8, features]));
-    req(Req.SET_MEM_TABLE, le([4, 1], [4, 0], [8, 0], [8, MB], [8, UVA], [8, 0]), [memfd]);
-    for (let i = 0; i < 2; i++) {
-      req(Req.SET_VRING_NUM, le([4, i], [4, NUM]));
-      req(
-        Req.SET_VRING_ADDR,
-        le([4, i], [4, 0], [8, UVA + R[i]!.desc], [8, UVA + R[i]!.used], [8, UVA + R[i]!.avail], [8, 0]),
-      );
-      req(Req.SET_VRING_BASE, le([4, i], [4, 0]));
-      req(Req.SET_VRING_CALL, le([8, i]), [calls[i]!]);
-      req(Req.SET_VRING_KICK, le([8, i]), [kicks[i]!]);
-    }
     // The port reads the messages in its own turns of the event loop: on a loaded machine 50 ms may not do.
     for (let i = 0; i < 100 && port.info().extra?.queueSizes !== '64,64'; i++) await tick(20);
     assert.equal(port.info().extra?.queueSizes, '64,64', logs.join('\n'));
     assert.equal(port.info().extra?.vnetHdrLen, 12, 'offloads negotiated: the port carries the header');
-    const setDesc = (ring: number, i: number, addr: number, len: number, flags: number, next: number) => {
-      const o = R[ring]!.desc + 16 * i;
-      dv.setBigUint64(o, BigInt(addr), true);
-      dv.setUint32(o + 8, len, true);
-      dv.setUint16(o + 12, flags, true);
-      dv.setUint16(o + 14, next, true);
-    };
 
     // guest → switch: one TSO frame, header in its own descriptor, the frame in two.
     const PAY = 60_000;
@@ -160,9 +121,9 @@ test('a guest with TSO: a 60 KB frame crosses whole to a header port and in MSS 
     const hdr = vnetHdr(1, 1, 54, MSS, 34, 16);
     mem.bytes.set(hdr, TXBUF);
     mem.bytes.set(big, TXBUF + 0x100);
-    setDesc(1, 0, TXBUF, 12, VIRTQ_DESC_F_NEXT, 1);
-    setDesc(1, 1, TXBUF + 0x100, 30_000, VIRTQ_DESC_F_NEXT, 2);
-    setDesc(1, 2, TXBUF + 0x100 + 30_000, big.length - 30_000, 0, 0);
+    setDesc(dv, 1, 0, TXBUF, 12, VIRTQ_DESC_F_NEXT, 1);
+    setDesc(dv, 1, 1, TXBUF + 0x100, 30_000, VIRTQ_DESC_F_NEXT, 2);
+    setDesc(dv, 1, 2, TXBUF + 0x100 + 30_000, big.length - 30_000, 0, 0);
     dv.setUint16(R[1]!.avail + 4, 0, true);
     dv.setUint16(R[1]!.avail + 2, 1, true);
     eventfdSignal(kicks[1]!);
@@ -192,7 +153,7 @@ test('a guest with TSO: a 60 KB frame crosses whole to a header port and in MSS 
 
     // switch → guest: a GSO frame from the header port reaches the guest whole, header kept, num_buffers set.
     for (let i = 0; i < 32; i++) {
-      setDesc(0, i, RXBUF + RXBUF_LEN * i, RXBUF_LEN, VIRTQ_DESC_F_WRITE, 0);
+      setDesc(dv, 0, i, RXBUF + RXBUF_LEN * i, RXBUF_LEN, VIRTQ_DESC_F_WRITE, 0);
       dv.setUint16(R[0]!.avail + 4 + 2 * i, i, true);
     }
     dv.setUint16(R[0]!.avail + 2, 32, true);

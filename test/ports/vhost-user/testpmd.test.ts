@@ -87,48 +87,76 @@ function setup(tag: string, connect = false, unsealed?: number) {
   return { dir, sock, host, port, np, logs };
 }
 
-/** Waits for the rings, then for testpmd's forwarding loop (its stats lines): frames sent before it may be reset away. */
-function forwarding(port: VhostUserPort, out: () => string): Promise<void> {
-  return until(() => ringsUp(port) && /Port statistics/.test(out()), 30_000, 'testpmd to start forwarding', out);
+/**
+ * Waits for the rings, then for testpmd's forwarding loop (its stats lines), then 300 ms more: frames sent before
+ * it may be reset away.
+ */
+async function forwarding(port: VhostUserPort, out: () => string): Promise<void> {
+  await until(() => ringsUp(port) && /Port statistics/.test(out()), 30_000, 'testpmd to start forwarding', out);
+  await new Promise((r) => setTimeout(r, 300));
 }
 
 const ringsUp = (p: VhostUserPort) =>
   p.connected && p.info().extra?.queueSizes !== '' && p.info().extra?.queueSizes !== '0,0';
 
-test('at uvale.vhost_unsealed=0 testpmd is refused: its memory could be truncated under the mapping (counted, logged)', {
-  skip,
-  timeout: 60_000,
-}, async () => {
-  const s = setup('vrf', false, 0);
-  const pmd = testpmd(s.sock, ['--forward-mode=io', '--port-topology=loop']);
+const key = (f: Uint8Array) => Buffer.from(f).toString('hex');
+
+type Setup = ReturnType<typeof setup>;
+type Testpmd = ReturnType<typeof testpmd>;
+
+/**
+ * Runs `body` with a switch `vale-TAG` (a vhost-user port `vm`, a netmap port `np`) and testpmd in `mode` on the
+ * port's socket, then kills testpmd (`run.pmd`: the body may start another) and closes everything.
+ */
+async function withTestpmd(
+  opts: { tag: string; mode: string[]; vdevExtra?: string; connect?: boolean; unsealed?: number; cmds?: string[] },
+  body: (s: Setup, run: { pmd: Testpmd }) => Promise<void>,
+): Promise<void> {
+  const s = setup(opts.tag, opts.connect, opts.unsealed);
+  const mode = [...opts.mode];
+  if (opts.cmds !== undefined) {
+    const cmds = join(s.dir, 'cmds');
+    writeFileSync(cmds, [...opts.cmds, ''].join('\n'));
+    mode.push(`--cmdline-file=${cmds}`);
+  }
+  const run = { pmd: testpmd(s.sock, mode, opts.vdevExtra) };
   try {
-    await until(() => s.port.info().extra?.unsealedRefused === 1, 30_000, 'the refusal', pmd.out);
-    assert.match(
-      s.port.info().lastError,
-      /SET_MEM_TABLE refused: .*MFD_ALLOW_SEALING.*uvale\.vhost_unsealed=0 maps such memory for no front-end/,
-    );
-    assert.equal(s.port.info().extra?.unsealedTrusted, 0);
-    assert.ok(
-      s.logs.some((l) => l.includes('F_SEAL_SHRINK')),
-      s.logs.join(' | '),
-    );
+    await body(s, run);
   } finally {
-    await stop(pmd.child);
+    await stop(run.pmd.child);
     s.np.close();
     s.port.close();
     rmSync(s.dir, { recursive: true, force: true });
   }
+}
+
+test('at uvale.vhost_unsealed=0 testpmd is refused: its memory could be truncated under the mapping (counted, logged)', {
+  skip,
+  timeout: 60_000,
+}, async () => {
+  await withTestpmd(
+    { tag: 'vrf', unsealed: 0, mode: ['--forward-mode=io', '--port-topology=loop'] },
+    async (s, { pmd }) => {
+      await until(() => s.port.info().extra?.unsealedRefused === 1, 30_000, 'the refusal', pmd.out);
+      assert.match(
+        s.port.info().lastError,
+        /SET_MEM_TABLE refused: .*MFD_ALLOW_SEALING.*uvale\.vhost_unsealed=0 maps such memory for no front-end/,
+      );
+      assert.equal(s.port.info().extra?.unsealedTrusted, 0);
+      assert.ok(
+        s.logs.some((l) => l.includes('F_SEAL_SHRINK')),
+        s.logs.join(' | '),
+      );
+    },
+  );
 });
 
 test('testpmd io loop: frames of 60 to 1514 bytes cross switch → guest → switch byte for byte', {
   skip,
   timeout: 60_000,
 }, async () => {
-  const s = setup('vio');
-  const pmd = testpmd(s.sock, ['--forward-mode=io', '--port-topology=loop']);
-  try {
+  await withTestpmd({ tag: 'vio', mode: ['--forward-mode=io', '--port-topology=loop'] }, async (s, { pmd }) => {
     await forwarding(s.port, pmd.out);
-    await new Promise((r) => setTimeout(r, 300));
     const sizes = [60, 61, 64, 100, 128, 256, 511, 512, 1000, 1023, 1024, 1500, 1514];
     const sent: Uint8Array[] = [];
     for (let round = 0; round < 8; round++) {
@@ -140,7 +168,6 @@ test('testpmd io loop: frames of 60 to 1514 bytes cross switch → guest → swi
       await new Promise((r) => setTimeout(r, 20));
     }
     const got = await receive(s.np, sent.length, 10_000);
-    const key = (f: Uint8Array) => Buffer.from(f).toString('hex');
     assert.equal(got.length, sent.length, `frames back: ${got.length} of ${sent.length}; logs: ${s.logs.join(' | ')}`);
     assert.deepEqual(got.map(key).sort(), sent.map(key).sort(), 'byte for byte');
     const c = s.port.info().counters;
@@ -150,21 +177,14 @@ test('testpmd io loop: frames of 60 to 1514 bytes cross switch → guest → swi
       c.outBytes,
       sent.reduce((a, f) => a + f.length, 0),
     );
-  } finally {
-    await stop(pmd.child);
-    s.np.close();
-    s.port.close();
-    rmSync(s.dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('testpmd txonly: 64-byte frames reach a netmap port; the port survives testpmd being killed', {
   skip,
   timeout: 60_000,
 }, async () => {
-  const s = setup('vtx');
-  const pmd = testpmd(s.sock, ['--forward-mode=txonly', '--txpkts=64']);
-  try {
+  await withTestpmd({ tag: 'vtx', mode: ['--forward-mode=txonly', '--txpkts=64'] }, async (s, { pmd }) => {
     await until(() => ringsUp(s.port), 30_000, 'testpmd to set the rings up', pmd.out);
     const got = await receive(s.np, 2000, 10_000);
     assert.ok(got.length >= 2000, `received ${got.length}; logs: ${s.logs.join(' | ')}`);
@@ -177,25 +197,16 @@ test('testpmd txonly: 64-byte frames reach a netmap port; the port survives test
     await stop(pmd.child);
     await until(() => !s.port.connected, 5000, 'the port to notice', pmd.out);
     assert.equal(s.port.info().state, 'listening');
-  } finally {
-    await stop(pmd.child);
-    s.np.close();
-    s.port.close();
-    rmSync(s.dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('testpmd io loop under load: 20 000 frames in bursts, none corrupted, the rings never stall', {
   skip,
   timeout: 90_000,
 }, async () => {
-  const s = setup('vld');
-  const pmd = testpmd(s.sock, ['--forward-mode=io', '--port-topology=loop']);
-  try {
+  await withTestpmd({ tag: 'vld', mode: ['--forward-mode=io', '--port-topology=loop'] }, async (s, { pmd }) => {
     await forwarding(s.port, pmd.out);
-    await new Promise((r) => setTimeout(r, 300));
     const sent = new Map<string, number>();
-    const key = (f: Uint8Array) => Buffer.from(f).toString('hex');
     let got = 0;
     let bad = 0;
     const t0 = Date.now();
@@ -231,101 +242,72 @@ test('testpmd io loop under load: 20 000 frames in bursts, none corrupted, the r
     send(s.np, [last]);
     const back = await receive(s.np, 1, 3000);
     assert.deepEqual(back.map(key), [key(last)]);
-  } finally {
-    await stop(pmd.child);
-    s.np.close();
-    s.port.close();
-    rmSync(s.dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('connect mode: uvale dials testpmd (virtio-user server=1), and again after testpmd restarts', {
   skip,
   timeout: 90_000,
 }, async () => {
-  const s = setup('vcn', true);
-  const key = (f: Uint8Array) => Buffer.from(f).toString('hex');
-  /** Frames from the netmap port come back through testpmd's io loop, byte for byte. */
-  const roundTrip = async (base: number) => {
-    const sent = [60, 128, 1000, 1514].map((len, i) =>
-      frame('ff:ff:ff:ff:ff:ff', '02:00:00:00:00:03', { len, seq: base + i }),
-    );
-    send(s.np, sent);
-    const got = await receive(s.np, sent.length, 10_000);
-    assert.deepEqual(got.map(key).sort(), sent.map(key).sort(), `byte for byte; logs: ${s.logs.join(' | ')}`);
-  };
-  let pmd = testpmd(s.sock, ['--forward-mode=io', '--port-topology=loop'], ',server=1');
-  try {
-    await forwarding(s.port, pmd.out);
-    await new Promise((r) => setTimeout(r, 300));
-    await roundTrip(0);
-    // testpmd dies and a new one listens at the same path: the port finds it without any command.
-    await stop(pmd.child);
-    await until(() => !s.port.connected, 5000, 'the port to notice', pmd.out);
-    assert.equal(s.port.info().state, 'dialing');
-    rmSync(s.sock, { force: true }); // testpmd killed leaves its socket file behind
-    pmd = testpmd(s.sock, ['--forward-mode=io', '--port-topology=loop'], ',server=1');
-    await forwarding(s.port, pmd.out);
-    await new Promise((r) => setTimeout(r, 300));
-    await roundTrip(100);
-    assert.equal(s.port.info().extra?.connects, 2);
-  } finally {
-    await stop(pmd.child);
-    s.np.close();
-    s.port.close();
-    rmSync(s.dir, { recursive: true, force: true });
-  }
+  await withTestpmd(
+    { tag: 'vcn', connect: true, mode: ['--forward-mode=io', '--port-topology=loop'], vdevExtra: ',server=1' },
+    async (s, run) => {
+      /** Frames from the netmap port come back through testpmd's io loop, byte for byte. */
+      const roundTrip = async (base: number) => {
+        const sent = [60, 128, 1000, 1514].map((len, i) =>
+          frame('ff:ff:ff:ff:ff:ff', '02:00:00:00:00:03', { len, seq: base + i }),
+        );
+        send(s.np, sent);
+        const got = await receive(s.np, sent.length, 10_000);
+        assert.deepEqual(got.map(key).sort(), sent.map(key).sort(), `byte for byte; logs: ${s.logs.join(' | ')}`);
+      };
+      await forwarding(s.port, run.pmd.out);
+      await roundTrip(0);
+      // testpmd dies and a new one listens at the same path: the port finds it without any command.
+      await stop(run.pmd.child);
+      await until(() => !s.port.connected, 5000, 'the port to notice', run.pmd.out);
+      assert.equal(s.port.info().state, 'dialing');
+      rmSync(s.sock, { force: true }); // testpmd killed leaves its socket file behind
+      run.pmd = testpmd(s.sock, ['--forward-mode=io', '--port-topology=loop'], ',server=1');
+      await forwarding(s.port, run.pmd.out);
+      await roundTrip(100);
+      assert.equal(s.port.info().extra?.connects, 2);
+    },
+  );
 });
 
 test('testpmd with offloads asked for (rx checksum, tx checksum and TSO): the port carries the header, frames still cross byte for byte', {
   skip,
   timeout: 60_000,
 }, async () => {
-  const s = setup('vof');
-  const pmd = testpmd(s.sock, ['--forward-mode=io', '--port-topology=loop', '--rx-offloads=0xc', '--tx-offloads=0x28']);
-  try {
-    await forwarding(s.port, pmd.out);
-    await new Promise((r) => setTimeout(r, 300));
-    const features = BigInt(String(s.port.info().extra?.features));
-    // CSUM (0), GUEST_CSUM (1), HOST_TSO4 (11)
-    assert.equal(features & 0x803n, 0x803n, `features 0x${features.toString(16)}`);
-    assert.equal(s.port.info().extra?.vnetHdrLen, 12);
-    const sent = [60, 200, 1000, 1514].map((len, i) =>
-      frame('ff:ff:ff:ff:ff:ff', '02:00:00:00:00:04', { len, seq: i }),
-    );
-    send(s.np, sent);
-    const got = await receive(s.np, sent.length, 10_000);
-    const key = (f: Uint8Array) => Buffer.from(f).toString('hex');
-    assert.deepEqual(got.map(key).sort(), sent.map(key).sort(), `byte for byte; logs: ${s.logs.join(' | ')}`);
-    assert.equal(s.port.info().extra?.offloadDrops, 0);
-  } finally {
-    await stop(pmd.child);
-    s.np.close();
-    s.port.close();
-    rmSync(s.dir, { recursive: true, force: true });
-  }
+  await withTestpmd(
+    { tag: 'vof', mode: ['--forward-mode=io', '--port-topology=loop', '--rx-offloads=0xc', '--tx-offloads=0x28'] },
+    async (s, { pmd }) => {
+      await forwarding(s.port, pmd.out);
+      const features = BigInt(String(s.port.info().extra?.features));
+      // CSUM (0), GUEST_CSUM (1), HOST_TSO4 (11)
+      assert.equal(features & 0x803n, 0x803n, `features 0x${features.toString(16)}`);
+      assert.equal(s.port.info().extra?.vnetHdrLen, 12);
+      const sent = [60, 200, 1000, 1514].map((len, i) =>
+        frame('ff:ff:ff:ff:ff:ff', '02:00:00:00:00:04', { len, seq: i }),
+      );
+      send(s.np, sent);
+      const got = await receive(s.np, sent.length, 10_000);
+      assert.deepEqual(got.map(key).sort(), sent.map(key).sort(), `byte for byte; logs: ${s.logs.join(' | ')}`);
+      assert.equal(s.port.info().extra?.offloadDrops, 0);
+    },
+  );
 });
 
 test('testpmd csum engine with TSO (tso set 500): a 1460-byte TCP payload comes back as one GSO frame, cut by the switch into 3 segments for a plain port', {
   skip,
   timeout: 60_000,
 }, async () => {
-  const s = setup('vts');
-  const cmds = join(s.dir, 'cmds');
   // TSO is configured on a stopped port; the IP checksum in software (virtio has no IP checksum offload).
-  writeFileSync(
-    cmds,
-    ['port stop 0', 'csum set ip sw 0', 'csum set tcp hw 0', 'tso set 500 0', 'port start 0', ''].join('\n'),
-  );
-  const pmd = testpmd(s.sock, [
-    '--forward-mode=csum',
-    '--port-topology=loop',
-    '--tx-offloads=0x28',
-    `--cmdline-file=${cmds}`,
-  ]);
-  try {
+  const cmds = ['port stop 0', 'csum set ip sw 0', 'csum set tcp hw 0', 'tso set 500 0', 'port start 0'];
+  const mode = ['--forward-mode=csum', '--port-topology=loop', '--tx-offloads=0x28'];
+  await withTestpmd({ tag: 'vts', mode, cmds }, async (s, { pmd }) => {
     await forwarding(s.port, pmd.out);
-    await new Promise((r) => setTimeout(r, 300));
     assert.equal(s.port.info().extra?.vnetHdrLen, 12, 'offloads negotiated: the port carries the header');
     const payload = 1460;
     const f = tcpFrame(payload, 1000);
@@ -359,10 +341,5 @@ test('testpmd csum engine with TSO (tso set 500): a 1460-byte TCP payload comes 
     const c = s.port.info().counters;
     assert.equal(c.inFrames, 1, 'one GSO frame from testpmd');
     assert.equal(s.port.info().extra?.offloadDrops, 0);
-  } finally {
-    await stop(pmd.child);
-    s.np.close();
-    s.port.close();
-    rmSync(s.dir, { recursive: true, force: true });
-  }
+  });
 });
