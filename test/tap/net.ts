@@ -131,3 +131,43 @@ export class Cleanup {
     if (errors.length > 0) throw errors[0];
   }
 }
+
+/** A tshark capture started by startTshark. */
+export interface Capture {
+  /** Waits for tshark to end (at most `ms`), stops it, and returns its output lines split at tabs. */
+  rows(ms: number): Promise<string[][]>;
+  /** All it printed so far, stdout then the tail of stderr (for assertion messages). */
+  text(): string;
+}
+
+/** Starts `tshark ARGS` in namespace `ns` (pushed on `children` for clean-up) and resolves once it captures. */
+export function startTshark(ns: string, args: string[], children: ChildProcess[]): Promise<Capture> {
+  const cap = spawn('ip', ['netns', 'exec', ns, 'tshark', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  children.push(cap);
+  let out = '';
+  let err = '';
+  const done = new Promise<void>((r) => cap.on('close', () => r()));
+  const capture: Capture = {
+    async rows(ms) {
+      await Promise.race([done, new Promise((r) => setTimeout(r, ms))]);
+      await stopChild(cap);
+      return out
+        .trim()
+        .split('\n')
+        .filter((l) => l !== '')
+        .map((l) => l.split('\t'));
+    },
+    text: () => `${out}${err.slice(-300)}`,
+  };
+  cap.stdout.on('data', (d) => (out += d));
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`tshark did not start in 15 s: ${err}`)), 15_000);
+    cap.stderr.on('data', (d) => {
+      err += d;
+      if (err.includes('Capturing on')) {
+        clearTimeout(t);
+        resolve(capture);
+      }
+    });
+  });
+}

@@ -25,8 +25,8 @@ import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
 import type { FdbInfo } from '../../src/control/types.js';
-import { spawnDaemon, tempRunDir, until, uvale } from '../helpers/daemon.js';
-import { Cleanup, ip, netSkipReason, nsRun, PID_TAG, type RunResult, sh, stopChild } from '../tap/net.js';
+import { spawnDaemon, tempRunDir, uvale } from '../helpers/daemon.js';
+import { Cleanup, ip, netSkipReason, nsRun, PID_TAG, type RunResult, sh, startTshark, stopChild } from '../tap/net.js';
 
 const skip = netSkipReason(['ping', 'iperf3', 'bridge', 'ethtool']) ?? vxlanSkip();
 const noTshark = netSkipReason(['tshark']);
@@ -218,49 +218,18 @@ if (skip !== null) {
       });
 
       test('tshark decodes the underlay as VXLAN, VNI 42', { skip: noTshark ?? false }, async () => {
-        const cap = spawn(
-          'ip',
+        const cap = await startTshark(
+          ns.a,
           [
-            'netns',
-            'exec',
-            ns.a,
-            'tshark',
-            '-i',
-            'vxua',
-            '-a',
-            'duration:20',
-            '-c',
-            '4',
-            '-d',
-            'udp.port==4789,vxlan',
-            '-T',
-            'fields',
-            '-e',
-            'vxlan.vni',
-            '-e',
-            'eth.type',
-            '-Y',
-            'vxlan',
+            ...['-i', 'vxua', '-a', 'duration:20', '-c', '4', '-d', 'udp.port==4789,vxlan'],
+            ...['-T', 'fields', '-e', 'vxlan.vni', '-e', 'eth.type', '-Y', 'vxlan'],
           ],
-          { stdio: ['ignore', 'pipe', 'pipe'] },
+          children,
         );
-        children.push(cap);
-        let out = '';
-        let err = '';
-        cap.stdout.on('data', (d) => (out += d));
-        cap.stderr.on('data', (d) => (err += d));
-        const done = new Promise<void>((r) => cap.on('close', () => r()));
-        await until(() => err.includes('Capturing on'), 15_000, 'tshark to start');
         await nsRun(ns.h1, ['ping', '-c', '4', '-i', '0.2', '-W', '2', h2]);
-        await Promise.race([done, new Promise((r) => setTimeout(r, 5000))]);
-        await stopChild(cap);
-        const r = { stdout: out, stderr: err };
-        const lines = r.stdout
-          .trim()
-          .split('\n')
-          .filter((l) => l !== '');
-        assert.ok(lines.length >= 2, `tshark saw VXLAN: ${r.stdout}${r.stderr}`);
-        for (const l of lines) assert.match(l, /^42\t/, l);
+        const rows = await cap.rows(5000);
+        assert.ok(rows.length >= 2, `tshark saw VXLAN: ${cap.text()}`);
+        for (const r of rows) assert.equal(r[0], '42', r.join(' '));
       });
     });
   }

@@ -15,11 +15,11 @@
  */
 
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
 import type { AdapterInfo, FdbInfo } from '../../src/control/types.js';
-import { spawnDaemon, tempRunDir, until, uvale } from '../helpers/daemon.js';
-import { Cleanup, ip, netSkipReason, nsRun, PID_TAG, type RunResult, sh, stopChild } from '../tap/net.js';
+import { spawnDaemon, tempRunDir, uvale } from '../helpers/daemon.js';
+import { Cleanup, ip, netSkipReason, nsRun, PID_TAG, type RunResult, sh, startTshark, stopChild } from '../tap/net.js';
 
 const skip = netSkipReason(['ping']);
 const GROUP = '239.1.1.42';
@@ -128,35 +128,23 @@ if (skip !== null) {
       skip: netSkipReason(['tshark']) ?? false,
     }, async () => {
       sh(['ip', '-n', ns('h1'), 'neigh', 'flush', 'all']);
-      const cap = spawn(
-        'ip',
+      const cap = await startTshark(
+        ns('u'),
         [
-          ...['netns', 'exec', ns('u'), 'tshark', '-l', '-i', 'ubr', '-a', 'duration:20', '-c', '40'],
+          ...['-l', '-i', 'ubr', '-a', 'duration:20', '-c', '40'],
           ...['-d', 'udp.port==4789,vxlan', '-Y', 'vxlan', '-T', 'fields', '-e', 'ip.dst', '-e', 'vxlan.vni'],
         ],
-        { stdio: ['ignore', 'pipe', 'pipe'] },
+        children,
       );
-      children.push(cap);
-      let out = '';
-      let err = '';
-      cap.stdout.on('data', (d) => (out += d));
-      cap.stderr.on('data', (d) => (err += d));
-      const done = new Promise<void>((r) => cap.on('close', () => r()));
-      await until(() => err.includes('Capturing on'), 15_000, 'tshark to start');
       await new Promise((r) => setTimeout(r, 1000));
       // twice, the second time with an empty ARP cache (a broadcast) well after tshark started
       for (let k = 0; k < 2; k++) {
         sh(['ip', '-n', ns('h1'), 'neigh', 'flush', 'all']);
         await nsRun(ns('h1'), ['ping', '-c', '2', '-i', '0.2', '-W', '2', host(3)]);
       }
-      await Promise.race([done, new Promise((r) => setTimeout(r, 1500))]);
-      await stopChild(cap);
-      const rows = out
-        .trim()
-        .split('\n')
-        .filter((l) => l !== '')
-        .map((l) => l.split('\t'));
-      assert.ok(rows.length >= 4, `${out}${err.slice(-300)}`);
+      const rows = await cap.rows(1500);
+      const out = cap.text();
+      assert.ok(rows.length >= 4, out);
       assert.ok(
         rows.some((r) => r[0]?.split(',')[0] === GROUP),
         `a flood to the group: ${out}`,

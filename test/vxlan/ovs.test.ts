@@ -23,12 +23,12 @@
  */
 
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
 import type { AdapterInfo, FdbInfo } from '../../src/control/types.js';
 import { spawnDaemon, tempRunDir, until, uvale } from '../helpers/daemon.js';
 import { type Ovs, ovsSkipReason, startOvs } from '../helpers/ovs.js';
-import { Cleanup, ip, netSkipReason, nsRun, PID_TAG, type RunResult, sh, stopChild } from '../tap/net.js';
+import { Cleanup, ip, netSkipReason, nsRun, PID_TAG, type RunResult, sh, startTshark, stopChild } from '../tap/net.js';
 
 const skip = netSkipReason(['ping', 'ethtool', 'bridge']) ?? ovsSkipReason();
 const noTshark = netSkipReason(['tshark']);
@@ -231,36 +231,24 @@ if (skip !== null) {
 
     test('tshark decodes the underlay: VXLAN VNI 42 and Geneve VNI 43', { skip: noTshark ?? false }, async (t) => {
       if (ovs === null) return t.skip(ovsSkip ?? 'no OVS');
-      const cap = spawn(
-        'ip',
+      const cap = await startTshark(
+        ns.u,
         [
-          ...['netns', 'exec', ns.u, 'tshark', '-i', 'ubr', '-a', 'duration:20', '-c', '8'],
+          ...['-i', 'ubr', '-a', 'duration:20', '-c', '8'],
           ...['-d', 'udp.port==4789,vxlan', '-d', 'udp.port==6081,geneve', '-Y', 'vxlan || geneve'],
           ...['-T', 'fields', '-e', 'ip.src', '-e', 'ip.dst', '-e', 'vxlan.vni', '-e', 'geneve.vni', '-e', 'icmp.type'],
         ],
-        { stdio: ['ignore', 'pipe', 'pipe'] },
+        children,
       );
-      children.push(cap);
-      let out = '';
-      let err = '';
-      cap.stdout.on('data', (d) => (out += d));
-      cap.stderr.on('data', (d) => (err += d));
-      const done = new Promise<void>((r) => cap.on('close', () => r()));
-      await until(() => err.includes('Capturing on'), 15_000, 'tshark to start');
       await new Promise((r) => setTimeout(r, 1000));
       await ping(ns.o, H.h1, 2);
       await ping(ns.o, H.h3, 2);
-      await Promise.race([done, new Promise((r) => setTimeout(r, 5000))]);
-      await stopChild(cap);
-      const rows = out
-        .trim()
-        .split('\n')
-        .filter((l) => l !== '')
-        .map((l) => l.split('\t'));
+      const rows = await cap.rows(5000);
+      const out = cap.text();
       const vx = rows.filter((r) => r[2] !== '');
       const gn = rows.filter((r) => r[3] !== '');
-      assert.ok(vx.length >= 2, `VXLAN seen: ${out}${err.slice(-300)}`);
-      assert.ok(gn.length >= 2, `Geneve seen: ${out}${err.slice(-300)}`);
+      assert.ok(vx.length >= 2, `VXLAN seen: ${out}`);
+      assert.ok(gn.length >= 2, `Geneve seen: ${out}`);
       // tshark prints Geneve's VNI in hex, VXLAN's in decimal; ip.src/dst: outer, then inner
       for (const r of vx) assert.equal(Number(r[2]), 42, r.join(' '));
       for (const r of gn) assert.equal(Number(r[3]), 43, r.join(' '));
