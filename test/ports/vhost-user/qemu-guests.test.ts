@@ -160,7 +160,10 @@ if (skip !== null) {
 
     test('a guest on a stream port pings the vhost-user guest and the host', async (t) => {
       const vm1 = vms.get('vm1');
-      assert.ok(vm1 !== undefined && vm1.child.exitCode === null, 'VM1 still runs');
+      assert.ok(
+        vm1 !== undefined && vm1.child.exitCode === null && vm1.child.signalCode === null,
+        `VM1 still runs${vm1 === undefined ? '' : tail(vm1)}`,
+      );
       const vm2 = vms.get('vm2');
       if (vm2 !== undefined) await killVm(vm2); // two guests at a time
       const t0 = Date.now();
