@@ -72,6 +72,7 @@ if (skip !== null) {
         mac: `52:54:00:c7:0b:${10 + n}`, // ends like its address
         ping,
         net,
+        wait: 100, // per address: the two guests of a pair may finish booting far apart on a loaded machine
         hold: 300, // answers pings until killed; powers itself off if this test dies
       });
       cleanup.add(() => killVm(vm));
