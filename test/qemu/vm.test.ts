@@ -17,85 +17,22 @@
  * Needs root (TAP, namespaces), qemu-system-x86_64, ping and the guest image
  * ($UVALE_GUEST_DIR, else /var/cache/uvale-test/guest); skipped with the
  * reason otherwise. Runs under TCG (UVALE_QEMU_ACCEL=kvm to change): both
- * guests are up and done pinging 6-25 s after QEMU starts. QEMU, the
- * namespace, the capture and the daemon are removed in after(), whatever
- * happened.
+ * guests are up and done pinging 6-25 s after QEMU starts (they boot
+ * through ./boot-guest.ts). QEMU, the namespace, the capture and the daemon
+ * are removed in after(), whatever happened.
  */
 
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { BIN, exited, spawnDaemon, tempRunDir, uvale, waitPort } from '../helpers/daemon.js';
-import { Cleanup, ip, netSkipReason, nsRun, PID_TAG, type RunResult, stopChild } from '../tap/net.js';
+import { Cleanup, ip, nsRun, PID_TAG, type RunResult, stopChild } from '../tap/net.js';
+import { bootGuest, guestSkipReason, killVm, pings, tail, type Vm, waitConsole } from './boot-guest.js';
 
-const QEMU = 'qemu-system-x86_64';
-const GUEST_DIR = process.env.UVALE_GUEST_DIR ?? '/var/cache/uvale-test/guest';
-const INIT = fileURLToPath(new URL('../../../test/qemu/guest/init', import.meta.url));
-const BUILD = 'test/qemu/guest/build.sh';
 const SW = 'vale-vm';
 const SUBNET = '10.199.9';
 const BOOT_MS = 120_000; // TCG on a shared 2-vCPU machine: generous
-// TCG by default: a /dev/kvm that exists need not work (on the machine this was written on, KVM
-// guests hang); UVALE_QEMU_ACCEL=kvm (or kvm:tcg) where it does
-const ACCEL = process.env.UVALE_QEMU_ACCEL ?? 'tcg';
-
-function guestSkipReason(): string | null {
-  const net = netSkipReason(['ping', QEMU]);
-  if (net !== null) return net;
-  if (!existsSync(join(GUEST_DIR, 'vmlinuz')) || !existsSync(join(GUEST_DIR, 'initrd.img'))) {
-    return `no guest image in ${GUEST_DIR} (build it with ${BUILD}; .ci/run does)`;
-  }
-  const want = createHash('sha256').update(readFileSync(INIT)).digest('hex');
-  let have = '';
-  try {
-    have = readFileSync(join(GUEST_DIR, 'stamp'), 'utf8').trim();
-  } catch {}
-  return have === want
-    ? null
-    : `the guest image in ${GUEST_DIR} was built from another test/qemu/guest/init (rebuild it: ${BUILD})`;
-}
-
-interface Vm {
-  name: string;
-  addr: string;
-  mac: string;
-  child: ChildProcess;
-  console: () => string;
-  stderr: () => string;
-}
-
-/** The last lines of a VM's console and QEMU's stderr, for failure messages. */
-function tail(vm: Vm, lines = 25): string {
-  const c = vm.console().replaceAll('\r', '').trimEnd().split('\n').slice(-lines).join('\n');
-  const e = vm.stderr().trim();
-  return `\n--- ${vm.name} console (last ${lines} lines) ---\n${c}\n---${e === '' ? '' : `\nQEMU: ${e}`}`;
-}
-
-/** Waits for `line` on the console of every VM; fails early if one exits, with its console's tail. */
-async function waitConsole(vms: Vm[], line: string, ms: number): Promise<void> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const pending = vms.filter((v) => !v.console().includes(line));
-    if (pending.length === 0) return;
-    const dead = pending.find((v) => v.child.exitCode !== null || v.child.signalCode !== null);
-    if (dead !== undefined) assert.fail(`${dead.name} exited before printing ${line}${tail(dead)}`);
-    if (Date.now() > end)
-      assert.fail(`timed out after ${ms} ms waiting for ${line}${pending.map((v) => tail(v)).join('')}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-/** `UVALE-PING ADDR ok RTT` / `UVALE-PING ADDR fail` lines of a console, by address. */
-function pings(vm: Vm): Map<string, string> {
-  const m = new Map<string, string>();
-  for (const r of vm.console().matchAll(/^UVALE-PING (\S+) (ok [\d.]*|fail)\r?$/gm))
-    m.set(r[1] as string, r[2] as string);
-  return m;
-}
 
 const skip = guestSkipReason();
 
@@ -119,31 +56,15 @@ if (skip !== null) {
 
     const bootVm = (n: number, pingList: string[]): Vm => {
       const name = `vm${n}`;
-      const addr = `${SUBNET}.${10 + n}`;
-      const mac = `52:54:00:c7:09:${10 + n}`; // ends like its address: :11 for .11
-      const append = [
-        'console=ttyS0 quiet panic=-1',
-        `uvale.ip=${addr}/24 uvale.ping=${pingList.join(',')} uvale.wait=60`,
-        'uvale.hold=300', // answers pings until killed; powers itself off if this test dies
-      ].join(' ');
-      const args = [
-        ...['-nodefaults', '-no-user-config', '-display', 'none', '-serial', 'stdio', '-monitor', 'none'],
-        ...['-machine', `q35,accel=${ACCEL}`, '-m', '128', '-no-reboot'],
-        ...['-kernel', join(GUEST_DIR, 'vmlinuz'), '-initrd', join(GUEST_DIR, 'initrd.img'), '-append', append],
-        ...['-netdev', `stream,id=n0,server=off,addr.type=unix,addr.path=${join(dir, `${name}.sock`)}`],
-        ...['-device', `virtio-net-pci,netdev=n0,mac=${mac}`],
-      ];
-      const child = spawn(QEMU, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-      let out = '';
-      let err = '';
-      child.stdout?.on('data', (d) => (out += d));
-      child.stderr?.on('data', (d) => (err += d));
-      child.on('error', (e) => (err += String(e)));
-      cleanup.add(async () => {
-        if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-        await exited(child, 5000);
+      const vm = bootGuest({
+        name,
+        addr: `${SUBNET}.${10 + n}`,
+        mac: `52:54:00:c7:09:${10 + n}`, // ends like its address: :11 for .11
+        ping: pingList,
+        net: { kind: 'stream', path: join(dir, `${name}.sock`) },
+        hold: 300, // answers pings until killed; powers itself off if this test dies
       });
-      const vm = { name, addr, mac, child, console: () => out, stderr: () => err };
+      cleanup.add(() => killVm(vm));
       vms.push(vm);
       return vm;
     };

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the guest that test/qemu/vm.test.ts boots: Debian's kernel and a
+# Builds the guest that the QEMU guest tests boot (test/qemu/boot-guest.ts): Debian's kernel and a
 # busybox initramfs holding ./init and the eight virtio-net modules, taken
 # from Debian packages (apt-get download + dpkg -x; nothing is installed).
 #
