@@ -46,7 +46,9 @@
  *
  * Offloads (./vnet-hdr.ts): a front-end that negotiates CSUM or TSO gets a
  * port that carries the 12-byte virtio-net header; its TX header goes onto
- * the switch (checked), and RX headers are fitted to what it can take.
+ * the switch (checked), and RX headers are fitted to what it can take; a
+ * TSO frame for a guest without GUEST_TSO4/6 is cut into segments here
+ * (../../switch/tso-segment.ts), each with a zeroed header.
  *
  * Busy polling (`uvale.busy_poll` µs, as the daemon's for TAPs): after a TX
  * burst the port keeps checking the TX ring at every turn of the event loop
@@ -67,6 +69,8 @@ import { ChainReader, ChainWriter, chainSlots } from '../../ring/chain.js';
 import { MAX_FRAME } from '../../ring/layout.js';
 import type { NetmapRing } from '../../ring/netmap-ring.js';
 import type { ValeHost } from '../../switch/host.js';
+import { VNET_HDR_F_NEEDS_CSUM } from '../../switch/offload.js';
+import { TsoSegmenter } from '../../switch/tso-segment.js';
 import type { VPort } from '../../switch/vport.js';
 import {
   closeFd,
@@ -92,7 +96,7 @@ import { Redial } from '../redial.js';
 import { RxDrain } from '../rx-drain.js';
 import { NUM_RINGS, VhostUserBackend } from './backend.js';
 import { Feature, MAX_PAYLOAD, MessageReader } from './protocol.js';
-import { checkTxHeader, fitRxHeader, offloadsOf, VNET_HDR } from './vnet-hdr.js';
+import { checkTxHeader, fitRxHeader, gsoSize, offloadsOf, rxSegmentGso, VNET_HDR } from './vnet-hdr.js';
 
 const RXQ = 0;
 const TXQ = 1;
@@ -101,6 +105,11 @@ const HDR = VNET_HDR;
 const MAX_FRAME_SLOTS = chainSlots(MAX_FRAME + HDR);
 /** Period of the timer that drives rings without a kick fd. */
 const POLL_MS = 1;
+/** TSO frames cut for a guest without GUEST_TSO (segmentToGuest): at most this many segments, in this much room. */
+const SEG_MAX = 256;
+const SEG_ROOM = 256 * 1024;
+/** Room for a segment's headers (Ethernet, VLAN tags, IP with options or extension headers, TCP with options). */
+const SEG_HDRS = 256;
 
 export interface VhostAttachOptions {
   log?: (line: string) => void;
@@ -142,6 +151,9 @@ export class VhostUserPort implements Adapter {
   private readonly inBuf = new Uint8Array(MAX_PAYLOAD + 16);
   private readonly inFds = new Int32Array(17);
   private readonly scratch = new Uint8Array(HDR + MAX_FRAME);
+  /** Cuts TSO frames for a guest without GUEST_TSO4/6, into segBuf (both made on first use). */
+  private segmenter: TsoSegmenter | null = null;
+  private segBuf: Uint8Array | null = null;
   /** The guest's TX header, gathered from its descriptors and checked. */
   private readonly txHdr = new Uint8Array(HDR);
   /** OFF_* bits the front-end negotiated (./vnet-hdr.ts); the port carries a header when non-zero. */
@@ -168,6 +180,9 @@ export class VhostUserPort implements Adapter {
     outDrops: 0,
     /** Frames dropped for their virtio-net header (asking what was not negotiated, or out of bounds). */
     offloadDrops: 0,
+    /** TSO frames cut into segments for a guest without GUEST_TSO4/6, and the segments they gave. */
+    gsoFrames: 0,
+    gsoSegments: 0,
     errors: 0,
     /** Memory regions refused because their file could shrink and the front-end is not trusted (uvale.vhost_unsealed). */
     unsealedRefused: 0,
@@ -251,6 +266,8 @@ export class VhostUserPort implements Adapter {
         features: b === null ? '0' : `0x${b.features.toString(16)}`,
         vnetHdrLen: this.vp.hdrLen,
         offloadDrops: st.offloadDrops,
+        gsoFrames: st.gsoFrames,
+        gsoSegments: st.gsoSegments,
         unsealedRefused: st.unsealedRefused,
         unsealedTrusted: st.unsealedTrusted,
         queueSizes: b === null ? '' : b.rings.map((r) => r.num).join(','),
@@ -639,6 +656,20 @@ export class VhostUserPort implements Adapter {
         buf.fill(0, 0, HDR);
       } else {
         total = chain.gather(rx, cur, chain.slots, buf, 0);
+        const gso = total < HDR ? 0 : rxSegmentGso(buf, off);
+        if (gso !== 0) {
+          const r = this.segmentToGuest(q, buf, total, gso, mrg);
+          if (r === BROKEN) {
+            this.broken(q, RXQ);
+            return;
+          }
+          if (r === EMPTY) {
+            starved = true;
+            break;
+          }
+          cur = chain.next;
+          continue;
+        }
         if (total < HDR || !fitRxHeader(buf, total, off)) {
           this.st.outDrops++;
           this.st.offloadDrops++;
@@ -670,6 +701,48 @@ export class VhostUserPort implements Adapter {
       q.setKicks(true);
       if (q.pending() > 0) this.drainer.request();
     }
+  }
+
+  /**
+   * A TSO frame (buf[0, total): header, then frame; GSO type `gso`) for a guest that cannot take it whole: cut
+   * into segments with their checksums, each given to the guest after a zeroed header, as a plain frame would
+   * be. Counted as one frame (outFrames/outBytes: the frame the switch delivered). @returns EMPTY when the guest
+   * had no buffer for the first segment (nothing taken: the frame waits), BROKEN, else 1 (delivered, or dropped
+   * and counted: a frame that cannot be cut, or a guest that ran out of buffers part-way).
+   */
+  private segmentToGuest(q: SplitQueue, buf: Uint8Array, total: number, gso: number, mrg: boolean): number {
+    const st = this.st;
+    const seg = this.segmenter ?? (this.segmenter = new TsoSegmenter(SEG_MAX));
+    const out = this.segBuf ?? (this.segBuf = new Uint8Array(SEG_ROOM + HDR));
+    const mss = gsoSize(buf);
+    const csumStart = (buf[0]! & VNET_HDR_F_NEEDS_CSUM) !== 0 ? buf[6]! | (buf[7]! << 8) : -1;
+    // segment k at k * stride + HDR, after room for its virtio-net header (headers over SEG_HDRS: not cut)
+    const stride = HDR + SEG_HDRS + Math.min(mss, total);
+    const fits = Math.min(SEG_MAX, Math.floor(SEG_ROOM / stride));
+    const n = seg.segment(buf, HDR, total, gso, mss, csumStart, out, HDR, stride, fits);
+    if (n < 0) {
+      st.outDrops++;
+      st.offloadDrops++;
+      return 1;
+    }
+    for (let k = 0; k < n; k++) {
+      const at = k * stride;
+      out.fill(0, at, at + HDR);
+      const r = this.toGuest(q, out.subarray(at, at + HDR + seg.lens[k]!), HDR + seg.lens[k]!, mrg);
+      if (r === BROKEN) return BROKEN;
+      if (r === EMPTY && k === 0) return EMPTY;
+      if (r !== 1) {
+        // out of buffers (or an unusable chain) part-way: the segments left are lost, and counted
+        st.outDrops++;
+        st.offloadDrops++;
+        return 1;
+      }
+    }
+    st.gsoFrames++;
+    st.gsoSegments += n;
+    st.outFrames++;
+    st.outBytes += total - HDR;
+    return 1;
   }
 
   /** Drops (and counts) every frame in the RX ring. */

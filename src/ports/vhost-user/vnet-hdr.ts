@@ -16,8 +16,8 @@
  *                   header and is segmented by the switch for the others.
  *   switch → guest  the header in the RX ring (the sender's, or the switch's
  *                   zeros) is handed over if the guest can take it: a GSO
- *                   frame needs GUEST_TSO4/6 (without it the frame is
- *                   dropped and counted: this port does not segment), a
+ *                   frame needs GUEST_TSO4/6 (without it the port cuts it
+ *                   into segments with their checksums: rxSegmentGso), a
  *                   NEEDS_CSUM frame for a guest without GUEST_CSUM gets its
  *                   checksum here; DATA_VALID only with GUEST_CSUM.
  *
@@ -117,13 +117,26 @@ export function fitRxHeader(f: Uint8Array, total: number, off: number): boolean 
   return true;
 }
 
+/**
+ * The GSO type (TCPV4 or TCPV6) of a header at f[0, 12) that a guest with offloads `off` cannot take whole but
+ * the port can cut for it, or 0.
+ */
+export function rxSegmentGso(f: Uint8Array, off: number): number {
+  const gso = f[1]!;
+  if (gsoSize(f) === 0) return 0;
+  if (gso === VNET_HDR_GSO_TCPV4 && (off & OFF_GUEST_TSO4) === 0) return gso;
+  if (gso === VNET_HDR_GSO_TCPV6 && (off & OFF_GUEST_TSO6) === 0) return gso;
+  return 0;
+}
+
+/** gso_size of a header at h[0, 12). */
+export function gsoSize(h: Uint8Array): number {
+  return h[4]! | (h[5]! << 8);
+}
+
 /** The frame offset of the checksum field a NEEDS_CSUM header names, or -1 if it is not inside the frame. */
 function csumAt(h: Uint8Array, frameLen: number): number {
   const start = h[6]! | (h[7]! << 8);
   const at = start + (h[8]! | (h[9]! << 8));
   return at + 2 <= frameLen ? at : -1;
-}
-
-function gsoSize(h: Uint8Array): number {
-  return h[4]! | (h[5]! << 8);
 }

@@ -191,3 +191,71 @@ test('a guest with TSO: a 60 KB frame crosses whole to a header port and in MSS 
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('a guest without GUEST_TSO4 gets a TSO frame as checked segments, cut by the port', {
+  timeout: 20_000,
+}, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'uvale-vu-of-'));
+  const sock = join(dir, 'vm.sock');
+  const host = new ValeHost();
+  const logs: string[] = [];
+  const port = VhostUserPort.attach(host, 'vale-vsg:vm', sock, { log: (l) => logs.push(l) });
+  const n12 = openPort('vale-vsg:n12', { host, vnetHdrLen: 12 });
+  const memfd = createMemfd('uvale-test-guest', MB, { seals: 0 });
+  const mem = mapFdRange(memfd, MB, 0);
+  const dv = new DataView(mem.bytes.buffer, mem.bytes.byteOffset, MB);
+  // checksums and TSO towards the switch, checksums only from it: no GUEST_TSO4
+  const features =
+    bit(Feature.F_VERSION_1) |
+    bit(Feature.NET_F_MRG_RXBUF) |
+    bit(Feature.NET_F_CSUM) |
+    bit(Feature.NET_F_GUEST_CSUM) |
+    bit(Feature.NET_F_HOST_TSO4);
+  const { conn: c, kicks, calls } = handshake(sock, memfd, MB, { features });
+  try {
+    for (let i = 0; i < 100 && port.info().extra?.queueSizes !== '64,64'; i++) await tick(20);
+    assert.equal(port.info().extra?.vnetHdrLen, 12, logs.join('\n'));
+    for (let i = 0; i < 64; i++) {
+      setDesc(dv, 0, i, RXBUF + RXBUF_LEN * i, RXBUF_LEN, VIRTQ_DESC_F_WRITE, 0);
+      dv.setUint16(R[0]!.avail + 4 + 2 * i, i, true);
+    }
+    dv.setUint16(R[0]!.avail + 2, 64, true);
+    eventfdSignal(kicks[0]!);
+    await tick();
+    const PAY = 20_000;
+    const MSS = 1000;
+    const big = tcpFrame(PAY, 7_000);
+    big.set([0xff, 0xff, 0xff, 0xff, 0xff, 0xff], 0); // flooded to the guest
+    putChain(n12, split(Buffer.concat([vnetHdr(1, 1, 54, MSS, 34, 16), big]), 2048));
+    n12.txsync();
+    const nseg = PAY / MSS;
+    for (let i = 0; i < 100 && dv.getUint16(R[0]!.used + 2, true) < nseg; i++) await tick(20);
+    assert.equal(dv.getUint16(R[0]!.used + 2, true), nseg, `used entries (logs: ${logs.join(' | ')})`);
+    let payload = Buffer.alloc(0);
+    for (let k = 0; k < nseg; k++) {
+      const id = dv.getUint32(R[0]!.used + 4 + 8 * k, true);
+      const len = dv.getUint32(R[0]!.used + 8 + 8 * k, true);
+      const at = RXBUF + RXBUF_LEN * id;
+      assert.deepEqual([...mem.bytes.subarray(at, at + 12)], [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0], 'a plain frame');
+      const s = mem.bytes.subarray(at + 12, at + len);
+      assert.equal(s.length, 54 + MSS);
+      assert.equal(inetSum(s, 14, 34), 0xffff, 'IP header checksum');
+      assert.equal(((s[38]! << 24) | (s[39]! << 16) | (s[40]! << 8) | s[41]!) >>> 0, 7_000 + k * MSS, 'TCP sequence');
+      assert.equal(inetSum(s, 34, s.length, inetSum(s, 26, 34, 6 + 20 + MSS)), 0xffff, 'TCP checksum');
+      payload = Buffer.concat([payload, s.subarray(54)]);
+    }
+    assert.deepEqual(payload, Buffer.from(big.subarray(54)), 'the payload, byte for byte');
+    const info = port.info();
+    assert.deepEqual([info.extra?.gsoFrames, info.extra?.gsoSegments, info.extra?.offloadDrops], [1, nseg, 0]);
+    assert.deepEqual([info.counters.outFrames, info.counters.outBytes], [1, big.length]);
+  } finally {
+    closeFd(c);
+    await tick();
+    port.close();
+    n12.close();
+    mem.unmap();
+    closeFd(memfd);
+    for (const f of [...kicks, ...calls]) closeFd(f);
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
