@@ -6,7 +6,8 @@
  * as one UDP GSO message). The segments are those ./offload.ts gives a port
  * without a header, byte for byte: IP total or payload length, IPv4 ID + k,
  * TCP sequence, FIN and PSH on the last segment only, CWR on the first only,
- * IPv4 and TCP checksums computed anew. finishCsum() completes the checksum
+ * IPv4 and TCP checksums computed anew (each payload summed in the frame
+ * given, which may be memory sum16Wide reads fastest). finishCsum() completes the checksum
  * of a NEEDS_CSUM frame that is not segmented. Nothing allocates or throws;
  * a frame that cannot be cut (not TCP, offsets outside it, more segments
  * than the caller has buffers) gives -1.
@@ -85,8 +86,11 @@ export class TsoSegmenter {
         wr16(dst, o + ip + 4, tcp - ip - 40 + l4Len);
         pseudo = sum16(dst, o + ip + 8, 32) + IPPROTO_TCP + l4Len;
       }
+      // the TCP header as written, then the payload where it came from (f: a wasm scratch is fastest;
+      // TCP headers are whole 32-bit words, so the payload's words line up)
       wr16(dst, o + tcp + 16, 0);
-      wr16(dst, o + tcp + 16, ~fold(sum16Wide(dst, o + tcp, l4Len, pseudo)) & 0xffff);
+      const hs = sum16(dst, o + tcp, thl, pseudo);
+      wr16(dst, o + tcp + 16, ~fold(sum16Wide(f, po, plen, hs)) & 0xffff);
       this.lens[k] = hlen + plen;
     }
     return nseg;
