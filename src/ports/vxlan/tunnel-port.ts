@@ -51,6 +51,7 @@ import {
 import { ChainReader, chainSlots, layChain, writeChain } from '../../ring/chain.js';
 import { MAX_FRAME, NM_BUF_SIZE, NS_MOREFRAG } from '../../ring/layout.js';
 import type { NetmapRing } from '../../ring/netmap-ring.js';
+import { parsePortName } from '../../switch/name.js';
 import {
   VNET_HDR_F_NEEDS_CSUM,
   VNET_HDR_GSO_ECN,
@@ -134,6 +135,16 @@ function rxSize(spec: TunnelSpec): number {
 function words(a: Uint8Array, off: number, i: number): number {
   const o = off + i * 4;
   return ((a[o] << 24) | (a[o + 1] << 16) | (a[o + 2] << 8) | a[o + 3]) >>> 0;
+}
+
+/**
+ * `tso` when the spec leaves it out: on if switch SW of port SW:PORT has, at attach, a port with a
+ * virtio-net header (a TAP with offloads, another `tso` tunnel port), whose TSO frames then cross
+ * the switch whole both ways; off otherwise (the switch would cut each one for ports without).
+ */
+function switchTakesTso(ctx: AttachContext, name: string): boolean {
+  const sw = ctx.host.getSwitch(parsePortName(name).bridge);
+  return sw?.list().some((p) => p.hdrLen >= 10) === true;
 }
 
 export class TunnelPort implements Adapter {
@@ -236,13 +247,14 @@ export class TunnelPort implements Adapter {
     const rxd = udp.rxData;
     this.rxBuf = Buffer.from(rxd.buffer, rxd.byteOffset, rxd.byteLength);
     this.rxMax = rxSize(spec);
-    this.hl = spec.tso ? TSO_HDR_LEN : 0;
-    if (spec.tso) this.vp.hdrLen = TSO_HDR_LEN; // before the port is on the switch's data path (no frame yet)
-    this.gro = spec.tso ? new TcpCoalescer(TSO_HDR_LEN) : null;
-    this.seg = spec.tso ? new TsoSegmenter(udp.txFrames) : null;
+    const tso = spec.tso === true; // decided by attach()
+    this.hl = tso ? TSO_HDR_LEN : 0;
+    if (tso) this.vp.hdrLen = TSO_HDR_LEN; // before the port is on the switch's data path (no frame yet)
+    this.gro = tso ? new TcpCoalescer(TSO_HDR_LEN) : null;
+    this.seg = tso ? new TsoSegmenter(udp.txFrames) : null;
     // TCP checksums are summed in the rings' arena and in the scratch: wasm memory, read fastest (sum16-wide.ts)
-    this.scratch = spec.tso ? sumBytes((GRO_SLOTS + 1) * NM_BUF_SIZE) : new Uint8Array(0);
-    if (spec.tso) {
+    this.scratch = tso ? sumBytes((GRO_SLOTS + 1) * NM_BUF_SIZE) : new Uint8Array(0);
+    if (tso) {
       for (const m of [this.tx.arena.memory, this.rx.arena.memory]) if (m !== null) sumMemory(m);
     }
     const ru8 = this.rx.u8;
@@ -261,7 +273,8 @@ export class TunnelPort implements Adapter {
    * Binds the socket, opens port `name` (exclusive) and starts both directions.
    * @throws ValeError BUSY when the port exists; SYSTEM when the socket cannot be bound; LIMIT from the switch.
    */
-  static attach(ctx: AttachContext, name: string, spec: TunnelSpec): TunnelPort {
+  static attach(ctx: AttachContext, name: string, given: TunnelSpec): TunnelPort {
+    const spec = given.tso === null ? { ...given, tso: switchTakesTso(ctx, name) } : given;
     const maxInner = maxInnerFrame(spec);
     const offload = ctx.host.settings.vxlanOffload;
     const gro = (offload & 2) !== 0;
