@@ -29,7 +29,9 @@
  * 32) without folding: a caller keeps n <= 32768, so each lane stays below
  * 2^28 and the result below 2^31. The module is assembled below from named
  * instructions (no build step, no dependency); it imports a shared memory,
- * as src/ring/arena.ts's arenas are, and is instantiated once per memory.
+ * as src/ring/arena.ts's arenas are, or a plain one (scratch space: V8
+ * copies in and out of plain memory twice as fast as shared), and is
+ * instantiated once per memory.
  */
 
 /** Unsigned LEB128. */
@@ -132,15 +134,18 @@ const body = [
   ...end,
 ];
 
-/** The module's bytes. */
-export const SUM16_WASM = new Uint8Array([
-  ...[0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00], // "\0asm", version 1
-  ...section(1, vec([[0x60, ...vec([[I32], [I32]]), ...vec([[I32]])]])), // type 0: (i32, i32) -> i32
-  ...section(2, vec([[...name('e'), ...name('m'), 0x02, 0x03, ...u32(1), ...u32(65536)]])), // shared memory
-  ...section(3, vec([[0]])), // func 0 has type 0
-  ...section(7, vec([[...name('s'), 0x00, 0]])), // export func 0 as "s"
-  ...section(10, vec([[...u32(body.length), ...body]])),
-]);
+/** The module's bytes, importing a shared memory (as above) or, with shared = false, a plain one. */
+export function sum16Wasm(shared: boolean): Uint8Array {
+  const limits = shared ? 0x03 : 0x01; // a maximum, shared or not
+  return new Uint8Array([
+    ...[0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00], // "\0asm", version 1
+    ...section(1, vec([[0x60, ...vec([[I32], [I32]]), ...vec([[I32]])]])), // type 0: (i32, i32) -> i32
+    ...section(2, vec([[...name('e'), ...name('m'), 0x02, limits, ...u32(1), ...u32(65536)]])), // memory
+    ...section(3, vec([[0]])), // func 0 has type 0
+    ...section(7, vec([[...name('s'), 0x00, 0]])), // export func 0 as "s"
+    ...section(10, vec([[...u32(body.length), ...body]])),
+  ]);
+}
 
 /** Bytes the kernel takes per call at most (see above), and the multiple it takes. */
 export const SUM16_WASM_MAX = 32768;

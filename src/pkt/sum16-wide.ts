@@ -6,8 +6,9 @@
  * and the result's bytes swapped where needed.
  *
  *   - Data in a WebAssembly memory this module knows (sumMemory(): a
- *     switch's arena, sumBytes(): a port's scratch) goes to the SIMD kernel
- *     of ./sum16-wasm.ts, 32 bytes per step, at any offset.
+ *     switch's arena, sumBytes(): a port's scratch, plain memory that V8
+ *     copies to and from faster than shared) goes to the SIMD kernel of
+ *     ./sum16-wasm.ts, 32 bytes per step, at any offset.
  *   - Other data (a socket's buffers, plain arrays) is read as Uint32 words
  *     from the first 4-byte-aligned address, summed as doubles in two
  *     accumulators (exact below 2^53): the bytes at even addresses count as
@@ -20,45 +21,47 @@
  */
 
 import { sum16 } from './checksum.js';
-import { SUM16_WASM, SUM16_WASM_MAX, SUM16_WASM_STEP } from './sum16-wasm.js';
+import { SUM16_WASM_MAX, SUM16_WASM_STEP, sum16Wasm } from './sum16-wasm.js';
 
 type Kernel = (p: number, n: number) => number;
 
 /** Little-endian hosts only: the byte-order trick assumes it. */
 const LE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
-let wasmModule: WebAssembly.Module | null = null;
+/** The kernel's module for shared [1] and plain [0] memories; null: not made yet, or no SIMD here. */
+const wasmModules: (WebAssembly.Module | null)[] = [null, null];
 let wasmTried = false;
-function kernelModule(): WebAssembly.Module | null {
+function kernelModule(shared: boolean): WebAssembly.Module | null {
   if (!wasmTried) {
     wasmTried = true;
     try {
-      wasmModule = new WebAssembly.Module(SUM16_WASM);
+      wasmModules[0] = new WebAssembly.Module(sum16Wasm(false));
+      wasmModules[1] = new WebAssembly.Module(sum16Wasm(true));
     } catch {
-      wasmModule = null; // no SIMD here: the plain paths
+      wasmModules[0] = wasmModules[1] = null; // the plain paths
     }
   }
-  return wasmModule;
+  return wasmModules[shared ? 1 : 0] as WebAssembly.Module | null;
 }
 
 /** Buffers of the memories the kernel reads, and its instance for each (a few: one per arena, a scratch per port). */
 const kBufs: ArrayBufferLike[] = [];
 const kFns: Kernel[] = [];
 
-/** The kernel reads `memory` from now on (a shared wasm memory, as src/ring/arena.ts makes). */
+/** The kernel reads `memory` from now on (a wasm memory with a maximum, as src/ring/arena.ts makes). */
 export function sumMemory(memory: WebAssembly.Memory): void {
-  const mod = kernelModule();
   const buf = memory.buffer;
+  const mod = kernelModule(typeof SharedArrayBuffer !== 'undefined' && buf instanceof SharedArrayBuffer);
   if (!LE || mod === null || kBufs.includes(buf)) return;
   const inst = new WebAssembly.Instance(mod, { e: { m: memory } });
   kBufs.push(buf);
   kFns.push(inst.exports.s as Kernel);
 }
 
-/** `n` zeroed bytes in a memory the kernel reads (a scratch buffer for data to checksum). */
+/** `n` zeroed bytes in a memory the kernel reads (a scratch buffer for data to checksum; not shared). */
 export function sumBytes(n: number): Uint8Array {
   const pages = Math.max(1, Math.ceil(n / 65536));
-  const memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
+  const memory = new WebAssembly.Memory({ initial: pages, maximum: pages });
   sumMemory(memory);
   return new Uint8Array(memory.buffer, 0, n);
 }

@@ -16,7 +16,7 @@ import fc from 'fast-check';
 import { type LocalPort, layout, openPort, ValeHost } from '../../src/index.js';
 import { buildIpv4, buildIpv6, TCP_ACK, TCP_FIN, TCP_PSH, TCP_SYN, tcpHeader } from '../../src/pkt/build.js';
 import { fold, sum16, verifyIpv4HeaderChecksum } from '../../src/pkt/checksum.js';
-import { sum16Wide, sumBytes, sumIsWasm } from '../../src/pkt/sum16-wide.js';
+import { sum16Wide, sumBytes, sumIsWasm, sumMemory } from '../../src/pkt/sum16-wide.js';
 import { VNET_HDR_F_NEEDS_CSUM, VNET_HDR_GSO_TCPV4, VNET_HDR_GSO_TCPV6 } from '../../src/switch/offload.js';
 import { TcpCoalescer } from '../../src/switch/tcp-coalesce.js';
 import { TsoSegmenter } from '../../src/switch/tso-segment.js';
@@ -366,10 +366,14 @@ test('property: TsoSegmenter cuts a TSO frame as the switch does', () => {
 });
 
 test('property: sum16Wide gives sum16 folded, at any offset and length, in any buffer', () => {
-  // plain memory, then wasm memory (the SIMD kernel), each viewed from six byte offsets
+  // plain memory, then wasm memory (the SIMD kernel): plain (sumBytes) and shared (an arena's), each
+  // viewed from six byte offsets
+  const shared = new WebAssembly.Memory({ initial: 2, maximum: 2, shared: true });
+  sumMemory(shared);
   const bufs = [
     ...Array.from({ length: 6 }, (_, i) => new Uint8Array(new ArrayBuffer(70000), i, 69000)),
     ...Array.from({ length: 6 }, (_, i) => sumBytes(70000).subarray(i, i + 69000)),
+    ...Array.from({ length: 6 }, (_, i) => new Uint8Array(shared.buffer, i * 8000 + i, 69000)),
   ];
   for (const [i, b] of bufs.entries()) assert.equal(sumIsWasm(b), i >= 6);
   // the largest sums: every byte 0xff, up to 64 KB and beyond

@@ -48,7 +48,7 @@ import {
   TunnelHeader,
   VXLAN_HDR_LEN,
 } from '../../pkt/tunnel.js';
-import { ChainReader, chainSlots, layChain, writeChain } from '../../ring/chain.js';
+import { ChainReader, chainSlots, writeChain } from '../../ring/chain.js';
 import { MAX_FRAME, NM_BUF_SIZE, NS_MOREFRAG } from '../../ring/layout.js';
 import type { NetmapRing } from '../../ring/netmap-ring.js';
 import { parsePortName } from '../../switch/name.js';
@@ -190,8 +190,6 @@ export class TunnelPort implements Adapter {
   private readonly gro: TcpCoalescer | null;
   private readonly seg: TsoSegmenter | null;
   private readonly scratch: Uint8Array;
-  /** The frame being coalesced is in scratch (not in place in the TX slots). */
-  private groScratch = false;
   /** The RX ring's memory as a Buffer, for copies at any offset. */
   private readonly rxArena: Buffer;
   private readonly st = {
@@ -649,7 +647,7 @@ export class TunnelPort implements Adapter {
               pending++;
             }
             if (space >= 2) {
-              this.groBegin(cur, space);
+              this.groBegin(space);
               if (gro.add(rxData, inner, len)) {
                 if ((rxData[inner + 6] & 1) === 0 && !fdb.learn(macKey(rxData, inner + 6), ri, now)) st.fdbFull++;
                 frames++;
@@ -722,24 +720,20 @@ export class TunnelPort implements Adapter {
     st.inDrops = this.inDropsNow();
   }
 
-  /** Starts a coalesced frame at TX slot `cur` with `space` slots free: in place if its buffers are consecutive. */
-  private groBegin(cur: number, space: number): void {
-    const tx = this.tx;
-    const gro = this.gro as TcpCoalescer;
-    const want = Math.min(space, GRO_SLOTS);
-    const base = tx.buf(cur);
-    let k = 1;
-    while (k < want && cur + k < tx.numSlots && tx.buf(cur + k) === base + k * NM_BUF_SIZE) k++;
-    this.groScratch = k < want;
-    if (this.groScratch) gro.begin(this.scratch, 0, want * NM_BUF_SIZE);
-    else gro.begin(tx.u8, base, k * NM_BUF_SIZE);
+  /**
+   * Starts a coalesced frame for TX slot `cur` with `space` slots free. It is built in the scratch (plain
+   * wasm memory), not in place in the slots: V8 copies into shared memory (the arena) word by word only
+   * when both ends share their alignment, which appended payloads rarely do (byte by byte, ~4x slower,
+   * docs/vxlan.md); the frame then goes to the slots in aligned 2048-byte pieces.
+   */
+  private groBegin(space: number): void {
+    (this.gro as TcpCoalescer).begin(this.scratch, 0, Math.min(space, GRO_SLOTS) * NM_BUF_SIZE);
   }
 
-  /** Ends the coalesced frame begun at TX slot `cur`: lays it out as a chain; returns the slots it takes. */
+  /** Ends the coalesced frame: lays it out as a chain from TX slot `cur`; returns the slots it takes. */
   private groEnd(cur: number): number {
     const total = (this.gro as TcpCoalescer).finish();
-    if (this.groScratch) writeChain(this.tx, cur, this.scratch, 0, total);
-    else layChain(this.tx, cur, total);
+    writeChain(this.tx, cur, this.scratch, 0, total);
     return chainSlots(total);
   }
 
