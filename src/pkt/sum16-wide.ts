@@ -44,18 +44,31 @@ function kernelModule(shared: boolean): WebAssembly.Module | null {
   return wasmModules[shared ? 1 : 0] as WebAssembly.Module | null;
 }
 
-/** Buffers of the memories the kernel reads, and its instance for each (a few: one per arena, a scratch per port). */
-const kBufs: ArrayBufferLike[] = [];
-const kFns: Kernel[] = [];
+/** The kernel's instance per memory buffer; weak, so a closed port's scratch or a gone switch's arena goes. */
+const kernels = new WeakMap<ArrayBufferLike, Kernel>();
+/** The last few buffers looked up and their kernels (null: the plain path), so that a hit is a compare. */
+const HOT = 4;
+const hotBufs: (ArrayBufferLike | null)[] = new Array(HOT).fill(null);
+const hotFns: (Kernel | null)[] = new Array(HOT).fill(null);
+let hotNext = 0;
+
+function kernelOf(ab: ArrayBufferLike): Kernel | null {
+  for (let i = 0; i < HOT; i++) if (hotBufs[i] === ab) return hotFns[i] as Kernel | null;
+  const k = kernels.get(ab) ?? null;
+  hotBufs[hotNext] = ab;
+  hotFns[hotNext] = k;
+  hotNext = (hotNext + 1) % HOT;
+  return k;
+}
 
 /** The kernel reads `memory` from now on (a wasm memory with a maximum, as src/ring/arena.ts makes). */
 export function sumMemory(memory: WebAssembly.Memory): void {
   const buf = memory.buffer;
   const mod = kernelModule(typeof SharedArrayBuffer !== 'undefined' && buf instanceof SharedArrayBuffer);
-  if (!LE || mod === null || kBufs.includes(buf)) return;
+  if (!LE || mod === null || kernels.has(buf)) return;
   const inst = new WebAssembly.Instance(mod, { e: { m: memory } });
-  kBufs.push(buf);
-  kFns.push(inst.exports.s as Kernel);
+  kernels.set(buf, inst.exports.s as Kernel);
+  for (let i = 0; i < HOT; i++) if (hotBufs[i] === buf) hotBufs[i] = null; // looked up before: plain then
 }
 
 /** `n` zeroed bytes in a memory the kernel reads (a scratch buffer for data to checksum; not shared). */
@@ -68,7 +81,7 @@ export function sumBytes(n: number): Uint8Array {
 
 /** Whether data in `buf` goes to the wasm kernel (for tests and counters). */
 export function sumIsWasm(buf: Uint8Array): boolean {
-  return kBufs.includes(buf.buffer);
+  return kernels.has(buf.buffer);
 }
 
 const CACHE = 4;
@@ -88,10 +101,8 @@ function wordsOf(ab: ArrayBufferLike): Uint32Array {
 /** As sum16(buf, off, len, initial): a partial sum of big-endian words of buf[off, off+len), folded, + initial. */
 export function sum16Wide(buf: Uint8Array, off: number, len: number, initial = 0): number {
   if (!LE || len < 64 || off < 0 || off + len > buf.length) return sum16(buf, off, len, initial);
-  const ab = buf.buffer;
-  for (let k = 0; k < kBufs.length; k++) {
-    if (kBufs[k] === ab) return wasmSum(kFns[k] as Kernel, buf, off, len, initial);
-  }
+  const kernel = kernelOf(buf.buffer);
+  if (kernel !== null) return wasmSum(kernel, buf, off, len, initial);
   return plainSum(buf, off, len, initial);
 }
 
