@@ -5,10 +5,11 @@
  * on byte order (RFC 1071 §2(B)), so little-endian words are summed, folded,
  * and the result's bytes swapped where needed.
  *
- *   - Data in a WebAssembly memory this module knows (sumMemory(): a
- *     switch's arena, sumBytes(): a port's scratch, plain memory that V8
- *     copies to and from faster than shared) goes to the SIMD kernel of
- *     ./sum16-wasm.ts, 32 bytes per step, at any offset.
+ *   - Data in a WebAssembly memory this module knows (sumBytes(): a port's
+ *     scratch, plain memory that V8 copies to and from faster than shared;
+ *     sumMemory(): any wasm memory with a maximum, shared ones included)
+ *     goes to the SIMD kernel of ./sum16-wasm.ts, 32 bytes per step, at any
+ *     offset.
  *   - Other data (a socket's buffers, plain arrays) is read as Uint32 words
  *     from the first 4-byte-aligned address, summed as doubles in two
  *     accumulators (exact below 2^53): the bytes at even addresses count as
@@ -44,7 +45,7 @@ function kernelModule(shared: boolean): WebAssembly.Module | null {
   return wasmModules[shared ? 1 : 0] as WebAssembly.Module | null;
 }
 
-/** The kernel's instance per memory buffer; weak, so a closed port's scratch or a gone switch's arena goes. */
+/** The kernel's instance per memory buffer; weak, so a closed port's scratch goes with the port. */
 const kernels = new WeakMap<ArrayBufferLike, Kernel>();
 /** The last few buffers looked up and their kernels (null: the plain path), so that a hit is a compare. */
 const HOT = 4;
@@ -61,7 +62,7 @@ function kernelOf(ab: ArrayBufferLike): Kernel | null {
   return k;
 }
 
-/** The kernel reads `memory` from now on (a wasm memory with a maximum, as src/ring/arena.ts makes). */
+/** The kernel reads `memory` from now on (a wasm memory with a maximum: a scratch, an arena of src/ring). */
 export function sumMemory(memory: WebAssembly.Memory): void {
   const buf = memory.buffer;
   const mod = kernelModule(typeof SharedArrayBuffer !== 'undefined' && buf instanceof SharedArrayBuffer);

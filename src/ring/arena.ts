@@ -44,14 +44,11 @@ export class Arena {
   readonly f64: Float64Array;
   /** memmove inside this arena, when it is uvale's own wasm memory; null for wrapped memory. */
   readonly copy: CopyFn | null;
-  /** That wasm memory (other wasm code may read it too); null for wrapped memory. */
-  readonly memory: WebAssembly.Memory | null;
 
   /** Wraps `buffer` (memory made elsewhere), or allocates `size` zeroed bytes as a shared wasm memory. */
   constructor(bufferOrSize: ArrayBufferLike | number) {
     let buffer: ArrayBufferLike;
     let copy: CopyFn | null = null;
-    let mem: WebAssembly.Memory | null = null;
     let size: number;
     if (typeof bufferOrSize === 'number') {
       if (!Number.isInteger(bufferOrSize) || bufferOrSize <= 0 || bufferOrSize % REGION_ALIGN !== 0) {
@@ -63,7 +60,6 @@ export class Arena {
       if (copyModule === null) copyModule = new WebAssembly.Module(COPY_WASM);
       const inst = new WebAssembly.Instance(copyModule, { e: { m: memory } });
       copy = inst.exports.c as CopyFn;
-      mem = memory;
       buffer = memory.buffer;
       size = bufferOrSize; // the memory is rounded up to whole wasm pages; regions use what was asked for
     } else {
@@ -81,6 +77,5 @@ export class Arena {
     this.i32 = new Int32Array(buffer);
     this.f64 = new Float64Array(buffer);
     this.copy = copy;
-    this.memory = mem;
   }
 }

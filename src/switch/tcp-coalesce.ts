@@ -25,8 +25,8 @@
  * being built and starts again. The frame is built in place: the first
  * segment is copied whole behind a zeroed header, later ones add their
  * payload only, and each segment's checksum is summed over that copy
- * (sum16Wide is fastest there when the room is wasm memory, as a switch's
- * arena is). finish() writes the lengths, the IPv4 header checksum, the
+ * (sum16Wide is fastest there when the room is wasm memory, as the tunnel
+ * port's scratch is). finish() writes the lengths, the IPv4 header checksum, the
  * pseudo-header sum in the TCP checksum field (as NEEDS_CSUM asks) and the
  * header. A frame of one segment stays as it came, behind a zeroed header.
  * Frames are bounded by MAX_FRAME bytes and by the room given. Nothing here

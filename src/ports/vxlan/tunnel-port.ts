@@ -36,7 +36,7 @@
 import type { FdbInfo } from '../../control/types.js';
 import { ErrorCodes, ValeError } from '../../core/errors.js';
 import { formatIp4At, formatIp6 } from '../../pkt/ether.js';
-import { sumBytes, sumMemory } from '../../pkt/sum16-wide.js';
+import { sumBytes } from '../../pkt/sum16-wide.js';
 import {
   decodeGeneve,
   decodeVxlan,
@@ -250,11 +250,9 @@ export class TunnelPort implements Adapter {
     if (tso) this.vp.hdrLen = TSO_HDR_LEN; // before the port is on the switch's data path (no frame yet)
     this.gro = tso ? new TcpCoalescer(TSO_HDR_LEN) : null;
     this.seg = tso ? new TsoSegmenter(udp.txFrames) : null;
-    // TCP checksums are summed in the rings' arena and in the scratch: wasm memory, read fastest (sum16-wide.ts)
+    // frames are coalesced and cut in the scratch, and their TCP checksums summed there: plain wasm memory,
+    // which sum16Wide reads fastest and V8 copies to and from fastest (sum16-wide.ts)
     this.scratch = tso ? sumBytes((GRO_SLOTS + 1) * NM_BUF_SIZE) : new Uint8Array(0);
-    if (tso) {
-      for (const m of [this.tx.arena.memory, this.rx.arena.memory]) if (m !== null) sumMemory(m);
-    }
     const ru8 = this.rx.u8;
     this.rxArena = Buffer.from(ru8.buffer, ru8.byteOffset, ru8.byteLength);
     this.rxRoom = udp.gro ? 16 : chainSlots(Math.min(udp.rxStride, spec.mtu) + this.hl);
