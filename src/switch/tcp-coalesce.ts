@@ -24,7 +24,9 @@
  * frame that cannot join is refused and the caller finish()es the frame
  * being built and starts again. The frame is built in place: the first
  * segment is copied whole behind a zeroed header, later ones add their
- * payload only; finish() writes the lengths, the IPv4 header checksum, the
+ * payload only, and each segment's checksum is summed over that copy
+ * (sum16Wide is fastest there when the room is wasm memory, as the tunnel
+ * port's scratch is). finish() writes the lengths, the IPv4 header checksum, the
  * pseudo-header sum in the TCP checksum field (as NEEDS_CSUM asks) and the
  * header. A frame of one segment stays as it came, behind a zeroed header.
  * Frames are bounded by MAX_FRAME bytes and by the room given. Nothing here
@@ -83,6 +85,8 @@ export class TcpCoalescer {
   private pHlen = 0;
   private pPay = 0;
   private pV4 = true;
+  /** The pseudo-header's sum (unfolded). */
+  private pPseudo = 0;
 
   constructor(hdrLen: number) {
     this.hdrLen = hdrLen;
@@ -105,8 +109,14 @@ export class TcpCoalescer {
     if (this.segs === 0) {
       if (this.hdrLen + len > this.cap || !this.parse(src, off, len)) return false;
       const out = this.out;
-      out.fill(0, this.base, this.base + this.hdrLen);
-      out.set(src.subarray(off, off + len), this.base + this.hdrLen);
+      const f = this.base + this.hdrLen;
+      out.set(src.subarray(off, off + len), f);
+      // the checksum over the copy (where sum16Wide is fastest); a bad segment leaves nothing behind
+      if (fold(sum16Wide(out, f + this.pL4, len - this.pL4, this.pPseudo)) !== 0xffff) {
+        this.badCsum++;
+        return false;
+      }
+      out.fill(0, this.base, f);
       this.v4 = this.pV4;
       this.l4 = this.pL4;
       this.hlen = this.pHlen;
@@ -143,7 +153,11 @@ export class TcpCoalescer {
       return false;
     }
     if (!same(src, t + 18, out, ft + 18, this.hlen - this.l4 - 18)) return false;
+    // the payload goes after the frame's, then its checksum: its header from src (TCP headers are
+    // whole 32-bit words, so the payload's words line up), its payload from the copy
     out.set(src.subarray(off + this.hlen, off + len), f + this.len);
+    const hs = sum16(src, t, this.hlen - this.l4, this.pPseudo);
+    if (fold(sum16Wide(out, f + this.len, pay, hs)) !== 0xffff) return false; // offered again alone: counted then
     this.len += pay;
     this.segs++;
     this.nextSeq = (this.nextSeq + pay) >>> 0;
@@ -191,7 +205,7 @@ export class TcpCoalescer {
     return total;
   }
 
-  /** A TCP segment that may join a frame? Sets pL4, pHlen, pPay, pV4. */
+  /** A TCP segment that may join a frame (its checksum aside)? Sets pL4, pHlen, pPay, pV4, pPseudo. */
   private parse(b: Uint8Array, off: number, len: number): boolean {
     if (len < ETH_HLEN + 40) return false;
     const type = rd16(b, off + 12);
@@ -221,10 +235,7 @@ export class TcpCoalescer {
     const l4Len = ipEnd - l4;
     if (this.pV4) pseudo = sum16(b, ip + 12, 8) + IPPROTO_TCP + l4Len;
     else pseudo = sum16(b, ip + 8, 32) + IPPROTO_TCP + l4Len;
-    if (fold(sum16Wide(b, l4, l4Len, pseudo)) !== 0xffff) {
-      if (this.segs === 0) this.badCsum++; // refused to join, it is offered again to start a frame: count it once
-      return false;
-    }
+    this.pPseudo = pseudo;
     this.pL4 = l4 - off;
     this.pHlen = end - off;
     this.pPay = ipEnd - end;

@@ -6,14 +6,15 @@
  * as one UDP GSO message). The segments are those ./offload.ts gives a port
  * without a header, byte for byte: IP total or payload length, IPv4 ID + k,
  * TCP sequence, FIN and PSH on the last segment only, CWR on the first only,
- * IPv4 and TCP checksums computed anew. finishCsum() completes the checksum
+ * IPv4 and TCP checksums computed anew (each payload summed in the frame
+ * given, which may be memory sum16Wide reads fastest). finishCsum() completes the checksum
  * of a NEEDS_CSUM frame that is not segmented. Nothing allocates or throws;
  * a frame that cannot be cut (not TCP, offsets outside it, more segments
  * than the caller has buffers) gives -1.
  */
 
 import { rd16, TCP_CWR, TCP_FIN, TCP_PSH, wr16 } from '../pkt/be16.js';
-import { fold, setIpv4HeaderChecksum, sum16 } from '../pkt/checksum.js';
+import { fold, sum16 } from '../pkt/checksum.js';
 import { IPPROTO_TCP } from '../pkt/ether.js';
 import { sum16Wide } from '../pkt/sum16-wide.js';
 import { tsoHeaders, VNET_HDR_GSO_TCPV4 } from './offload.js';
@@ -61,6 +62,15 @@ export class TsoSegmenter {
     const flags0 = f[l4 + 13];
     const id0 = v4 ? rd16(f, l3 + 4) : 0;
     const hdr = f.subarray(eth, hdrEnd);
+    // the headers' sums without the fields each segment rewrites (IPv4 total length, ID and checksum; TCP
+    // sequence, offset+flags word and checksum), and the pseudo-header's addresses: each segment adds its own.
+    // A word is taken out by subtracting it, plus 0xffff (= 0 in ones' complement) so that the sum stays
+    // positive, which fold() needs.
+    const addrSum = v4 ? sum16(f, l3 + 12, 8) : sum16(f, l3 + 8, 32);
+    const ipBase = v4 ? sum16(f, l3, l4 - l3) + 3 * 0xffff - rd16(f, l3 + 2) - rd16(f, l3 + 4) - rd16(f, l3 + 10) : 0;
+    const offByte = f[l4 + 12] << 8;
+    const tcpBase =
+      sum16(f, l4, thl) + 4 * 0xffff - rd16(f, l4 + 4) - rd16(f, l4 + 6) - rd16(f, l4 + 12) - rd16(f, l4 + 16);
     for (let k = 0, po = hdrEnd; k < nseg; k++, po += mss) {
       const o = dstOff + k * stride;
       const plen = k === nseg - 1 ? payload - k * mss : mss;
@@ -75,18 +85,17 @@ export class TsoSegmenter {
       if (k !== nseg - 1) fl &= ~(TCP_FIN | TCP_PSH);
       if (k !== 0) fl &= ~TCP_CWR;
       dst[o + tcp + 13] = fl;
-      let pseudo: number;
       if (v4) {
-        wr16(dst, o + ip + 2, tcp - ip + l4Len);
-        wr16(dst, o + ip + 4, (id0 + k) & 0xffff);
-        setIpv4HeaderChecksum(dst, o + ip);
-        pseudo = sum16(dst, o + ip + 12, 8) + IPPROTO_TCP + l4Len;
-      } else {
-        wr16(dst, o + ip + 4, tcp - ip - 40 + l4Len);
-        pseudo = sum16(dst, o + ip + 8, 32) + IPPROTO_TCP + l4Len;
-      }
-      wr16(dst, o + tcp + 16, 0);
-      wr16(dst, o + tcp + 16, ~fold(sum16Wide(dst, o + tcp, l4Len, pseudo)) & 0xffff);
+        const total = tcp - ip + l4Len;
+        const id = (id0 + k) & 0xffff;
+        wr16(dst, o + ip + 2, total);
+        wr16(dst, o + ip + 4, id);
+        wr16(dst, o + ip + 10, ~fold(ipBase + total + id) & 0xffff);
+      } else wr16(dst, o + ip + 4, tcp - ip - 40 + l4Len);
+      // the TCP header's sum, then the payload's where it came from (f: a wasm scratch is fastest;
+      // TCP headers are whole 32-bit words, so the payload's words line up)
+      const hs = tcpBase + (seq >>> 16) + (seq & 0xffff) + (offByte | fl) + addrSum + IPPROTO_TCP + l4Len;
+      wr16(dst, o + tcp + 16, ~fold(sum16Wide(f, po, plen, hs)) & 0xffff);
       this.lens[k] = hlen + plen;
     }
     return nseg;

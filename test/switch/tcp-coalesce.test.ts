@@ -16,7 +16,7 @@ import fc from 'fast-check';
 import { type LocalPort, layout, openPort, ValeHost } from '../../src/index.js';
 import { buildIpv4, buildIpv6, TCP_ACK, TCP_FIN, TCP_PSH, TCP_SYN, tcpHeader } from '../../src/pkt/build.js';
 import { fold, sum16, verifyIpv4HeaderChecksum } from '../../src/pkt/checksum.js';
-import { sum16Wide } from '../../src/pkt/sum16-wide.js';
+import { sum16Wide, sumBytes, sumIsWasm, sumMemory } from '../../src/pkt/sum16-wide.js';
 import { VNET_HDR_F_NEEDS_CSUM, VNET_HDR_GSO_TCPV4, VNET_HDR_GSO_TCPV6 } from '../../src/switch/offload.js';
 import { TcpCoalescer } from '../../src/switch/tcp-coalesce.js';
 import { TsoSegmenter } from '../../src/switch/tso-segment.js';
@@ -74,9 +74,15 @@ function flow(v6: boolean, n: number, mss: number, last = mss, seq0 = 0xfffff000
  * Runs `frames` through a coalescer as the tunnel port does (add; when refused, finish and start again,
  * or pass the frame on alone behind a zero header); returns the frames out, each with its header.
  */
-function coalesce(frames: readonly Uint8Array[], c = new TcpCoalescer(HL), cap = HL + 65535): Uint8Array[] {
+function coalesce(
+  frames: readonly Uint8Array[],
+  c = new TcpCoalescer(HL),
+  cap = HL + 65535,
+  wasm = false,
+): Uint8Array[] {
   const out: Uint8Array[] = [];
-  const buf = new Uint8Array(cap + 5);
+  // the room: plain memory, or memory sum16Wide sums with its wasm kernel (as the tunnel port's)
+  const buf = wasm ? sumBytes(cap + 5) : new Uint8Array(cap + 5);
   const end = (): void => {
     const n = c.finish();
     if (n > 0) out.push(buf.slice(2, 2 + n));
@@ -212,13 +218,29 @@ test('out of order, other flags, another flow, other options or TTL, an ID gap, 
     assert.equal(c.frames, 0, what);
     for (const f of out) assert.equal(f[1], 0, `${what}: no GSO`);
   }
-  // a bad TCP checksum: refused and counted, even as a first segment
-  const bad = base(1);
-  bad[bad.length - 1] ^= 1;
-  const c = new TcpCoalescer(HL);
-  const out = coalesce([base(0), bad, base(2)], c);
-  assert.equal(out.length, 3);
-  assert.equal(c.badCsum, 1);
+  // a bad TCP checksum: refused and counted, even as a first segment (summed in plain and in wasm memory)
+  for (const wasm of [false, true]) {
+    for (const at of [14 + 20 + 3, 100, 14 + 20 + 32 + 99]) {
+      const bad = base(1);
+      bad[at] ^= 1;
+      const c = new TcpCoalescer(HL);
+      const out = coalesce([base(0), bad, base(2)], c, HL + 65535, wasm);
+      assert.equal(out.length, 3, `byte ${at}`);
+      assert.equal(c.badCsum, 1, `byte ${at}`);
+      assert.equal(c.frames, 0, `byte ${at}`);
+      // a bad first segment, then good ones: they join each other, the bad one stays alone
+      const c2 = new TcpCoalescer(HL);
+      const bad0 = base(0);
+      bad0[at] ^= 0x80;
+      const out2 = coalesce([bad0, base(1), base(2)], c2, HL + 65535, wasm);
+      assert.deepEqual(
+        out2.map((f) => f[1]),
+        [0, VNET_HDR_GSO_TCPV4],
+        `byte ${at}`,
+      );
+      assert.equal(c2.badCsum, 1);
+    }
+  }
   // padding, a fragment, UDP, a pure ACK: never start a frame
   const padded = seg({ seq: 1, payload: bytes(2, 1), options: new Uint8Array(0) });
   const fragment = base(0);
@@ -298,8 +320,8 @@ const streamArb = fc
 
 test('property: whatever comes in, cutting what comes out gives back the same frames, byte for byte', () => {
   fc.assert(
-    fc.property(streamArb, fc.integer({ min: 200, max: 65535 }), (frames, room) => {
-      const out = coalesce(frames, new TcpCoalescer(HL), HL + room);
+    fc.property(streamArb, fc.integer({ min: 200, max: 65535 }), fc.boolean(), (frames, room, wasm) => {
+      const out = coalesce(frames, new TcpCoalescer(HL), HL + room, wasm);
       for (const f of out) assert.ok(f.length - HL <= 65535);
       assertSame(viaSwitch(out), frames, 'round trip');
     }),
@@ -314,7 +336,8 @@ test('property: TsoSegmenter cuts a TSO frame as the switch does', () => {
       fc.integer({ min: 1, max: 20000 }),
       fc.integer({ min: 1, max: 9000 }),
       fc.constantFrom(TCP_ACK, TCP_ACK | TCP_PSH, TCP_ACK | TCP_PSH | TCP_FIN | 0x80),
-      (v6, n, mss, flags) => {
+      fc.integer({ min: 0, max: 3 }),
+      (v6, n, mss, flags, where) => {
         const e = seg({ v6, seq: 0xffffff00, id: 0xfff0, flags, payload: bytes(n, n) });
         const l4 = v6 ? 54 : 34;
         const h = new Uint8Array(HL);
@@ -323,7 +346,11 @@ test('property: TsoSegmenter cuts a TSO frame as the switch does', () => {
         new DataView(h.buffer).setUint16(4, mss, true);
         new DataView(h.buffer).setUint16(6, l4, true);
         new DataView(h.buffer).setUint16(8, 16, true);
-        const f = Buffer.concat([h, e]);
+        // the frame in plain memory, or at an offset in memory sum16Wide sums with its wasm kernel
+        const f =
+          where === 0 ? Buffer.concat([h, e]) : sumBytes(HL + e.length + where).subarray(where, where + HL + e.length);
+        f.set(h, 0);
+        f.set(e, HL);
         const want = viaSwitch([f]);
         const s = new TsoSegmenter(128);
         const stride = 9200;
@@ -339,10 +366,31 @@ test('property: TsoSegmenter cuts a TSO frame as the switch does', () => {
 });
 
 test('property: sum16Wide gives sum16 folded, at any offset and length, in any buffer', () => {
-  const bufs = Array.from({ length: 6 }, (_, i) => new Uint8Array(new ArrayBuffer(70000), i, 69000));
+  // plain memory, then wasm memory (the SIMD kernel): plain (sumBytes) and shared (an arena's), each
+  // viewed from six byte offsets
+  const shared = new WebAssembly.Memory({ initial: 2, maximum: 2, shared: true });
+  sumMemory(shared);
+  const bufs = [
+    ...Array.from({ length: 6 }, (_, i) => new Uint8Array(new ArrayBuffer(70000), i, 69000)),
+    ...Array.from({ length: 6 }, (_, i) => sumBytes(70000).subarray(i, i + 69000)),
+    ...Array.from({ length: 6 }, (_, i) => new Uint8Array(shared.buffer, i * 8000 + i, 69000)),
+  ];
+  for (const [i, b] of bufs.entries()) assert.equal(sumIsWasm(b), i >= 6);
+  // the largest sums: every byte 0xff, up to 64 KB and beyond
+  for (const b of bufs) {
+    b.fill(0xff);
+    for (const [off, len] of [
+      [0, 69000],
+      [1, 65535],
+      [3, 32768 + 31],
+      [2, 66000],
+    ] as const) {
+      assert.equal(fold(sum16Wide(b, off, len, 0xfffff)), fold(sum16(b, off, len, 0xfffff)));
+    }
+  }
   fc.assert(
     fc.property(
-      fc.integer({ min: 0, max: 5 }),
+      fc.integer({ min: 0, max: bufs.length - 1 }),
       fc.integer({ min: 0, max: 3000 }),
       fc.integer({ min: 0, max: 66000 }),
       fc.integer({ min: 0, max: 0xfffff }),
@@ -357,6 +405,6 @@ test('property: sum16Wide gives sum16 folded, at any offset and length, in any b
         assert.equal(fold(sum16Wide(buf, off, len, initial)), fold(sum16(buf, off, len, initial)));
       },
     ),
-    { numRuns: 300 },
+    { numRuns: 600 },
   );
 });

@@ -165,3 +165,55 @@ for (const offload of [3, 0]) {
     });
   });
 }
+
+describe('tso left out of the spec', () => {
+  test('parsed: tso and tso=on turn it on, tso=off off, nothing leaves it to the attach', () => {
+    const base = `vxlan:vni=7,local=${NET}.1,remote=${NET}.2`;
+    assert.equal(parseTunnelSpec(base).tso, null);
+    assert.equal(parseTunnelSpec(`${base},tso`).tso, true);
+    assert.equal(parseTunnelSpec(`${base},tso=on`).tso, true);
+    assert.equal(parseTunnelSpec(`${base},tso=off`).tso, false);
+    assert.throws(() => parseTunnelSpec(`${base},tso=yes`), /tso=yes/);
+    assert.throws(() => parseTunnelSpec(`${base},tso,tso=off`), /twice/);
+  });
+
+  test('on when the switch has a port with a virtio-net header at attach, off otherwise or with tso=off', () => {
+    const cases: Array<[string, number, boolean]> = [
+      ['', 12, true],
+      ['', 10, true],
+      ['', 0, false],
+      [',tso=off', 12, false],
+      [',tso', 0, true],
+    ];
+    for (const [opt, hdr, want] of cases) {
+      const host = new ValeHost();
+      const first = openPort('valedf:tap', { host, vnetHdrLen: hdr });
+      const tun = TunnelPort.attach(
+        ctx(host),
+        'valedf:tun',
+        parseTunnelSpec(`vxlan:vni=7,local=${NET}.1:0,remote=${NET}.2${opt}`),
+      );
+      try {
+        assert.equal(tun.info().extra.tso, want, `'${opt}' next to a port with a ${hdr}-byte header`);
+        assert.equal(tun.vport.hdrLen, want ? 12 : 0);
+      } finally {
+        tun.close();
+        first.close();
+      }
+    }
+    // the switch's other ports count, not those of other switches
+    const host = new ValeHost();
+    const other = openPort('valedo:tap', { host, vnetHdrLen: 12 });
+    const tun = TunnelPort.attach(
+      ctx(host),
+      'valedf:tun',
+      parseTunnelSpec(`vxlan:vni=7,local=${NET}.1:0,remote=${NET}.2`),
+    );
+    try {
+      assert.equal(tun.info().extra.tso, false);
+    } finally {
+      tun.close();
+      other.close();
+    }
+  });
+});

@@ -2,7 +2,7 @@
  * The attach spec of tunnel ports (docs/vxlan.md); parseTunnelSpec()
  * enforces it and says what is wrong.
  *
- *   vxlan:vni=N,local=ADDR[:PORT],remote=ADDR[:PORT][,remote=...][,learn-remotes][,mtu=N][,tso]
+ *   vxlan:vni=N,local=ADDR[:PORT],remote=ADDR[:PORT][,remote=...][,learn-remotes][,mtu=N][,tso[=on|off]]
  *   geneve:...    the same, Geneve framing
  *
  * ADDR is a numeric IPv4 address or an IPv6 one, bracketed when a port
@@ -13,7 +13,8 @@
  * 1500): frames longer than mtu - 36 (IPv4) or mtu - 56 (IPv6) bytes, i.e.
  * an inner MTU above mtu - 50 / - 70, are dropped. `tso` gives the port a
  * virtio-net header toward the switch: received TCP segments are coalesced
- * into TSO frames and TSO frames from the switch are cut and sent with GSO.
+ * into TSO frames and TSO frames from the switch are cut and sent with GSO;
+ * without the option the attach decides (tunnel-port.ts), `tso=off` refuses.
  *
  *   vxlan:vni=N,local=ADDR[:PORT],group=MCAST[:PORT],dev=IFNAME[,mtu=N]
  *
@@ -47,8 +48,11 @@ export interface TunnelSpec {
   group: TunnelAddr | null;
   dev: string | null;
   mtu: number;
-  /** The port carries a virtio-net header (TSO frames both ways with the switch). */
-  tso: boolean;
+  /**
+   * The port carries a virtio-net header (TSO frames both ways with the switch): `tso` or `tso=on`,
+   * `tso=off`, or null (not given: decided at attach, on when the switch has a port with a header then).
+   */
+  tso: boolean | null;
   text: string;
 }
 
@@ -60,8 +64,8 @@ export const OVERHEAD_V4 = 36;
 export const OVERHEAD_V6 = 56;
 
 export const SPEC_FORMS = [
-  'vxlan:vni=N,local=ADDR[:PORT],remote=ADDR[:PORT][,remote=...][,learn-remotes][,mtu=N][,tso]',
-  'geneve:vni=N,local=ADDR[:PORT],remote=ADDR[:PORT][,remote=...][,learn-remotes][,mtu=N][,tso]',
+  'vxlan:vni=N,local=ADDR[:PORT],remote=ADDR[:PORT][,remote=...][,learn-remotes][,mtu=N][,tso[=on|off]]',
+  'geneve:vni=N,local=ADDR[:PORT],remote=ADDR[:PORT][,remote=...][,learn-remotes][,mtu=N][,tso[=on|off]]',
   'vxlan|geneve:vni=N,local=ADDR[:PORT],group=MCAST[:PORT],dev=IFNAME[,mtu=N]',
 ];
 
@@ -135,7 +139,7 @@ export function parseTunnelSpec(text: string): TunnelSpec {
   let group: TunnelAddr | null = null;
   let dev: string | null = null;
   let mtu = DEFAULT_MTU;
-  let tso = false;
+  let tso: boolean | null = null;
   const body = colon < 0 ? '' : text.slice(colon + 1);
   if (body === '') throw bad(text, 'needs vni=, local= and remote=');
   for (const item of body.split(',')) {
@@ -146,8 +150,9 @@ export function parseTunnelSpec(text: string): TunnelSpec {
       learnRemotes = true;
       continue;
     }
-    if (key === 'tso' && value === null) {
-      tso = true;
+    if (key === 'tso' && (value === null || value === 'on' || value === 'off')) {
+      if (tso !== null) throw bad(text, 'tso given twice');
+      tso = value !== 'off';
       continue;
     }
     if (value === null || value === '') throw bad(text, `'${item}' needs a value`);

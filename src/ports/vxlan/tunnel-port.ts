@@ -36,6 +36,7 @@
 import type { FdbInfo } from '../../control/types.js';
 import { ErrorCodes, ValeError } from '../../core/errors.js';
 import { formatIp4At, formatIp6 } from '../../pkt/ether.js';
+import { sumBytes } from '../../pkt/sum16-wide.js';
 import {
   decodeGeneve,
   decodeVxlan,
@@ -47,9 +48,10 @@ import {
   TunnelHeader,
   VXLAN_HDR_LEN,
 } from '../../pkt/tunnel.js';
-import { ChainReader, chainSlots, layChain, writeChain } from '../../ring/chain.js';
+import { ChainReader, chainSlots, writeChain } from '../../ring/chain.js';
 import { MAX_FRAME, NM_BUF_SIZE, NS_MOREFRAG } from '../../ring/layout.js';
 import type { NetmapRing } from '../../ring/netmap-ring.js';
+import { parsePortName } from '../../switch/name.js';
 import {
   VNET_HDR_F_NEEDS_CSUM,
   VNET_HDR_GSO_ECN,
@@ -135,6 +137,16 @@ function words(a: Uint8Array, off: number, i: number): number {
   return ((a[o] << 24) | (a[o + 1] << 16) | (a[o + 2] << 8) | a[o + 3]) >>> 0;
 }
 
+/**
+ * `tso` when the spec leaves it out: on if switch SW of port SW:PORT has, at attach, a port with a
+ * virtio-net header (a TAP with offloads, another `tso` tunnel port), whose TSO frames then cross
+ * the switch whole both ways; off otherwise (the switch would cut each one for ports without).
+ */
+function switchTakesTso(ctx: AttachContext, name: string): boolean {
+  const sw = ctx.host.getSwitch(parsePortName(name).bridge);
+  return sw?.list().some((p) => p.hdrLen >= 10) === true;
+}
+
 export class TunnelPort implements Adapter {
   readonly name: string;
   readonly kind: string;
@@ -178,8 +190,6 @@ export class TunnelPort implements Adapter {
   private readonly gro: TcpCoalescer | null;
   private readonly seg: TsoSegmenter | null;
   private readonly scratch: Uint8Array;
-  /** The frame being coalesced is in scratch (not in place in the TX slots). */
-  private groScratch = false;
   /** The RX ring's memory as a Buffer, for copies at any offset. */
   private readonly rxArena: Buffer;
   private readonly st = {
@@ -235,11 +245,14 @@ export class TunnelPort implements Adapter {
     const rxd = udp.rxData;
     this.rxBuf = Buffer.from(rxd.buffer, rxd.byteOffset, rxd.byteLength);
     this.rxMax = rxSize(spec);
-    this.hl = spec.tso ? TSO_HDR_LEN : 0;
-    if (spec.tso) this.vp.hdrLen = TSO_HDR_LEN; // before the port is on the switch's data path (no frame yet)
-    this.gro = spec.tso ? new TcpCoalescer(TSO_HDR_LEN) : null;
-    this.seg = spec.tso ? new TsoSegmenter(udp.txFrames) : null;
-    this.scratch = new Uint8Array(spec.tso ? (GRO_SLOTS + 1) * NM_BUF_SIZE : 0);
+    const tso = spec.tso === true; // decided by attach()
+    this.hl = tso ? TSO_HDR_LEN : 0;
+    if (tso) this.vp.hdrLen = TSO_HDR_LEN; // before the port is on the switch's data path (no frame yet)
+    this.gro = tso ? new TcpCoalescer(TSO_HDR_LEN) : null;
+    this.seg = tso ? new TsoSegmenter(udp.txFrames) : null;
+    // frames are coalesced and cut in the scratch, and their TCP checksums summed there: plain wasm memory,
+    // which sum16Wide reads fastest and V8 copies to and from fastest (sum16-wide.ts)
+    this.scratch = tso ? sumBytes((GRO_SLOTS + 1) * NM_BUF_SIZE) : new Uint8Array(0);
     const ru8 = this.rx.u8;
     this.rxArena = Buffer.from(ru8.buffer, ru8.byteOffset, ru8.byteLength);
     this.rxRoom = udp.gro ? 16 : chainSlots(Math.min(udp.rxStride, spec.mtu) + this.hl);
@@ -256,7 +269,8 @@ export class TunnelPort implements Adapter {
    * Binds the socket, opens port `name` (exclusive) and starts both directions.
    * @throws ValeError BUSY when the port exists; SYSTEM when the socket cannot be bound; LIMIT from the switch.
    */
-  static attach(ctx: AttachContext, name: string, spec: TunnelSpec): TunnelPort {
+  static attach(ctx: AttachContext, name: string, given: TunnelSpec): TunnelPort {
+    const spec = given.tso === null ? { ...given, tso: switchTakesTso(ctx, name) } : given;
     const maxInner = maxInnerFrame(spec);
     const offload = ctx.host.settings.vxlanOffload;
     const gro = (offload & 2) !== 0;
@@ -631,7 +645,7 @@ export class TunnelPort implements Adapter {
               pending++;
             }
             if (space >= 2) {
-              this.groBegin(cur, space);
+              this.groBegin(space);
               if (gro.add(rxData, inner, len)) {
                 if ((rxData[inner + 6] & 1) === 0 && !fdb.learn(macKey(rxData, inner + 6), ri, now)) st.fdbFull++;
                 frames++;
@@ -704,24 +718,20 @@ export class TunnelPort implements Adapter {
     st.inDrops = this.inDropsNow();
   }
 
-  /** Starts a coalesced frame at TX slot `cur` with `space` slots free: in place if its buffers are consecutive. */
-  private groBegin(cur: number, space: number): void {
-    const tx = this.tx;
-    const gro = this.gro as TcpCoalescer;
-    const want = Math.min(space, GRO_SLOTS);
-    const base = tx.buf(cur);
-    let k = 1;
-    while (k < want && cur + k < tx.numSlots && tx.buf(cur + k) === base + k * NM_BUF_SIZE) k++;
-    this.groScratch = k < want;
-    if (this.groScratch) gro.begin(this.scratch, 0, want * NM_BUF_SIZE);
-    else gro.begin(tx.u8, base, k * NM_BUF_SIZE);
+  /**
+   * Starts a coalesced frame for TX slot `cur` with `space` slots free. It is built in the scratch (plain
+   * wasm memory), not in place in the slots: V8 copies into shared memory (the arena) word by word only
+   * when both ends share their alignment, which appended payloads rarely do (byte by byte, ~4x slower,
+   * docs/vxlan.md); the frame then goes to the slots in aligned 2048-byte pieces.
+   */
+  private groBegin(space: number): void {
+    (this.gro as TcpCoalescer).begin(this.scratch, 0, Math.min(space, GRO_SLOTS) * NM_BUF_SIZE);
   }
 
-  /** Ends the coalesced frame begun at TX slot `cur`: lays it out as a chain; returns the slots it takes. */
+  /** Ends the coalesced frame: lays it out as a chain from TX slot `cur`; returns the slots it takes. */
   private groEnd(cur: number): number {
     const total = (this.gro as TcpCoalescer).finish();
-    if (this.groScratch) writeChain(this.tx, cur, this.scratch, 0, total);
-    else layChain(this.tx, cur, total);
+    writeChain(this.tx, cur, this.scratch, 0, total);
     return chainSlots(total);
   }
 
