@@ -12,8 +12,9 @@
  *     checksums, the TCP sequence (each segment's follows the previous one's
  *     payload) and PSH (on the last segment only);
  *   - flags ACK, or ACK|PSH (PSH ends the frame); no CWR, FIN, SYN, RST,
- *     URG, ECE; IPv4 without options or fragments, IPv6 with TCP as its
- *     next header; no Ethernet padding; a payload of 1 byte or more;
+ *     URG, ECE; IPv4 without options or fragments and with a right header
+ *     checksum (finish() rewrites it), IPv6 with TCP as its next header; no
+ *     Ethernet padding; a payload of 1 byte or more;
  *   - every payload gso_size bytes but the last, which may be shorter (and
  *     then ends the frame);
  *   - each segment's TCP checksum correct (checked here: the frame goes on
@@ -216,6 +217,7 @@ export class TcpCoalescer {
     if (type === ETHERTYPE_IPV4) {
       if (b[ip] !== 0x45 || b[ip + 9] !== IPPROTO_TCP) return false;
       if ((rd16(b, ip + 6) & 0x3fff) !== 0) return false; // MF or an offset: a fragment
+      if (fold(sum16(b, ip, 20)) !== 0xffff) return false; // finish() rewrites it: a bad one must not join
       ipEnd = ip + rd16(b, ip + 2);
       l4 = ip + 20;
       this.pV4 = true;

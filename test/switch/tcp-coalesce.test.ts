@@ -193,6 +193,12 @@ test('PSH ends a frame (on its last segment), a short segment too; the frame sta
   assertSame(viaSwitch(big), many, '64 KB bound');
 });
 
+/** f with bit 0 of byte `at` flipped. */
+function flip(f: Uint8Array, at: number): Uint8Array {
+  f[at] ^= 1;
+  return f;
+}
+
 test('out of order, other flags, another flow, other options or TTL, an ID gap, a bad checksum: not merged', () => {
   const base = (k: number, o: Partial<Seg> = {}): Uint8Array =>
     seg({ seq: 1000 + k * 100, id: 5 + k, payload: bytes(100, k), ...o });
@@ -210,6 +216,7 @@ test('out of order, other flags, another flow, other options or TTL, an ID gap, 
     ['an IPv4 ID gap', base(1, { id: 7 })],
     ['a longer payload', base(1, { payload: bytes(101, 1) })],
     ['IPv6 after IPv4', base(1, { v6: true })],
+    ['a bad IPv4 header checksum', flip(base(1), 14 + 11)],
   ];
   for (const [what, second] of cases) {
     const c = new TcpCoalescer(HL);
