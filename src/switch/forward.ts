@@ -119,6 +119,26 @@ export const LOOKUP_LEARNING = 0;
 export const LOOKUP_HUB = 1;
 export const LOOKUP_CUSTOM = 2;
 
+/*
+ * The constants the hot loops use, as this module's own unexported consts:
+ * TurboFan folds those into the code, while an imported or exported binding
+ * is a cell it loads, keeps tagged (spilled, then Smi-checked at every use in
+ * a loop).
+ */
+const K_SHIFT_W = SLOT_SHIFT_W;
+const K_LEN_FLAGS_W = SLOT_LEN_FLAGS_W;
+const K_MOREFRAG = NS_MOREFRAG;
+const K_RESERVED = NM_RESERVED_BUFS;
+const K_BUF_SIZE = NM_BUF_SIZE;
+const K_MAX_FRAGS = MAX_FRAGS;
+const K_MAX_FRAME = MAX_FRAME;
+const K_MIN_FRAME = MIN_FRAME;
+const K_BCAST = NM_BDG_BROADCAST;
+const K_VALID_B = VALID_B;
+const K_LEARNING = LOOKUP_LEARNING;
+const K_CUSTOM = LOOKUP_CUSTOM;
+const K_ONE_FRAG_HI = (1 << NS_RFRAGS_SHIFT) << 16;
+
 /**
  * A user lookup (mSwitch-style module). Called once per frame with the arena's
  * bytes, the frame's offset and length there (first fragment only) and the
@@ -180,13 +200,13 @@ export class Forwarder {
    * reclaims them all. `head` comes from a successful prologue.
    */
   txsync(src: VPort, kr: KRing, head: number): void {
-    // imported constants as locals: V8 reloads (and TDZ-checks) a module binding at every use
-    const shiftW = SLOT_SHIFT_W;
-    const lenFlagsW = SLOT_LEN_FLAGS_W;
-    const moreFrag = NS_MOREFRAG;
-    const reserved = NM_RESERVED_BUFS;
-    const bufSize = NM_BUF_SIZE;
-    const maxFrags = MAX_FRAGS;
+    // constants as locals of this module's folded consts (K_*, above)
+    const shiftW = K_SHIFT_W;
+    const lenFlagsW = K_LEN_FLAGS_W;
+    const moreFrag = K_MOREFRAG;
+    const reserved = K_RESERVED;
+    const bufSize = K_BUF_SIZE;
+    const maxFrags = K_MAX_FRAGS;
     const u32 = kr.u32;
     const ft = this.ft;
     const lenR = FT_LEN;
@@ -205,7 +225,7 @@ export class Forwarder {
     let dropOversize = 0;
     // a frame may not exceed MAX_FRAME bytes past the port's virtio-net header; only a chain of
     // more slots than maxChain / NM_BUF_SIZE can, so only those are added up
-    const maxChain = MAX_FRAME + src.hdrLen;
+    const maxChain = (K_MAX_FRAME + src.hdrLen) | 0;
     const sureSlots = (maxChain / bufSize) | 0;
     let j = kr.hwcur | 0;
     const end = head | 0;
@@ -314,20 +334,20 @@ export class Forwarder {
     const dsts = this.dsts;
     const learnA = this.learnA;
     const learnB = this.learnB;
-    // module constants as locals: V8 reloads (and TDZ-checks) a module binding at every use
+    // constants as locals (K_* and this module's own consts fold; imported ones would not)
     const ftNull = FT_NULL;
-    const bcast = NM_BDG_BROADCAST;
+    const bcast = K_BCAST;
     const bcastQ = BCAST_Q;
     const ringsShift = RINGS_SHIFT;
-    const validB = VALID_B;
+    const validB = K_VALID_B;
     const ports = sw.ports;
     const me = src.index | 0;
     const arena = src.region.arena;
     const i32 = arena.i32;
     const u16 = arena.u16;
     const mode = sw.lookupMode | 0;
-    const learning = LOOKUP_LEARNING;
-    const custom = LOOKUP_CUSTOM;
+    const learning = K_LEARNING;
+    const custom = K_CUSTOM;
     const verbose = sw.settings.verbose | 0;
     // MAC ageing (uvale.mac_ageing, 0 = never, VALE's way): entries carry the second they were
     // last learnt; a steady source is re-learnt once per batch (lastSB = -1 never matches)
@@ -357,7 +377,7 @@ export class Forwarder {
     // a virtio-net header in front of each frame (see offload.ts): addresses start past it
     const hl = src.hdrLen | 0;
     const hl4 = (hl & 3) === 0;
-    const minLen = MIN_FRAME + hl;
+    const minLen = (K_MIN_FRAME + hl) | 0;
 
     // ---- pass 1: classify ----
     for (let i = 0; i < n; ) {
@@ -402,7 +422,7 @@ export class Forwarder {
         if ((sa & 1) === 0 && (sa !== lastSA || sb !== lastSB)) {
           const h = rthash(sa, sb);
           tabA[h] = sa;
-          tabB[h] = sb | VALID_B;
+          tabB[h] = sb | validB;
           tabPort[h] = me;
           tabStamp[h] = now;
           lastSA = sa;
@@ -610,13 +630,13 @@ export class Forwarder {
    * `dp`'s RX ring. Returns the first frame that did not fit (FT_NULL: all did).
    */
   private deliver(src: VPort, dp: VPort, q: number): number {
-    // module constants as locals: V8 reloads (and TDZ-checks) a module binding at every use
+    // constants as locals (K_* and this module's own consts fold; imported ones would not)
     const ftNull = FT_NULL;
-    const shiftW = SLOT_SHIFT_W;
-    const lenFlagsW = SLOT_LEN_FLAGS_W;
-    const bufSize = NM_BUF_SIZE;
+    const shiftW = K_SHIFT_W;
+    const lenFlagsW = K_LEN_FLAGS_W;
+    const bufSize = K_BUF_SIZE;
     // flags of a one-slot frame (fragment count 1), in the high half of the len/flags word
-    const oneFragHi = (1 << NS_RFRAGS_SHIFT) << 16;
+    const oneFragHi = K_ONE_FRAG_HI;
     const ft = this.ft;
     const lenR = FT_LEN;
     const fragsR = FT_FRAGS;
