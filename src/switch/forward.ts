@@ -230,7 +230,7 @@ export class Forwarder {
     let j = kr.hwcur | 0;
     const end = head | 0;
     while (j !== end) {
-      // collect up to one batch; the loop makes no call (so V8 checks the arrays once), the
+      // collect up to one batch; the loop makes no call (values stay in registers), the
       // batch is flushed outside it
       let full = false;
       for (; j !== end && !full; j = j === lim ? 0 : j + 1) {
@@ -674,8 +674,9 @@ export class Forwarder {
     let stop = ftNull;
     for (;;) {
       // the fast loop: frames of one slot up to 64 bytes, copied as one 64-byte chunk of 8
-      // Float64 words; it makes no call, so V8 checks the arrays' maps once. Anything else
-      // (a chain, a longer frame, no room) leaves it.
+      // Float64 words; it makes no call (TurboFan still re-checks each typed array's map per
+      // frame: docs/performance-notes.md). Anything else (a chain, a longer frame, no room)
+      // leaves it.
       let p = ftNull;
       for (;;) {
         if (next < brd) {
