@@ -115,6 +115,8 @@ export const SLOT_SHIFT_W = 2;
 export const SLOT_BUF_IDX_W = SLOT_BUF_IDX >>> 2;
 export const SLOT_LEN_H = SLOT_LEN >>> 1;
 export const SLOT_FLAGS_H = SLOT_FLAGS >>> 1;
+// len and flags as one u32 word (len in the low half: little-endian, as every other view here)
+export const SLOT_LEN_FLAGS_W = SLOT_LEN >>> 2;
 
 // ---- slot flags (netmap.h values) ----
 /** The user changed buf_idx: the switch must re-read it (always does). */

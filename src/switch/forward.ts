@@ -57,6 +57,7 @@ import {
   NS_RFRAGS_SHIFT,
   RING_HWTAIL,
   SLOT_FLAGS_H,
+  SLOT_LEN_FLAGS_W,
   SLOT_LEN_H,
   SLOT_SHIFT_W,
 } from '../ring/layout.js';
@@ -97,10 +98,46 @@ const RINGS_SHIFT = 4;
 const RINGS_MASK = 15;
 const NUM_QUEUES = (NM_BDG_BROADCAST + 1) << RINGS_SHIFT;
 const BCAST_Q = NM_BDG_BROADCAST << RINGS_SHIFT;
+/*
+ * The scratch table lives in one Int32Array, `ft`, in regions: per frame slot
+ * its buffer offset at [FT_OFF + i], length at [FT_LEN + i], chain length (on
+ * a chain's first slot) at [FT_FRAGS + i] and list link at [FT_NEXT + i];
+ * per queue its list head at [Q_HEAD + q] and tail at [Q_TAIL + q]. One array
+ * instead of six keeps one base and one length live in the hot loops (fewer
+ * registers spilled, one kind of bounds check); the other modules get
+ * subarray views of the regions.
+ */
+const FT_OFF = 0;
+const FT_LEN = BATCH_MAX;
+const FT_FRAGS = 2 * BATCH_MAX;
+const FT_NEXT = 3 * BATCH_MAX;
+const Q_HEAD = 4 * BATCH_MAX;
+const Q_TAIL = Q_HEAD + NUM_QUEUES;
+const FT_SIZE = Q_TAIL + NUM_QUEUES;
 
 export const LOOKUP_LEARNING = 0;
 export const LOOKUP_HUB = 1;
 export const LOOKUP_CUSTOM = 2;
+
+/*
+ * The constants the hot loops use, as this module's own unexported consts:
+ * TurboFan folds those into the code, while an imported or exported binding
+ * is a cell it loads, keeps tagged (spilled, then Smi-checked at every use in
+ * a loop).
+ */
+const K_SHIFT_W = SLOT_SHIFT_W;
+const K_LEN_FLAGS_W = SLOT_LEN_FLAGS_W;
+const K_MOREFRAG = NS_MOREFRAG;
+const K_RESERVED = NM_RESERVED_BUFS;
+const K_BUF_SIZE = NM_BUF_SIZE;
+const K_MAX_FRAGS = MAX_FRAGS;
+const K_MAX_FRAME = MAX_FRAME;
+const K_MIN_FRAME = MIN_FRAME;
+const K_BCAST = NM_BDG_BROADCAST;
+const K_VALID_B = VALID_B;
+const K_LEARNING = LOOKUP_LEARNING;
+const K_CUSTOM = LOOKUP_CUSTOM;
+const K_ONE_FRAG_HI = (1 << NS_RFRAGS_SHIFT) << 16;
 
 /**
  * A user lookup (mSwitch-style module). Called once per frame with the arena's
@@ -128,12 +165,13 @@ export interface ForwardTarget extends CopyLinks {
 
 /** Per-switch scratch space and the forwarding passes. One pass runs at a time. */
 export class Forwarder {
-  private readonly ftOff = new Int32Array(BATCH_MAX);
-  private readonly ftLen = new Int32Array(BATCH_MAX);
-  private readonly ftFrags = new Int32Array(BATCH_MAX);
-  private readonly ftNext = new Int32Array(BATCH_MAX);
-  private readonly qHead = new Int32Array(NUM_QUEUES).fill(FT_NULL);
-  private readonly qTail = new Int32Array(NUM_QUEUES).fill(FT_NULL);
+  private readonly ft = new Int32Array(FT_SIZE).fill(FT_NULL, Q_HEAD);
+  private readonly ftOff = this.ft.subarray(FT_OFF, FT_OFF + BATCH_MAX);
+  private readonly ftLen = this.ft.subarray(FT_LEN, FT_LEN + BATCH_MAX);
+  private readonly ftFrags = this.ft.subarray(FT_FRAGS, FT_FRAGS + BATCH_MAX);
+  private readonly ftNext = this.ft.subarray(FT_NEXT, FT_NEXT + BATCH_MAX);
+  private readonly qHead = this.ft.subarray(Q_HEAD, Q_HEAD + NUM_QUEUES);
+  private readonly qTail = this.ft.subarray(Q_TAIL, Q_TAIL + NUM_QUEUES);
   private readonly dsts = new Int32Array(NUM_QUEUES);
   /** Source MACs learnt during a classify pass, logged after it (dev.netmap.verbose >= 2). */
   private readonly learnA = new Int32Array(BATCH_MAX);
@@ -162,19 +200,17 @@ export class Forwarder {
    * reclaims them all. `head` comes from a successful prologue.
    */
   txsync(src: VPort, kr: KRing, head: number): void {
-    // imported constants as locals: V8 reloads (and TDZ-checks) a module binding at every use
-    const shiftW = SLOT_SHIFT_W;
-    const lenH = SLOT_LEN_H;
-    const flagsH = SLOT_FLAGS_H;
-    const moreFrag = NS_MOREFRAG;
-    const reserved = NM_RESERVED_BUFS;
-    const bufSize = NM_BUF_SIZE;
-    const maxFrags = MAX_FRAGS;
+    // constants as locals of this module's folded consts (K_*, above)
+    const shiftW = K_SHIFT_W;
+    const lenFlagsW = K_LEN_FLAGS_W;
+    const moreFrag = K_MOREFRAG;
+    const reserved = K_RESERVED;
+    const bufSize = K_BUF_SIZE;
+    const maxFrags = K_MAX_FRAGS;
     const u32 = kr.u32;
-    const u16 = kr.u16;
-    const ftOff = this.ftOff;
-    const ftLen = this.ftLen;
-    const ftFrags = this.ftFrags;
+    const ft = this.ft;
+    const lenR = FT_LEN;
+    const fragsR = FT_FRAGS;
     const slotsW = kr.slotsW | 0;
     const bufsBase = kr.bufsBase | 0;
     const numBufs = kr.numBufs | 0;
@@ -189,19 +225,21 @@ export class Forwarder {
     let dropOversize = 0;
     // a frame may not exceed MAX_FRAME bytes past the port's virtio-net header; only a chain of
     // more slots than maxChain / NM_BUF_SIZE can, so only those are added up
-    const maxChain = MAX_FRAME + src.hdrLen;
+    const maxChain = (K_MAX_FRAME + src.hdrLen) | 0;
     const sureSlots = (maxChain / bufSize) | 0;
     let j = kr.hwcur | 0;
     const end = head | 0;
     while (j !== end) {
-      // collect up to one batch; the loop makes no call (so V8 checks the arrays once), the
+      // collect up to one batch; the loop makes no call (values stay in registers), the
       // batch is flushed outside it
       let full = false;
       for (; j !== end && !full; j = j === lim ? 0 : j + 1) {
         const w = slotsW + (j << shiftW);
         const bi = u32[w] as number;
-        let len = u16[(w << 1) + lenH] as number;
-        const fl = (u16[(w << 1) + flagsH] as number) & moreFrag;
+        // len and flags in one load
+        const lf = u32[w + lenFlagsW] as number;
+        let len = lf & 0xffff;
+        const fl = (lf >>> 16) & moreFrag;
         if (skipping) {
           // inside a chain longer than MAX_FRAGS: consume it, forward nothing
           if (fl === 0) skipping = false;
@@ -211,8 +249,8 @@ export class Forwarder {
           len = 0;
           badSlots++;
         }
-        ftOff[n] = bufsBase + bi * bufSize;
-        ftLen[n] = len;
+        ft[n] = bufsBase + bi * bufSize;
+        ft[lenR + n] = len;
         n++;
         if (fl !== 0) {
           if (frags === maxFrags) {
@@ -228,7 +266,7 @@ export class Forwarder {
         if (frags > sureSlots) {
           // longer than any port may be handed (a QEMU stream peer would cut its link): dropped whole
           let t = 0;
-          for (let k = n - frags; k < n; k++) t += ftLen[k] as number;
+          for (let k = n - frags; k < n; k++) t += ft[lenR + k] as number;
           if (t > maxChain) {
             n -= frags;
             frags = 1;
@@ -236,7 +274,7 @@ export class Forwarder {
             continue;
           }
         }
-        ftFrags[n - frags] = frags;
+        ft[fragsR + n - frags] = frags;
         frags = 1;
         full = n >= batch;
       }
@@ -248,11 +286,11 @@ export class Forwarder {
     if (frags > 1) {
       // the sync ended inside a chain: forward what there is, cut short (or drop it, if too long)
       src.counters[C_TRUNCATED] += 1;
-      if (frags - 1 > sureSlots && oversize(ftLen, n - frags + 1, n, maxChain)) {
+      if (frags - 1 > sureSlots && oversize(this.ftLen, n - frags + 1, n, maxChain)) {
         n -= frags - 1;
         dropOversize++;
       } else {
-        ftFrags[n - frags + 1] = frags - 1;
+        this.ftFrags[n - frags + 1] = frags - 1;
       }
     }
     if (n > 0) this.flush(src, n, ringNr);
@@ -287,29 +325,29 @@ export class Forwarder {
       }
       return;
     }
-    const ftOff = this.ftOff;
-    const ftLen = this.ftLen;
-    const ftFrags = this.ftFrags;
-    const ftNext = this.ftNext;
-    const qHead = this.qHead;
-    const qTail = this.qTail;
+    const ft = this.ft;
+    const lenR = FT_LEN;
+    const fragsR = FT_FRAGS;
+    const nextR = FT_NEXT;
+    const qHeadR = Q_HEAD;
+    const qTailR = Q_TAIL;
     const dsts = this.dsts;
     const learnA = this.learnA;
     const learnB = this.learnB;
-    // module constants as locals: V8 reloads (and TDZ-checks) a module binding at every use
+    // constants as locals (K_* and this module's own consts fold; imported ones would not)
     const ftNull = FT_NULL;
-    const bcast = NM_BDG_BROADCAST;
+    const bcast = K_BCAST;
     const bcastQ = BCAST_Q;
     const ringsShift = RINGS_SHIFT;
-    const validB = VALID_B;
+    const validB = K_VALID_B;
     const ports = sw.ports;
     const me = src.index | 0;
     const arena = src.region.arena;
     const i32 = arena.i32;
     const u16 = arena.u16;
     const mode = sw.lookupMode | 0;
-    const learning = LOOKUP_LEARNING;
-    const custom = LOOKUP_CUSTOM;
+    const learning = K_LEARNING;
+    const custom = K_CUSTOM;
     const verbose = sw.settings.verbose | 0;
     // MAC ageing (uvale.mac_ageing, 0 = never, VALE's way): entries carry the second they were
     // last learnt; a steady source is re-learnt once per batch (lastSB = -1 never matches)
@@ -328,6 +366,9 @@ export class Forwarder {
     let lastDA = 0;
     let lastDB = -1;
     let lastQ = -1;
+    // the list the previous frame went to and that frame (its tail, not yet stored)
+    let runQ = -1;
+    let runTail = 0;
     let pkts = 0;
     let bytes = 0;
     let runts = 0;
@@ -336,18 +377,18 @@ export class Forwarder {
     // a virtio-net header in front of each frame (see offload.ts): addresses start past it
     const hl = src.hdrLen | 0;
     const hl4 = (hl & 3) === 0;
-    const minLen = MIN_FRAME + hl;
+    const minLen = (K_MIN_FRAME + hl) | 0;
 
     // ---- pass 1: classify ----
     for (let i = 0; i < n; ) {
-      const nf = ftFrags[i];
-      const off = ftOff[i];
-      const len = ftLen[i];
+      const nf = ft[fragsR + i] as number;
+      const off = ft[i] as number;
+      const len = ft[lenR + i] as number;
       const cur = i;
       i += nf;
       pkts++;
       bytes += len;
-      for (let k = cur + 1; k < i; k++) bytes += ftLen[k];
+      for (let k = cur + 1; k < i; k++) bytes += ft[lenR + k] as number;
       if (len < minLen) {
         runts++;
         continue;
@@ -356,14 +397,32 @@ export class Forwarder {
       let q = -1;
       if (mode === learning) {
         const m = off + hl;
-        const w = m >>> 1;
-        // source MAC, bytes 6..11, learnt if unicast and new for this port
-        const sa = u16[w + 3] | (u16[w + 4] << 16);
-        const sb = u16[w + 5];
+        // the destination MAC (bytes 0..5) as (da, db), the source (6..11) as (sa, sb), as
+        // hash.ts takes them: three aligned u32 loads when the addresses start 4-aligned
+        let da: number;
+        let db: number;
+        let sa: number;
+        let sb: number;
+        if (hl4) {
+          const x = m >>> 2;
+          da = i32[x] as number;
+          const x4 = i32[x + 1] as number;
+          const x8 = i32[x + 2] as number;
+          db = x4 & 0xffff;
+          sa = (x4 >>> 16) | (x8 << 16);
+          sb = x8 >>> 16;
+        } else {
+          const w = m >>> 1;
+          da = (u16[w] as number) | ((u16[w + 1] as number) << 16);
+          db = u16[w + 2] as number;
+          sa = (u16[w + 3] as number) | ((u16[w + 4] as number) << 16);
+          sb = u16[w + 5] as number;
+        }
+        // the source, learnt if unicast and new for this port
         if ((sa & 1) === 0 && (sa !== lastSA || sb !== lastSB)) {
           const h = rthash(sa, sb);
           tabA[h] = sa;
-          tabB[h] = sb | VALID_B;
+          tabB[h] = sb | validB;
           tabPort[h] = me;
           tabStamp[h] = now;
           lastSA = sa;
@@ -375,9 +434,7 @@ export class Forwarder {
             learnB[numLearnt++] = sb;
           }
         }
-        const da = hl4 ? i32[m >>> 2] : u16[w] | (u16[w + 1] << 16);
         if ((da & 1) === 0) {
-          const db = u16[w + 2];
           if (da === lastDA && db === lastDB) {
             // same destination as the previous frame: same queue, nothing to look up
             if (lastQ < 0) {
@@ -415,15 +472,26 @@ export class Forwarder {
         }
         lastQ = q;
       }
-      ftNext[cur] = ftNull;
-      if (qHead[q] === ftNull) {
-        qHead[q] = cur;
-        if (q !== bcastQ) dsts[numDsts++] = q;
+      // append to list q; a run of frames to one list keeps its tail in runTail (lists are
+      // terminated after the pass)
+      if (q === runQ) {
+        ft[nextR + runTail] = cur;
       } else {
-        ftNext[qTail[q] as number] = cur;
+        if (runQ >= 0) ft[qTailR + runQ] = runTail;
+        if (ft[qHeadR + q] === ftNull) {
+          ft[qHeadR + q] = cur;
+          if (q !== bcastQ) dsts[numDsts++] = q;
+        } else {
+          ft[nextR + (ft[qTailR + q] as number)] = cur;
+        }
+        runQ = q;
       }
-      qTail[q] = cur;
+      runTail = cur;
     }
+    if (runQ >= 0) ft[qTailR + runQ] = runTail;
+    // terminate the lists (before broadcast adds its empty ones)
+    for (let d = 0; d < numDsts; d++) ft[nextR + (ft[qTailR + (dsts[d] as number)] as number)] = ftNull;
+    if (ft[qHeadR + bcastQ] !== ftNull) ft[nextR + (ft[qTailR + bcastQ] as number)] = ftNull;
     for (let k = 0; k < numLearnt; k++) {
       sw.log(`learned ${formatMac(learnA[k] as number, learnB[k] as number)} on port ${me} (${src.name})`);
     }
@@ -436,6 +504,8 @@ export class Forwarder {
     if (noDest !== 0) sc[C_DROP_NO_DEST] += noDest;
 
     // broadcast goes to ring 0 of every other port
+    const qHead = this.qHead;
+    const qTail = this.qTail;
     if (qHead[BCAST_Q] !== FT_NULL) {
       const idx = sw.portIndex;
       const active = sw.activePorts | 0;
@@ -560,17 +630,17 @@ export class Forwarder {
    * `dp`'s RX ring. Returns the first frame that did not fit (FT_NULL: all did).
    */
   private deliver(src: VPort, dp: VPort, q: number): number {
-    // module constants as locals: V8 reloads (and TDZ-checks) a module binding at every use
+    // constants as locals (K_* and this module's own consts fold; imported ones would not)
     const ftNull = FT_NULL;
-    const shiftW = SLOT_SHIFT_W;
-    const lenH = SLOT_LEN_H;
-    const flagsH = SLOT_FLAGS_H;
-    const bufSize = NM_BUF_SIZE;
-    const oneFrag = 1 << NS_RFRAGS_SHIFT;
-    const ftOff = this.ftOff;
-    const ftLen = this.ftLen;
-    const ftFrags = this.ftFrags;
-    const ftNext = this.ftNext;
+    const shiftW = K_SHIFT_W;
+    const lenFlagsW = K_LEN_FLAGS_W;
+    const bufSize = K_BUF_SIZE;
+    // flags of a one-slot frame (fragment count 1), in the high half of the len/flags word
+    const oneFragHi = K_ONE_FRAG_HI;
+    const ft = this.ft;
+    const lenR = FT_LEN;
+    const fragsR = FT_FRAGS;
+    const nextR = FT_NEXT;
     let ringNr = q & RINGS_MASK;
     const withBcast = ringNr === 0;
     const rx = dp.rx;
@@ -594,7 +664,6 @@ export class Forwarder {
     const dU8 = dArena.u8;
     const copy = sArena === dArena ? sArena.copy : null;
     const du32 = dArena.u32;
-    const du16 = dArena.u16;
     const slotsW = kr.slotsW | 0;
     const dBufs = kr.bufsBase | 0;
     const dNumBufs = kr.numBufs | 0;
@@ -605,22 +674,23 @@ export class Forwarder {
     let stop = ftNull;
     for (;;) {
       // the fast loop: frames of one slot up to 64 bytes, copied as one 64-byte chunk of 8
-      // Float64 words; it makes no call, so V8 checks the arrays' maps once. Anything else
-      // (a chain, a longer frame, no room) leaves it.
+      // Float64 words; it makes no call (TurboFan still re-checks each typed array's map per
+      // frame: docs/performance-notes.md). Anything else (a chain, a longer frame, no room)
+      // leaves it.
       let p = ftNull;
       for (;;) {
         if (next < brd) {
           p = next;
-          if (ftFrags[p] !== 1 || (ftLen[p] as number) > 64 || howmany === 0) break;
-          next = ftNext[p] as number;
+          if (ft[fragsR + p] !== 1 || (ft[lenR + p] as number) > 64 || howmany === 0) break;
+          next = ft[nextR + p] as number;
         } else {
           p = brd;
-          if (ftFrags[p] !== 1 || (ftLen[p] as number) > 64 || howmany === 0) break;
-          brd = ftNext[p] as number;
+          if (ft[fragsR + p] !== 1 || (ft[lenR + p] as number) > 64 || howmany === 0) break;
+          brd = ft[nextR + p] as number;
         }
         howmany--;
-        const len = ftLen[p] as number;
-        const si = (ftOff[p] as number) >>> 3;
+        const len = ft[lenR + p] as number;
+        const si = (ft[p] as number) >>> 3;
         const w = slotsW + (j << shiftW);
         let bi = du32[w] as number;
         if (bi >= dNumBufs) bi = 0;
@@ -633,8 +703,7 @@ export class Forwarder {
         dF64[di + 5] = sF64[si + 5] as number;
         dF64[di + 6] = sF64[si + 6] as number;
         dF64[di + 7] = sF64[si + 7] as number;
-        du16[(w << 1) + lenH] = len;
-        du16[(w << 1) + flagsH] = oneFrag;
+        du32[w + lenFlagsW] = len | oneFragHi;
         bytes += len;
         pkts++;
         j = j === lim ? 0 : j + 1;
@@ -646,29 +715,28 @@ export class Forwarder {
       }
       if (p === ftNull) break;
       // frame p, not taken from its list yet: no room, a chain, or longer than 64 bytes
-      const cnt = ftFrags[p] as number;
+      const cnt = ft[fragsR + p] as number;
       if (cnt > howmany) {
         // no room: this frame and every later one for this port are dropped
         stop = p;
         break;
       }
-      if (p === next) next = ftNext[p] as number;
-      else brd = ftNext[p] as number;
+      if (p === next) next = ft[nextR + p] as number;
+      else brd = ft[nextR + p] as number;
       howmany -= cnt;
       if (cnt === 1) {
         // one slot over 64 bytes: words up to 256 bytes, else the arena's memmove
-        const len = ftLen[p] as number;
+        const len = ft[lenR + p] as number;
         const w = slotsW + (j << shiftW);
         let bi = du32[w] as number;
         if (bi >= dNumBufs) bi = 0;
-        copyFrame(copy, sU8, sF64, ftOff[p] as number, dU8, dF64, dBufs + bi * bufSize, len);
-        du16[(w << 1) + lenH] = len;
-        du16[(w << 1) + flagsH] = oneFrag;
+        copyFrame(copy, sU8, sF64, ft[p] as number, dU8, dF64, dBufs + bi * bufSize, len);
+        du32[w + lenFlagsW] = len | oneFragHi;
         bytes += len;
         j = j === lim ? 0 : j + 1;
       } else {
         j = this.copyChain(sArena, kr, p, cnt, j);
-        for (let f = p; f < p + cnt; f++) bytes += ftLen[f] as number;
+        for (let f = p; f < p + cnt; f++) bytes += ft[lenR + f] as number;
       }
       pkts++;
       if (next === brd) break;

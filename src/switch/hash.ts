@@ -16,6 +16,8 @@ import { formatMacWords, tryParseMac } from '../pkt/ether.js';
 export const HASH_SIZE = 1024;
 export const HASH_MASK = HASH_SIZE - 1;
 const GOLDEN = 0x9e3779b9 | 0;
+/** HASH_MASK as this module's own const: TurboFan folds it where rthash is inlined (an exported binding is a cell it loads). */
+const MASK = HASH_SIZE - 1;
 
 /** Bucket of the MAC whose bytes are `a` (0..3) and `b` (4..5); 32-bit unsigned math. */
 export function rthash(a0: number, b0: number): number {
@@ -40,7 +42,7 @@ export function rthash(a0: number, b0: number): number {
   b ^= a << 10;
   c = (c - a - b) | 0;
   c ^= b >>> 15;
-  return c & HASH_MASK;
+  return c & MASK;
 }
 
 /** Splits "aa:bb:cc:dd:ee:ff" (or 6 bytes) into the (a, b) pair used above. */

@@ -137,6 +137,36 @@ describe('lookups inside one batch', () => {
   });
 });
 
+describe('destination lists built in runs', () => {
+  test('runs to one port broken by other ports, broadcast and drops keep each list in source order', () => {
+    // classify keeps the tail of the current run in a register and stores it when the list
+    // changes; every switch of list (and back) must link the frames in order
+    const [a, b, c, d] = bridge(4).ports as [LocalPort, LocalPort, LocalPort, LocalPort];
+    for (const [p, k] of [
+      [b, 2],
+      [c, 3],
+      [d, 4],
+    ] as const) {
+      send(p, [frame(BROADCAST, macN(k))]);
+    }
+    for (const p of [a, b, c, d]) drain(p);
+    const to = [2, 2, 2, 3, 3, 2, 0, 0, 2, 4, 3, 1, 2, 2, 4, 4, 0, 3, 2];
+    // 0: broadcast; 1: a's own MAC (hairpin, dropped)
+    const seq = to.map((k, i) => frame(k === 0 ? BROADCAST : macN(k), macN(1), { seq: i }));
+    send(a, seq);
+    const want = (k: number): number[] => to.flatMap((t, i) => (t === k || t === 0 ? [i] : []));
+    assert.deepEqual(drain(b).map(seqOf), want(2));
+    assert.deepEqual(drain(c).map(seqOf), want(3));
+    assert.deepEqual(drain(d).map(seqOf), want(4));
+    assert.deepEqual(drain(a), []);
+    assert.equal(a.counters().dropNoDest, 1);
+    // the next batch starts from empty lists
+    send(a, [frame(macN(3), macN(1), { seq: 100 }), frame(macN(2), macN(1), { seq: 101 })]);
+    assert.deepEqual(drain(b).map(seqOf), [101]);
+    assert.deepEqual(drain(c).map(seqOf), [100]);
+  });
+});
+
 describe('learning table', () => {
   function collidingMacs(): [string, string, number] {
     const seen = new Map<number, string>();

@@ -80,6 +80,30 @@ function tcpFrame(v6: boolean, n: number, flags: number, seed: number, seq = 0xf
     : buildIpv4({ ...ip, src: '10.0.0.1', dst: '10.0.0.2', id: 0xfffe });
 }
 
+test('learning past a 10- or 12-byte header: addresses read at offsets 10 (u16 loads) and 12 (u32 loads)', () => {
+  for (const l of [10, 12]) {
+    const [a, b, c] = ports([l, l, l]);
+    const h = vhdr(l);
+    // every byte of the addresses distinct, so a load from the wrong offset gives another key
+    const mac = (k: number): string => `0${k * 2}:a1:b2:c3:d4:e${k}`;
+    for (const [p, k] of [
+      [b, 2],
+      [c, 3],
+    ] as const) {
+      sendOne(p, cat(h, frame(BROADCAST, mac(k))));
+    }
+    for (const p of [a, b, c] as LocalPort[]) drain(p);
+    const f = cat(h, frame(mac(3), mac(1), { len: 60 }));
+    sendOne(a as LocalPort, f);
+    assert.deepEqual(drain(b as LocalPort), [], `header ${l}: learned, not flooded`);
+    assert.deepEqual(drain(c as LocalPort), [f], `header ${l}`);
+    // and a's source was learnt from bytes 6..11 past the header
+    sendOne(b as LocalPort, cat(h, frame(mac(1), mac(2))));
+    assert.equal(drain(a as LocalPort).length, 1, `header ${l}`);
+    assert.deepEqual(drain(c as LocalPort), [], `header ${l}`);
+  }
+});
+
 test('vnetHdrLen: 0, 10 or 12; a port is shared only with its own length', () => {
   const host = new ValeHost();
   for (const bad of [1, 11, 14, -12, 12.5]) {
