@@ -257,7 +257,7 @@ export class TapPort extends FdPort implements Adapter {
 
   /** io_uring: the kernel watches the tap; its eventfd says when frames were read. */
   protected override watchedFd(): number {
-    return this.uring !== null ? this.uring.eventfd : this.fd;
+    return this.uring !== null ? this.uring.watchFd : this.fd;
   }
 
   /** io_uring: one io_uring_enter for the drain's writes; a failed one is a dropped frame, as with write(2). */
