@@ -137,6 +137,7 @@ async function runGroup(g: E2eGroup, figures: readonly E2eFigure[], opts: E2eOpt
           got[s] = o;
           acc[s].push(o);
           line += ` ${label(s, f)} ${fmt(f, o.value)}`;
+          if (o.detail.rtt_p50_ms !== undefined) line += ` (p50 ${o.detail.rtt_p50_ms.toFixed(3)})`;
         }
         if (got.uvale !== undefined && got.ref !== undefined && got.ref.value > 0) {
           const ratio = got.uvale.value / got.ref.value;

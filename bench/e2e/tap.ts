@@ -20,7 +20,7 @@
  *               20 IP + 14 Ethernet = 60-byte frames, as fast as one sender
  *               can; frames/s received = (packets - lost) / seconds as the
  *               server counted them
- *   tap-rtt     ping -c 100*SECS -i 0.01 -q H2: the average round trip, ms
+ *   tap-rtt     ping -c 100*SECS -i 0.01 H2 (./ping.ts): the average round trip, ms (details: per-ping p50, p90)
  *
  * tap-rtt also measures, in every round, a floor ("wire"): a third pair of
  * hosts (uvb-<pid>-w1/w2, 10.199.12.1/2) on two TAPs joined by
@@ -40,6 +40,7 @@ import { DaemonClient } from '../../src/index.js';
 import { REPO } from '../children.js';
 import type { E2eFigure } from '../figures.js';
 import type { E2eBench, Measurement, Outcome, System } from './e2e.js';
+import { pingRtt } from './ping.js';
 import {
   type Child,
   cleanup,
@@ -299,20 +300,6 @@ export class TapBench implements E2eBench {
   }
 
   private async rtt(h: Hosts): Promise<Outcome> {
-    const count = Math.max(50, Math.round(this.secs * 100));
-    const cmd = ['ip', 'netns', 'exec', h.ns1, 'ping', '-c', String(count), '-i', '0.01', '-W', '1', '-q', h.addr2];
-    const r = await run(cmd, (count * 0.01 + 30) * 1000);
-    const m = /= ([\d.]+)\/([\d.]+)\/([\d.]+)\/([\d.]+) ms/.exec(r.stdout);
-    const loss = /([\d.]+)% packet loss/.exec(r.stdout);
-    if (m === null) return { error: `ping: no round-trip line: ${`${r.stdout}${r.stderr}`.trim().slice(0, 300)}` };
-    return {
-      value: Number(m[2]),
-      detail: {
-        rtt_min_ms: Number(m[1]),
-        rtt_max_ms: Number(m[3]),
-        rtt_mdev_ms: Number(m[4]),
-        loss_pct: loss === null ? Number.NaN : Number(loss[1]),
-      },
-    };
+    return pingRtt(h.ns1, h.addr2, Math.max(50, Math.round(this.secs * 100)));
   }
 }

@@ -15,7 +15,7 @@
  * every namespace so that nothing but the measured traffic crosses.
  *
  *   vxlan-tcp  iperf3 -c H2 -t SECS -J from host 1: the receiver's goodput, Gbit/s
- *   vxlan-rtt  ping -c 100*SECS -i 0.01 -q H2: the average round trip, ms
+ *   vxlan-rtt  ping -c 100*SECS -i 0.01 H2 (./ping.ts): the average round trip, ms (details: per-ping p50, p90)
  *   vxlan-60   `uvale pkt-gen -f rx -N -T 250` on vale-y:r of daemon B, then
  *              `uvale pkt-gen -f tx -l 60 -D 02:00:00:00:00:02` on vale-y:g of
  *              daemon A (an unknown unicast MAC: each switch floods it to its
@@ -36,6 +36,7 @@ import { DaemonClient } from '../../src/index.js';
 import { BIN } from '../children.js';
 import type { E2eFigure } from '../figures.js';
 import type { E2eBench, Measurement, Outcome, System } from './e2e.js';
+import { pingRtt } from './ping.js';
 import {
   type Child,
   cleanup,
@@ -238,21 +239,7 @@ export class VxlanBench implements E2eBench {
   }
 
   private async rtt(h: Hosts): Promise<Outcome> {
-    const count = Math.max(50, Math.round(this.secs * 100));
-    const cmd = ['ip', 'netns', 'exec', h.ns1, 'ping', '-c', String(count), '-i', '0.01', '-W', '1', '-q', h.addr2];
-    const r = await run(cmd, (count * 0.01 + 30) * 1000);
-    const m = /= ([\d.]+)\/([\d.]+)\/([\d.]+)\/([\d.]+) ms/.exec(r.stdout);
-    const loss = /([\d.]+)% packet loss/.exec(r.stdout);
-    if (m === null) return { error: `ping: no round-trip line: ${`${r.stdout}${r.stderr}`.trim().slice(0, 300)}` };
-    return {
-      value: Number(m[2]),
-      detail: {
-        rtt_min_ms: Number(m[1]),
-        rtt_max_ms: Number(m[3]),
-        rtt_mdev_ms: Number(m[4]),
-        loss_pct: loss === null ? Number.NaN : Number(loss[1]),
-      },
-    };
+    return pingRtt(h.ns1, h.addr2, Math.max(50, Math.round(this.secs * 100)));
   }
 
   /** The tunnel port's extra counters on daemon i. */

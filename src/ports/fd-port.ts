@@ -248,6 +248,8 @@ export abstract class FdPort {
   protected watchedFd(): number {
     return this.fd;
   }
+  /** Before a drain's writes: how many RX slots it is about to write (a transport may write a lone frame differently). */
+  protected beginWrites(_slots: number): void {}
   /** After a drain's writes, before its slots are released: finish writes writeFrame() only queued; -> a fatal errno or 0. */
   protected flushWrites(): number {
     return 0;
@@ -420,6 +422,7 @@ export abstract class FdPort {
     let drops = 0;
     let fatal = 0;
     let stalled = false;
+    if (cur !== tail) this.beginWrites(tail >= cur ? tail - cur : tail - cur + rx.numSlots);
     while (cur !== tail) {
       if (!io.nextRx(cur, tail)) break; // the switch publishes whole chains; never split one
       const len = io.len;

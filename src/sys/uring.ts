@@ -43,6 +43,8 @@ export const IORING_OP_WRITE = 23;
 export const IORING_OP_READ_MULTISHOT = 49;
 
 const IORING_SETUP_CQSIZE = 1 << 3;
+const IORING_SETUP_SINGLE_ISSUER = 1 << 12;
+const IORING_SETUP_DEFER_TASKRUN = 1 << 13;
 const IORING_FEAT_SINGLE_MMAP = 1 << 0;
 const IORING_ENTER_GETEVENTS = 1 << 0;
 const IORING_SQ_CQ_OVERFLOW = 1 << 1;
@@ -147,6 +149,16 @@ export interface UringOptions {
   sqEntries: number;
   /** CQ entries (default twice the SQ's; at least sqEntries). */
   cqEntries?: number;
+  /**
+   * IORING_SETUP_SINGLE_ISSUER | DEFER_TASKRUN (kernel >= 6.1): completions
+   * that need this thread (a multishot read's) wait until it calls
+   * getEvents(), instead of interrupting whatever system call it sleeps in
+   * (libuv's epoll_wait returns EINTR and is entered again); a registered
+   * eventfd still rings when such work is queued. Only the creating thread may
+   * submit. A kernel that refuses it: EINVAL from setup (the caller retries
+   * without it).
+   */
+  deferTaskrun?: boolean;
 }
 
 export class IoUring {
@@ -228,6 +240,7 @@ export class IoUring {
       p[1] = cqEntries;
       p[2] = IORING_SETUP_CQSIZE;
     }
+    if (opts.deferTaskrun === true) p[2] = (p[2] as number) | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN;
     const c = fns();
     const fd = c.setup(sqEntries, params);
     if (fd < 0) {
@@ -339,7 +352,10 @@ export class IoUring {
     return r;
   }
 
-  /** io_uring_enter(GETEVENTS) with nothing to submit: moves CQEs the kernel kept on overflow into the CQ. */
+  /**
+   * io_uring_enter(GETEVENTS) with nothing to submit: moves CQEs the kernel
+   * kept on overflow into the CQ, and runs deferred completions (deferTaskrun).
+   */
   flushOverflow(): number {
     const r = fns().enter(this.fd, 0, 0, IORING_ENTER_GETEVENTS, null, 0);
     return r < 0 ? -errno() : r;

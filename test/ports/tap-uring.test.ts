@@ -9,9 +9,12 @@
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import { type NetmapPort, openPort, ValeHost } from '../../src/index.js';
+import { READ_MAX } from '../../src/ports/frame-io.js';
 import { TapPort } from '../../src/ports/tap/tap-port.js';
+import { TapUring } from '../../src/ports/tap/tap-uring.js';
+import { closeFd, openTap } from '../../src/sys/index.js';
 import { bounceChains } from '../helpers/vale.js';
-import { Cleanup, ip, netSkipReason, PID_TAG, quiet } from '../tap/net.js';
+import { Cleanup, ip, netSkipReason, nsRun, PID_TAG, quiet } from '../tap/net.js';
 
 const skip = netSkipReason();
 let seq = 0;
@@ -44,6 +47,42 @@ if (skip !== null) {
       cleanup.link(n);
       assert.equal(t.info().extra.io, 'syscall');
       t.close();
+    });
+
+    test('deferred completions: a frame the tap queues is read only when read() asks, not on the way out of a syscall', async () => {
+      // Without DEFER_TASKRUN the kernel runs the multishot read as task work the next time this
+      // thread leaves a system call (the event loop's epoll_wait, interrupted): the CQE is posted
+      // while nobody asked. With it, the frame waits in the tap (which libuv watches) until read().
+      for (const defer of [true, false]) {
+        const n = ifName(defer ? 'f' : 'n');
+        const ns = `l6-${process.pid}-${defer ? 'f' : 'n'}`;
+        cleanup.netns(ns);
+        const dev = openTap(n, { nonBlocking: true });
+        const u = new TapUring(dev.fd, new ArrayBuffer(64), { deferTaskrun: defer });
+        try {
+          assert.equal(u.deferred, defer);
+          assert.equal(u.watchFd, defer ? dev.fd : u.eventfd);
+          ip('netns', 'add', ns);
+          ip('link', 'set', n, 'netns', ns);
+          quiet(n, ns);
+          ip('-n', ns, 'addr', 'add', '10.199.46.1/24', 'dev', n);
+          ip('-n', ns, 'link', 'set', n, 'up');
+          // an ARP request for .2 goes out through the tap; nothing answers it
+          await nsRun(ns, ['ping', '-c', '1', '-W', '0.3', '10.199.46.2']);
+          await new Promise((r) => setTimeout(r, 50));
+          const buf = new Uint8Array(READ_MAX);
+          if (defer) {
+            assert.equal(u.completions, 0, 'no CQE posted before read()');
+            const len = u.read(buf);
+            assert.ok(len >= 42, `read() ran the deferred read: a frame (${len})`);
+          } else {
+            assert.ok(u.completions > 0, 'the kernel posted the CQE on its own');
+          }
+        } finally {
+          u.close();
+          closeFd(dev.fd);
+        }
+      }
     });
 
     test('a refused io_uring_setup falls back to read/write, says so once, and frames cross both paths bit-exact', async () => {
@@ -86,6 +125,12 @@ if (skip !== null) {
           assert.equal(k.outFrames, 120, `${t.name}: 3 rounds of 40 written`);
           assert.equal(k.outDrops + k.errors, 0);
         }
+        // io_uring with deferred completions: each burst's first frame came by read(2), the rest through the ring
+        const x = b.info().extra;
+        assert.ok(
+          (x.directReads as number) > 0 && (x.directReads as number) < 120,
+          `frames read by read(2): ${String(x.directReads)} of 120`,
+        );
       } finally {
         for (const p of ports) p.close();
       }

@@ -235,7 +235,9 @@ export class TapPort extends FdPort implements Adapter {
         created: this.created,
         vnetHdrLen: this.vport.hdrLen,
         io: this.uring !== null ? 'uring' : 'syscall',
-        ...(this.uring !== null ? { badCqes: this.uring.badCqes } : {}),
+        ...(this.uring !== null
+          ? { badCqes: this.uring.badCqes, directReads: this.uring.directReads, directWrites: this.uring.directWrites }
+          : {}),
       },
       lastError: this.uringRefused,
     };
@@ -252,12 +254,19 @@ export class TapPort extends FdPort implements Adapter {
 
   protected writeFrame(fd: number, buf: Uint8Array, len: number): number {
     const u = this.uring;
-    return u !== null ? u.queueWrite(buf, len) : fdWrite(fd, buf, len);
+    return u !== null ? u.queueWrite(buf, len, this.alone) : fdWrite(fd, buf, len);
+  }
+
+  /** The drain being written has one slot: io_uring writes it with write(2). */
+  private alone = false;
+
+  protected override beginWrites(slots: number): void {
+    this.alone = slots === 1;
   }
 
   /** io_uring: the kernel watches the tap; its eventfd says when frames were read. */
   protected override watchedFd(): number {
-    return this.uring !== null ? this.uring.eventfd : this.fd;
+    return this.uring !== null ? this.uring.watchFd : this.fd;
   }
 
   /** io_uring: one io_uring_enter for the drain's writes; a failed one is a dropped frame, as with write(2). */

@@ -9,16 +9,36 @@
  * that lands across slots would overlap the next buffer). While the port
  * sleeps, the kernel reads every frame the tap queues into the next free
  * buffer and posts one CQE each; the ring's registered eventfd wakes libuv
- * once for the lot. read() hands the port the next CQE's frame, copied into
- * its TX slots' span (bit-exact, the virtio-net header included), and gives
- * the buffer straight back to the kernel. The multishot read ends when the
+ * once for the lot (deferred: the tap's own readability, below). read()
+ * hands the port the next CQE's frame, copied into its TX slots' span
+ * (bit-exact, the virtio-net header included), and gives the buffer straight
+ * back to the kernel. The multishot read ends when the
  * kernel runs out of buffers (ENOBUFS: the frame stays queued in the tap) or
  * on an error; read() arms it again before it reports -EAGAIN.
  *
- * The eventfd is level-triggered for libuv: read() clears it only once the CQ
- * is empty, and checks the CQ again after clearing it; CQEs that arrived in
- * between ring it again (one write), so a burst that stops early never leaves
- * completions behind a silent eventfd.
+ * Deferred completions (the default where the kernel has DEFER_TASKRUN,
+ * 6.1+): the kernel does the multishot read's work only when read() asks
+ * (io_uring_enter GETEVENTS, once per read() that finds the CQ empty), and
+ * libuv watches the tap fd itself: it stays readable, level-triggered, while
+ * a frame waits that no read has taken, so no wake-up is lost and none is
+ * extra. Without it, a frame arriving while the loop sleeps interrupts libuv's
+ * epoll_wait (EINTR: the kernel runs the read as task work on the way out),
+ * libuv enters it again, and only then sees the eventfd: one more kernel
+ * round trip per wake-up (docs/performance-notes.md, tap-rtt).
+ *
+ * Lone frames take the plain system call: with deferred completions, the
+ * first read() of a burst (the one after the port slept) is a read(2) on the
+ * tap, and only the rest of the burst goes through the ring (one
+ * io_uring_enter for all that waits); the CQ is empty then and the kernel
+ * reads for the ring only inside our own enter, so the order of frames
+ * holds. A drain of one slot (queueWrite's `alone`) is a write(2). For one
+ * frame the system call is the same count and a shorter path through the
+ * kernel: a ping's round trip is 10-15% shorter (docs/performance-notes.md).
+ *
+ * Otherwise the eventfd is level-triggered for libuv: read() clears it only
+ * once the CQ is empty, and checks the CQ again after clearing it; CQEs that
+ * arrived in between ring it again (one write), so a burst that stops early
+ * never leaves completions behind a silent eventfd.
  *
  * Out: queueWrite() puts one IORING_OP_WRITE per frame on a second ring,
  * pointing at the frame where it lies (the switch's memory: a wasm memory that
@@ -40,6 +60,7 @@ import {
   EAGAIN,
   eventfdDrain,
   eventfdSignal,
+  fdRead,
   fdWrite,
   IORING_CQE_F_BUFFER,
   IORING_CQE_F_MORE,
@@ -68,6 +89,8 @@ const SMALL = 256;
 /** Settings of a TapUring (tests use `sqEntries` to make io_uring_setup refuse). */
 export interface TapUringOptions {
   sqEntries?: number;
+  /** Defer the read ring's completions to read() (IoUring's deferTaskrun; default: when the kernel has it). */
+  deferTaskrun?: boolean;
 }
 
 export class TapUring {
@@ -92,6 +115,13 @@ export class TapUring {
   private readonly stable: ArrayBufferLike;
   private readonly stableBase: number;
   private closed = false;
+  /** The read ring defers its completions (DEFER_TASKRUN): read() runs them (io_uring_enter GETEVENTS). */
+  readonly deferred: boolean;
+  /** The next read() starts a burst (the last one ended with -EAGAIN; deferred only): read(2) first. */
+  private direct = true;
+  /** Frames moved with read(2) / write(2) instead of the rings (the first of a burst, a lone write). */
+  directReads = 0;
+  directWrites = 0;
 
   /**
    * Sets up both rings, the staging buffers and the eventfd, and arms the
@@ -104,7 +134,17 @@ export class TapUring {
     this.stableBase = addressOf(new Uint8Array(stable, 0, 64));
     const undo: Array<() => void> = [];
     try {
-      this.rd = IoUring.setup({ sqEntries: opts.sqEntries ?? 4, cqEntries: BUFS * 2 });
+      const sqEntries = opts.sqEntries ?? 4;
+      let rd: IoUring | null = null;
+      if (opts.deferTaskrun ?? true) {
+        try {
+          rd = IoUring.setup({ sqEntries, cqEntries: BUFS * 2, deferTaskrun: true });
+        } catch {
+          rd = null; // a kernel before 6.1: completions interrupt the loop's epoll_wait instead
+        }
+      }
+      this.deferred = rd !== null;
+      this.rd = rd ?? IoUring.setup({ sqEntries, cqEntries: BUFS * 2 });
       undo.push(() => this.rd.close());
       this.wr = IoUring.setup({ sqEntries: WRITE_SQ, cqEntries: WRITE_SQ * 2 });
       undo.push(() => this.wr.close());
@@ -115,7 +155,7 @@ export class TapUring {
       this.ring = new BufRing(BUFS, GROUP);
       undo.push(() => this.ring.unmap());
       this.rd.registerBufRing(this.ring);
-      this.rd.registerEventfd(this.eventfd);
+      if (!this.deferred) this.rd.registerEventfd(this.eventfd);
       for (let b = 0; b < BUFS; b++) {
         this.views.push(this.mem.bytes.subarray(b * READ_MAX, (b + 1) * READ_MAX));
         this.ring.add(this.mem.addr + b * READ_MAX, READ_MAX, b, b);
@@ -134,6 +174,16 @@ export class TapUring {
       for (let k = undo.length - 1; k >= 0; k--) (undo[k] as () => void)();
       throw e;
     }
+  }
+
+  /** The fd whose readability says frames wait: the tap's own (deferred), else the eventfd. */
+  get watchFd(): number {
+    return this.deferred ? this.fd : this.eventfd;
+  }
+
+  /** CQEs posted and not taken yet (tests: a deferred ring posts none until read()). */
+  get completions(): number {
+    return this.rd.ready();
   }
 
   /** CQEs refused so far, by this object and by both rings (a user_data, buffer id or length not ours). */
@@ -161,6 +211,17 @@ export class TapUring {
    */
   read(buf: Uint8Array): number {
     const rd = this.rd;
+    let ranWork = false;
+    if (this.direct && this.deferred && rd.ready() === 0) {
+      // the first frame after the port slept: one read(2), as the syscall path; the rest of the burst through the ring
+      this.direct = false;
+      const len = fdRead(this.fd, buf, READ_MAX);
+      if (len > 0) {
+        this.directReads++;
+        return len;
+      }
+      if (len !== -EAGAIN) return len;
+    }
     for (let pass = 0; pass < 8; pass++) {
       while (rd.peek()) {
         const data = rd.cqeData;
@@ -199,6 +260,16 @@ export class TapUring {
         if (r < 0 && !uringRetry(-r)) return r;
         continue;
       }
+      if (this.deferred) {
+        // libuv watches the tap itself: readable while frames wait that no read has taken (level-triggered)
+        if (ranWork) {
+          this.direct = true;
+          return -EAGAIN;
+        }
+        ranWork = true;
+        rd.flushOverflow(); // runs the reads the kernel queued for this thread: their CQEs
+        continue;
+      }
       eventfdDrain(this.eventfd);
       if (rd.ready() === 0) return -EAGAIN;
       eventfdSignal(this.eventfd); // CQEs came between the check and the drain: keep the eventfd readable
@@ -214,11 +285,16 @@ export class TapUring {
 
   /**
    * Queues one write of buf[0, len). A frame in the stable memory (the
-   * switch's) is queued; one anywhere else (a buffer the port reuses) is
-   * written at once with write(2), after the frames queued before it.
+   * switch's) is queued; one anywhere else (a buffer the port reuses), or
+   * one `alone` in its drain with nothing queued, is written at once with
+   * write(2), after the frames queued before it.
    * @returns len once queued, or what write(2) gives (-errno).
    */
-  queueWrite(buf: Uint8Array, len: number): number {
+  queueWrite(buf: Uint8Array, len: number, alone = false): number {
+    if (alone && this.writes === 0) {
+      this.directWrites++;
+      return fdWrite(this.fd, buf, len);
+    }
     if (buf.buffer !== this.stable) {
       if (this.writes !== 0) this.flush();
       return fdWrite(this.fd, buf, len);

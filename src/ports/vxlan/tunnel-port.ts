@@ -24,7 +24,11 @@
  *                     learn-remotes) and counted in its drop reason if bad;
  *                     a good one teaches the fdb its inner source MAC →
  *                     the remote and is copied straight into TX slots. One
- *                     txsync per burst (more only if the ring fills).
+ *                     txsync per burst (more only if the ring fills). The
+ *                     burst is one RxDrain origin and holds the drains its
+ *                     passes request (../rx-drain.ts): a TAP's write, and the
+ *                     TAP's read of its host's answer, run before the callback
+ *                     returns, not from a microtask (vxlan-rtt).
  *
  * A datagram's remote is the configured one with its address and port, else
  * the first with its address: uvale peers send from the port they listen
@@ -527,10 +531,14 @@ export class TunnelPort implements Adapter {
   };
 
   private readonly onReadable = (): void => {
+    RxDrain.newOrigin();
+    RxDrain.hold();
     try {
       this.receive();
     } catch (e) {
       this.gone(`internal error while receiving: ${(e as Error).message}`);
+    } finally {
+      RxDrain.release(); // the drains this burst's passes requested, now
     }
   };
 
