@@ -19,6 +19,11 @@
  *                    by bumping IF_WAKE and one FUTEX_WAKE on it: one system
  *                    call and no socket, and the client resumes without
  *                    going through its event loop.
+ *   overlap          A pass over a TX ring hands slots back every TX_CHUNK
+ *                    slots (VPort.onTxChunk: hwtail published, the client
+ *                    woken if it waits for room), and RX frames are published
+ *                    per chunk too, so sender, daemon and receiver work at
+ *                    the same time on different parts of the rings.
  *
  * Each side publishes with an Atomics.store (a full fence on x86) before it
  * reads the other side's flag, so a wake-up is never lost: either the sleeper
@@ -48,6 +53,14 @@ import type { ValeHost } from '../../switch/host.js';
 import { txsyncPort } from '../../switch/vale-switch.js';
 import type { VPort } from '../../switch/vport.js';
 import { checkSealed, closeFd, futexWake, type Mapping, mapShared, openProcFd, takeFd } from '../../sys/index.js';
+
+/**
+ * TX slots the switch forwards before it hands them back to the client in the
+ * middle of a pass (VPort.onTxChunk): the client refills a quarter of a
+ * default ring while the daemon forwards the rest, instead of waiting for the
+ * whole ring (a wake-up round trip per ring).
+ */
+export const TX_CHUNK = 256;
 
 export interface ShmPeer {
   /** Sends a WAKE for `handle` to the client. */
@@ -80,6 +93,8 @@ export class ShmPortServer {
     this.wakeOfs = vp.region.base + IF_WAKE;
     this.wakeW = this.wakeOfs >>> 2;
     vp.onRx = this.onRx;
+    vp.txChunk = TX_CHUNK;
+    vp.onTxChunk = this.onTxChunk;
   }
 
   /**
@@ -179,11 +194,16 @@ export class ShmPortServer {
     this.publish(vp.rx);
   };
 
+  private readonly onTxChunk = (vp: VPort): void => {
+    this.publish(vp.tx);
+  };
+
   /** Releases the port (detaching it from its switch), then unmaps the client's memory. */
   close(host: ValeHost): void {
     if (this.closed) return;
     this.closed = true;
     this.vp.onRx = null;
+    this.vp.onTxChunk = null;
     host.release(this.vp);
     this.mapping.unmap();
     closeFd(this.fd);
