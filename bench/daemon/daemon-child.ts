@@ -12,7 +12,7 @@
  */
 
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -31,6 +31,18 @@ function start(args: string[], dir: string): { child: ChildProcess; err: () => s
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** CPU seconds (user + system) a child has used so far, from /proc (0 if gone). */
+function cpuOf(child: ChildProcess): number {
+  try {
+    const stat = readFileSync(`/proc/${child.pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / CLK_TCK;
+  } catch {
+    return 0;
+  }
+}
+const CLK_TCK = 100;
 
 async function portOpen(dir: string, name: string): Promise<void> {
   const end = Date.now() + 10000;
@@ -84,7 +96,12 @@ async function main(): Promise<void> {
     );
     procs.push(tx.child);
     const t0 = Date.now();
-    await sleep((warmup + secs) * 1000 + 100);
+    // CPU each process spends in the timed window (about: the window is the receiver's report lines)
+    await sleep(warmup * 1000 + 250);
+    const c0 = [d.child, tx.child, rx.child].map(cpuOf);
+    await sleep(secs * 1000);
+    const c1 = [d.child, tx.child, rx.child].map(cpuOf);
+    await sleep(100);
     tx.child.kill('SIGINT');
     rx.child.kill('SIGINT');
     await Promise.all([exit(tx.child), exit(rx.child)]);
@@ -119,6 +136,13 @@ async function main(): Promise<void> {
         checked: 0,
         mismatches: 0,
         drops: 0,
+        // CPU seconds per process over `secs` of the window, and ns of it per frame received
+        cpu: { daemon: c1[0] - c0[0], tx: c1[1] - c0[1], rx: c1[2] - c0[2] },
+        ns_per_frame: {
+          daemon: Math.round(((c1[0] - c0[0]) * 1e9) / ((mpps * 1e6 * secs) | 1)),
+          tx: Math.round(((c1[1] - c0[1]) * 1e9) / ((mpps * 1e6 * secs) | 1)),
+          rx: Math.round(((c1[2] - c0[2]) * 1e9) / ((mpps * 1e6 * secs) | 1)),
+        },
       })}\n`,
     );
   } finally {
