@@ -44,6 +44,16 @@ function cpuOf(child: ChildProcess): number {
 }
 const CLK_TCK = 100;
 
+/** Times a child has gone to sleep so far (voluntary context switches: futex waits, epoll waits). */
+function sleepsOf(child: ChildProcess): number {
+  try {
+    const m = /voluntary_ctxt_switches:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'));
+    return m === null ? 0 : Number(m[1]);
+  } catch {
+    return 0;
+  }
+}
+
 async function portOpen(dir: string, name: string): Promise<void> {
   const end = Date.now() + 10000;
   while (Date.now() < end) {
@@ -99,8 +109,10 @@ async function main(): Promise<void> {
     // CPU each process spends in the timed window (about: the window is the receiver's report lines)
     await sleep(warmup * 1000 + 250);
     const c0 = [d.child, tx.child, rx.child].map(cpuOf);
+    const s0 = [d.child, tx.child, rx.child].map(sleepsOf);
     await sleep(secs * 1000);
     const c1 = [d.child, tx.child, rx.child].map(cpuOf);
+    const s1 = [d.child, tx.child, rx.child].map(sleepsOf);
     await sleep(100);
     tx.child.kill('SIGINT');
     rx.child.kill('SIGINT');
@@ -138,6 +150,12 @@ async function main(): Promise<void> {
         drops: 0,
         // CPU seconds per process over `secs` of the window, and ns of it per frame received
         cpu: { daemon: c1[0] - c0[0], tx: c1[1] - c0[1], rx: c1[2] - c0[2] },
+        // times each process went to sleep, per million frames received
+        sleeps_per_mframe: {
+          daemon: Math.round((s1[0] - s0[0]) / (mpps * secs || 1)),
+          tx: Math.round((s1[1] - s0[1]) / (mpps * secs || 1)),
+          rx: Math.round((s1[2] - s0[2]) / (mpps * secs || 1)),
+        },
         ns_per_frame: {
           daemon: Math.round(((c1[0] - c0[0]) * 1e9) / ((mpps * 1e6 * secs) | 1)),
           tx: Math.round(((c1[1] - c0[1]) * 1e9) / ((mpps * 1e6 * secs) | 1)),

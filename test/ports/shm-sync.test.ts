@@ -9,7 +9,8 @@ import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { after, test } from 'node:test';
 import { connectPort } from '../../src/index.js';
-import { IF_WAKE, RING_USLEEP, USLEEP_FUTEX } from '../../src/ring/layout.js';
+import { SPIN_MS } from '../../src/ports/shm/shm-client.js';
+import { IF_WAKE, RING_HWTAIL, RING_USLEEP, USLEEP_FUTEX } from '../../src/ring/layout.js';
 import { BIN, exited, spawnDaemon, tempRunDir } from '../helpers/daemon.js';
 import { drain, frame, macN, put } from '../helpers/vale.js';
 
@@ -93,6 +94,34 @@ test('pollSync for room: the daemon forwards a full TX ring and the sender gets 
     assert.notEqual(Atomics.load(u32Of(tx), ring.hdrW + (RING_USLEEP >>> 2)), USLEEP_FUTEX);
     tx.close();
     rx.close();
+  } finally {
+    daemon.kill('SIGKILL');
+  }
+});
+
+test('before it sleeps, pollSync watches the published tails: a move ends the spin at once, none ends it after SPIN_MS', async () => {
+  const dir = runDir('spin');
+  const daemon = await spawnDaemon(dir);
+  try {
+    const p = await connectPort('vale-sp:a', { dir });
+    const spin = (p as unknown as { spin(e: string, deadline: number): boolean }).spin.bind(p);
+    const u32 = u32Of(p);
+    const rx = p.rxRings[0] as unknown as { hdrW: number };
+    // nothing moves: it gives up after about SPIN_MS
+    let t0 = performance.now();
+    assert.equal(spin('in', Number.POSITIVE_INFINITY), false);
+    assert.ok(performance.now() - t0 >= SPIN_MS * 0.9, 'it watched for SPIN_MS');
+    // never past the caller's deadline
+    t0 = performance.now();
+    assert.equal(spin('in', t0), false);
+    // the daemon's RX tail moves (written here, as the daemon would publish a chunk): seen at once
+    const w = rx.hdrW + (RING_HWTAIL >>> 2);
+    const old = Atomics.load(u32, w);
+    Atomics.store(u32, w, old + 1);
+    assert.equal(spin('in', Number.POSITIVE_INFINITY), true);
+    assert.equal(spin('out', Number.POSITIVE_INFINITY), false, "'out' watches the TX rings only");
+    Atomics.store(u32, w, old);
+    p.close();
   } finally {
     daemon.kill('SIGKILL');
   }
