@@ -20,10 +20,13 @@
  *                    call and no socket, and the client resumes without
  *                    going through its event loop.
  *   overlap          A pass over a TX ring hands slots back every TX_CHUNK
- *                    slots (VPort.onTxChunk: hwtail published, the client
- *                    woken if it waits for room), and RX frames are published
- *                    per chunk too, so sender, daemon and receiver work at
- *                    the same time on different parts of the rings.
+ *                    slots (VPort.onTxChunk: hwtail published), and RX
+ *                    frames are published per chunk too, so sender, daemon
+ *                    and receiver work at the same time on different parts
+ *                    of the rings. A client sees a chunk by looking (its
+ *                    pollSync watches the tails a moment before it sleeps);
+ *                    a sleeping one is woken once, when the pass ends, so a
+ *                    pass costs at most one wake per client, as before.
  *
  * Each side publishes with an Atomics.store (a full fence on x86) before it
  * reads the other side's flag, so a wake-up is never lost: either the sleeper
@@ -56,11 +59,16 @@ import { checkSealed, closeFd, futexWake, type Mapping, mapShared, openProcFd, t
 
 /**
  * TX slots the switch forwards before it hands them back to the client in the
- * middle of a pass (VPort.onTxChunk): the client refills a quarter of a
- * default ring while the daemon forwards the rest, instead of waiting for the
- * whole ring (a wake-up round trip per ring).
+ * middle of a pass (VPort.onTxChunk): a client watching its ring refills a
+ * quarter of a default ring while the daemon forwards the rest, instead of
+ * waiting for the whole ring (a wake-up round trip per ring).
  */
 export const TX_CHUNK = 256;
+
+/** True while process() runs a pass (one thread: passes never nest). */
+let inPass = false;
+/** Receivers that got frames during the current pass: woken (if asleep) once, when it ends. */
+const held: ShmPortServer[] = [];
 
 export interface ShmPeer {
   /** Sends a WAKE for `handle` to the client. */
@@ -82,6 +90,8 @@ export class ShmPortServer {
   private readonly wakeOfs: number;
   private readonly wakeW: number;
   private closed = false;
+  /** In `held`: frames delivered during a pass, its wake not sent yet. */
+  private heldRx = false;
 
   private constructor(handle: number, vp: VPort, peer: ShmPeer, mapping: Mapping, fd: number) {
     this.handle = handle;
@@ -147,8 +157,30 @@ export class ShmPortServer {
 
   /** Forwards whatever the client queued; wakes it if it waits for TX room. */
   process(): void {
-    txsyncPort(this.vp);
+    inPass = true;
+    try {
+      txsyncPort(this.vp);
+    } finally {
+      inPass = false;
+      // the wakes held back during the pass: receivers first, then this sender
+      const n = held.length;
+      for (let i = 0; i < n; i++) {
+        const q = held[i] as ShmPortServer;
+        q.heldRx = false;
+        q.publish(q.vp.rx);
+      }
+      held.length = 0;
+    }
     this.publish(this.vp.tx);
+  }
+
+  /** Stores hwtail of `rings` without waking anyone (a chunk in the middle of a pass). */
+  private store(rings: VPort['tx']): void {
+    const u32 = this.u32;
+    for (let r = 0; r < rings.length; r++) {
+      const kr = rings[r] as VPort['tx'][number];
+      Atomics.store(u32, kr.hdrW + (RING_HWTAIL >>> 2), kr.hwtail);
+    }
   }
 
   /** Publishes hwtail of `rings`, then wakes the client once if it sleeps on any of them. */
@@ -191,11 +223,20 @@ export class ShmPortServer {
   }
 
   private readonly onRx = (vp: VPort): void => {
-    this.publish(vp.rx);
+    if (!inPass) {
+      this.publish(vp.rx);
+      return;
+    }
+    // inside a shm port's pass: the frames are visible now, the wake comes once, at its end
+    this.store(vp.rx);
+    if (!this.heldRx) {
+      this.heldRx = true;
+      held.push(this);
+    }
   };
 
   private readonly onTxChunk = (vp: VPort): void => {
-    this.publish(vp.tx);
+    this.store(vp.tx);
   };
 
   /** Releases the port (detaching it from its switch), then unmaps the client's memory. */
