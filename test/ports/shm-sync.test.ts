@@ -12,7 +12,7 @@ import { connectPort } from '../../src/index.js';
 import { SPIN_MS } from '../../src/ports/shm/shm-client.js';
 import { IF_WAKE, RING_HWTAIL, RING_USLEEP, USLEEP_FUTEX } from '../../src/ring/layout.js';
 import { BIN, exited, spawnDaemon, tempRunDir } from '../helpers/daemon.js';
-import { drain, frame, macN, put } from '../helpers/vale.js';
+import { BROADCAST, drain, frame, macN, put, send, seqOf } from '../helpers/vale.js';
 
 const cleanups: Array<() => void> = [];
 after(() => {
@@ -124,5 +124,41 @@ test('before it sleeps, pollSync watches the published tails: a move ends the sp
     p.close();
   } finally {
     daemon.kill('SIGKILL');
+  }
+});
+
+test('uvale.shm_tx_chunk: off by default; set, the daemon hands TX slots back in chunks, a full ring arrives whole', async () => {
+  for (const chunk of [0, 256]) {
+    const dir = runDir(`chunk${chunk}`);
+    const extra = chunk === 0 ? [] : ['--sysctl', `uvale.shm_tx_chunk=${chunk}`];
+    const daemon = await spawnDaemon(dir, extra);
+    try {
+      const tx = await connectPort('vale-ck:tx', { dir });
+      const rx = await connectPort('vale-ck:rx', { dir });
+      assert.equal((tx as unknown as { spinning: boolean }).spinning, chunk > 0, 'the open reply tells the client');
+      // one whole ring of numbered frames to rx's (learned) MAC: all arrive, once, in order
+      send(rx, [frame(BROADCAST, macN(2), { seq: 0 })]);
+      const ring = tx.txRings[0] as (typeof tx.txRings)[number];
+      const n = ring.numSlots - 1;
+      put(
+        tx,
+        Array.from({ length: n }, (_, i) => frame(macN(2), macN(1), { seq: i })),
+      );
+      tx.txsync();
+      const got: number[] = [];
+      const t0 = performance.now();
+      while (got.length < n && performance.now() - t0 < 10000) {
+        rx.pollSync({ events: 'in', timeout: 50 });
+        for (const f of drain(rx)) got.push(seqOf(f));
+      }
+      assert.deepEqual(
+        got,
+        Array.from({ length: n }, (_, i) => i),
+      );
+      tx.close();
+      rx.close();
+    } finally {
+      daemon.kill('SIGKILL');
+    }
   }
 });

@@ -18,10 +18,10 @@
  * with a WAKE message on the control socket; pollSync() blocks the calling
  * thread on the futex word IF_WAKE, which the daemon bumps and wakes with one
  * FUTEX_WAKE, so a busy sender or receiver resumes without a socket message
- * or a turn of its event loop (pkt-gen waits this way). Before it sleeps,
- * pollSync() watches the daemon's published tails for SPIN_MS: the daemon
- * hands TX slots back and delivers RX frames in chunks while it forwards, and
- * the next chunk usually comes sooner than a futex wake-up would.
+ * or a turn of its event loop (pkt-gen waits this way). When the daemon
+ * hands TX slots back in chunks while it forwards (uvale.shm_tx_chunk, told
+ * in the open reply), pollSync() first watches the published tails for
+ * SPIN_MS, as the next chunk usually comes sooner than a futex wake-up would.
  */
 
 import { type ConnectOptions, DaemonClient } from '../../control/client.js';
@@ -63,7 +63,7 @@ export interface ConnectPortOptions extends ConnectOptions, Partial<RingConfig> 
 
 /**
  * How long pollSync() watches the rings before it sleeps on the futex (ms):
- * about one chunk's forwarding in the daemon (shm-server.ts TX_CHUNK), so a
+ * about one chunk's forwarding in the daemon (uvale.shm_tx_chunk = 256), so a
  * busy sender or receiver keeps pace without a wake-up per chunk, while an
  * idle one sleeps after a few microseconds of spinning.
  */
@@ -80,6 +80,8 @@ interface OpenReply {
   name: string;
   switch: string | null;
   index: number;
+  /** The daemon hands TX slots back in chunks (uvale.shm_tx_chunk); absent from older daemons. */
+  txChunk?: number;
 }
 
 export class DaemonPort implements NetmapPort {
@@ -103,6 +105,8 @@ export class DaemonPort implements NetmapPort {
   private readonly allRings: readonly NetmapRing[];
   /** pollSync() waits left that skip the spin (see SPIN_BACKOFF). */
   private spinSkip = 0;
+  /** pollSync() spins before it sleeps: the daemon hands slots back in chunks (uvale.shm_tx_chunk). */
+  private readonly spinning: boolean;
   private readonly countersView: Float64Array;
   private readonly waiters = new Set<() => void>();
   private closed = false;
@@ -126,6 +130,8 @@ export class DaemonPort implements NetmapPort {
     this.rxRings = rx;
     this.u32 = arena.u32;
     this.kick = encodeSignal(MSG_KICK, reply.handle);
+    // spinning only pays when the daemon publishes chunks while it works
+    this.spinning = (reply.txChunk ?? 0) > 0;
     const all = [...tx, ...rx];
     this.allRings = all;
     this.errorsSeen = all.map((r) => this.u32[r.hdrW + (RING_ERRORS >>> 2)] as number);
@@ -292,7 +298,9 @@ export class DaemonPort implements NetmapPort {
       if (r.in || r.out || timeout === 0) return r;
       // the daemon hands slots back in chunks while it works (shm-server.ts): a short spin on the
       // indexes it publishes catches the next one without a futex round trip
-      if (this.spinSkip > 0) this.spinSkip--;
+      if (!this.spinning) {
+        // no chunks to catch: straight to the futex
+      } else if (this.spinSkip > 0) this.spinSkip--;
       else if (this.spin(events, deadline)) continue;
       else this.spinSkip = SPIN_BACKOFF;
       // read the word first: a wake after this read changes it, and the wait returns at once

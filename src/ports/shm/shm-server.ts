@@ -19,7 +19,9 @@
  *                    by bumping IF_WAKE and one FUTEX_WAKE on it: one system
  *                    call and no socket, and the client resumes without
  *                    going through its event loop.
- *   overlap          A pass over a TX ring hands slots back every TX_CHUNK
+ *   overlap          With uvale.shm_tx_chunk = N (0, off, by default: it
+ *                    did not pay on a loaded machine, docs/performance-notes.md),
+ *                    a pass over a TX ring hands slots back every N
  *                    slots (VPort.onTxChunk: hwtail published), and RX
  *                    frames are published per chunk too, so sender, daemon
  *                    and receiver work at the same time on different parts
@@ -57,14 +59,6 @@ import { txsyncPort } from '../../switch/vale-switch.js';
 import type { VPort } from '../../switch/vport.js';
 import { checkSealed, closeFd, futexWake, type Mapping, mapShared, openProcFd, takeFd } from '../../sys/index.js';
 
-/**
- * TX slots the switch forwards before it hands them back to the client in the
- * middle of a pass (VPort.onTxChunk): a client watching its ring refills a
- * quarter of a default ring while the daemon forwards the rest, instead of
- * waiting for the whole ring (a wake-up round trip per ring).
- */
-export const TX_CHUNK = 256;
-
 /** True while process() runs a pass (one thread: passes never nest). */
 let inPass = false;
 /** Receivers that got frames during the current pass: woken (if asleep) once, when it ends. */
@@ -93,7 +87,7 @@ export class ShmPortServer {
   /** In `held`: frames delivered during a pass, its wake not sent yet. */
   private heldRx = false;
 
-  private constructor(handle: number, vp: VPort, peer: ShmPeer, mapping: Mapping, fd: number) {
+  private constructor(handle: number, vp: VPort, peer: ShmPeer, mapping: Mapping, fd: number, txChunk: number) {
     this.handle = handle;
     this.vp = vp;
     this.peer = peer;
@@ -103,8 +97,10 @@ export class ShmPortServer {
     this.wakeOfs = vp.region.base + IF_WAKE;
     this.wakeW = this.wakeOfs >>> 2;
     vp.onRx = this.onRx;
-    vp.txChunk = TX_CHUNK;
-    vp.onTxChunk = this.onTxChunk;
+    if (txChunk > 0) {
+      vp.txChunk = txChunk;
+      vp.onTxChunk = this.onTxChunk;
+    }
   }
 
   /**
@@ -141,7 +137,7 @@ export class ShmPortServer {
       throw e;
     }
     // `share` refuses existing ports, so the port was made here, in the client's memory
-    return new ShmPortServer(handle, vp, peer, mapping as unknown as Mapping, fd);
+    return new ShmPortServer(handle, vp, peer, mapping as unknown as Mapping, fd, host.settings.shmTxChunk);
   }
 
   /** True if some TX ring's head moved since the last txsync. */
