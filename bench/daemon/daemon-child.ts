@@ -8,7 +8,7 @@
  * the switch floods it to its one other port (the same delivery as unicast
  * between two ports).
  *
- *   node dist/bench/daemon/daemon-child.js --size 60 --warmup 1 --secs 2
+ *   node dist/bench/daemon/daemon-child.js --size 60 --warmup 1 --secs 2 [--sysctl NAME=VALUE]...
  */
 
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -84,6 +84,7 @@ async function main(): Promise<void> {
       warmup: { type: 'string' },
       secs: { type: 'string' },
       slots: { type: 'string' },
+      sysctl: { type: 'string', multiple: true },
     },
   });
   const size = Number(values.size ?? 60);
@@ -95,7 +96,8 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'uvale-bench-daemon-'));
   const procs: ChildProcess[] = [];
   try {
-    const d = start(['daemon', ...limit], dir);
+    const extra = (values.sysctl ?? []).flatMap((v) => ['--sysctl', v]);
+    const d = start(['daemon', ...limit, ...extra], dir);
     procs.push(d.child);
     const rx = start(['pkt-gen', '-i', 'vale-bd:1', '-f', 'rx', '-N', '-T', '250', ...slots], dir);
     procs.push(rx.child);
