@@ -28,7 +28,7 @@
  *                    of the rings. A client sees a chunk by looking (its
  *                    pollSync watches the tails a moment before it sleeps);
  *                    a sleeping one is woken once, when the pass ends, so a
- *                    pass costs at most one wake per client, as before.
+ *                    pass costs at most one wake per client.
  *
  * Each side publishes with an Atomics.store (a full fence on x86) before it
  * reads the other side's flag, so a wake-up is never lost: either the sleeper
@@ -59,7 +59,7 @@ import { txsyncPort } from '../../switch/vale-switch.js';
 import type { VPort } from '../../switch/vport.js';
 import { checkSealed, closeFd, futexWake, type Mapping, mapShared, openProcFd, takeFd } from '../../sys/index.js';
 
-/** True while process() runs a pass (one thread: passes never nest). */
+/** True while process() runs a chunked pass (one thread: passes never nest). */
 let inPass = false;
 /** Receivers that got frames during the current pass: woken (if asleep) once, when it ends. */
 const held: ShmPortServer[] = [];
@@ -153,7 +153,8 @@ export class ShmPortServer {
 
   /** Forwards whatever the client queued; wakes it if it waits for TX room. */
   process(): void {
-    inPass = true;
+    // only a chunked pass holds its wakes (without chunks a wake per batch is what clients expect)
+    inPass = this.vp.onTxChunk !== null;
     try {
       txsyncPort(this.vp);
     } finally {
