@@ -8,11 +8,11 @@
  * the switch floods it to its one other port (the same delivery as unicast
  * between two ports).
  *
- *   node dist/bench/daemon/daemon-child.js --size 60 --warmup 1 --secs 2
+ *   node dist/bench/daemon/daemon-child.js --size 60 --warmup 1 --secs 2 [--sysctl NAME=VALUE]...
  */
 
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -31,6 +31,28 @@ function start(args: string[], dir: string): { child: ChildProcess; err: () => s
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** CPU seconds (user + system) a child has used so far, from /proc (0 if gone). */
+function cpuOf(child: ChildProcess): number {
+  try {
+    const stat = readFileSync(`/proc/${child.pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / CLK_TCK;
+  } catch {
+    return 0;
+  }
+}
+const CLK_TCK = 100;
+
+/** Times a child has gone to sleep so far (voluntary context switches: futex waits, epoll waits). */
+function sleepsOf(child: ChildProcess): number {
+  try {
+    const m = /voluntary_ctxt_switches:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'));
+    return m === null ? 0 : Number(m[1]);
+  } catch {
+    return 0;
+  }
+}
 
 async function portOpen(dir: string, name: string): Promise<void> {
   const end = Date.now() + 10000;
@@ -62,6 +84,7 @@ async function main(): Promise<void> {
       warmup: { type: 'string' },
       secs: { type: 'string' },
       slots: { type: 'string' },
+      sysctl: { type: 'string', multiple: true },
     },
   });
   const size = Number(values.size ?? 60);
@@ -73,7 +96,8 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'uvale-bench-daemon-'));
   const procs: ChildProcess[] = [];
   try {
-    const d = start(['daemon', ...limit], dir);
+    const extra = (values.sysctl ?? []).flatMap((v) => ['--sysctl', v]);
+    const d = start(['daemon', ...limit, ...extra], dir);
     procs.push(d.child);
     const rx = start(['pkt-gen', '-i', 'vale-bd:1', '-f', 'rx', '-N', '-T', '250', ...slots], dir);
     procs.push(rx.child);
@@ -84,7 +108,14 @@ async function main(): Promise<void> {
     );
     procs.push(tx.child);
     const t0 = Date.now();
-    await sleep((warmup + secs) * 1000 + 100);
+    // CPU each process spends in the timed window (about: the window is the receiver's report lines)
+    await sleep(warmup * 1000 + 250);
+    const c0 = [d.child, tx.child, rx.child].map(cpuOf);
+    const s0 = [d.child, tx.child, rx.child].map(sleepsOf);
+    await sleep(secs * 1000);
+    const c1 = [d.child, tx.child, rx.child].map(cpuOf);
+    const s1 = [d.child, tx.child, rx.child].map(sleepsOf);
+    await sleep(100);
     tx.child.kill('SIGINT');
     rx.child.kill('SIGINT');
     await Promise.all([exit(tx.child), exit(rx.child)]);
@@ -119,6 +150,19 @@ async function main(): Promise<void> {
         checked: 0,
         mismatches: 0,
         drops: 0,
+        // CPU seconds per process over `secs` of the window, and ns of it per frame received
+        cpu: { daemon: c1[0] - c0[0], tx: c1[1] - c0[1], rx: c1[2] - c0[2] },
+        // times each process went to sleep, per million frames received
+        sleeps_per_mframe: {
+          daemon: Math.round((s1[0] - s0[0]) / (mpps * secs || 1)),
+          tx: Math.round((s1[1] - s0[1]) / (mpps * secs || 1)),
+          rx: Math.round((s1[2] - s0[2]) / (mpps * secs || 1)),
+        },
+        ns_per_frame: {
+          daemon: Math.round(((c1[0] - c0[0]) * 1e9) / ((mpps * 1e6 * secs) | 1)),
+          tx: Math.round(((c1[1] - c0[1]) * 1e9) / ((mpps * 1e6 * secs) | 1)),
+          rx: Math.round(((c1[2] - c0[2]) * 1e9) / ((mpps * 1e6 * secs) | 1)),
+        },
       })}\n`,
     );
   } finally {

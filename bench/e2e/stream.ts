@@ -22,6 +22,7 @@
  *
  * Needs cc; vde_switch for the reference (else uvale is measured alone).
  * Runs without root: unix sockets only, in a private temporary directory.
+ * UVALE_BENCH_PROF=DIR runs the daemon under `node --cpu-prof` into DIR.
  */
 
 import { spawnSync } from 'node:child_process';
@@ -81,7 +82,12 @@ export class StreamBench implements E2eBench {
     const cc = spawnSync('cc', ['-O2', '-o', this.bin, SOURCE], { encoding: 'utf8' });
     if (cc.status !== 0) throw new Error(`cc -O2 ${SOURCE} failed: ${cc.error?.message ?? cc.stderr}`);
 
-    const d = await startDaemon('stream');
+    const prof = process.env.UVALE_BENCH_PROF; // a directory: the daemon runs under node --cpu-prof into it
+    const d = await startDaemon(
+      'stream',
+      undefined,
+      prof === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${prof}`],
+    );
     this.daemon = d;
     const client = await DaemonClient.connect({ dir: d.dir, autostart: false });
     try {

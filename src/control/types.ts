@@ -136,6 +136,8 @@ export interface OpenReply {
   txSlots: number;
   rxSlots: number;
   size: number;
+  /** uvale.shm_tx_chunk when the port opened: TX slots handed back in the middle of a pass (0: none). */
+  txChunk: number;
 }
 
 export interface SettingsReply {

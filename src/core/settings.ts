@@ -96,6 +96,14 @@ export const SETTINGS: readonly SettingSpec[] = [
       'percent of a core the daemon may spend polling just before TAP traffic that comes at a regular gap is due (adaptive busy polling; 0: off)',
   },
   {
+    name: 'uvale.shm_tx_chunk',
+    default: 0,
+    min: 0,
+    max: 1024,
+    description:
+      'daemon ports opened from now on: TX slots forwarded before they are handed back to the client in the middle of a pass, so it refills while the daemon works (0: once per pass)',
+  },
+  {
     name: 'uvale.mac_ageing',
     default: 0,
     min: 0,
@@ -161,6 +169,7 @@ export type SettingName =
   | 'uvale.busy_poll'
   | 'uvale.tap_io'
   | 'uvale.busy_poll_budget'
+  | 'uvale.shm_tx_chunk'
   | 'uvale.mac_ageing'
   | 'uvale.vxlan_ageing'
   | 'uvale.vxlan_offload'
@@ -182,6 +191,7 @@ export class Settings {
   busyPoll = 0;
   tapIo = 1;
   busyPollBudget = 0;
+  shmTxChunk = 0;
   maxClientsPerUser = 64;
   maxPortsPerUser = 64;
   maxSwitchesPerUser = 4;
@@ -230,6 +240,8 @@ export class Settings {
         return this.tapIo;
       case 'uvale.busy_poll_budget':
         return this.busyPollBudget;
+      case 'uvale.shm_tx_chunk':
+        return this.shmTxChunk;
       case 'uvale.max_clients_per_user':
         return this.maxClientsPerUser;
       case 'uvale.max_ports_per_user':
@@ -285,6 +297,9 @@ export class Settings {
         break;
       case 'uvale.busy_poll_budget':
         this.busyPollBudget = value;
+        break;
+      case 'uvale.shm_tx_chunk':
+        this.shmTxChunk = value;
         break;
       case 'uvale.max_clients_per_user':
         this.maxClientsPerUser = value;

@@ -293,6 +293,7 @@ export class Connection implements Requester {
       txSlots: g.txSlots,
       rxSlots: g.rxSlots,
       size: g.size,
+      txChunk: server.vp.onTxChunk === null ? 0 : server.vp.txChunk,
     };
   }
 

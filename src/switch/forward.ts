@@ -17,6 +17,11 @@
  *             publish hwtail once, wake the receiver once.
  *
  * Afterwards the TX ring is fully reclaimed: hwcur = head, hwtail = head - 1.
+ * A port with VPort.onTxChunk (a daemon client in another process) is also
+ * flushed every VPort.txChunk slots, and the slots flushed so far are
+ * reclaimed and handed back at once (onTxChunk), so its client refills the
+ * ring while the pass goes on: the two processes overlap instead of taking
+ * turns a ring at a time.
  * A full destination ring never slows the sender; its excess is counted in
  * that port's dropRxFull.
  *
@@ -215,7 +220,9 @@ export class Forwarder {
     const bufsBase = kr.bufsBase | 0;
     const numBufs = kr.numBufs | 0;
     const lim = kr.lim | 0;
-    const batch = this.sw.settings.bridge | 0;
+    const onChunk = src.onTxChunk;
+    const bridgeBatch = this.sw.settings.bridge | 0;
+    const batch = onChunk !== null && src.txChunk < bridgeBatch ? src.txChunk | 0 : bridgeBatch;
     const ringNr = kr.ringId | 0;
     let n = 0;
     let frags = 1;
@@ -281,6 +288,11 @@ export class Forwarder {
       if (full) {
         this.flush(src, n, ringNr);
         n = 0;
+        if (onChunk !== null && j !== end) {
+          // [hwcur, j) is copied out: those slots go back to the client now
+          kr.reclaim(j);
+          onChunk(src);
+        }
       }
     }
     if (frags > 1) {

@@ -47,6 +47,15 @@ export class VPort {
   lastSB = 0xffff;
   /** Called (at most once per forwarding pass) after frames were appended to an RX ring. */
   onRx: ((port: VPort) => void) | null = null;
+  /**
+   * Chunked txsync (a port whose client runs in parallel, in another process):
+   * when set, a pass over this port's TX ring flushes every `txChunk` slots (at
+   * a frame boundary), gives the slots forwarded so far back (hwtail) and calls
+   * this, so the client refills while the pass goes on. Null: one release per pass.
+   */
+  onTxChunk: ((port: VPort) => void) | null = null;
+  /** Slots per chunk when onTxChunk is set. */
+  txChunk = 256;
   /** Transport-defined: what sits behind this port, for listings ("netmap", "shm", "tap", ...). */
   kind: string;
   /**

@@ -19,6 +19,7 @@ test('defaults are the seed’s limits and netmap’s batch', () => {
     'uvale.busy_poll': 0,
     'uvale.tap_io': 1,
     'uvale.busy_poll_budget': 0,
+    'uvale.shm_tx_chunk': 0,
     'uvale.mac_ageing': 0,
     'uvale.vxlan_ageing': 300,
     'uvale.vxlan_offload': 3,

@@ -446,6 +446,71 @@ describe('QemuPort faults', { timeout: 60_000 }, () => {
     }
   });
 
+  test('a stream write the kernel took whole leaves its buffer to the next batch; a queued one never is written over', async () => {
+    const host = new ValeHost();
+    const path = sockPath();
+    const q = QemuPort.attach(host, `vale0:vm=stream:unix:${path}`);
+    const p = openPort('vale0:p', { host });
+    let s: Socket | null = null;
+    // the buffers handed to the link, and a copy of each as it was then
+    const link = (q as unknown as { link: { flush(out: Buffer): void } }).link;
+    const flushed: Array<{ out: Buffer; copy: Buffer }> = [];
+    let queued = false;
+    const flush = link.flush.bind(link);
+    link.flush = (out: Buffer): void => {
+      flushed.push({ out, copy: Buffer.from(out) });
+      flush(out);
+      if (!(link as unknown as { released(): boolean }).released()) queued = true;
+    };
+    try {
+      await q.ready;
+      s = await connectUnix(path);
+      await until(() => q.connected, 2000, 'accept');
+      let got = Buffer.alloc(0);
+      s.on('data', (c: Buffer) => {
+        got = Buffer.concat([got, c]);
+      });
+      const batch = async (round: number, n: number): Promise<void> => {
+        // n frames of 200 bytes in one pass: one batch of n * 204 bytes (more than Buffer's pool)
+        put(
+          p,
+          Array.from({ length: n }, (_, i) => frame(BROADCAST, macN(1), { len: 200, seq: round * 1000 + i })),
+        );
+        p.txsync();
+        await new Promise((r) => setImmediate(r));
+      };
+      for (let round = 0; round < 4; round++) await batch(round, 40);
+      await until(() => got.length >= 4 * 40 * 204, 3000, 'every frame to arrive');
+      assert.equal(got.length, 4 * 40 * 204);
+      assert.equal(flushed.length, 4);
+      for (const f of flushed.slice(1)) assert.equal(f.out.buffer, flushed[0]?.out.buffer, 'the same buffer again');
+      // the reader stops: writes queue in the socket, and the next batch may not be written into the queued one
+      s.pause();
+      const before = flushed.length;
+      for (let round = 4; round < 80; round++) await batch(round, 40); // 600 KB: more than the socket holds
+      s.resume();
+      await until(
+        () => got.length === q.info().counters.outBytes + 4 * q.info().counters.outFrames,
+        5000,
+        'all written',
+      );
+      assert.ok(flushed.length > before);
+      assert.ok(queued, 'some write was queued in the socket');
+      // what reached the reader is exactly what each batch held when it was handed over, in order
+      assert.deepEqual(got, Buffer.concat(flushed.map((f) => f.copy)));
+      let off = 0;
+      for (let k = 0; off < got.length; k++) {
+        assert.equal(got.readUInt32BE(off), 200);
+        assert.equal(got.readUInt32BE(off + 4 + 14), Math.floor(k / 40) * 1000 + (k % 40), `frame ${k} in order`);
+        off += 204;
+      }
+    } finally {
+      s?.destroy();
+      q.close();
+      p.close();
+    }
+  });
+
   test('detaching while listening, dialing or redialing leaves nothing behind', async () => {
     const host = new ValeHost();
     const path = sockPath();

@@ -9,9 +9,10 @@ import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { after, test } from 'node:test';
 import { connectPort } from '../../src/index.js';
-import { IF_WAKE, RING_USLEEP, USLEEP_FUTEX } from '../../src/ring/layout.js';
+import { SPIN_MS } from '../../src/ports/shm/shm-client.js';
+import { IF_WAKE, RING_HWTAIL, RING_USLEEP, USLEEP_FUTEX } from '../../src/ring/layout.js';
 import { BIN, exited, spawnDaemon, tempRunDir } from '../helpers/daemon.js';
-import { drain, frame, macN, put } from '../helpers/vale.js';
+import { BROADCAST, drain, frame, macN, put, send, seqOf } from '../helpers/vale.js';
 
 const cleanups: Array<() => void> = [];
 after(() => {
@@ -95,5 +96,69 @@ test('pollSync for room: the daemon forwards a full TX ring and the sender gets 
     rx.close();
   } finally {
     daemon.kill('SIGKILL');
+  }
+});
+
+test('before it sleeps, pollSync watches the published tails: a move ends the spin at once, none ends it after SPIN_MS', async () => {
+  const dir = runDir('spin');
+  const daemon = await spawnDaemon(dir);
+  try {
+    const p = await connectPort('vale-sp:a', { dir });
+    const spin = (p as unknown as { spin(e: string, deadline: number): boolean }).spin.bind(p);
+    const u32 = u32Of(p);
+    const rx = p.rxRings[0] as unknown as { hdrW: number };
+    // nothing moves: it gives up after about SPIN_MS
+    let t0 = performance.now();
+    assert.equal(spin('in', Number.POSITIVE_INFINITY), false);
+    assert.ok(performance.now() - t0 >= SPIN_MS * 0.9, 'it watched for SPIN_MS');
+    // never past the caller's deadline
+    t0 = performance.now();
+    assert.equal(spin('in', t0), false);
+    // the daemon's RX tail moves (written here, as the daemon would publish a chunk): seen at once
+    const w = rx.hdrW + (RING_HWTAIL >>> 2);
+    const old = Atomics.load(u32, w);
+    Atomics.store(u32, w, old + 1);
+    assert.equal(spin('in', Number.POSITIVE_INFINITY), true);
+    assert.equal(spin('out', Number.POSITIVE_INFINITY), false, "'out' watches the TX rings only");
+    Atomics.store(u32, w, old);
+    p.close();
+  } finally {
+    daemon.kill('SIGKILL');
+  }
+});
+
+test('uvale.shm_tx_chunk: off by default; set, the daemon hands TX slots back in chunks, a full ring arrives whole', async () => {
+  for (const chunk of [0, 256]) {
+    const dir = runDir(`chunk${chunk}`);
+    const extra = chunk === 0 ? [] : ['--sysctl', `uvale.shm_tx_chunk=${chunk}`];
+    const daemon = await spawnDaemon(dir, extra);
+    try {
+      const tx = await connectPort('vale-ck:tx', { dir });
+      const rx = await connectPort('vale-ck:rx', { dir });
+      assert.equal((tx as unknown as { spinning: boolean }).spinning, chunk > 0, 'the open reply tells the client');
+      // one whole ring of numbered frames to rx's (learned) MAC: all arrive, once, in order
+      send(rx, [frame(BROADCAST, macN(2), { seq: 0 })]);
+      const ring = tx.txRings[0] as (typeof tx.txRings)[number];
+      const n = ring.numSlots - 1;
+      put(
+        tx,
+        Array.from({ length: n }, (_, i) => frame(macN(2), macN(1), { seq: i })),
+      );
+      tx.txsync();
+      const got: number[] = [];
+      const t0 = performance.now();
+      while (got.length < n && performance.now() - t0 < 10000) {
+        rx.pollSync({ events: 'in', timeout: 50 });
+        for (const f of drain(rx)) got.push(seqOf(f));
+      }
+      assert.deepEqual(
+        got,
+        Array.from({ length: n }, (_, i) => i),
+      );
+      tx.close();
+      rx.close();
+    } finally {
+      daemon.kill('SIGKILL');
+    }
   }
 });

@@ -95,6 +95,11 @@ export class DgramLink implements QemuLink {
 
   flush(_out: Buffer): void {}
 
+  /** Never: each send() holds its datagram's bytes until it is sent. */
+  released(): boolean {
+    return false;
+  }
+
   close(): void {
     this.closed = true;
     if (this.retry !== null) clearTimeout(this.retry);

@@ -59,6 +59,12 @@ export interface QemuLink {
   frame(out: Buffer, head: number, len: number): void;
   /** The batch is complete. */
   flush(out: Buffer): void;
+  /**
+   * After flush(): true if the link holds no reference to `out` any more (all
+   * of it went to the kernel at once), so the owner may write the next batch
+   * into the same buffer.
+   */
+  released(): boolean;
   /** Closes every socket and timer of the link. Safe to call twice. */
   close(): void;
 }

@@ -14,7 +14,9 @@
  *   switch → socket  the port's onRx schedules one drain (a microtask): every
  *                    frame waiting in the RX ring is framed into one buffer
  *                    and written with one write (UDP: one send per frame from
- *                    that buffer). While the socket's buffer is full (write
+ *                    that buffer); a stream write the kernel took whole
+ *                    leaves its buffer for the next batch, so a busy link
+ *                    allocates nothing per batch. While the socket's buffer is full (write
  *                    returned false, or UDP's send queue is long) nothing is
  *                    drained: the RX ring fills, and the switch counts what it
  *                    then drops as dropRxFull on this port; 'drain' resumes.
@@ -72,6 +74,8 @@ export class QemuPort implements LinkOwner, Adapter {
   private readonly chain = new ChainReader();
   /** Views over the buffer of the batch being written out. */
   private readonly outViews = new WordViews();
+  /** The last batch's buffer, when the link let go of it: the next batch is written into it (no allocation). */
+  private spare: Buffer | null = null;
   /** switch → socket: the port's onRx queues one writeAll after the forwarding pass (../rx-drain.ts). */
   private readonly drainer = new RxDrain(
     () => this.writeAll(),
@@ -297,7 +301,9 @@ export class QemuPort implements LinkOwner, Adapter {
     }
     if (end === start) return;
     // pass 2: copy them out behind their prefixes
-    const out = Buffer.allocUnsafe(total);
+    let out = this.spare;
+    this.spare = null;
+    if (out === null || out.length < total) out = Buffer.allocUnsafe(total);
     const v = this.outViews.of(out);
     const base = v.offset;
     const dU8 = v.u8;
@@ -326,7 +332,8 @@ export class QemuPort implements LinkOwner, Adapter {
       bytes += len;
     }
     end = i;
-    link.flush(pos === total ? out : out.subarray(0, pos));
+    link.flush(out.subarray(0, pos));
+    if (link.released()) this.spare = out;
     this.st.outFrames += frames;
     this.st.outBytes += bytes;
     rx.head = rx.cur = end;

@@ -80,6 +80,12 @@ export class StreamLink implements QemuLink {
     this.sock?.write(out);
   }
 
+  /** The last write went to the kernel whole, synchronously (nothing queued in the socket). */
+  released(): boolean {
+    const s = this.sock;
+    return s !== null && s.writableLength === 0;
+  }
+
   close(): void {
     this.closed = true;
     this.redialer.cancel();

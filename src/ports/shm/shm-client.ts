@@ -18,7 +18,10 @@
  * with a WAKE message on the control socket; pollSync() blocks the calling
  * thread on the futex word IF_WAKE, which the daemon bumps and wakes with one
  * FUTEX_WAKE, so a busy sender or receiver resumes without a socket message
- * or a turn of its event loop (pkt-gen waits this way).
+ * or a turn of its event loop (pkt-gen waits this way). When the daemon
+ * hands TX slots back in chunks while it forwards (uvale.shm_tx_chunk, told
+ * in the open reply), pollSync() first watches the published tails for
+ * SPIN_MS, as the next chunk usually comes sooner than a futex wake-up would.
  */
 
 import { type ConnectOptions, DaemonClient } from '../../control/client.js';
@@ -58,11 +61,27 @@ export interface ConnectPortOptions extends ConnectOptions, Partial<RingConfig> 
   vnetHdrLen?: number;
 }
 
+/**
+ * How long pollSync() watches the rings before it sleeps on the futex (ms):
+ * about one chunk's forwarding in the daemon (uvale.shm_tx_chunk = 256), so a
+ * busy sender or receiver keeps pace without a wake-up per chunk, while an
+ * idle one sleeps after a few microseconds of spinning.
+ */
+export const SPIN_MS = 0.03;
+/**
+ * Waits that go straight to the futex after a spin that caught nothing: on a
+ * loaded machine, where the daemon is often off its core, spinning is mostly
+ * wasted, so it is tried again only every SPIN_BACKOFF + 1 waits.
+ */
+export const SPIN_BACKOFF = 8;
+
 interface OpenReply {
   handle: number;
   name: string;
   switch: string | null;
   index: number;
+  /** The daemon hands TX slots back in chunks (uvale.shm_tx_chunk); absent from older daemons. */
+  txChunk?: number;
 }
 
 export class DaemonPort implements NetmapPort {
@@ -82,6 +101,12 @@ export class DaemonPort implements NetmapPort {
   /** Per ring (TX then RX): head at the last sync, and the tail given then. */
   private readonly rhead: Int32Array;
   private readonly rtail: Int32Array;
+  /** TX rings then RX rings (the order of rhead/rtail). */
+  private readonly allRings: readonly NetmapRing[];
+  /** pollSync() waits left that skip the spin (see SPIN_BACKOFF). */
+  private spinSkip = 0;
+  /** pollSync() spins before it sleeps: the daemon hands slots back in chunks (uvale.shm_tx_chunk). */
+  private readonly spinning: boolean;
   private readonly countersView: Float64Array;
   private readonly waiters = new Set<() => void>();
   private closed = false;
@@ -105,7 +130,10 @@ export class DaemonPort implements NetmapPort {
     this.rxRings = rx;
     this.u32 = arena.u32;
     this.kick = encodeSignal(MSG_KICK, reply.handle);
+    // spinning only pays when the daemon publishes chunks while it works
+    this.spinning = (reply.txChunk ?? 0) > 0;
     const all = [...tx, ...rx];
+    this.allRings = all;
     this.errorsSeen = all.map((r) => this.u32[r.hdrW + (RING_ERRORS >>> 2)] as number);
     this.rhead = Int32Array.from(all, (r) => r.head);
     this.rtail = Int32Array.from(all, (r) => r.tail);
@@ -268,6 +296,13 @@ export class DaemonPort implements NetmapPort {
     for (;;) {
       let r = this.check(events);
       if (r.in || r.out || timeout === 0) return r;
+      // the daemon hands slots back in chunks while it works (shm-server.ts): a short spin on the
+      // indexes it publishes catches the next one without a futex round trip
+      if (!this.spinning) {
+        // no chunks to catch: straight to the futex
+      } else if (this.spinSkip > 0) this.spinSkip--;
+      else if (this.spin(events, deadline)) continue;
+      else this.spinSkip = SPIN_BACKOFF;
       // read the word first: a wake after this read changes it, and the wait returns at once
       const seq = Atomics.load(u32, IF_WAKE >>> 2);
       this.setSleep(events, USLEEP_FUTEX);
@@ -281,6 +316,26 @@ export class DaemonPort implements NetmapPort {
       this.setSleep(events, 0);
       this.live();
     }
+  }
+
+  /**
+   * Watches the daemon's published tails of the rings `events` waits on for
+   * up to SPIN_MS (never past `deadline`); true as soon as one moves past
+   * what the last sync gave.
+   */
+  private spin(events: 'in' | 'out' | 'inout', deadline: number): boolean {
+    const u32 = this.u32;
+    const nt = this.txRings.length;
+    const end = Math.min(performance.now() + SPIN_MS, deadline);
+    const lo = events === 'in' ? nt : 0;
+    const hi = events === 'out' ? nt : this.allRings.length;
+    do {
+      for (let i = lo; i < hi; i++) {
+        const r = this.allRings[i] as NetmapRing;
+        if (Atomics.load(u32, r.hdrW + (RING_HWTAIL >>> 2)) !== this.rtail[i]) return true;
+      }
+    } while (performance.now() < end);
+    return false;
   }
 
   close(): void {
@@ -309,7 +364,7 @@ export class DaemonPort implements NetmapPort {
   }
 
   private checkErrors(): void {
-    const rings = [...this.txRings, ...this.rxRings];
+    const rings = this.allRings;
     for (let i = 0; i < rings.length; i++) {
       const n = this.u32[(rings[i] as NetmapRing).hdrW + (RING_ERRORS >>> 2)] as number;
       if (n !== this.errorsSeen[i]) {

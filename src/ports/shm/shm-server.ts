@@ -19,6 +19,16 @@
  *                    by bumping IF_WAKE and one FUTEX_WAKE on it: one system
  *                    call and no socket, and the client resumes without
  *                    going through its event loop.
+ *   overlap          With uvale.shm_tx_chunk = N (0, off, by default: it
+ *                    did not pay on a loaded machine, docs/performance-notes.md),
+ *                    a pass over a TX ring hands slots back every N
+ *                    slots (VPort.onTxChunk: hwtail published), and RX
+ *                    frames are published per chunk too, so sender, daemon
+ *                    and receiver work at the same time on different parts
+ *                    of the rings. A client sees a chunk by looking (its
+ *                    pollSync watches the tails a moment before it sleeps);
+ *                    a sleeping one is woken once, when the pass ends, so a
+ *                    pass costs at most one wake per client.
  *
  * Each side publishes with an Atomics.store (a full fence on x86) before it
  * reads the other side's flag, so a wake-up is never lost: either the sleeper
@@ -49,6 +59,11 @@ import { txsyncPort } from '../../switch/vale-switch.js';
 import type { VPort } from '../../switch/vport.js';
 import { checkSealed, closeFd, futexWake, type Mapping, mapShared, openProcFd, takeFd } from '../../sys/index.js';
 
+/** True while process() runs a chunked pass (one thread: passes never nest). */
+let inPass = false;
+/** Receivers that got frames during the current pass: woken (if asleep) once, when it ends. */
+const held: ShmPortServer[] = [];
+
 export interface ShmPeer {
   /** Sends a WAKE for `handle` to the client. */
   wake(handle: number): void;
@@ -69,8 +84,10 @@ export class ShmPortServer {
   private readonly wakeOfs: number;
   private readonly wakeW: number;
   private closed = false;
+  /** In `held`: frames delivered during a pass, its wake not sent yet. */
+  private heldRx = false;
 
-  private constructor(handle: number, vp: VPort, peer: ShmPeer, mapping: Mapping, fd: number) {
+  private constructor(handle: number, vp: VPort, peer: ShmPeer, mapping: Mapping, fd: number, txChunk: number) {
     this.handle = handle;
     this.vp = vp;
     this.peer = peer;
@@ -80,6 +97,10 @@ export class ShmPortServer {
     this.wakeOfs = vp.region.base + IF_WAKE;
     this.wakeW = this.wakeOfs >>> 2;
     vp.onRx = this.onRx;
+    if (txChunk > 0) {
+      vp.txChunk = txChunk;
+      vp.onTxChunk = this.onTxChunk;
+    }
   }
 
   /**
@@ -116,7 +137,7 @@ export class ShmPortServer {
       throw e;
     }
     // `share` refuses existing ports, so the port was made here, in the client's memory
-    return new ShmPortServer(handle, vp, peer, mapping as unknown as Mapping, fd);
+    return new ShmPortServer(handle, vp, peer, mapping as unknown as Mapping, fd, host.settings.shmTxChunk);
   }
 
   /** True if some TX ring's head moved since the last txsync. */
@@ -132,8 +153,31 @@ export class ShmPortServer {
 
   /** Forwards whatever the client queued; wakes it if it waits for TX room. */
   process(): void {
-    txsyncPort(this.vp);
+    // only a chunked pass holds its wakes (without chunks a wake per batch is what clients expect)
+    inPass = this.vp.onTxChunk !== null;
+    try {
+      txsyncPort(this.vp);
+    } finally {
+      inPass = false;
+      // the wakes held back during the pass: receivers first, then this sender
+      const n = held.length;
+      for (let i = 0; i < n; i++) {
+        const q = held[i] as ShmPortServer;
+        q.heldRx = false;
+        q.publish(q.vp.rx);
+      }
+      held.length = 0;
+    }
     this.publish(this.vp.tx);
+  }
+
+  /** Stores hwtail of `rings` without waking anyone (a chunk in the middle of a pass). */
+  private store(rings: VPort['tx']): void {
+    const u32 = this.u32;
+    for (let r = 0; r < rings.length; r++) {
+      const kr = rings[r] as VPort['tx'][number];
+      Atomics.store(u32, kr.hdrW + (RING_HWTAIL >>> 2), kr.hwtail);
+    }
   }
 
   /** Publishes hwtail of `rings`, then wakes the client once if it sleeps on any of them. */
@@ -176,7 +220,20 @@ export class ShmPortServer {
   }
 
   private readonly onRx = (vp: VPort): void => {
-    this.publish(vp.rx);
+    if (!inPass) {
+      this.publish(vp.rx);
+      return;
+    }
+    // inside a shm port's pass: the frames are visible now, the wake comes once, at its end
+    this.store(vp.rx);
+    if (!this.heldRx) {
+      this.heldRx = true;
+      held.push(this);
+    }
+  };
+
+  private readonly onTxChunk = (vp: VPort): void => {
+    this.store(vp.tx);
   };
 
   /** Releases the port (detaching it from its switch), then unmaps the client's memory. */
@@ -184,6 +241,7 @@ export class ShmPortServer {
     if (this.closed) return;
     this.closed = true;
     this.vp.onRx = null;
+    this.vp.onTxChunk = null;
     host.release(this.vp);
     this.mapping.unmap();
     closeFd(this.fd);
