@@ -29,7 +29,19 @@ import { DaemonClient } from '../../src/index.js';
 import { BIN } from '../children.js';
 import type { E2eFigure } from '../figures.js';
 import type { E2eBench, Outcome, System } from './e2e.js';
-import { type Child, cleanup, cpuShare, type Daemon, has, sleep, start, startDaemon, stop, until } from './procs.js';
+import {
+  type Child,
+  cleanup,
+  cpuSecs,
+  cpuShare,
+  type Daemon,
+  has,
+  sleep,
+  start,
+  startDaemon,
+  stop,
+  until,
+} from './procs.js';
 
 const TESTPMD = 'dpdk-testpmd';
 const SWITCH = 'vale-e2e-vh';
@@ -78,10 +90,11 @@ function windowMean(xs: readonly number[], skip: number, n: number): number {
 }
 
 /** pkt-gen's reports (-N): frames and microseconds per interval. */
-function pktgenSeries(err: string): { pkts: number; usec: number }[] {
-  return [...err.matchAll(/pps \((\d+(?:\.\d+)?) pkts .*? in (\d+) usec\)/g)].map((m) => ({
+function pktgenSeries(err: string): { pkts: number; usec: number; batch: number }[] {
+  return [...err.matchAll(/pps \((\d+(?:\.\d+)?) pkts .*? in (\d+) usec\) (\d+(?:\.\d+)?) avg_batch/g)].map((m) => ({
     pkts: Number(m[1]),
     usec: Number(m[2]),
+    batch: Number(m[3]),
   }));
 }
 
@@ -136,6 +149,19 @@ export class VhostBench implements E2eBench {
     );
   }
 
+  /** The vhost-user port's frames in and kicks so far (its counters only grow over the daemon's life). */
+  private async portCounts(): Promise<{ frames: number; kicks: number }> {
+    const d = this.daemon as Daemon;
+    const c = await DaemonClient.connect({ dir: d.dir, autostart: false });
+    try {
+      const r = await c.request('adapters', { kind: 'vhost-user' });
+      const a = r.adapters[0];
+      return { frames: Number(a?.counters.inFrames ?? Number.NaN), kicks: Number(a?.extra?.kicks ?? Number.NaN) };
+    } finally {
+      c.close();
+    }
+  }
+
   private generator(sock: string, size: number): Child {
     return start([
       TESTPMD,
@@ -168,6 +194,10 @@ export class VhostBench implements E2eBench {
         ]);
         children.push(rx);
         await until(() => rx.err().includes('main_thread') || rx.proc.exitCode !== null, 10_000, 'pkt-gen to report');
+        const c0 = await this.portCounts();
+        const cpu0 = cpuSecs(rx.proc.pid) + cpuSecs(d.child.proc.pid);
+        const rxCpu0 = cpuSecs(rx.proc.pid);
+        const t0 = performance.now();
         const gen = this.generator(join(this.dir, 'vm.sock'), size);
         children.push(gen);
         const perSec = 1000 / REPORT_MS;
@@ -183,6 +213,9 @@ export class VhostBench implements E2eBench {
             'pkt-gen to receive for the window',
           ),
         );
+        const rxShare = (cpuSecs(rx.proc.pid) - rxCpu0) / ((performance.now() - t0) / 1000);
+        const cpu1 = cpuSecs(rx.proc.pid) + cpuSecs(d.child.proc.pid);
+        const c1 = await this.portCounts();
         if (gen.proc.exitCode !== null) return { error: `testpmd exited: ${gen.out().slice(-400)}` };
         const xs = pktgenSeries(rx.err());
         const first = xs.findIndex((x) => x.pkts > 0);
@@ -190,7 +223,16 @@ export class VhostBench implements E2eBench {
         const w = xs.slice(first + 1 + Math.round(perSec * 0.5), first + 1 + need);
         const fps = (w.reduce((a, x) => a + x.pkts, 0) / w.reduce((a, x) => a + x.usec, 0)) * 1e6;
         const sent = windowMean(ppsSeries(gen.out(), 'Tx'), 1, Math.max(1, Math.floor(this.secs) - 1));
-        return this.result(f, fps, size, { sent_fps: sent, switch_cpu: share });
+        const batches = w.map((x) => x.batch).sort((a, b) => a - b);
+        return this.result(f, fps, size, {
+          sent_fps: sent,
+          switch_cpu: share,
+          rx_cpu: rxShare,
+          // frames through the port per CPU-second of the daemon and the receiver together (the whole run)
+          fps_per_cpu: (c1.frames - c0.frames) / (cpu1 - cpu0),
+          frames_per_kick: (c1.frames - c0.frames) / Math.max(1, c1.kicks - c0.kicks),
+          rx_batch: batches[batches.length >> 1] ?? Number.NaN,
+        });
       }
       // reference: DPDK's vhost PMD in a second testpmd (server), the same generator dialing it
       const sock = join(this.dir, `ref-${Date.now()}.sock`);

@@ -19,6 +19,15 @@
  *                    by bumping IF_WAKE and one FUTEX_WAKE on it: one system
  *                    call and no socket, and the client resumes without
  *                    going through its event loop.
+ *                    A wake-up of a sleeping receiver is put off to the end of
+ *                    the current callback of the daemon's event loop (a
+ *                    microtask) while its RX ring holds fewer than a quarter
+ *                    of its slots: a callback that forwards several passes
+ *                    (a vhost-user port draining its guest's ring across
+ *                    kicks, a scheduler round) wakes it once, not per pass,
+ *                    and a lone frame still goes at the end of the callback
+ *                    that forwarded it. A fuller ring wakes it at once, so a
+ *                    receiver on its own core starts before its ring fills.
  *
  * Each side publishes with an Atomics.store (a full fence on x86) before it
  * reads the other side's flag, so a wake-up is never lost: either the sleeper
@@ -30,7 +39,9 @@
  * a value from shared memory without checking it, so a client can corrupt only
  * its own frames. A sleep flag is read once per ring and batch and only picks
  * how this client is woken (at most one wake per batch, whatever it holds);
- * FUTEX_WAKE never blocks, and IF_WAKE is only ever added to.
+ * FUTEX_WAKE never blocks, and IF_WAKE is only ever added to. The RX head the
+ * client last synced only decides whether its wake-up waits for the end of
+ * the callback: a head out of range wakes it at once.
  */
 
 import { Arena } from '../../ring/arena.js';
@@ -69,6 +80,10 @@ export class ShmPortServer {
   private readonly wakeOfs: number;
   private readonly wakeW: number;
   private closed = false;
+  /** A flushRx microtask is queued. */
+  private flushQueued = false;
+  /** Wake-ups put off to the end of a callback (flushRx), for tests and profiles. */
+  deferredWakes = 0;
 
   private constructor(handle: number, vp: VPort, peer: ShmPeer, mapping: Mapping, fd: number) {
     this.handle = handle;
@@ -136,19 +151,33 @@ export class ShmPortServer {
     this.publish(this.vp.tx);
   }
 
-  /** Publishes hwtail of `rings`, then wakes the client once if it sleeps on any of them. */
-  private publish(rings: VPort['tx']): void {
+  /**
+   * Publishes hwtail of `rings`, then wakes the client once if it sleeps on any of them. With `defer` (RX rings
+   * after a forwarding pass), a sleeper whose ring holds fewer than a quarter of its slots is woken by a
+   * microtask at the end of the current callback instead (flushRx), once however many passes it saw.
+   */
+  private publish(rings: VPort['tx'], defer = false): void {
     const u32 = this.u32;
     let how = 0; // bit 0: a WAKE message, bit 1: a futex wake
+    let later = false;
     for (let r = 0; r < rings.length; r++) {
       const kr = rings[r] as VPort['tx'][number];
       Atomics.store(u32, kr.hdrW + (RING_HWTAIL >>> 2), kr.hwtail);
       const w = kr.hdrW + (RING_USLEEP >>> 2);
       const v = Atomics.load(u32, w); // read once: the client may change it at any time
       if (v !== 0) {
+        if (defer && this.waiting(kr) < kr.numSlots >>> 2) {
+          later = true;
+          continue;
+        }
         Atomics.store(u32, w, 0);
         how |= v === USLEEP_FUTEX ? 2 : 1;
       }
+    }
+    if (later && !this.flushQueued) {
+      this.flushQueued = true;
+      this.deferredWakes++;
+      queueMicrotask(this.flushRx);
     }
     if (how === 0) return;
     if ((how & 2) !== 0) {
@@ -175,8 +204,25 @@ export class ShmPortServer {
     for (const kr of this.vp.tx) Atomics.store(u32, kr.hdrW + (RING_KSLEEP >>> 2), 0);
   }
 
+  /**
+   * Slots of RX ring `kr` the client has not released as of its last sync (hwtail - RING_SYNC_HEAD); a head out
+   * of range counts as a full ring (wake now). Only picks when the client is woken, never what the switch does.
+   */
+  private waiting(kr: VPort['rx'][number]): number {
+    const head = Atomics.load(this.u32, kr.hdrW + (RING_SYNC_HEAD >>> 2));
+    if (head >= kr.numSlots) return kr.numSlots;
+    const d = kr.hwtail - head;
+    return d < 0 ? d + kr.numSlots : d;
+  }
+
   private readonly onRx = (vp: VPort): void => {
-    this.publish(vp.rx);
+    this.publish(vp.rx, true);
+  };
+
+  /** The end of the callback that put off a wake-up: whoever still sleeps on an RX ring is woken now. */
+  private readonly flushRx = (): void => {
+    this.flushQueued = false;
+    if (!this.closed) this.publish(this.vp.rx);
   };
 
   /** Releases the port (detaching it from its switch), then unmaps the client's memory. */

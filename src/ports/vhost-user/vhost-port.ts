@@ -101,6 +101,12 @@ const HDR = VNET_HDR;
 const MAX_FRAME_SLOTS = chainSlots(MAX_FRAME + HDR);
 /** Period of the timer that drives rings without a kick fd. */
 const POLL_MS = 1;
+/**
+ * Chains one turn of the event loop takes from the guest's TX ring before it lets the loop run again (the next
+ * turn goes on with kicks still suppressed): two passes of a 256-entry queue, and at most half of a 1024-slot
+ * receiver's ring forwarded before that receiver's wake-up is due (../shm/shm-server.ts wakes at a quarter).
+ */
+const TX_TURN_CHAINS = 512;
 
 export interface VhostAttachOptions {
   log?: (line: string) => void;
@@ -177,6 +183,10 @@ export class VhostUserPort implements Adapter {
     calls: 0,
     /** Busy-polling windows opened (uvale.busy_poll). */
     busyPolls: 0,
+    /** TX drains that found chains again after asking for kicks (the re-check that strands nothing). */
+    drainRechecks: 0,
+    /** TX drains cut at TX_TURN_CHAINS and continued in the next turn, kicks still suppressed. */
+    drainTurns: 0,
     lastError: '',
   };
 
@@ -248,6 +258,8 @@ export class VhostUserPort implements Adapter {
         kicks: st.kicks,
         calls: st.calls,
         busyPolls: st.busyPolls,
+        drainRechecks: st.drainRechecks,
+        drainTurns: st.drainTurns,
         features: b === null ? '0' : `0x${b.features.toString(16)}`,
         vnetHdrLen: this.vp.hdrLen,
         offloadDrops: st.offloadDrops,
@@ -490,24 +502,73 @@ export class VhostUserPort implements Adapter {
     return s;
   }
 
+  /**
+   * Drains the guest's TX ring (after a kick, a scheduled turn, a poll): passes of at most a queue's worth of
+   * chains while chains keep coming, with kicks suppressed, up to TX_TURN_CHAINS in this turn (then the next turn
+   * goes on, kicks still suppressed). When a pass finds the ring empty, kicks are asked for and the ring checked
+   * once more: chains made available before the guest saw the change are taken now, never stranded.
+   */
   private processTx(): void {
     const b = this.backend;
     const lp = this.lp;
     if (b === null || lp === null) return;
-    const ring = b.ring(TXQ);
-    const q = ring.queue;
+    const q = b.ring(TXQ).queue;
     if (q === null) return;
-    const enabled = ring.enabled;
+    if (!this.busy) q.setKicks(false);
+    let left = TX_TURN_CHAINS;
+    const frames0 = this.st.inFrames;
+    for (;;) {
+      const max = Math.min(left, q.num);
+      const n = this.txPass(q, b.ring(TXQ).enabled, lp, max);
+      if (n < 0) return; // the ring broke: the connection ended
+      if (this.backend !== b || b.ring(TXQ).queue !== q) return; // the pass ended or rebuilt the ring (never so far)
+      left -= n;
+      if (left <= 0) break;
+      if (n === max) continue; // the pass stopped at its limit, not at an empty ring
+      if (q.pending() !== 0) continue; // more came during the pass (or the ring broke: the next pass says so)
+      if (this.busy) break; // busyTurn polls, and asks for kicks again when its window closes
+      q.setKicks(true);
+      if (q.pending() === 0) break;
+      this.st.drainRechecks++;
+      q.setKicks(false); // more came (or the ring broke: the next pass says so)
+    }
+    if (this.st.inFrames !== frames0) {
+      this.onTraffic();
+      const us = this.settings.busyPoll;
+      if (us > 0) {
+        this.busyUntil = performance.now() + us / 1000;
+        if (!this.busy) {
+          this.busy = true;
+          this.st.busyPolls++;
+          q.setKicks(false);
+          setImmediate(this.busyTurn);
+        }
+      }
+    }
+    if (this.busy) return;
+    if (left <= 0) {
+      this.st.drainTurns++;
+      this.scheduleTx(); // kicks stay suppressed: the next turn goes on
+    }
+  }
+
+  /**
+   * One pass over the guest's TX ring: at most `max` chains copied into TX slots (or dropped and counted), one
+   * txsync, one used-ring publish, a call if the guest asked. @returns the chains taken, or -1 when the ring broke
+   * (the connection ended).
+   */
+  private txPass(q: SplitQueue, enabled: boolean, lp: LocalPort, max: number): number {
     const w = this.writer;
     const hl = this.vp.hdrLen;
-    let budget = q.num;
-    while (budget-- > 0) {
+    let taken = 0;
+    while (taken < max) {
       const id = q.nextChain();
       if (id === EMPTY) break;
       if (id === BROKEN) {
         this.broken(q, TXQ);
-        return;
+        return -1;
       }
+      taken++;
       const len = q.readBytes - HDR;
       if (!enabled || len <= 0 || len > MAX_FRAME) {
         if (enabled) this.st.inDrops++;
@@ -546,25 +607,9 @@ export class VhostUserPort implements Adapter {
       this.st.inBytes += len;
       q.pushUsed(id, 0);
     }
-    const moved = this.pub !== this.tx.head;
     this.flushTx(lp);
     if (q.publishUsed()) this.call(TXQ);
-    if (moved) {
-      this.onTraffic();
-      const us = this.settings.busyPoll;
-      if (us > 0) {
-        this.busyUntil = performance.now() + us / 1000;
-        if (!this.busy) {
-          this.busy = true;
-          this.st.busyPolls++;
-          q.setKicks(false);
-          setImmediate(this.busyTurn);
-        }
-      }
-    }
-    if (this.busy) return; // busyTurn polls, and asks for kicks again when the window closes
-    q.setKicks(true);
-    if (q.pending() !== 0) this.scheduleTx();
+    return taken;
   }
 
   /**
