@@ -15,7 +15,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { openPort, ValeHost } from '../../src/index.js';
-import { ShmPortServer } from '../../src/ports/shm/shm-server.js';
+import { flushDeferredWakes, ShmPortServer } from '../../src/ports/shm/shm-server.js';
 import {
   DEFAULT_RING_CONFIG,
   IF_WAKE,
@@ -87,6 +87,14 @@ test('a lone frame: the wake-up waits for the end of the callback, then comes be
     assert.equal(s.wakes(), w0 + 1, 'woken once at the end of the callback');
     assert.equal(s.sleeping(), 0, 'its flag cleared');
     assert.equal(s.server.deferredWakes, 1);
+    // the daemon's scheduler does not wait for the end of its round: it flushes after each client's pass
+    s.sleep(USLEEP_FUTEX);
+    s.send(1);
+    assert.equal(s.wakes(), w0 + 1);
+    flushDeferredWakes();
+    assert.equal(s.wakes(), w0 + 2, 'woken by the flush');
+    await Promise.resolve();
+    assert.equal(s.wakes(), w0 + 2, 'and only once');
   } finally {
     s.close();
   }

@@ -65,6 +65,24 @@ export interface ShmPeer {
   wake(handle: number): void;
 }
 
+/** Servers with a wake-up put off (publish with `defer`), in order; flushed by flushDeferredWakes. */
+const deferred: ShmPortServer[] = [];
+
+/**
+ * Wakes now every receiver whose wake-up was put off: from the microtask queued with the first one (the end of
+ * the callback), and from the daemon's scheduler after each client's pass, so that a round serving many ports
+ * does not hold a lone frame's wake-up for the whole round.
+ */
+export function flushDeferredWakes(): void {
+  if (deferred.length === 0) return;
+  try {
+    for (let i = 0; i < deferred.length; i++) (deferred[i] as ShmPortServer).flushRx();
+  } finally {
+    for (let i = 0; i < deferred.length; i++) (deferred[i] as ShmPortServer).flushQueued = false;
+    deferred.length = 0;
+  }
+}
+
 export class ShmPortServer {
   readonly handle: number;
   readonly vp: VPort;
@@ -80,8 +98,8 @@ export class ShmPortServer {
   private readonly wakeOfs: number;
   private readonly wakeW: number;
   private closed = false;
-  /** A flushRx microtask is queued. */
-  private flushQueued = false;
+  /** In `deferred`: a wake-up is put off (cleared by flushDeferredWakes only). */
+  flushQueued = false;
   /** Wake-ups put off to the end of a callback (flushRx), for tests and profiles. */
   deferredWakes = 0;
 
@@ -177,7 +195,8 @@ export class ShmPortServer {
     if (later && !this.flushQueued) {
       this.flushQueued = true;
       this.deferredWakes++;
-      queueMicrotask(this.flushRx);
+      if (deferred.length === 0) queueMicrotask(flushDeferredWakes);
+      deferred.push(this);
     }
     if (how === 0) return;
     if ((how & 2) !== 0) {
@@ -220,10 +239,9 @@ export class ShmPortServer {
   };
 
   /** The end of the callback that put off a wake-up: whoever still sleeps on an RX ring is woken now. */
-  private readonly flushRx = (): void => {
-    this.flushQueued = false;
+  flushRx(): void {
     if (!this.closed) this.publish(this.vp.rx);
-  };
+  }
 
   /** Releases the port (detaching it from its switch), then unmaps the client's memory. */
   close(host: ValeHost): void {
