@@ -18,12 +18,16 @@
  * Tx-pps (what the vhost side accepted), the switch's share of a core.
  *
  * UVALE_BENCH_PROF=DIR runs the daemon under `node --cpu-prof` into DIR.
+ * UVALE_BENCH_VHOST_CPU=N pins the daemon and the receiving pkt-gen (every
+ * thread) to CPU N with taskset, as DPDK pins the reference's receiver to
+ * lcore 0: unpinned, the scheduler may run them on the generator's core and
+ * stall it (not the default: earlier figures were taken unpinned).
  *
  * Needs root (no hugepages: --no-huge -m 512) and dpdk-testpmd (Debian
  * dpdk-dev).
  */
 
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DaemonClient } from '../../src/index.js';
 import { BIN } from '../children.js';
@@ -36,6 +40,7 @@ import {
   cpuShare,
   type Daemon,
   has,
+  sh,
   sleep,
   start,
   startDaemon,
@@ -98,6 +103,26 @@ function pktgenSeries(err: string): { pkts: number; usec: number; batch: number 
   }));
 }
 
+/** Context switches of `pid`'s main thread so far (voluntary: it slept; involuntary: it was preempted). */
+function ctxSwitches(pid: number | undefined): { vol: number; invol: number } {
+  try {
+    const st = readFileSync(`/proc/${pid}/status`, 'utf8');
+    return {
+      vol: Number(/voluntary_ctxt_switches:\s+(\d+)/.exec(st)?.[1]),
+      invol: Number(/nonvoluntary_ctxt_switches:\s+(\d+)/.exec(st)?.[1]),
+    };
+  } catch {
+    return { vol: Number.NaN, invol: Number.NaN };
+  }
+}
+
+/** With UVALE_BENCH_VHOST_CPU set, pins every thread of `pid` to that CPU (header). */
+function pin(pid: number | undefined): void {
+  const cpu = process.env.UVALE_BENCH_VHOST_CPU;
+  if (cpu === undefined || cpu === '' || pid === undefined) return;
+  sh(['taskset', '-a', '-p', '-c', cpu, String(pid)]);
+}
+
 export class VhostBench implements E2eBench {
   private dir = '';
   private daemon: Daemon | null = null;
@@ -120,6 +145,7 @@ export class VhostBench implements E2eBench {
     const prof = process.env.UVALE_BENCH_PROF; // a directory: the daemon runs under node --cpu-prof into it
     const d = await startDaemon('vhost', undefined, prof === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${prof}`]);
     this.daemon = d;
+    pin(d.child.proc.pid);
     const client = await DaemonClient.connect({ dir: d.dir, autostart: false });
     try {
       // testpmd's --no-huge memory cannot be sealed against shrinking: trust it (docs/vhost-user.md).
@@ -193,10 +219,13 @@ export class VhostBench implements E2eBench {
           d.dir,
         ]);
         children.push(rx);
+        pin(rx.proc.pid);
         await until(() => rx.err().includes('main_thread') || rx.proc.exitCode !== null, 10_000, 'pkt-gen to report');
         const c0 = await this.portCounts();
         const cpu0 = cpuSecs(rx.proc.pid) + cpuSecs(d.child.proc.pid);
         const rxCpu0 = cpuSecs(rx.proc.pid);
+        const dcs0 = ctxSwitches(d.child.proc.pid);
+        const rcs0 = ctxSwitches(rx.proc.pid);
         const t0 = performance.now();
         const gen = this.generator(join(this.dir, 'vm.sock'), size);
         children.push(gen);
@@ -215,7 +244,10 @@ export class VhostBench implements E2eBench {
         );
         const rxShare = (cpuSecs(rx.proc.pid) - rxCpu0) / ((performance.now() - t0) / 1000);
         const cpu1 = cpuSecs(rx.proc.pid) + cpuSecs(d.child.proc.pid);
+        const dcs1 = ctxSwitches(d.child.proc.pid);
+        const rcs1 = ctxSwitches(rx.proc.pid);
         const c1 = await this.portCounts();
+        const kf = (c1.frames - c0.frames) / 1000;
         if (gen.proc.exitCode !== null) return { error: `testpmd exited: ${gen.out().slice(-400)}` };
         const xs = pktgenSeries(rx.err());
         const first = xs.findIndex((x) => x.pkts > 0);
@@ -232,6 +264,10 @@ export class VhostBench implements E2eBench {
           fps_per_cpu: (c1.frames - c0.frames) / (cpu1 - cpu0),
           frames_per_kick: (c1.frames - c0.frames) / Math.max(1, c1.kicks - c0.kicks),
           rx_batch: batches[batches.length >> 1] ?? Number.NaN,
+          // per thousand frames: the daemon's sleeps (voluntary) and preemptions, the receiver's sleeps
+          daemon_sleeps_per_kf: (dcs1.vol - dcs0.vol) / kf,
+          daemon_preempt_per_kf: (dcs1.invol - dcs0.invol) / kf,
+          rx_sleeps_per_kf: (rcs1.vol - rcs0.vol) / kf,
         });
       }
       // reference: DPDK's vhost PMD in a second testpmd (server), the same generator dialing it

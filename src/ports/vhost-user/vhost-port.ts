@@ -6,11 +6,18 @@
  * buffers and the port's netmap slots.
  *
  *   guest → switch  (virtqueue 1, the guest's TX) on a kick, every available
- *                   chain (at most the queue size per turn, then the next turn)
- *                   is copied, without its 12-byte virtio-net header, into TX
- *                   slots (NS_MOREFRAG chains beyond 2048 bytes), returned to
- *                   the used ring, then one txsync and one used-ring publish
- *                   for the burst; the guest is called if it asked.
+ *                   chain is copied, without its 12-byte virtio-net header,
+ *                   into TX slots (NS_MOREFRAG chains beyond 2048 bytes),
+ *                   returned to the used ring, then one txsync and one
+ *                   used-ring publish per pass (at most a queue's worth); the
+ *                   guest is called if it asked. Passes go on while chains
+ *                   keep coming, with the guest's kicks suppressed, up to
+ *                   TX_TURN_CHAINS per turn of the event loop (then the next
+ *                   turn); a pass that finds the ring empty asks for kicks
+ *                   and looks once more before the port sleeps. So a guest
+ *                   that sends steadily costs one kick per drain, not per
+ *                   burst, and the receivers' wake-ups, put off to the end of
+ *                   the callback (../shm/shm-server.ts), come once per drain.
  *   switch → guest  (virtqueue 0) the port's onRx queues a drain (../rx-drain.ts):
  *                   each frame in the RX ring gets a zeroed header with
  *                   num_buffers and is copied into as many of the guest's
@@ -21,7 +28,7 @@
  *                   restart the drain.
  *
  * Kicks are eventfds watched in the event loop (../../sys/fdio.ts); with
- * EVENT_IDX, kicks are re-armed after each burst and the ring checked once
+ * EVENT_IDX, kicks are re-armed after each drain and the ring checked once
  * more. A protocol error, a broken ring or a front-end that hangs up ends
  * that connection only: its memory is unmapped, its fds closed, the reason
  * logged and counted, and the port listens again.
