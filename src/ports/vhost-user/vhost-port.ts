@@ -192,7 +192,7 @@ export class VhostUserPort implements Adapter {
     busyPolls: 0,
     /** TX drains that found chains again after asking for kicks (the re-check that strands nothing). */
     drainRechecks: 0,
-    /** TX drains cut at TX_TURN_CHAINS and continued in the next turn, kicks still suppressed. */
+    /** TX drains continued in the next turn, kicks still suppressed (cut at TX_TURN_CHAINS, or a re-check found chains). */
     drainTurns: 0,
     lastError: '',
   };
@@ -510,10 +510,12 @@ export class VhostUserPort implements Adapter {
   }
 
   /**
-   * Drains the guest's TX ring (after a kick, a scheduled turn, a poll): passes of at most a queue's worth of
-   * chains while chains keep coming, with kicks suppressed, up to TX_TURN_CHAINS in this turn (then the next turn
-   * goes on, kicks still suppressed). When a pass finds the ring empty, kicks are asked for and the ring checked
-   * once more: chains made available before the guest saw the change are taken now, never stranded.
+   * Drains the guest's TX ring (after a kick, a scheduled turn, a poll) with kicks suppressed: passes of at most a
+   * queue's worth of chains, the next one in this callback while a pass stops at its limit (up to TX_TURN_CHAINS),
+   * else in the next turn of the event loop. When a pass finds the ring empty, kicks are asked for and the ring
+   * checked once more: chains made available before the guest saw the change are taken in the next turn (kicks
+   * suppressed again), never stranded. A pass ending at an empty ring does not look again at once: small passes
+   * cost more per frame than the turn of the event loop that lets the guest fill the ring.
    */
   private processTx(): void {
     const b = this.backend;
@@ -530,14 +532,18 @@ export class VhostUserPort implements Adapter {
       if (n < 0) return; // the ring broke: the connection ended
       if (this.backend !== b || b.ring(TXQ).queue !== q) return; // the pass ended or rebuilt the ring (never so far)
       left -= n;
-      if (left <= 0) break;
-      if (n === max) continue; // the pass stopped at its limit, not at an empty ring
-      if (q.pending() !== 0) continue; // more came during the pass (or the ring broke: the next pass says so)
-      if (this.busy) break; // busyTurn polls, and asks for kicks again when its window closes
+      if (left <= 0 || n < max) break;
+      // the pass stopped at its limit, not at an empty ring: the next one goes on in this callback
+    }
+    let more = left <= 0;
+    if (!more && !this.busy) {
+      // the ring looked empty: ask for kicks, then look again (a chain added while the guest saw NO_NOTIFY)
       q.setKicks(true);
-      if (q.pending() === 0) break;
-      this.st.drainRechecks++;
-      q.setKicks(false); // more came (or the ring broke: the next pass says so)
+      if (q.pending() !== 0) {
+        this.st.drainRechecks++;
+        q.setKicks(false); // (or the ring broke: the next pass says so)
+        more = true;
+      }
     }
     if (this.st.inFrames !== frames0) {
       this.onTraffic();
@@ -553,7 +559,7 @@ export class VhostUserPort implements Adapter {
       }
     }
     if (this.busy) return;
-    if (left <= 0) {
+    if (more) {
       this.st.drainTurns++;
       this.scheduleTx(); // kicks stay suppressed: the next turn goes on
     }
