@@ -18,18 +18,35 @@
  * Tx-pps (what the vhost side accepted), the switch's share of a core.
  *
  * UVALE_BENCH_PROF=DIR runs the daemon under `node --cpu-prof` into DIR.
+ * UVALE_BENCH_VHOST_CPU=N pins the daemon and the receiving pkt-gen (every
+ * thread) to CPU N with taskset, as DPDK pins the reference's receiver to
+ * lcore 0: unpinned, the scheduler may run them on the generator's core and
+ * stall it (not the default: earlier figures were taken unpinned).
  *
  * Needs root (no hugepages: --no-huge -m 512) and dpdk-testpmd (Debian
  * dpdk-dev).
  */
 
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DaemonClient } from '../../src/index.js';
 import { BIN } from '../children.js';
 import type { E2eFigure } from '../figures.js';
 import type { E2eBench, Outcome, System } from './e2e.js';
-import { type Child, cleanup, cpuShare, type Daemon, has, sleep, start, startDaemon, stop, until } from './procs.js';
+import {
+  type Child,
+  cleanup,
+  cpuSecs,
+  cpuShare,
+  type Daemon,
+  has,
+  sh,
+  sleep,
+  start,
+  startDaemon,
+  stop,
+  until,
+} from './procs.js';
 
 const TESTPMD = 'dpdk-testpmd';
 const SWITCH = 'vale-e2e-vh';
@@ -78,11 +95,32 @@ function windowMean(xs: readonly number[], skip: number, n: number): number {
 }
 
 /** pkt-gen's reports (-N): frames and microseconds per interval. */
-function pktgenSeries(err: string): { pkts: number; usec: number }[] {
-  return [...err.matchAll(/pps \((\d+(?:\.\d+)?) pkts .*? in (\d+) usec\)/g)].map((m) => ({
+function pktgenSeries(err: string): { pkts: number; usec: number; batch: number }[] {
+  return [...err.matchAll(/pps \((\d+(?:\.\d+)?) pkts .*? in (\d+) usec\) (\d+(?:\.\d+)?) avg_batch/g)].map((m) => ({
     pkts: Number(m[1]),
     usec: Number(m[2]),
+    batch: Number(m[3]),
   }));
+}
+
+/** Context switches of `pid`'s main thread so far (voluntary: it slept; involuntary: it was preempted). */
+function ctxSwitches(pid: number | undefined): { vol: number; invol: number } {
+  try {
+    const st = readFileSync(`/proc/${pid}/status`, 'utf8');
+    return {
+      vol: Number(/voluntary_ctxt_switches:\s+(\d+)/.exec(st)?.[1]),
+      invol: Number(/nonvoluntary_ctxt_switches:\s+(\d+)/.exec(st)?.[1]),
+    };
+  } catch {
+    return { vol: Number.NaN, invol: Number.NaN };
+  }
+}
+
+/** With UVALE_BENCH_VHOST_CPU set, pins every thread of `pid` to that CPU (header). */
+function pin(pid: number | undefined): void {
+  const cpu = process.env.UVALE_BENCH_VHOST_CPU;
+  if (cpu === undefined || cpu === '' || pid === undefined) return;
+  sh(['taskset', '-a', '-p', '-c', cpu, String(pid)]);
 }
 
 export class VhostBench implements E2eBench {
@@ -107,6 +145,7 @@ export class VhostBench implements E2eBench {
     const prof = process.env.UVALE_BENCH_PROF; // a directory: the daemon runs under node --cpu-prof into it
     const d = await startDaemon('vhost', undefined, prof === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${prof}`]);
     this.daemon = d;
+    pin(d.child.proc.pid);
     const client = await DaemonClient.connect({ dir: d.dir, autostart: false });
     try {
       // testpmd's --no-huge memory cannot be sealed against shrinking: trust it (docs/vhost-user.md).
@@ -134,6 +173,19 @@ export class VhostBench implements E2eBench {
       5000,
       'the vhost-user port to be free',
     );
+  }
+
+  /** The vhost-user port's frames in and kicks so far (its counters only grow over the daemon's life). */
+  private async portCounts(): Promise<{ frames: number; kicks: number }> {
+    const d = this.daemon as Daemon;
+    const c = await DaemonClient.connect({ dir: d.dir, autostart: false });
+    try {
+      const r = await c.request('adapters', { kind: 'vhost-user' });
+      const a = r.adapters[0];
+      return { frames: Number(a?.counters.inFrames ?? Number.NaN), kicks: Number(a?.extra?.kicks ?? Number.NaN) };
+    } finally {
+      c.close();
+    }
   }
 
   private generator(sock: string, size: number): Child {
@@ -167,7 +219,14 @@ export class VhostBench implements E2eBench {
           d.dir,
         ]);
         children.push(rx);
+        pin(rx.proc.pid);
         await until(() => rx.err().includes('main_thread') || rx.proc.exitCode !== null, 10_000, 'pkt-gen to report');
+        const c0 = await this.portCounts();
+        const cpu0 = cpuSecs(rx.proc.pid) + cpuSecs(d.child.proc.pid);
+        const rxCpu0 = cpuSecs(rx.proc.pid);
+        const dcs0 = ctxSwitches(d.child.proc.pid);
+        const rcs0 = ctxSwitches(rx.proc.pid);
+        const t0 = performance.now();
         const gen = this.generator(join(this.dir, 'vm.sock'), size);
         children.push(gen);
         const perSec = 1000 / REPORT_MS;
@@ -183,6 +242,12 @@ export class VhostBench implements E2eBench {
             'pkt-gen to receive for the window',
           ),
         );
+        const rxShare = (cpuSecs(rx.proc.pid) - rxCpu0) / ((performance.now() - t0) / 1000);
+        const cpu1 = cpuSecs(rx.proc.pid) + cpuSecs(d.child.proc.pid);
+        const dcs1 = ctxSwitches(d.child.proc.pid);
+        const rcs1 = ctxSwitches(rx.proc.pid);
+        const c1 = await this.portCounts();
+        const kf = (c1.frames - c0.frames) / 1000;
         if (gen.proc.exitCode !== null) return { error: `testpmd exited: ${gen.out().slice(-400)}` };
         const xs = pktgenSeries(rx.err());
         const first = xs.findIndex((x) => x.pkts > 0);
@@ -190,7 +255,20 @@ export class VhostBench implements E2eBench {
         const w = xs.slice(first + 1 + Math.round(perSec * 0.5), first + 1 + need);
         const fps = (w.reduce((a, x) => a + x.pkts, 0) / w.reduce((a, x) => a + x.usec, 0)) * 1e6;
         const sent = windowMean(ppsSeries(gen.out(), 'Tx'), 1, Math.max(1, Math.floor(this.secs) - 1));
-        return this.result(f, fps, size, { sent_fps: sent, switch_cpu: share });
+        const batches = w.map((x) => x.batch).sort((a, b) => a - b);
+        return this.result(f, fps, size, {
+          sent_fps: sent,
+          switch_cpu: share,
+          rx_cpu: rxShare,
+          // frames through the port per CPU-second of the daemon and the receiver together (the whole run)
+          fps_per_cpu: (c1.frames - c0.frames) / (cpu1 - cpu0),
+          frames_per_kick: (c1.frames - c0.frames) / Math.max(1, c1.kicks - c0.kicks),
+          rx_batch: batches[batches.length >> 1] ?? Number.NaN,
+          // per thousand frames: the daemon's sleeps (voluntary) and preemptions, the receiver's sleeps
+          daemon_sleeps_per_kf: (dcs1.vol - dcs0.vol) / kf,
+          daemon_preempt_per_kf: (dcs1.invol - dcs0.invol) / kf,
+          rx_sleeps_per_kf: (rcs1.vol - rcs0.vol) / kf,
+        });
       }
       // reference: DPDK's vhost PMD in a second testpmd (server), the same generator dialing it
       const sock = join(this.dir, `ref-${Date.now()}.sock`);

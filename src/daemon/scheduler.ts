@@ -6,10 +6,11 @@
  * one served, so a cut round is fair. A port idle for IDLE_ROUNDS
  * rounds raises its sleep flag, re-checks, and leaves the active list: an idle
  * daemon runs nothing and waits in the event loop. Errors in one port's pass
- * are reported for that port only.
+ * are reported for that port only. Receivers' wake-ups put off during a pass
+ * (../ports/shm/shm-server.ts) go at the end of that pass.
  */
 
-import type { ShmPortServer } from '../ports/shm/shm-server.js';
+import { flushDeferredWakes, type ShmPortServer } from '../ports/shm/shm-server.js';
 
 /** Rounds without work before a port sleeps (each round is one event-loop turn). */
 export const IDLE_ROUNDS = 32;
@@ -75,6 +76,7 @@ export class Scheduler {
         p.idle = 0;
         try {
           p.process();
+          flushDeferredWakes(); // wake-ups wait for the end of this client's pass, not of the round
         } catch (e) {
           this.onError(p, e);
         }

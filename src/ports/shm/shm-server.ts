@@ -19,6 +19,15 @@
  *                    by bumping IF_WAKE and one FUTEX_WAKE on it: one system
  *                    call and no socket, and the client resumes without
  *                    going through its event loop.
+ *                    A wake-up of a sleeping receiver is put off to the end of
+ *                    the current callback of the daemon's event loop (a
+ *                    microtask) while its RX ring holds fewer than a quarter
+ *                    of its slots: a callback that forwards several passes
+ *                    (a vhost-user port draining its guest's ring across
+ *                    kicks, a scheduler round) wakes it once, not per pass,
+ *                    and a lone frame still goes at the end of the callback
+ *                    that forwarded it. A fuller ring wakes it at once, so a
+ *                    receiver on its own core starts before its ring fills.
  *   overlap          With uvale.shm_tx_chunk = N (0, off, by default: it
  *                    did not pay on a loaded machine, docs/performance-notes.md),
  *                    a pass over a TX ring hands slots back every N
@@ -40,7 +49,9 @@
  * a value from shared memory without checking it, so a client can corrupt only
  * its own frames. A sleep flag is read once per ring and batch and only picks
  * how this client is woken (at most one wake per batch, whatever it holds);
- * FUTEX_WAKE never blocks, and IF_WAKE is only ever added to.
+ * FUTEX_WAKE never blocks, and IF_WAKE is only ever added to. The RX head the
+ * client last synced only decides whether its wake-up waits for the end of
+ * the callback: a head out of range wakes it at once.
  */
 
 import { Arena } from '../../ring/arena.js';
@@ -59,14 +70,32 @@ import { txsyncPort } from '../../switch/vale-switch.js';
 import type { VPort } from '../../switch/vport.js';
 import { checkSealed, closeFd, futexWake, type Mapping, mapShared, openProcFd, takeFd } from '../../sys/index.js';
 
+export interface ShmPeer {
+  /** Sends a WAKE for `handle` to the client. */
+  wake(handle: number): void;
+}
+
 /** True while process() runs a chunked pass (one thread: passes never nest). */
 let inPass = false;
 /** Receivers that got frames during the current pass: woken (if asleep) once, when it ends. */
 const held: ShmPortServer[] = [];
 
-export interface ShmPeer {
-  /** Sends a WAKE for `handle` to the client. */
-  wake(handle: number): void;
+/** Servers with a wake-up put off (publish with `defer`), in order; flushed by flushDeferredWakes. */
+const deferred: ShmPortServer[] = [];
+
+/**
+ * Wakes now every receiver whose wake-up was put off: from the microtask queued with the first one (the end of
+ * the callback), and from the daemon's scheduler after each client's pass, so that a round serving many ports
+ * does not hold a lone frame's wake-up for the whole round.
+ */
+export function flushDeferredWakes(): void {
+  if (deferred.length === 0) return;
+  try {
+    for (let i = 0; i < deferred.length; i++) (deferred[i] as ShmPortServer).flushRx();
+  } finally {
+    for (let i = 0; i < deferred.length; i++) (deferred[i] as ShmPortServer).flushQueued = false;
+    deferred.length = 0;
+  }
 }
 
 export class ShmPortServer {
@@ -86,6 +115,10 @@ export class ShmPortServer {
   private closed = false;
   /** In `held`: frames delivered during a pass, its wake not sent yet. */
   private heldRx = false;
+  /** In `deferred`: a wake-up is put off (cleared by flushDeferredWakes only). */
+  flushQueued = false;
+  /** Wake-ups put off to the end of a callback (flushRx), for tests and profiles. */
+  deferredWakes = 0;
 
   private constructor(handle: number, vp: VPort, peer: ShmPeer, mapping: Mapping, fd: number, txChunk: number) {
     this.handle = handle;
@@ -180,19 +213,34 @@ export class ShmPortServer {
     }
   }
 
-  /** Publishes hwtail of `rings`, then wakes the client once if it sleeps on any of them. */
-  private publish(rings: VPort['tx']): void {
+  /**
+   * Publishes hwtail of `rings`, then wakes the client once if it sleeps on any of them. With `defer` (RX rings
+   * after a forwarding pass), a sleeper whose ring holds fewer than a quarter of its slots is woken by a
+   * microtask at the end of the current callback instead (flushRx), once however many passes it saw.
+   */
+  private publish(rings: VPort['tx'], defer = false): void {
     const u32 = this.u32;
     let how = 0; // bit 0: a WAKE message, bit 1: a futex wake
+    let later = false;
     for (let r = 0; r < rings.length; r++) {
       const kr = rings[r] as VPort['tx'][number];
       Atomics.store(u32, kr.hdrW + (RING_HWTAIL >>> 2), kr.hwtail);
       const w = kr.hdrW + (RING_USLEEP >>> 2);
       const v = Atomics.load(u32, w); // read once: the client may change it at any time
       if (v !== 0) {
+        if (defer && this.waiting(kr) < kr.numSlots >>> 2) {
+          later = true;
+          continue;
+        }
         Atomics.store(u32, w, 0);
         how |= v === USLEEP_FUTEX ? 2 : 1;
       }
+    }
+    if (later && !this.flushQueued) {
+      this.flushQueued = true;
+      this.deferredWakes++;
+      if (deferred.length === 0) queueMicrotask(flushDeferredWakes);
+      deferred.push(this);
     }
     if (how === 0) return;
     if ((how & 2) !== 0) {
@@ -219,9 +267,20 @@ export class ShmPortServer {
     for (const kr of this.vp.tx) Atomics.store(u32, kr.hdrW + (RING_KSLEEP >>> 2), 0);
   }
 
+  /**
+   * Slots of RX ring `kr` the client has not released as of its last sync (hwtail - RING_SYNC_HEAD); a head out
+   * of range counts as a full ring (wake now). Only picks when the client is woken, never what the switch does.
+   */
+  private waiting(kr: VPort['rx'][number]): number {
+    const head = Atomics.load(this.u32, kr.hdrW + (RING_SYNC_HEAD >>> 2));
+    if (head >= kr.numSlots) return kr.numSlots;
+    const d = kr.hwtail - head;
+    return d < 0 ? d + kr.numSlots : d;
+  }
+
   private readonly onRx = (vp: VPort): void => {
     if (!inPass) {
-      this.publish(vp.rx);
+      this.publish(vp.rx, true);
       return;
     }
     // inside a shm port's pass: the frames are visible now, the wake comes once, at its end
@@ -235,6 +294,11 @@ export class ShmPortServer {
   private readonly onTxChunk = (vp: VPort): void => {
     this.store(vp.tx);
   };
+
+  /** The end of the callback that put off a wake-up: whoever still sleeps on an RX ring is woken now. */
+  flushRx(): void {
+    if (!this.closed) this.publish(this.vp.rx);
+  }
 
   /** Releases the port (detaching it from its switch), then unmaps the client's memory. */
   close(host: ValeHost): void {

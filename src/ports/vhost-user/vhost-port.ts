@@ -6,11 +6,18 @@
  * buffers and the port's netmap slots.
  *
  *   guest → switch  (virtqueue 1, the guest's TX) on a kick, every available
- *                   chain (at most the queue size per turn, then the next turn)
- *                   is copied, without its 12-byte virtio-net header, into TX
- *                   slots (NS_MOREFRAG chains beyond 2048 bytes), returned to
- *                   the used ring, then one txsync and one used-ring publish
- *                   for the burst; the guest is called if it asked.
+ *                   chain is copied, without its 12-byte virtio-net header,
+ *                   into TX slots (NS_MOREFRAG chains beyond 2048 bytes),
+ *                   returned to the used ring, then one txsync and one
+ *                   used-ring publish per pass (at most a queue's worth); the
+ *                   guest is called if it asked. Passes go on while chains
+ *                   keep coming, with the guest's kicks suppressed, up to
+ *                   TX_TURN_CHAINS per turn of the event loop (then the next
+ *                   turn); a pass that finds the ring empty asks for kicks
+ *                   and looks once more before the port sleeps. So a guest
+ *                   that sends steadily costs one kick per drain, not per
+ *                   burst, and the receivers' wake-ups, put off to the end of
+ *                   the callback (../shm/shm-server.ts), come once per drain.
  *   switch → guest  (virtqueue 0) the port's onRx queues a drain (../rx-drain.ts):
  *                   each frame in the RX ring gets a zeroed header with
  *                   num_buffers and is copied into as many of the guest's
@@ -21,7 +28,7 @@
  *                   restart the drain.
  *
  * Kicks are eventfds watched in the event loop (../../sys/fdio.ts); with
- * EVENT_IDX, kicks are re-armed after each burst and the ring checked once
+ * EVENT_IDX, kicks are re-armed after each drain and the ring checked once
  * more. A protocol error, a broken ring or a front-end that hangs up ends
  * that connection only: its memory is unmapped, its fds closed, the reason
  * logged and counted, and the port listens again.
@@ -110,6 +117,12 @@ const SEG_MAX = 256;
 const SEG_ROOM = 256 * 1024;
 /** Room for a segment's headers (Ethernet, VLAN tags, IP with options or extension headers, TCP with options). */
 const SEG_HDRS = 256;
+/**
+ * Chains one turn of the event loop takes from the guest's TX ring before it lets the loop run again (the next
+ * turn goes on with kicks still suppressed): two passes of a 256-entry queue, and at most half of a 1024-slot
+ * receiver's ring forwarded before that receiver's wake-up is due (../shm/shm-server.ts wakes at a quarter).
+ */
+const TX_TURN_CHAINS = 512;
 
 export interface VhostAttachOptions {
   log?: (line: string) => void;
@@ -192,6 +205,10 @@ export class VhostUserPort implements Adapter {
     calls: 0,
     /** Busy-polling windows opened (uvale.busy_poll). */
     busyPolls: 0,
+    /** TX drains that found chains again after asking for kicks (the re-check that strands nothing). */
+    drainRechecks: 0,
+    /** TX drains continued in the next turn, kicks still suppressed (cut at TX_TURN_CHAINS, or a re-check found chains). */
+    drainTurns: 0,
     lastError: '',
   };
 
@@ -263,6 +280,8 @@ export class VhostUserPort implements Adapter {
         kicks: st.kicks,
         calls: st.calls,
         busyPolls: st.busyPolls,
+        drainRechecks: st.drainRechecks,
+        drainTurns: st.drainTurns,
         features: b === null ? '0' : `0x${b.features.toString(16)}`,
         vnetHdrLen: this.vp.hdrLen,
         offloadDrops: st.offloadDrops,
@@ -507,24 +526,79 @@ export class VhostUserPort implements Adapter {
     return s;
   }
 
+  /**
+   * Drains the guest's TX ring (after a kick, a scheduled turn, a poll) with kicks suppressed: passes of at most a
+   * queue's worth of chains, the next one in this callback while a pass stops at its limit (up to TX_TURN_CHAINS),
+   * else in the next turn of the event loop. When a pass finds the ring empty, kicks are asked for and the ring
+   * checked once more: chains made available before the guest saw the change are taken in the next turn (kicks
+   * suppressed again), never stranded. A pass ending at an empty ring does not look again at once: small passes
+   * cost more per frame than the turn of the event loop that lets the guest fill the ring.
+   */
   private processTx(): void {
     const b = this.backend;
     const lp = this.lp;
     if (b === null || lp === null) return;
-    const ring = b.ring(TXQ);
-    const q = ring.queue;
+    const q = b.ring(TXQ).queue;
     if (q === null) return;
-    const enabled = ring.enabled;
+    if (!this.busy) q.setKicks(false);
+    let left = TX_TURN_CHAINS;
+    const frames0 = this.st.inFrames;
+    for (;;) {
+      const max = Math.min(left, q.num);
+      const n = this.txPass(q, b.ring(TXQ).enabled, lp, max);
+      if (n < 0) return; // the ring broke: the connection ended
+      if (this.backend !== b || b.ring(TXQ).queue !== q) return; // the pass ended or rebuilt the ring (never so far)
+      left -= n;
+      if (left <= 0 || n < max) break;
+      // the pass stopped at its limit, not at an empty ring: the next one goes on in this callback
+    }
+    let more = left <= 0;
+    if (!more && !this.busy) {
+      // the ring looked empty: ask for kicks, then look again (a chain added while the guest saw NO_NOTIFY)
+      q.setKicks(true);
+      if (q.pending() !== 0) {
+        this.st.drainRechecks++;
+        q.setKicks(false); // (or the ring broke: the next pass says so)
+        more = true;
+      }
+    }
+    if (this.st.inFrames !== frames0) {
+      this.onTraffic();
+      const us = this.settings.busyPoll;
+      if (us > 0) {
+        this.busyUntil = performance.now() + us / 1000;
+        if (!this.busy) {
+          this.busy = true;
+          this.st.busyPolls++;
+          q.setKicks(false);
+          setImmediate(this.busyTurn);
+        }
+      }
+    }
+    if (this.busy) return;
+    if (more) {
+      this.st.drainTurns++;
+      this.scheduleTx(); // kicks stay suppressed: the next turn goes on
+    }
+  }
+
+  /**
+   * One pass over the guest's TX ring: at most `max` chains copied into TX slots (or dropped and counted), one
+   * txsync, one used-ring publish, a call if the guest asked. @returns the chains taken, or -1 when the ring broke
+   * (the connection ended).
+   */
+  private txPass(q: SplitQueue, enabled: boolean, lp: LocalPort, max: number): number {
     const w = this.writer;
     const hl = this.vp.hdrLen;
-    let budget = q.num;
-    while (budget-- > 0) {
+    let taken = 0;
+    while (taken < max) {
       const id = q.nextChain();
       if (id === EMPTY) break;
       if (id === BROKEN) {
         this.broken(q, TXQ);
-        return;
+        return -1;
       }
+      taken++;
       const len = q.readBytes - HDR;
       if (!enabled || len <= 0 || len > MAX_FRAME) {
         if (enabled) this.st.inDrops++;
@@ -563,25 +637,9 @@ export class VhostUserPort implements Adapter {
       this.st.inBytes += len;
       q.pushUsed(id, 0);
     }
-    const moved = this.pub !== this.tx.head;
     this.flushTx(lp);
     if (q.publishUsed()) this.call(TXQ);
-    if (moved) {
-      this.onTraffic();
-      const us = this.settings.busyPoll;
-      if (us > 0) {
-        this.busyUntil = performance.now() + us / 1000;
-        if (!this.busy) {
-          this.busy = true;
-          this.st.busyPolls++;
-          q.setKicks(false);
-          setImmediate(this.busyTurn);
-        }
-      }
-    }
-    if (this.busy) return; // busyTurn polls, and asks for kicks again when the window closes
-    q.setKicks(true);
-    if (q.pending() !== 0) this.scheduleTx();
+    return taken;
   }
 
   /**
