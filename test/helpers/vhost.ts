@@ -1,11 +1,27 @@
 /*
  * What the hand-made vhost-user front-ends of the tests share: little-endian
- * fields as the protocol and the virtio rings lay them out, and a minimal
- * front-end (handshake, putTx) for tests that only need frames to flow.
+ * fields as the protocol and the virtio rings lay them out, a minimal
+ * front-end (handshake, putTx) for tests that only need frames to flow, and
+ * withGuest: a switch with a vhost-user port and such a front-end, set up and
+ * torn down around a test.
  */
 
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type LocalPort, type OpenPortOptions, openPort, ValeHost } from '../../src/index.js';
 import { bit, encodeRequest, Feature, Req } from '../../src/ports/vhost-user/protocol.js';
-import { createEventfd, streamConnect, streamSend, streamSendFds } from '../../src/sys/index.js';
+import { VhostUserPort } from '../../src/ports/vhost-user/vhost-port.js';
+import {
+  closeFd,
+  createEventfd,
+  createMemfd,
+  mapFdRange,
+  streamConnect,
+  streamSend,
+  streamSendFds,
+} from '../../src/sys/index.js';
 
 export const MB = 1 << 20;
 
@@ -157,4 +173,71 @@ export function putTx(mem: Uint8Array, n: number, f: Uint8Array): void {
   dv.setUint16(d + 14, 0, true);
   dv.setUint16(r.avail + 4 + 2 * i, i, true);
   dv.setUint16(r.avail + 2, (n + 1) & 0xffff, true);
+}
+
+/** What withGuest gives its body. */
+export interface Guest {
+  host: ValeHost;
+  /** The vhost-user port `vale-TAG:vm`. */
+  port: VhostUserPort;
+  /** Its log lines. */
+  logs: string[];
+  /** 1 MB of guest memory (a memfd at guest address 0), and a view of it. */
+  mem: Uint8Array;
+  dv: DataView;
+  /** The front-end's socket and eventfds (handshake). */
+  fe: { conn: number; kicks: number[]; calls: number[] };
+  /** Opens netmap port `vale-TAG:NAME` on the same switch, closed after the body. */
+  open(name: string, opts?: OpenPortOptions): LocalPort;
+}
+
+/**
+ * Runs `body` with a switch `vale-TAG` whose port `vm` is a vhost-user port started by `handshake` over 1 MB of
+ * guest memory (rings up, `queueSizes` 64,64, waited for), then closes everything. `before` sees the port before
+ * the front-end connects.
+ */
+export async function withGuest(
+  tag: string,
+  opts: { settings?: Record<string, number>; handshake?: HandshakeOptions; before?: (port: VhostUserPort) => void },
+  body: (g: Guest) => Promise<void>,
+): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'uvale-vu-'));
+  const sock = join(dir, 'vm.sock');
+  const host = new ValeHost(opts.settings ?? {});
+  const logs: string[] = [];
+  const port = VhostUserPort.attach(host, `vale-${tag}:vm`, sock, { log: (l) => logs.push(l) });
+  opts.before?.(port);
+  const opened: LocalPort[] = [];
+  const memfd = createMemfd('uvale-test-guest', MB, { seals: 0 });
+  const m = mapFdRange(memfd, MB, 0);
+  const fe = handshake(sock, memfd, MB, opts.handshake);
+  try {
+    // the port takes the messages in its own turns of the event loop (a loaded machine may need a while)
+    for (let i = 0; i < 200 && port.info().extra?.queueSizes !== '64,64'; i++) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    assert.equal(port.info().extra?.queueSizes, '64,64', `${port.info().lastError} ${logs.join(' | ')}`);
+    await body({
+      host,
+      port,
+      logs,
+      mem: m.bytes,
+      dv: new DataView(m.bytes.buffer, m.bytes.byteOffset, MB),
+      fe,
+      open: (name, o = {}) => {
+        const p = openPort(`vale-${tag}:${name}`, { ...o, host });
+        opened.push(p);
+        return p;
+      },
+    });
+  } finally {
+    closeFd(fe.conn);
+    await new Promise((r) => setTimeout(r, 20));
+    for (const p of opened) p.close();
+    port.close();
+    m.unmap();
+    closeFd(memfd);
+    for (const fd of [...fe.kicks, ...fe.calls]) closeFd(fd);
+    rmSync(dir, { recursive: true, force: true });
+  }
 }

@@ -709,26 +709,14 @@ export class VhostUserPort implements Adapter {
     let starved = false;
     while (chain.walk(rx, cur, tail)) {
       let total: number;
+      let gso = 0;
       if (hl === 0) {
         total = HDR + chain.gather(rx, cur, chain.slots, buf, HDR);
         buf.fill(0, 0, HDR);
       } else {
         total = chain.gather(rx, cur, chain.slots, buf, 0);
-        const gso = total < HDR ? 0 : rxSegmentGso(buf, off);
-        if (gso !== 0) {
-          const r = this.segmentToGuest(q, buf, total, gso, mrg);
-          if (r === BROKEN) {
-            this.broken(q, RXQ);
-            return;
-          }
-          if (r === EMPTY) {
-            starved = true;
-            break;
-          }
-          cur = chain.next;
-          continue;
-        }
-        if (total < HDR || !fitRxHeader(buf, total, off)) {
+        if (total >= HDR) gso = rxSegmentGso(buf, off);
+        if (gso === 0 && (total < HDR || !fitRxHeader(buf, total, off))) {
           this.st.outDrops++;
           this.st.offloadDrops++;
           cur = chain.next;
@@ -736,7 +724,8 @@ export class VhostUserPort implements Adapter {
         }
       }
       const len = total - HDR;
-      const r = this.toGuest(q, buf, total, mrg);
+      // a TSO frame the guest cannot take whole is cut here (segmentToGuest counts it)
+      const r = gso !== 0 ? this.segmentToGuest(q, buf, total, gso, mrg) : this.toGuest(q, buf, total, mrg);
       if (r === BROKEN) {
         this.broken(q, RXQ);
         return;
@@ -745,10 +734,12 @@ export class VhostUserPort implements Adapter {
         starved = true;
         break;
       }
-      if (r === 0) this.st.outDrops++;
-      else {
-        this.st.outFrames++;
-        this.st.outBytes += len;
+      if (gso === 0) {
+        if (r === 0) this.st.outDrops++;
+        else {
+          this.st.outFrames++;
+          this.st.outBytes += len;
+        }
       }
       cur = chain.next;
     }

@@ -11,16 +11,13 @@
  */
 
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { test } from 'node:test';
-import { openPort, ValeHost } from '../../../src/index.js';
-import { VhostUserPort } from '../../../src/ports/vhost-user/vhost-port.js';
-import { closeFd, createMemfd, eventfdSignal, mapFdRange } from '../../../src/sys/index.js';
+import type { openPort } from '../../../src/index.js';
+import type { VhostUserPort } from '../../../src/ports/vhost-user/vhost-port.js';
+import { eventfdSignal } from '../../../src/sys/index.js';
 import { type SplitQueue, VRING_USED_F_NO_NOTIFY } from '../../../src/virtio/index.js';
 import { frame, receive } from '../../helpers/vale.js';
-import { FE, handshake, MB, putTx } from '../../helpers/vhost.js';
+import { FE, putTx, withGuest } from '../../helpers/vhost.js';
 
 const tick = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -35,35 +32,16 @@ interface Ctx {
 }
 
 async function withPort(tag: string, body: (ctx: Ctx) => Promise<void>): Promise<void> {
-  const dir = mkdtempSync(join(tmpdir(), 'vh-dr-'));
-  const sock = join(dir, 'vm.sock');
-  const host = new ValeHost();
-  const port = VhostUserPort.attach(host, `vale-${tag}:vm`, sock);
-  const np = openPort(`vale-${tag}:np`, { host });
-  const memfd = createMemfd('vh-dr-guest', MB, { seals: 0 });
-  const m = mapFdRange(memfd, MB, 0);
-  const fe = handshake(sock, memfd, MB);
-  const dv = new DataView(m.bytes.buffer, m.bytes.byteOffset, MB);
-  try {
-    for (let i = 0; i < 200 && port.info().extra?.queueSizes !== '64,64'; i++) await tick(10);
-    assert.equal(port.info().extra?.queueSizes, '64,64', port.info().lastError);
-    await body({
-      port,
-      np,
-      mem: m.bytes,
-      kickTx: () => eventfdSignal(fe.kicks[1]!),
-      usedFlags: () => dv.getUint16(FE.rings[1]!.used, true),
-      txq: () => (port as unknown as { backend: { ring(i: number): { queue: SplitQueue } } }).backend.ring(1).queue,
-    });
-  } finally {
-    closeFd(fe.conn);
-    for (const f of [...fe.kicks, ...fe.calls]) closeFd(f);
-    np.close();
-    port.close();
-    m.unmap();
-    closeFd(memfd);
-    rmSync(dir, { recursive: true, force: true });
-  }
+  await withGuest(tag, {}, (g) =>
+    body({
+      port: g.port,
+      np: g.open('np'),
+      mem: g.mem,
+      kickTx: () => eventfdSignal(g.fe.kicks[1]!),
+      usedFlags: () => g.dv.getUint16(FE.rings[1]!.used, true),
+      txq: () => (g.port as unknown as { backend: { ring(i: number): { queue: SplitQueue } } }).backend.ring(1).queue,
+    }),
+  );
 }
 
 const f = (seq: number) => frame('02:00:00:00:00:0b', '02:00:00:00:00:0a', { len: 60 + (seq % 64), seq });

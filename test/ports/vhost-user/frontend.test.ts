@@ -27,7 +27,7 @@ import {
 } from '../../../src/sys/index.js';
 import { VIRTQ_DESC_F_NEXT, VIRTQ_DESC_F_WRITE } from '../../../src/virtio/index.js';
 import { frame, receive, send } from '../../helpers/vale.js';
-import { FE, handshake, le, MB, setDesc } from '../../helpers/vhost.js';
+import { FE, le, MB, setDesc, withGuest } from '../../helpers/vhost.js';
 
 const { uva: UVA, num: NUM, rings: R } = FE;
 const RXBUF = 0x10000;
@@ -38,25 +38,15 @@ const tick = (ms = 20) => new Promise((r) => setTimeout(r, ms));
 test('a hand-made front-end: EVENT_IDX, mergeable RX into 256-byte buffers, a 3000-byte TX chain', {
   timeout: 20_000,
 }, async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'uvale-vu-fe-'));
-  const sock = join(dir, 'vm.sock');
-  const host = new ValeHost();
-  const logs: string[] = [];
-  const port = VhostUserPort.attach(host, 'vale-vfe:vm', sock, { log: (l) => logs.push(l) });
-  const np = openPort('vale-vfe:np', { host });
-  const memfd = createMemfd('uvale-test-guest', MB, { seals: 0 });
-  const mem = mapFdRange(memfd, MB, 0);
-  const dv = new DataView(mem.bytes.buffer, mem.bytes.byteOffset, MB);
   const features =
     bit(Feature.F_VERSION_1) |
     bit(Feature.NET_F_MRG_RXBUF) |
     bit(Feature.RING_F_EVENT_IDX) |
     bit(Feature.USER_F_PROTOCOL_FEATURES);
-  const fe = handshake(sock, memfd, MB, { features, protocolFeatures: bit(ProtocolFeature.REPLY_ACK), enable: true });
-  const { conn: c, kicks, calls } = fe;
-  try {
-    // the port takes the messages in its own time (a loaded machine may need more than 50 ms)
-    for (let k = 0; k < 200 && port.info().extra?.queueSizes !== '64,64'; k++) await tick(10);
+  const handshake = { features, protocolFeatures: bit(ProtocolFeature.REPLY_ACK), enable: true };
+  await withGuest('vfe', { handshake }, async ({ port, logs, mem, dv, fe, open }) => {
+    const np = open('np');
+    const { conn: c, kicks, calls } = fe;
     assert.equal(port.connected, true, logs.join('\n'));
     assert.equal(port.info().extra?.queueSizes, '64,64', logs.join('\n'));
     // RX: 64 buffers of 256 bytes; ask for an interrupt at every used entry (used_event = 0).
@@ -79,7 +69,7 @@ test('a hand-made front-end: EVENT_IDX, mergeable RX into 256-byte buffers, a 30
       const id = dv.getUint32(R[0]!.used + 4 + 8 * k, true);
       const len = dv.getUint32(R[0]!.used + 8 + 8 * k, true);
       assert.equal(id, k);
-      got = Buffer.concat([got, mem.bytes.subarray(RXBUF + RXBUF_LEN * id, RXBUF + RXBUF_LEN * id + len)]);
+      got = Buffer.concat([got, mem.subarray(RXBUF + RXBUF_LEN * id, RXBUF + RXBUF_LEN * id + len)]);
     }
     assert.equal(dv.getUint16(RXBUF + 10, true), nbuf, 'num_buffers');
     assert.deepEqual([...got.subarray(0, 10)], new Array(10).fill(0), 'a zeroed virtio-net header');
@@ -88,8 +78,8 @@ test('a hand-made front-end: EVENT_IDX, mergeable RX into 256-byte buffers, a 30
     assert.equal(dv.getUint16(R[0]!.used + 4 + 8 * NUM, true) <= NUM, true);
     // TX: a 3000-byte frame in three descriptors (header, 1000, 2000), kicked.
     const big = frame('02:00:00:00:00:0b', '02:00:00:00:00:0a', { len: 3000, seq: 9 });
-    mem.bytes.fill(0, TXBUF, TXBUF + 12);
-    mem.bytes.set(big, TXBUF + 0x100);
+    mem.fill(0, TXBUF, TXBUF + 12);
+    mem.set(big, TXBUF + 0x100);
     setDesc(dv, 1, 5, TXBUF, 12, VIRTQ_DESC_F_NEXT, 6);
     setDesc(dv, 1, 6, TXBUF + 0x100, 1000, VIRTQ_DESC_F_NEXT, 7);
     setDesc(dv, 1, 7, TXBUF + 0x100 + 1000, 2000, 0, 0);
@@ -109,16 +99,7 @@ test('a hand-made front-end: EVENT_IDX, mergeable RX into 256-byte buffers, a 30
     assert.deepEqual([ci.inFrames, ci.inBytes, ci.outFrames, ci.outBytes], [1, 3000, 1, 1514]);
     const buf = new Uint8Array(16);
     assert.ok(streamRecv(c, buf, 16, new Int32Array(2)) < 0, 'no reply was asked for');
-  } finally {
-    closeFd(c);
-    await tick();
-    port.close();
-    np.close();
-    mem.unmap();
-    closeFd(memfd);
-    for (const f of [...kicks, ...calls]) closeFd(f);
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('a ring set up without a kick fd (polling) is driven by the port itself', { timeout: 20_000 }, async () => {

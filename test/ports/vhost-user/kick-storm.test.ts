@@ -10,15 +10,9 @@
 
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { test } from 'node:test';
-import { openPort, ValeHost } from '../../../src/index.js';
-import { VhostUserPort } from '../../../src/ports/vhost-user/vhost-port.js';
-import { closeFd, createMemfd, mapFdRange } from '../../../src/sys/index.js';
 import { frame, receive, send } from '../../helpers/vale.js';
-import { FE, handshake, MB, putTx } from '../../helpers/vhost.js';
+import { FE, putTx, withGuest } from '../../helpers/vhost.js';
 
 const tick = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -32,68 +26,52 @@ for (;;) { fs.writeSync(3, one); fs.writeSync(4, one); }
 test('a kick storm from a front-end costs bounded work: the loop stays responsive, other ports forward, frames still cross', {
   timeout: 30_000,
 }, async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'vh-ks-'));
-  const sock = join(dir, 'vm.sock');
-  const host = new ValeHost();
-  const port = VhostUserPort.attach(host, 'vale-vks:vm', sock);
-  const a = openPort('vale-vks:a', { host });
-  const b = openPort('vale-vks:b', { host });
-  const memfd = createMemfd('vh-ks-guest', MB, { seals: 0 });
-  const m = mapFdRange(memfd, MB, 0);
-  const fe = handshake(sock, memfd, MB);
-  const dv = new DataView(m.bytes.buffer, m.bytes.byteOffset, MB);
-  const storm = spawn(process.execPath, ['-e', STORM], {
-    stdio: ['ignore', 'ignore', 'inherit', fe.kicks[1]!, fe.kicks[0]!],
-  });
-  try {
-    for (let i = 0; i < 100 && port.info().extra?.queueSizes !== '64,64'; i++) await tick(10);
-    assert.equal(port.info().extra?.queueSizes, '64,64', port.info().lastError);
-    await tick(300);
-    const kicks0 = Number(port.info().extra?.kicks);
-    // the event loop: a 10 ms timer fires late by at most a few hundred ms while the storm runs
-    let worst = 0;
-    for (let i = 0; i < 20; i++) {
-      const t0 = performance.now();
-      await tick(10);
-      worst = Math.max(worst, performance.now() - t0 - 10);
-    }
-    // other ports: 2000 frames a → b, all delivered
-    let sent = 0;
-    let got = 0;
-    for (let n = 0; n < 2000; n += 100) {
-      const batch = Array.from({ length: 100 }, (_, i) =>
-        frame('02:00:00:00:00:bb', '02:00:00:00:00:aa', { len: 60 + ((n + i) % 200), seq: n + i }),
+  await withGuest('vks', {}, async ({ port, mem, dv, fe, open }) => {
+    const a = open('a');
+    const b = open('b');
+    const storm = spawn(process.execPath, ['-e', STORM], {
+      stdio: ['ignore', 'ignore', 'inherit', fe.kicks[1]!, fe.kicks[0]!],
+    });
+    try {
+      await tick(300);
+      const kicks0 = Number(port.info().extra?.kicks);
+      // the event loop: a 10 ms timer fires late by at most a few hundred ms while the storm runs
+      let worst = 0;
+      for (let i = 0; i < 20; i++) {
+        const t0 = performance.now();
+        await tick(10);
+        worst = Math.max(worst, performance.now() - t0 - 10);
+      }
+      // other ports: 2000 frames a → b, all delivered
+      let sent = 0;
+      let got = 0;
+      for (let n = 0; n < 2000; n += 100) {
+        const batch = Array.from({ length: 100 }, (_, i) =>
+          frame('02:00:00:00:00:bb', '02:00:00:00:00:aa', { len: 60 + ((n + i) % 200), seq: n + i }),
+        );
+        send(a, batch);
+        sent += batch.length;
+        got += (await receive(b, batch.length, 5000)).length;
+      }
+      assert.equal(got, sent, 'every frame between the other ports');
+      // the front-end's own frame still crosses (to a, by flooding), in the storm
+      const f = frame('02:00:00:00:00:aa', '02:00:00:00:00:cc', { len: 200, seq: 7 });
+      putTx(mem, 0, f);
+      const back = await receive(a, 1, 5000);
+      assert.deepEqual(
+        back.map((x) => Buffer.from(x)),
+        [Buffer.from(f)],
       );
-      send(a, batch);
-      sent += batch.length;
-      got += (await receive(b, batch.length, 5000)).length;
+      assert.equal(dv.getUint16(FE.rings[1]!.used + 2, true), 1, 'the chain returned');
+      const kicks = Number(port.info().extra?.kicks) - kicks0;
+      assert.ok(storm.exitCode === null, 'the storm ran throughout');
+      assert.ok(kicks > 10, `the storm was seen (${kicks} kicks read)`);
+      assert.ok(worst < 500, `the event loop answered within ${worst.toFixed(1)} ms`);
+      assert.equal(port.connected, true);
+      assert.deepEqual([port.info().counters.errors, port.info().lastError], [0, '']);
+      console.log(`kick storm: ${kicks} kick reads, worst timer delay ${worst.toFixed(1)} ms`);
+    } finally {
+      storm.kill('SIGKILL');
     }
-    assert.equal(got, sent, 'every frame between the other ports');
-    // the front-end's own frame still crosses (to a, by flooding), in the storm
-    const f = frame('02:00:00:00:00:aa', '02:00:00:00:00:cc', { len: 200, seq: 7 });
-    putTx(m.bytes, 0, f);
-    const back = await receive(a, 1, 5000);
-    assert.deepEqual(
-      back.map((x) => Buffer.from(x)),
-      [Buffer.from(f)],
-    );
-    assert.equal(dv.getUint16(FE.rings[1]!.used + 2, true), 1, 'the chain returned');
-    const kicks = Number(port.info().extra?.kicks) - kicks0;
-    assert.ok(storm.exitCode === null, 'the storm ran throughout');
-    assert.ok(kicks > 10, `the storm was seen (${kicks} kicks read)`);
-    assert.ok(worst < 500, `the event loop answered within ${worst.toFixed(1)} ms`);
-    assert.equal(port.connected, true);
-    assert.deepEqual([port.info().counters.errors, port.info().lastError], [0, '']);
-    console.log(`kick storm: ${kicks} kick reads, worst timer delay ${worst.toFixed(1)} ms`);
-  } finally {
-    storm.kill('SIGKILL');
-    closeFd(fe.conn);
-    for (const fd of [...fe.kicks, ...fe.calls]) closeFd(fd);
-    a.close();
-    b.close();
-    port.close();
-    m.unmap();
-    closeFd(memfd);
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });

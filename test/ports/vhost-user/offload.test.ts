@@ -9,13 +9,9 @@
  */
 
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { test } from 'node:test';
-import { openPort, ValeHost } from '../../../src/index.js';
 import { bit, Feature } from '../../../src/ports/vhost-user/protocol.js';
-import { VhostUserPort } from '../../../src/ports/vhost-user/vhost-port.js';
+import type { VhostUserPort } from '../../../src/ports/vhost-user/vhost-port.js';
 import {
   checkTxHeader,
   fitRxHeader,
@@ -24,10 +20,10 @@ import {
   OFF_GUEST_TSO4,
   OFF_HOST_TSO4,
 } from '../../../src/ports/vhost-user/vnet-hdr.js';
-import { closeFd, createMemfd, eventfdSignal, mapFdRange } from '../../../src/sys/index.js';
+import { eventfdSignal } from '../../../src/sys/index.js';
 import { VIRTQ_DESC_F_NEXT, VIRTQ_DESC_F_WRITE } from '../../../src/virtio/index.js';
 import { putChain, receive, send, split } from '../../helpers/vale.js';
-import { FE, handshake, inetSum, le, MB, setDesc, tcpFrame } from '../../helpers/vhost.js';
+import { FE, inetSum, le, setDesc, tcpFrame, withGuest } from '../../helpers/vhost.js';
 
 const R = FE.rings;
 const RXBUF = 0x10000;
@@ -89,17 +85,6 @@ test('vnet-hdr rules: what a guest sends is checked, what it receives is fitted 
 test('a guest with TSO: a 60 KB frame crosses whole to a header port and in MSS segments to a plain one', {
   timeout: 20_000,
 }, async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'uvale-vu-of-'));
-  const sock = join(dir, 'vm.sock');
-  const host = new ValeHost();
-  const logs: string[] = [];
-  const port = VhostUserPort.attach(host, 'vale-vof:vm', sock, { log: (l) => logs.push(l) });
-  const n0 = openPort('vale-vof:n0', { host });
-  const n12 = openPort('vale-vof:n12', { host, vnetHdrLen: 12 });
-  const memfd = createMemfd('uvale-test-guest', MB, { seals: 0 });
-  const mem = mapFdRange(memfd, MB, 0);
-  const dv = new DataView(mem.bytes.buffer, mem.bytes.byteOffset, MB);
-  assert.equal(port.info().extra?.vnetHdrLen, 0, 'no header before a front-end asks for offloads');
   const features =
     bit(Feature.F_VERSION_1) |
     bit(Feature.NET_F_MRG_RXBUF) |
@@ -107,11 +92,11 @@ test('a guest with TSO: a 60 KB frame crosses whole to a header port and in MSS 
     bit(Feature.NET_F_GUEST_CSUM) |
     bit(Feature.NET_F_HOST_TSO4) |
     bit(Feature.NET_F_GUEST_TSO4);
-  const { conn: c, kicks, calls } = handshake(sock, memfd, MB, { features });
-  try {
-    // The port reads the messages in its own turns of the event loop: on a loaded machine 50 ms may not do.
-    for (let i = 0; i < 100 && port.info().extra?.queueSizes !== '64,64'; i++) await tick(20);
-    assert.equal(port.info().extra?.queueSizes, '64,64', logs.join('\n'));
+  const before = (port: VhostUserPort) =>
+    assert.equal(port.info().extra?.vnetHdrLen, 0, 'no header before a front-end asks for offloads');
+  await withGuest('vof', { handshake: { features }, before }, async ({ port, logs, mem, dv, fe, open }) => {
+    const n0 = open('n0');
+    const n12 = open('n12', { vnetHdrLen: 12 });
     assert.equal(port.info().extra?.vnetHdrLen, 12, 'offloads negotiated: the port carries the header');
 
     // guest → switch: one TSO frame, header in its own descriptor, the frame in two.
@@ -119,14 +104,14 @@ test('a guest with TSO: a 60 KB frame crosses whole to a header port and in MSS 
     const MSS = 1448;
     const big = tcpFrame(PAY, 1_000_000);
     const hdr = vnetHdr(1, 1, 54, MSS, 34, 16);
-    mem.bytes.set(hdr, TXBUF);
-    mem.bytes.set(big, TXBUF + 0x100);
+    mem.set(hdr, TXBUF);
+    mem.set(big, TXBUF + 0x100);
     setDesc(dv, 1, 0, TXBUF, 12, VIRTQ_DESC_F_NEXT, 1);
     setDesc(dv, 1, 1, TXBUF + 0x100, 30_000, VIRTQ_DESC_F_NEXT, 2);
     setDesc(dv, 1, 2, TXBUF + 0x100 + 30_000, big.length - 30_000, 0, 0);
     dv.setUint16(R[1]!.avail + 4, 0, true);
     dv.setUint16(R[1]!.avail + 2, 1, true);
-    eventfdSignal(kicks[1]!);
+    eventfdSignal(fe.kicks[1]!);
     const whole = await receive(n12, 1, 2000);
     assert.equal(whole.length, 1, `one frame to the header port; logs: ${logs.join(' | ')}`);
     assert.deepEqual(Buffer.from(whole[0]!), Buffer.concat([hdr, big]), 'header and frame, byte for byte');
@@ -157,7 +142,7 @@ test('a guest with TSO: a 60 KB frame crosses whole to a header port and in MSS 
       dv.setUint16(R[0]!.avail + 4 + 2 * i, i, true);
     }
     dv.setUint16(R[0]!.avail + 2, 32, true);
-    eventfdSignal(kicks[0]!);
+    eventfdSignal(fe.kicks[0]!);
     await tick();
     const back = tcpFrame(20_000, 5);
     back.set([2, 0, 0, 0, 0, 0xa, 2, 0, 0, 0, 0, 0xc], 0); // to the guest's MAC (learned from its TSO frame)
@@ -168,7 +153,7 @@ test('a guest with TSO: a 60 KB frame crosses whole to a header port and in MSS 
     const total = 12 + back.length;
     const nbuf = Math.ceil(total / RXBUF_LEN);
     assert.equal(dv.getUint16(R[0]!.used + 2, true), nbuf, `used entries (logs: ${logs.join(' | ')})`);
-    const got = Buffer.from(mem.bytes.subarray(RXBUF, RXBUF + total));
+    const got = Buffer.from(mem.subarray(RXBUF, RXBUF + total));
     const want = Buffer.concat([bhdr, back]);
     want[10] = nbuf;
     assert.deepEqual(got, want, 'header (num_buffers set) and frame, byte for byte');
@@ -177,33 +162,14 @@ test('a guest with TSO: a 60 KB frame crosses whole to a header port and in MSS 
     await tick(50);
     assert.equal(dv.getUint16(R[0]!.used + 2, true), nbuf + 1);
     const at = RXBUF + RXBUF_LEN * nbuf;
-    assert.deepEqual([...mem.bytes.subarray(at, at + 12)], [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0]);
+    assert.deepEqual([...mem.subarray(at, at + 12)], [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0]);
     assert.equal(port.info().extra?.offloadDrops, 0);
-  } finally {
-    closeFd(c);
-    await tick();
-    port.close();
-    n0.close();
-    n12.close();
-    mem.unmap();
-    closeFd(memfd);
-    for (const f of [...kicks, ...calls]) closeFd(f);
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('a guest without GUEST_TSO4 gets a TSO frame as checked segments, cut by the port', {
   timeout: 20_000,
 }, async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'uvale-vu-of-'));
-  const sock = join(dir, 'vm.sock');
-  const host = new ValeHost();
-  const logs: string[] = [];
-  const port = VhostUserPort.attach(host, 'vale-vsg:vm', sock, { log: (l) => logs.push(l) });
-  const n12 = openPort('vale-vsg:n12', { host, vnetHdrLen: 12 });
-  const memfd = createMemfd('uvale-test-guest', MB, { seals: 0 });
-  const mem = mapFdRange(memfd, MB, 0);
-  const dv = new DataView(mem.bytes.buffer, mem.bytes.byteOffset, MB);
   // checksums and TSO towards the switch, checksums only from it: no GUEST_TSO4
   const features =
     bit(Feature.F_VERSION_1) |
@@ -211,16 +177,15 @@ test('a guest without GUEST_TSO4 gets a TSO frame as checked segments, cut by th
     bit(Feature.NET_F_CSUM) |
     bit(Feature.NET_F_GUEST_CSUM) |
     bit(Feature.NET_F_HOST_TSO4);
-  const { conn: c, kicks, calls } = handshake(sock, memfd, MB, { features });
-  try {
-    for (let i = 0; i < 100 && port.info().extra?.queueSizes !== '64,64'; i++) await tick(20);
+  await withGuest('vsg', { handshake: { features } }, async ({ port, logs, mem, dv, fe, open }) => {
+    const n12 = open('n12', { vnetHdrLen: 12 });
     assert.equal(port.info().extra?.vnetHdrLen, 12, logs.join('\n'));
     for (let i = 0; i < 64; i++) {
       setDesc(dv, 0, i, RXBUF + RXBUF_LEN * i, RXBUF_LEN, VIRTQ_DESC_F_WRITE, 0);
       dv.setUint16(R[0]!.avail + 4 + 2 * i, i, true);
     }
     dv.setUint16(R[0]!.avail + 2, 64, true);
-    eventfdSignal(kicks[0]!);
+    eventfdSignal(fe.kicks[0]!);
     await tick();
     const PAY = 20_000;
     const MSS = 1000;
@@ -236,8 +201,8 @@ test('a guest without GUEST_TSO4 gets a TSO frame as checked segments, cut by th
       const id = dv.getUint32(R[0]!.used + 4 + 8 * k, true);
       const len = dv.getUint32(R[0]!.used + 8 + 8 * k, true);
       const at = RXBUF + RXBUF_LEN * id;
-      assert.deepEqual([...mem.bytes.subarray(at, at + 12)], [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0], 'a plain frame');
-      const s = mem.bytes.subarray(at + 12, at + len);
+      assert.deepEqual([...mem.subarray(at, at + 12)], [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0], 'a plain frame');
+      const s = mem.subarray(at + 12, at + len);
       assert.equal(s.length, 54 + MSS);
       assert.equal(inetSum(s, 14, 34), 0xffff, 'IP header checksum');
       assert.equal(((s[38]! << 24) | (s[39]! << 16) | (s[40]! << 8) | s[41]!) >>> 0, 7_000 + k * MSS, 'TCP sequence');
@@ -248,14 +213,5 @@ test('a guest without GUEST_TSO4 gets a TSO frame as checked segments, cut by th
     const info = port.info();
     assert.deepEqual([info.extra?.gsoFrames, info.extra?.gsoSegments, info.extra?.offloadDrops], [1, nseg, 0]);
     assert.deepEqual([info.counters.outFrames, info.counters.outBytes], [1, big.length]);
-  } finally {
-    closeFd(c);
-    await tick();
-    port.close();
-    n12.close();
-    mem.unmap();
-    closeFd(memfd);
-    for (const f of [...kicks, ...calls]) closeFd(f);
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
