@@ -173,7 +173,7 @@ describe('tso left out of the spec', () => {
     assert.equal(parseTunnelSpec(`${base},tso`).tso, true);
     assert.equal(parseTunnelSpec(`${base},tso=on`).tso, true);
     assert.equal(parseTunnelSpec(`${base},tso=off`).tso, false);
-    assert.throws(() => parseTunnelSpec(`${base},tso=yes`), /tso=yes/);
+    assert.throws(() => parseTunnelSpec(`${base},tso=yes`), /tso='yes': say tso, tso=on or tso=off/);
     assert.throws(() => parseTunnelSpec(`${base},tso,tso=off`), /twice/);
   });
 

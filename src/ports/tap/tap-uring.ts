@@ -71,6 +71,7 @@ import {
   mapAnonymous,
   uringRetry,
 } from '../../sys/index.js';
+import { copyBytes, WordViews } from '../../ring/word-copy.js';
 import { READ_MAX } from '../frame-io.js';
 
 /** Staging buffers (a power of two): frames the kernel may read ahead of the port. */
@@ -83,8 +84,6 @@ const UD_CANCEL = 2;
 /** Writes carry UD_WRITE + their index in the batch. */
 const UD_WRITE = 0x100;
 const ENOBUFS = 105;
-/** Frames copied byte by byte up to this length (no view made), with TypedArray.set above. */
-const SMALL = 256;
 
 /** Settings of a TapUring (tests use `sqEntries` to make io_uring_setup refuse). */
 export interface TapUringOptions {
@@ -115,6 +114,9 @@ export class TapUring {
   private readonly stable: ArrayBufferLike;
   private readonly stableBase: number;
   private closed = false;
+  /** Views for copyBytes over the staging memory and over the caller's buffer. */
+  private readonly srcWords = new WordViews();
+  private readonly dstWords = new WordViews();
   /** The read ring defers its completions (DEFER_TASKRUN): read() runs them (io_uring_enter GETEVENTS). */
   readonly deferred: boolean;
   /** The next read() starts a burst (the last one ended with -EAGAIN; deferred only): read(2) first. */
@@ -239,12 +241,10 @@ export class TapUring {
             this.bad++;
             continue;
           }
-          const src = this.views[bid] as Uint8Array;
-          if (res <= SMALL) {
-            for (let j = 0; j < res; j++) buf[j] = src[j] as number;
-          } else {
-            buf.set(src.subarray(0, res));
-          }
+          // word copies, no view per frame (../../ring/word-copy.ts)
+          const sw = this.srcWords.of(this.views[bid] as Uint8Array);
+          const dw = this.dstWords.of(buf);
+          copyBytes(dw.u8, dw.i32, dw.offset, sw.u8, sw.i32, sw.offset, res);
           this.recycle(bid);
           return res;
         }

@@ -150,7 +150,9 @@ export function parseTunnelSpec(text: string): TunnelSpec {
       learnRemotes = true;
       continue;
     }
-    if (key === 'tso' && (value === null || value === 'on' || value === 'off')) {
+    if (key === 'tso') {
+      if (value !== null && value !== 'on' && value !== 'off')
+        throw bad(text, `tso='${value}': say tso, tso=on or tso=off`);
       if (tso !== null) throw bad(text, 'tso given twice');
       tso = value !== 'off';
       continue;
