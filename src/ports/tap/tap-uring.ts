@@ -51,6 +51,7 @@
  * a length at most READ_MAX; anything else is counted (`bad`) and skipped.
  */
 
+import { copyBytes, WordViews } from '../../ring/word-copy.js';
 import {
   type AnonMapping,
   addressOf,
@@ -71,7 +72,6 @@ import {
   mapAnonymous,
   uringRetry,
 } from '../../sys/index.js';
-import { copyBytes, WordViews } from '../../ring/word-copy.js';
 import { READ_MAX } from '../frame-io.js';
 
 /** Staging buffers (a power of two): frames the kernel may read ahead of the port. */
